@@ -1,0 +1,18 @@
+//! # medsgm-operators — the measurement physics of medsgm
+//!
+//! Linear operators with exact adjoints and the decomposition A = P(Λ) T of Song et al.,
+//! "Solving inverse problems in medical imaging with score-based generative models" (thesis
+//! Ch. 8): the Radon transform and filtered back-projection for CT, the unitary 2-D FFT and
+//! Cartesian k-space masks for MRI, metal traces for metal-artifact removal, noise models,
+//! classical solvers (FBP, FISTA-TV, zero-filled, linear interpolation), image-quality metrics
+//! and phantoms. No neural-network code lives here.
+
+pub mod error;
+pub mod linop;
+pub mod scalar;
+pub mod subsampled;
+
+pub use error::{OpError, Result};
+pub use linop::{adjoint_test, operator_norm, AdjointReport, LinearOperator, Transform};
+pub use scalar::Scalar;
+pub use subsampled::Subsampled;
