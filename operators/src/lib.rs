@@ -8,6 +8,7 @@
 //! and phantoms. No neural-network code lives here.
 
 pub mod error;
+pub mod fbp;
 pub mod linop;
 pub mod phantom;
 pub mod radon;
