@@ -9,6 +9,8 @@
 
 pub mod error;
 pub mod linop;
+pub mod phantom;
+pub mod radon;
 pub mod scalar;
 pub mod subsampled;
 
