@@ -29,7 +29,9 @@ pub fn song_center_fraction(w: usize, acceleration: f64) -> f64 {
 /// The outer columns are `around(offset + i · adj)` for `offset + i · adj < W − 1`, with the
 /// adjusted spacing `adj = R (num_low − W) / (num_low R − W)` (so that roughly W/R columns are
 /// kept in total) and the deterministic offset `round(adj) // 2`; rounding is numpy's (ties to
-/// even). When the centre block alone already meets the budget (`num_low · R ≥ W`) only the centre
+/// even). As in the reference, the last column W − 1 is never an outer sample (numpy's
+/// `arange(offset, W − 1, adj)`), so even R = 1 leaves it out unless the centre covers it.
+/// When the centre block alone already meets the budget (`num_low · R ≥ W`) only the centre
 /// is kept.
 pub fn equispaced(
     h: usize,
