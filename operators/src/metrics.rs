@@ -169,15 +169,10 @@ pub fn ssim_map(
 ) -> Result<Array2<f64>> {
     let (h, w) = check_pair(x, reference)?;
     check_window(h, w, preset)?;
-    let mut map = Array2::<f64>::zeros((h, w));
-    let stats = local_stats(x, reference, preset, [0, h], [0, w]);
-    let (c1, c2) = constants(data_range)?;
-    for (i, mut row) in map.rows_mut().into_iter().enumerate() {
-        for (j, v) in row.iter_mut().enumerate() {
-            *v = stats.ssim_at(i, j, c1, c2);
-        }
-    }
-    Ok(map)
+    let rows = ssim_rows(x, reference, data_range, preset, [0, h], [0, w], |_, s| {
+        s.to_vec()
+    })?;
+    Ok(Array2::from_shape_vec((h, w), rows.concat()).expect("h rows of w values"))
 }
 
 /// Circular field of view: the disc inscribed in the [h, w] image, centred at the geometric
@@ -297,51 +292,24 @@ fn ssim_region(
     cols: [usize; 2],
     keep: impl Fn(usize, usize) -> bool + Sync,
 ) -> Result<(f64, usize)> {
-    let (c1, c2) = constants(data_range)?;
-    let stats = local_stats(x, reference, preset, rows, cols);
-    let (sum, count) = (rows[0]..rows[1])
-        .into_par_iter()
-        .map(|i| {
-            let mut s = 0.0f64;
-            let mut n = 0usize;
-            for j in cols[0]..cols[1] {
-                if keep(i, j) {
-                    s += stats.ssim_at(i, j, c1, c2);
-                    n += 1;
-                }
+    let per_row = ssim_rows(x, reference, data_range, preset, rows, cols, |i, s| {
+        let mut sum = 0.0f64;
+        let mut n = 0usize;
+        for (j, &v) in s.iter().enumerate() {
+            if keep(i, cols[0] + j) {
+                sum += v;
+                n += 1;
             }
-            (s, n)
-        })
-        .reduce(|| (0.0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+        }
+        (sum, n)
+    })?;
+    let (sum, count) = per_row
+        .into_iter()
+        .fold((0.0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
     if !sum.is_finite() {
         return Err(OpError::NonFinite { what: "image" });
     }
     Ok((sum, count))
-}
-
-/// Windowed first and second moments μx, μy, E[x²], E[y²], E[xy] on an output rectangle.
-struct LocalStats {
-    /// Five planes of size (rows × cols), row-major, in the order x, y, xx, yy, xy.
-    planes: [Vec<f64>; 5],
-    row0: usize,
-    col0: usize,
-    ncols: usize,
-    cov_norm: f64,
-}
-
-impl LocalStats {
-    fn ssim_at(&self, i: usize, j: usize, c1: f64, c2: f64) -> f64 {
-        let k = (i - self.row0) * self.ncols + (j - self.col0);
-        let [ux, uy, uxx, uyy, uxy] = [0, 1, 2, 3, 4].map(|p| self.planes[p][k]);
-        let vx = self.cov_norm * (uxx - ux * ux);
-        let vy = self.cov_norm * (uyy - uy * uy);
-        let vxy = self.cov_norm * (uxy - ux * uy);
-        let a1 = 2.0 * ux * uy + c1;
-        let a2 = 2.0 * vxy + c2;
-        let b1 = ux * ux + uy * uy + c1;
-        let b2 = vx + vy + c2;
-        (a1 * a2) / (b1 * b2)
-    }
 }
 
 /// scipy.ndimage 'reflect' index: d c b a | a b c d | d c b a.
@@ -352,23 +320,26 @@ fn reflect(i: isize, n: usize) -> usize {
     (if m < n { m } else { period - 1 - m }) as usize
 }
 
-/// Separable correlation with the preset's window of the five moment images, evaluated on the
-/// output rectangle rows × cols: a horizontal pass over the needed input rows (the five products
-/// formed on the fly from a reflect-padded row), then a vertical pass per output row.
-fn local_stats(
+/// The SSIM map on the output rectangle rows × cols, one row at a time: `f(i, S[i, cols])` is
+/// evaluated for every output row i (in parallel) and the results are returned in row order.
+///
+/// The five moment images x, y, x², y², xy are correlated with the preset's separable window: a
+/// horizontal pass over the needed (reflected) input rows forms the products on the fly from a
+/// reflect-padded row, then each output row sums its window of horizontally filtered rows.
+fn ssim_rows<T: Send>(
     x: &ArrayView2<f32>,
     y: &ArrayView2<f32>,
+    data_range: f64,
     preset: SsimPreset,
     rows: [usize; 2],
     cols: [usize; 2],
-) -> LocalStats {
+    f: impl Fn(usize, &[f64]) -> T + Sync,
+) -> Result<Vec<T>> {
+    let (c1, c2) = constants(data_range)?;
     let (h, w) = x.dim();
     let (weights, cov_norm) = preset.window();
     let r = weights.len() / 2;
     let ncols = cols[1] - cols[0];
-    let nrows = rows[1] - rows[0];
-    // Input rows needed by the vertical pass (reflected), as one contiguous range of indices
-    // into the horizontal-pass buffer.
     let in_rows: Vec<usize> = (rows[0] as isize - r as isize..rows[1] as isize + r as isize)
         .map(|i| reflect(i, h))
         .collect();
@@ -377,9 +348,10 @@ fn local_stats(
         .collect();
     let padded = ncols + 2 * r;
 
-    // Horizontal pass: hp[k][p][..] for each needed input row k and plane p.
-    let mut hp = vec![0.0f64; in_rows.len() * 5 * ncols];
-    hp.par_chunks_mut(5 * ncols)
+    // Horizontal pass: for each needed input row, five filtered planes of ncols values.
+    let stride = 5 * ncols;
+    let mut hp = vec![0.0f64; in_rows.len() * stride];
+    hp.par_chunks_mut(stride)
         .zip(in_rows.par_iter())
         .for_each_init(
             || vec![0.0f64; 5 * padded],
@@ -393,10 +365,8 @@ fn local_stats(
                     prod[3 * padded + t] = b * b;
                     prod[4 * padded + t] = a * b;
                 }
-                for p in 0..5 {
-                    let src_p = &prod[p * padded..(p + 1) * padded];
-                    let dst = &mut out[p * ncols..(p + 1) * ncols];
-                    dst.fill(0.0);
+                out.fill(0.0);
+                for (src_p, dst) in prod.chunks_exact(padded).zip(out.chunks_exact_mut(ncols)) {
                     for (t, &wt) in weights.iter().enumerate() {
                         for (d, &s) in dst.iter_mut().zip(&src_p[t..t + ncols]) {
                             *d += wt * s;
@@ -406,31 +376,34 @@ fn local_stats(
             },
         );
 
-    // Vertical pass.
-    let mut planes: [Vec<f64>; 5] = std::array::from_fn(|_| vec![0.0f64; nrows * ncols]);
-    let [p0, p1, p2, p3, p4] = &mut planes;
-    let outs: Vec<&mut [f64]> = [p0, p1, p2, p3, p4]
-        .into_iter()
-        .map(|v| v.as_mut_slice())
-        .collect();
-    outs.into_par_iter().enumerate().for_each(|(p, plane)| {
-        for (i, dst) in plane.chunks_exact_mut(ncols).enumerate() {
-            dst.fill(0.0);
-            for (t, &wt) in weights.iter().enumerate() {
-                let k = i + t;
-                let src = &hp[k * 5 * ncols + p * ncols..k * 5 * ncols + (p + 1) * ncols];
-                for (d, &s) in dst.iter_mut().zip(src) {
-                    *d += wt * s;
+    // Vertical pass and the SSIM formula, one output row at a time.
+    Ok((rows[0]..rows[1])
+        .into_par_iter()
+        .map_init(
+            || (vec![0.0f64; stride], vec![0.0f64; ncols]),
+            |(acc, s), i| {
+                let li = i - rows[0];
+                acc.fill(0.0);
+                for (t, &wt) in weights.iter().enumerate() {
+                    let src = &hp[(li + t) * stride..(li + t + 1) * stride];
+                    for (d, &v) in acc.iter_mut().zip(src) {
+                        *d += wt * v;
+                    }
                 }
-            }
-        }
-    });
-
-    LocalStats {
-        planes,
-        row0: rows[0],
-        col0: cols[0],
-        ncols,
-        cov_norm,
-    }
+                let (ux, rest) = acc.split_at(ncols);
+                let (uy, rest) = rest.split_at(ncols);
+                let (uxx, rest) = rest.split_at(ncols);
+                let (uyy, uxy) = rest.split_at(ncols);
+                for j in 0..ncols {
+                    let (mx, my) = (ux[j], uy[j]);
+                    let vx = cov_norm * (uxx[j] - mx * mx);
+                    let vy = cov_norm * (uyy[j] - my * my);
+                    let vxy = cov_norm * (uxy[j] - mx * my);
+                    s[j] = ((2.0 * mx * my + c1) * (2.0 * vxy + c2))
+                        / ((mx * mx + my * my + c1) * (vx + vy + c2));
+                }
+                f(i, s)
+            },
+        )
+        .collect())
 }

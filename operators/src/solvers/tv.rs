@@ -45,8 +45,8 @@ pub fn gradient(x: &ArrayView2<f32>) -> Field {
 }
 
 /// div = −∇ᵀ: backward differences, (div p)[i, j] = p_r[i, j]·[i < H−1] − p_r[i−1, j]·[i > 0]
-/// + the same along columns. Exact for any p (the last row/column of p is ignored, matching the
-/// zero rows of ∇).
+/// plus the same along columns. Exact for any p (the last row/column of p is ignored, matching
+/// the zero rows of ∇).
 pub fn divergence(p: &Field) -> Array2<f32> {
     let (h, w) = p.rows.dim();
     Array2::from_shape_fn((h, w), |(i, j)| {
