@@ -178,27 +178,30 @@ impl ScoreModel for GmmScore {
         if ts.len() != b {
             candle_core::bail!("score: {} times for a batch of {b}", ts.len());
         }
-        let mut mean = Vec::with_capacity(b * k * d);
-        let mut inv_var = Vec::with_capacity(b * k * d);
-        let mut log_norm = Vec::with_capacity(b * k);
-        for &tb in &ts {
-            let (means, vars) = self.marginal(tb);
-            for c in 0..k {
-                mean.extend_from_slice(&means[c]);
-                inv_var.extend(vars[c].iter().map(|v| 1.0 / v));
-                log_norm.push(
-                    self.weights[c].ln()
-                        - 0.5 * vars[c].iter().map(|v| (2.0 * PI * v).ln()).sum::<f64>(),
-                );
-            }
-        }
         let (dev, dt) = (x.device(), x.dtype());
-        let mean = Tensor::from_vec(mean, (b, k, d), dev)?.to_dtype(dt)?;
-        let inv_var = Tensor::from_vec(inv_var, (b, k, d), dev)?.to_dtype(dt)?;
-        let log_norm = Tensor::from_vec(log_norm, (b, k), dev)?.to_dtype(dt)?;
-        let diff = x.reshape((b, 1, d))?.broadcast_sub(&mean)?; // [B, K, D]
-        let scaled = (&diff * &inv_var)?;
-        let logits = (log_norm - ((&diff * &scaled)?.sum(D::Minus1)? * 0.5)?)?; // [B, K]
+        let host = |v: Vec<f64>, shape: &[usize]| Tensor::from_vec(v, shape, dev)?.to_dtype(dt);
+        let m = host(
+            ts.iter().map(|&t| self.sde.mean_coef(t)).collect(),
+            &[b, 1, 1],
+        )?;
+        let s2 = host(
+            ts.iter().map(|&t| self.sde.std(t).powi(2)).collect(),
+            &[b, 1, 1],
+        )?;
+        let mu = host(self.means.concat(), &[1, k, d])?;
+        let s02 = host(
+            self.stds.concat().iter().map(|s| s * s).collect(),
+            &[1, k, d],
+        )?;
+        let log_w = host(self.weights.iter().map(|w| w.ln()).collect(), &[1, k])?;
+        // component k of p_t: N(m μ_k, diag(m² s_k² + s²))
+        let var = m.sqr()?.broadcast_mul(&s02)?.broadcast_add(&s2)?; // [B, K, D]
+        let diff = x
+            .reshape((b, 1, d))?
+            .broadcast_sub(&m.broadcast_mul(&mu)?)?;
+        let scaled = (&diff / &var)?;
+        let quad = ((&diff * &scaled)? + var.affine(2.0 * PI, 0.0)?.log()?)?.sum(D::Minus1)?;
+        let logits = log_w.broadcast_sub(&(quad * 0.5)?)?; // [B, K]
         let shifted = logits
             .broadcast_sub(&logits.max_keepdim(1)?.detach())?
             .exp()?;

@@ -6,6 +6,7 @@ use medsgm_recon::{GaussianScore, GmmScore, Noise, ScoreModel, SdeConfig};
 use std::sync::Arc;
 
 #[test]
+#[allow(clippy::needless_range_loop)]
 fn gmm_score_is_gradient_of_log_density() {
     for cfg in [SdeConfig::ve(5.0), SdeConfig::vp(), SdeConfig::sub_vp()] {
         let sde: Arc<dyn medsgm_recon::Sde> = Arc::from(cfg.build().unwrap());
