@@ -8,7 +8,9 @@
 //! and phantoms. No neural-network code lives here.
 
 pub mod error;
+pub mod hu;
 pub mod linop;
+pub mod phantom;
 pub mod scalar;
 pub mod subsampled;
 
