@@ -10,8 +10,11 @@
 pub mod error;
 pub mod hu;
 pub mod linop;
+pub mod mar_sim;
+pub mod metal;
 pub mod phantom;
 pub mod scalar;
+pub mod solvers;
 pub mod subsampled;
 
 pub use error::{OpError, Result};

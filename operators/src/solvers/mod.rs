@@ -1,0 +1,3 @@
+//! Classical reconstruction baselines.
+
+pub mod li;
