@@ -1,1 +1,3 @@
-
+pub mod bench;
+pub mod checkpoint;
+pub mod nn;
