@@ -10,8 +10,11 @@
 pub mod error;
 pub mod fbp;
 pub mod fft;
+pub mod hu;
 pub mod kspace_mask;
 pub mod linop;
+pub mod mar_sim;
+pub mod metal;
 pub mod metrics;
 pub mod noise;
 pub mod phantom;
