@@ -65,6 +65,8 @@ fn adjoint_is_exact_for_varied_geometries() {
         RadonGeometry::equispaced(31, 11, 60).with_det_spacing(0.7),
         RadonGeometry::equispaced(48, 9, 30).with_det_spacing(1.6),
         RadonGeometry::equispaced(50, 7, 20), // detector narrower than the image
+        RadonGeometry::equispaced(1, 3, 3),
+        RadonGeometry::from_degrees(2, &[10.0, 80.0], 1).with_det_spacing(0.3),
     ];
     for (s, g) in geometries.into_iter().enumerate() {
         let radon = Radon::new(g.clone()).expect("valid geometry");
@@ -244,7 +246,7 @@ fn every_filter_preserves_the_dc_level() {
         y0: -0.05,
         phi_deg: 0.0,
     }];
-    for d in [1.0f32, 0.75] {
+    for d in [1.0f32, 0.75, 1.5] {
         let n_det = (RadonGeometry::default_n_det(n) as f32 / d).ceil() as usize;
         let g = RadonGeometry::equispaced(n, 120, n_det).with_det_spacing(d);
         let radon = Radon::new(g.clone()).unwrap();
