@@ -1,6 +1,7 @@
 //! Benchmarks behind `medsgm bench` (timings are reported, never asserted).
 
 pub mod model;
+pub mod mri;
 
 use std::time::Instant;
 

@@ -45,7 +45,7 @@ pub fn gradient(x: &ArrayView2<f32>) -> Field {
     g
 }
 
-/// div = −∇ᵀ: backward differences, (div p)[i, j] = p_r[i, j]·[i < H−1] − p_r[i−1, j]·[i > 0]
+/// div = −∇ᵀ: backward differences, `(div p)[i, j] = p_r[i, j]·[i < H−1] − p_r[i−1, j]·[i > 0]`
 /// plus the same along columns. Exact for any p (the last row/column of p is ignored, matching
 /// the zero rows of ∇).
 pub fn divergence(p: &Field) -> Array2<f32> {
