@@ -16,6 +16,70 @@ use crate::{OpError, Result};
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+/// The mask families of this module, by name (`equispaced`, `random`, `variable-density`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MaskKind {
+    /// [`equispaced`] (deterministic; the seed is ignored).
+    Equispaced,
+    /// [`random`].
+    Random,
+    /// [`variable_density`].
+    VariableDensity,
+}
+
+impl std::str::FromStr for MaskKind {
+    type Err = OpError;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "equispaced" => Ok(MaskKind::Equispaced),
+            "random" => Ok(MaskKind::Random),
+            "variable-density" => Ok(MaskKind::VariableDensity),
+            other => Err(OpError::Param {
+                name: "mask kind",
+                reason: format!("unknown {other:?} (equispaced, random, variable-density)"),
+            }),
+        }
+    }
+}
+
+impl std::fmt::Display for MaskKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            MaskKind::Equispaced => "equispaced",
+            MaskKind::Random => "random",
+            MaskKind::VariableDensity => "variable-density",
+        })
+    }
+}
+
+/// A complete, serialisable description of a column mask (for measurement sidecars): building
+/// it again gives the same mask.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct MaskSpec {
+    /// Mask family.
+    pub kind: MaskKind,
+    /// Acceleration R ≥ 1 (about W/R columns kept).
+    pub acceleration: f64,
+    /// Fraction of fully sampled centre columns.
+    pub center_fraction: f64,
+    /// Seed of the random families.
+    pub seed: u64,
+}
+
+impl MaskSpec {
+    /// The [h, w] mask this spec describes.
+    pub fn build(&self, h: usize, w: usize) -> Result<Array2<bool>> {
+        let (r, cf) = (self.acceleration, self.center_fraction);
+        match self.kind {
+            MaskKind::Equispaced => equispaced(h, w, r, cf),
+            MaskKind::Random => random(h, w, r, cf, self.seed),
+            MaskKind::VariableDensity => variable_density(h, w, r, cf, self.seed),
+        }
+    }
+}
 
 /// The centre fraction score_inverse_problems uses for image width `w` and acceleration R:
 /// n_keep = w / R columns and `center_fraction = n_keep / 1000` (so 256², R = 4 gives a centre of

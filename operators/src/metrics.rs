@@ -60,6 +60,15 @@ impl SsimPreset {
     }
 }
 
+impl std::fmt::Display for SsimPreset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SsimPreset::Gaussian => "gaussian",
+            SsimPreset::SkimageDefault => "skimage",
+        })
+    }
+}
+
 impl std::str::FromStr for SsimPreset {
     type Err = OpError;
     fn from_str(s: &str) -> Result<Self> {

@@ -131,3 +131,37 @@ fn acceleration_one_keeps_everything_and_bad_parameters_are_rejected() {
     let m = kspace_mask::equispaced(1, 100, 8.0, 0.5).unwrap();
     assert_eq!(kept_columns(&m), (25..75).collect::<Vec<_>>());
 }
+
+#[test]
+fn mask_spec_round_trips_through_json_and_names() {
+    use kspace_mask::{MaskKind, MaskSpec};
+    for kind in [
+        MaskKind::Equispaced,
+        MaskKind::Random,
+        MaskKind::VariableDensity,
+    ] {
+        assert_eq!(kind.to_string().parse::<MaskKind>().unwrap(), kind);
+        let spec = MaskSpec {
+            kind,
+            acceleration: 4.0,
+            center_fraction: 0.08,
+            seed: 17,
+        };
+        let json = serde_json::to_string(&spec).unwrap();
+        let back: MaskSpec = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, spec);
+        assert_eq!(back.build(8, 64).unwrap(), spec.build(8, 64).unwrap());
+    }
+    assert_eq!(
+        MaskSpec {
+            kind: MaskKind::Random,
+            acceleration: 4.0,
+            center_fraction: 0.08,
+            seed: 17
+        }
+        .build(8, 64)
+        .unwrap(),
+        kspace_mask::random(8, 64, 4.0, 0.08, 17).unwrap()
+    );
+    assert!("radial".parse::<MaskKind>().is_err());
+}

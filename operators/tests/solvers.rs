@@ -188,3 +188,31 @@ fn fista_without_regularisation_solves_a_well_posed_problem() {
     let bad = ArrayD::<num_complex::Complex32>::zeros(vec![3]);
     assert!(fista_tv(&a, &bad.view(), &params, None, |_, _| {}).is_err());
 }
+
+/// Modified Shepp–Logan with noisy, 4×-undersampled k-space (fastMRI centre fraction 0.08).
+#[test]
+fn fista_tv_beats_zero_filled_on_noisy_shepp_logan() {
+    let n = 64;
+    let x = medsgm_operators::phantom::shepp_logan(n);
+    let mask = kspace_mask::equispaced(n, n, 4.0, 0.08).unwrap();
+    let a = Subsampled::new(RealInput::new(Fft2::new(n, n).unwrap()), mask.into_dyn()).unwrap();
+    let clean = a.forward(&x.view().into_dyn());
+    let y = medsgm_operators::noise::complex_gaussian(&clean.view(), 0.01, 5).unwrap();
+    let y1 = y.view().into_dimensionality::<Ix1>().unwrap();
+    let zf = zero_filled(&a, &y1, ComplexPart::Magnitude).unwrap();
+    let params = FistaTvParams {
+        weight: 0.01,
+        iterations: 100,
+        inner_iterations: 10,
+        nonnegative: true,
+        lipschitz: None,
+    };
+    let rec = fista_tv(&a, &y.view(), &params, None, |_, _| {}).unwrap();
+    let p_zf = psnr(&zf.view(), &x.view(), 1.0).unwrap();
+    let p_tv = psnr(&rec.view(), &x.view(), 1.0).unwrap();
+    eprintln!("Shepp–Logan 64², R = 4, σ = 0.01: zero-filled {p_zf:.2} dB, FISTA-TV {p_tv:.2} dB");
+    assert!(
+        p_tv > p_zf + 3.0,
+        "FISTA-TV {p_tv:.2} dB vs zero-filled {p_zf:.2} dB"
+    );
+}

@@ -2,6 +2,7 @@
 
 pub mod model;
 pub mod operators;
+pub mod mri;
 
 use std::time::Instant;
 
