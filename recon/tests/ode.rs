@@ -16,7 +16,7 @@ use medsgm_recon::SdeConfig;
 fn integrators_match_closed_form() {
     let y0 = Tensor::new(&[1.0f64, -2.0, 0.5], &Device::Cpu).unwrap();
     let mut f = |t: f64, y: &Tensor| Ok(y.affine(-2.0 * t, 0.0)?);
-    for (t0, t1) in [(0.0, 1.5), (1.5, 0.1)] {
+    for (t0, t1) in [(0.0f64, 1.5f64), (1.5, 0.1)] {
         let exact: f64 = (-(t1 * t1 - t0 * t0)).exp();
         let tol = Tolerances {
             rtol: 1e-8,
