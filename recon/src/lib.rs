@@ -11,6 +11,7 @@
 pub mod batch;
 pub mod corrector;
 pub mod denoise;
+pub mod dsm;
 pub mod error;
 pub mod exact_score;
 pub mod likelihood;
@@ -22,10 +23,13 @@ pub mod predictor;
 pub mod projection;
 pub mod score;
 pub mod sde;
+pub mod sigma_max;
 
+pub use dsm::{dsm_loss, DsmWeighting};
 pub use error::{ReconError, Result};
 pub use exact_score::{GaussianScore, GmmScore};
 pub use noise::Noise;
 pub use pc_sampler::{NoHook, PcConfig, PcSampler, Samples, Stage, StepHook};
 pub use score::ScoreModel;
 pub use sde::{time_grid, Discretization, GeometricVpSde, Sde, SdeConfig, SubVpSde, VeSde, VpSde};
+pub use sigma_max::propose_sigma_max;
