@@ -1,6 +1,6 @@
 //! Continuous-time denoising score matching (thesis Eq. 7.7, 9.4; method digest §2):
 //! L(θ) = E_t λ(t) E_{x₀, z} ½‖s_θ(x_t, t) + z/s(t)‖², x_t = m(t) x₀ + s(t) z, reduced as a sum
-//! over pixels per sample and a mean over the batch ([ext] reduce_mean = False).
+//! over pixels per sample and a mean over the batch (`[ext]` reduce_mean = False).
 
 use crate::batch::{per_sample, times};
 use crate::error::Result;
@@ -20,7 +20,7 @@ pub enum DsmWeighting {
     Likelihood,
 }
 
-/// x_t = m(t) x₀ + s(t) z for per-sample times t: [B].
+/// x_t = m(t) x₀ + s(t) z for per-sample times t: `[B]`.
 pub fn perturb(sde: &dyn Sde, x0: &Tensor, t: &Tensor, z: &Tensor) -> Result<Tensor> {
     let ts = times(t)?;
     let m: Vec<f64> = ts.iter().map(|&t| sde.mean_coef(t)).collect();
@@ -28,7 +28,7 @@ pub fn perturb(sde: &dyn Sde, x0: &Tensor, t: &Tensor, z: &Tensor) -> Result<Ten
     Ok((x0.broadcast_mul(&per_sample(&m, x0)?)? + z.broadcast_mul(&per_sample(&s, z)?)?)?)
 }
 
-/// Per-sample DSM losses [B]: ½ (λ(t)/s(t)²) Σ_pixels (s(t) s_θ(x_t, t) + z)².
+/// Per-sample DSM losses `[B]`: ½ (λ(t)/s(t)²) Σ_pixels (s(t) s_θ(x_t, t) + z)².
 pub fn dsm_loss_per_sample(
     model: &dyn ScoreModel,
     sde: &dyn Sde,
@@ -54,7 +54,7 @@ pub fn dsm_loss_per_sample(
 }
 
 /// The DSM loss (a scalar tensor, differentiable in the model's parameters): the batch mean
-/// of [`dsm_loss_per_sample`]. `x0`: data [B, ...], `t`: [B] times in [ε, T], `z`: noise
+/// of [`dsm_loss_per_sample`]. `x0`: data `[B, ...]`, `t`: `[B]` times in [ε, T], `z`: noise
 /// shaped like `x0`.
 pub fn dsm_loss(
     model: &dyn ScoreModel,

@@ -65,7 +65,7 @@ pub struct Likelihood {
     pub nfe: usize,
 }
 
-/// f̃(x, t) (detached) and its divergence per sample ([B], dtype of x).
+/// f̃(x, t) (detached) and its divergence per sample (`[B]`, dtype of x).
 pub fn drift_divergence(
     sde: &dyn Sde,
     score: &dyn ScoreModel,
@@ -105,7 +105,7 @@ pub fn drift_divergence(
     Ok((drift.detach(), div.detach()))
 }
 
-/// Exact log-likelihood (up to the ODE and trace-estimator errors) of a batch x: [B, ...]
+/// Exact log-likelihood (up to the ODE and trace-estimator errors) of a batch x: `[B, ...]`
 /// under the probability-flow ODE of `score`.
 pub fn log_likelihood(
     sde: &dyn Sde,

@@ -13,7 +13,7 @@ pub const SIGMA_MAX_SUBSET: usize = 10_000;
 /// Rows per block of the pairwise-distance computation.
 const BLOCK: usize = 1024;
 
-/// Maximum pairwise Euclidean distance between the samples of `samples` ([N, ...]); when
+/// Maximum pairwise Euclidean distance between the samples of `samples` (`[N, ...]`); when
 /// N > `max_points` a seeded random subset of `max_points` samples is used.
 pub fn propose_sigma_max(samples: &Tensor, max_points: usize, seed: u64) -> Result<f64> {
     let n = samples.dim(0)?;
