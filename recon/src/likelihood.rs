@@ -13,9 +13,11 @@ use crate::ode_solver::{integrate_rk45, Tolerances};
 use crate::score::ScoreModel;
 use crate::sde::Sde;
 use candle_core::{DType, Tensor, Var};
+use serde::{Deserialize, Serialize};
 
 /// How ∇·f̃ is computed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum TraceEstimator {
     /// Hutchinson–Skilling with Rademacher v (±1).
     Rademacher,
@@ -26,7 +28,7 @@ pub enum TraceEstimator {
 }
 
 /// Parameters of the likelihood computation.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct LikelihoodConfig {
     /// Divergence estimator.
     pub estimator: TraceEstimator,

@@ -11,6 +11,7 @@ use crate::predictor::score_at;
 use crate::score::ScoreModel;
 use crate::sde::{time_grid, Sde};
 use candle_core::{DType, Device, Tensor};
+use serde::{Deserialize, Serialize};
 
 /// The probability-flow drift f̃(x, t) = f(t) x − ½ g(t)² s_θ(x, t).
 pub fn probability_flow_drift(
@@ -24,18 +25,22 @@ pub fn probability_flow_drift(
 }
 
 /// Integration method of the ODE sampler.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum OdeMethod {
     /// Fixed-step Euler with this many steps.
     Euler { steps: usize },
     /// Fixed-step Heun (2 NFE per step).
     Heun { steps: usize },
     /// Adaptive Dormand–Prince RK45 (rtol = atol = 1e-5 by default).
-    Rk45(Tolerances),
+    Rk45 {
+        #[serde(flatten)]
+        tol: Tolerances,
+    },
 }
 
 /// Parameters of the ODE sampler.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct OdeConfig {
     /// Integration method.
     pub method: OdeMethod,
@@ -50,7 +55,9 @@ pub struct OdeConfig {
 impl Default for OdeConfig {
     fn default() -> Self {
         Self {
-            method: OdeMethod::Rk45(Tolerances::default()),
+            method: OdeMethod::Rk45 {
+                tol: Tolerances::default(),
+            },
             seed: 0,
             t_min: None,
             denoise: true,
@@ -88,7 +95,7 @@ pub fn ode_sample_from(
         OdeMethod::Heun { steps } => {
             integrate_fixed(&mut rhs, x, &time_grid(steps, sde.t_max(), eps)?, true)?
         }
-        OdeMethod::Rk45(tol) => integrate_rk45(&mut rhs, x, sde.t_max(), eps, tol)?,
+        OdeMethod::Rk45 { tol } => integrate_rk45(&mut rhs, x, sde.t_max(), eps, tol)?,
     };
     let (mut x, mut nfe) = (sol.y, sol.nfe);
     if config.denoise {

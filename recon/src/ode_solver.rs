@@ -5,6 +5,7 @@
 
 use crate::error::{ensure, ReconError, Result};
 use candle_core::{DType, Tensor};
+use serde::{Deserialize, Serialize};
 
 /// The right-hand side F(t, y).
 pub type Rhs<'a> = dyn FnMut(f64, &Tensor) -> Result<Tensor> + 'a;
@@ -51,7 +52,7 @@ pub fn integrate_fixed(f: &mut Rhs, y0: Tensor, grid: &[f64], heun: bool) -> Res
 
 /// Tolerances of the adaptive solver: per-element error scale atol + rtol·max(|y|, |y_new|),
 /// accepted when the RMS of the scaled error estimate is ≤ 1.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Tolerances {
     /// Relative tolerance.
     pub rtol: f64,

@@ -54,7 +54,9 @@ fn ode_sampler_reproduces_gaussian() {
         for method in [
             OdeMethod::Euler { steps: 1000 },
             OdeMethod::Heun { steps: 100 },
-            OdeMethod::Rk45(Tolerances::default()),
+            OdeMethod::Rk45 {
+                tol: Tolerances::default(),
+            },
         ] {
             let out = ode_sample(
                 sde.as_ref(),
@@ -71,7 +73,7 @@ fn ode_sampler_reproduces_gaussian() {
             match method {
                 OdeMethod::Euler { steps } => assert_eq!(out.nfe, steps + 1),
                 OdeMethod::Heun { steps } => assert_eq!(out.nfe, 2 * steps + 1),
-                OdeMethod::Rk45(_) => {
+                OdeMethod::Rk45 { .. } => {
                     assert!(out.nfe > 20 && out.nfe < 2000, "rk45 nfe {}", out.nfe)
                 }
             }
@@ -85,6 +87,32 @@ fn ode_sampler_reproduces_gaussian() {
             );
         }
     }
+}
+
+#[test]
+fn ode_config_round_trips_through_serde() {
+    let cfg = OdeConfig {
+        method: OdeMethod::Heun { steps: 7 },
+        seed: 3,
+        t_min: Some(1e-3),
+        denoise: false,
+    };
+    let json = serde_json::to_string(&cfg).unwrap();
+    assert_eq!(serde_json::from_str::<OdeConfig>(&json).unwrap(), cfg);
+    let rk = serde_json::from_str::<OdeMethod>(
+        r#"{"kind":"rk45","rtol":1e-4,"atol":1e-6,"max_steps":100}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        rk,
+        OdeMethod::Rk45 {
+            tol: Tolerances {
+                rtol: 1e-4,
+                atol: 1e-6,
+                max_steps: 100
+            }
+        }
+    );
 }
 
 #[test]
