@@ -8,11 +8,22 @@
 //! and phantoms. No neural-network code lives here.
 
 pub mod error;
+pub mod fft;
+pub mod hu;
+pub mod kspace_mask;
 pub mod linop;
+pub mod mar_sim;
+pub mod metal;
+pub mod metrics;
+pub mod noise;
+pub mod phantom;
+pub mod radon;
 pub mod scalar;
+pub mod solvers;
 pub mod subsampled;
 
 pub use error::{OpError, Result};
+pub use fft::{Fft2, RealInput};
 pub use linop::{adjoint_test, operator_norm, AdjointReport, LinearOperator, Transform};
 pub use scalar::Scalar;
 pub use subsampled::Subsampled;

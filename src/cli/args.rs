@@ -1,0 +1,136 @@
+//! Argument groups shared by several subcommands: reading an input image, writing an output
+//! image, and progress bars.
+
+use crate::cli::{invalid, InputContext};
+use crate::io::image_io::{BitDepth, Window};
+use crate::io::{read_image, write_image, ImageFormat, ImageReadOptions, ImageWriteOptions};
+use anyhow::Result;
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use ndarray::{Array2, ArrayView2};
+use std::path::{Path, PathBuf};
+
+/// Parses a `AXIS,INDEX` slice selector.
+pub fn parse_slice(s: &str) -> std::result::Result<(usize, usize), String> {
+    let (a, i) = s
+        .split_once(',')
+        .ok_or_else(|| format!("{s:?} must be AXIS,INDEX (e.g. 2,40)"))?;
+    let axis: usize = a.trim().parse().map_err(|_| format!("bad axis {a:?}"))?;
+    let index: usize = i.trim().parse().map_err(|_| format!("bad index {i:?}"))?;
+    if axis > 2 {
+        return Err(format!("axis {axis} must be 0, 1 or 2"));
+    }
+    Ok((axis, index))
+}
+
+/// An input image.
+#[derive(Debug, Clone, Args)]
+pub struct ImageInput {
+    /// Input image: .png, .npy (2-D, or 3-D with --slice), .nii or .nii.gz.
+    #[arg(long, short)]
+    pub input: PathBuf,
+    /// PNG input: the intensities LOW,HIGH that the codes 0 and max stand for.
+    #[arg(long, default_value = "0,1", allow_hyphen_values = true)]
+    pub in_window: Window,
+    /// Volume input: use slice INDEX along AXIS (0, 1 or 2).
+    #[arg(long, value_parser = parse_slice)]
+    pub slice: Option<(usize, usize)>,
+}
+
+impl ImageInput {
+    /// Reads the image; failures are invalid input (exit code 2).
+    pub fn read(&self) -> Result<Array2<f32>> {
+        read_image_at(&self.input, self.in_window, self.slice)
+    }
+}
+
+/// Reads one image as invalid-input-tagged result.
+pub fn read_image_at(
+    path: &Path,
+    window: Window,
+    slice: Option<(usize, usize)>,
+) -> Result<Array2<f32>> {
+    read_image(path, &ImageReadOptions { window, slice }).invalid_input()
+}
+
+/// PNG bit depth.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Depth {
+    /// 8 bits per pixel.
+    #[value(name = "8")]
+    Eight,
+    /// 16 bits per pixel.
+    #[value(name = "16")]
+    Sixteen,
+}
+
+/// An output image.
+#[derive(Debug, Clone, Args)]
+pub struct ImageOutput {
+    /// Output image: .png, .npy, .nii or .nii.gz (format from the suffix).
+    #[arg(long, short)]
+    pub out: PathBuf,
+    /// PNG output: intensities LOW,HIGH mapped to black and white (default depends on the data).
+    #[arg(long, allow_hyphen_values = true)]
+    pub window: Option<Window>,
+    /// PNG output bit depth.
+    #[arg(long, value_enum, default_value = "16")]
+    pub bit_depth: Depth,
+}
+
+impl ImageOutput {
+    /// Checks the output path before any work is done (invalid input, exit code 2).
+    pub fn validate(&self) -> Result<()> {
+        validate_output_path(&self.out, true)
+    }
+
+    /// Writes `image`; `default_window` applies to PNG when `--window` is not given.
+    pub fn write(&self, image: &ArrayView2<f32>, default_window: Window) -> Result<()> {
+        let opts = ImageWriteOptions {
+            window: self.window.unwrap_or(default_window),
+            depth: match self.bit_depth {
+                Depth::Eight => BitDepth::Eight,
+                Depth::Sixteen => BitDepth::Sixteen,
+            },
+            nifti: None,
+        };
+        write_image(&self.out, image, &opts)
+    }
+}
+
+/// Fails (invalid input) unless the path's directory exists and, for images, its suffix names a
+/// known format.
+pub fn validate_output_path(path: &Path, image: bool) -> Result<()> {
+    if image {
+        ImageFormat::from_path(path).invalid_input()?;
+    }
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(invalid(format!(
+            "output directory {} of {} does not exist",
+            dir.display(),
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+/// A progress bar on stderr (hidden automatically when stderr is not a terminal).
+pub fn progress(len: u64, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    if let Ok(style) =
+        ProgressStyle::with_template("{msg:>12} [{bar:32}] {pos}/{len} ({elapsed}, ETA {eta})")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(what.to_owned());
+    bar
+}
+
+/// The error for a capability whose operators have not been merged yet.
+pub fn not_available(what: &str) -> anyhow::Error {
+    anyhow::anyhow!("{what} is not available yet in this build of medsgm")
+}

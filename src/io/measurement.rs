@@ -1,0 +1,550 @@
+//! Measurement files: the measured data as NPY plus a JSON sidecar that records everything needed
+//! to reproduce and invert the measurement (issue 2 "CLI", issue 5 "Measurements"). The schema
+//! is documented in `docs/measurement-format.md`.
+//!
+//! `meas.npy` holds a sinogram (float32 `[views, det]`) or k-space (complex64 `[H, W]`);
+//! `meas.json` describes the kind (ct, mri, mar), the geometry, the mask Λ (kept view indices, a
+//! full-sinogram mask in the companion file `meas.mask.npy`, or kept k-space columns), the noise
+//! model with its parameters and seed, the units and the medsgm version that wrote it. A metal
+//! mask for MAR lives in `meas.metal.npy`. Loading validates that the sidecar and the data agree
+//! and names the offending file in every error.
+
+use crate::io::ensure_finite;
+use crate::io::npy::{read_npy, write_npy, DType, NpyArray};
+use anyhow::{anyhow, bail, ensure, Context, Result};
+use ndarray::{Array2, Ix2};
+use num_complex::Complex32;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Value of the sidecar's `format` field.
+pub const FORMAT: &str = "medsgm-measurement";
+/// Current sidecar schema version.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Which inverse problem a measurement belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// Sparse-view CT: a subset of the views of a parallel-beam sinogram.
+    Ct,
+    /// Undersampled single-coil MRI: Cartesian k-space with a column mask.
+    Mri,
+    /// Metal-artifact removal: a full sinogram whose metal trace is masked out.
+    Mar,
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Kind::Ct => "ct",
+            Kind::Mri => "mri",
+            Kind::Mar => "mar",
+        })
+    }
+}
+
+/// Acquisition geometry of the full transform T.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Geometry {
+    /// 2-D parallel beam on a `size`×`size` image with unit pixels (medsgm's Radon convention).
+    ParallelBeam {
+        /// Image side length in pixels.
+        size: usize,
+        /// Projection angles of the full view set, in degrees.
+        angles_deg: Vec<f32>,
+        /// Detector bins per view.
+        n_det: usize,
+        /// Detector bin width in pixels.
+        det_spacing: f32,
+    },
+    /// Cartesian k-space of an `h`×`w` image (unitary centred FFT).
+    Cartesian {
+        /// Rows (read-out direction).
+        h: usize,
+        /// Columns (phase-encode direction).
+        w: usize,
+    },
+}
+
+/// How a k-space column mask was generated (for provenance; the kept columns are authoritative).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaskGenerator {
+    /// `equispaced`, `random` or `variable-density`.
+    pub pattern: String,
+    /// Acceleration factor R.
+    pub acceleration: f32,
+    /// Fraction of fully sampled low-frequency columns.
+    pub center_fraction: f32,
+    /// Seed of random patterns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+}
+
+/// The mask Λ selecting the measured part of the full transform's range.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Mask {
+    /// CT: the data rows are the views `kept` (strictly increasing indices into `angles_deg`).
+    Views {
+        /// Indices of the measured views.
+        kept: Vec<usize>,
+    },
+    /// A full-sinogram mask `[views, det]` stored as uint8 0/1 in the companion NPY `file`
+    /// (same directory); the data hold all views and entries outside Λ are not to be trusted.
+    Sinogram {
+        /// Companion file name (no directories).
+        file: String,
+    },
+    /// MRI: the data are the full `[h, w]` grid; only the columns `kept` were measured (the others
+    /// are zero).
+    Columns {
+        /// Indices of the measured columns, strictly increasing.
+        kept: Vec<usize>,
+        /// How they were chosen.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        generator: Option<MaskGenerator>,
+    },
+}
+
+/// The noise added to the ideal measurement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "model", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Noise {
+    /// Noise-free.
+    None,
+    /// CT transmission noise on the physical line integrals s·p of the stored sinogram p:
+    /// counts N ~ Poisson(i0 · exp(−s·p)), stored p̂ = −ln(max(N, 1) / i0) / s.
+    PoissonTransmission {
+        /// Incident photons per detector bin.
+        i0: f64,
+        /// s: attenuation (per pixel length) of image value 1.
+        attenuation_scale: f32,
+        /// RNG seed.
+        seed: u64,
+    },
+    /// Additive white Gaussian noise of standard deviation `sigma`.
+    Gaussian {
+        /// Standard deviation.
+        sigma: f32,
+        /// RNG seed.
+        seed: u64,
+    },
+    /// Circular complex Gaussian noise, `sigma` per real and imaginary part.
+    ComplexGaussian {
+        /// Standard deviation per component.
+        sigma: f32,
+        /// RNG seed.
+        seed: u64,
+    },
+}
+
+/// Where a measurement came from (informational).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Provenance {
+    /// The image the measurement was simulated from.
+    pub source: String,
+    /// The command line that produced it.
+    pub command: String,
+}
+
+/// The JSON sidecar `<name>.json` of a measurement `<name>.npy`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sidecar {
+    /// Always [`FORMAT`].
+    pub format: String,
+    /// Schema version, [`FORMAT_VERSION`].
+    pub format_version: u32,
+    /// Version of medsgm that wrote the file.
+    pub medsgm_version: String,
+    /// Problem kind.
+    pub kind: Kind,
+    /// NumPy dtype name of the data: `float32` (sinograms) or `complex64` (k-space).
+    pub dtype: String,
+    /// Shape of the data array.
+    pub shape: Vec<usize>,
+    /// Full-transform geometry.
+    pub geometry: Geometry,
+    /// Measured subset Λ.
+    pub mask: Mask,
+    /// Noise model.
+    pub noise: Noise,
+    /// Physical meaning of the values, e.g. `line integral of attenuation per pixel`.
+    pub units: String,
+    /// MAR: companion NPY (uint8 0/1, `[size, size]`) marking the metal pixels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metal_mask: Option<String>,
+    /// Informational provenance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<Provenance>,
+}
+
+/// The measured array.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MeasurementData {
+    /// CT/MAR sinogram `[views, det]`.
+    Sinogram(Array2<f32>),
+    /// MRI k-space `[h, w]`.
+    KSpace(Array2<Complex32>),
+}
+
+impl MeasurementData {
+    fn dtype(&self) -> DType {
+        match self {
+            MeasurementData::Sinogram(_) => DType::F32,
+            MeasurementData::KSpace(_) => DType::C64,
+        }
+    }
+    fn shape(&self) -> &[usize] {
+        match self {
+            MeasurementData::Sinogram(a) => a.shape(),
+            MeasurementData::KSpace(a) => a.shape(),
+        }
+    }
+}
+
+/// A measurement with its description and companion arrays.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Measurement {
+    /// The sidecar.
+    pub sidecar: Sidecar,
+    /// The data.
+    pub data: MeasurementData,
+    /// The full-sinogram mask when `sidecar.mask` is [`Mask::Sinogram`] (true = measured).
+    pub sinogram_mask: Option<Array2<bool>>,
+    /// The metal mask when `sidecar.metal_mask` is set.
+    pub metal_mask: Option<Array2<bool>>,
+}
+
+impl Sidecar {
+    /// A sidecar for `data` with the current format and version; `shape`/`dtype` are filled in.
+    pub fn new(
+        kind: Kind,
+        data: &MeasurementData,
+        geometry: Geometry,
+        mask: Mask,
+        noise: Noise,
+        units: &str,
+    ) -> Sidecar {
+        Sidecar {
+            format: FORMAT.into(),
+            format_version: FORMAT_VERSION,
+            medsgm_version: env!("CARGO_PKG_VERSION").into(),
+            kind,
+            dtype: data.dtype().name().into(),
+            shape: data.shape().to_vec(),
+            geometry,
+            mask,
+            noise,
+            units: units.into(),
+            metal_mask: None,
+            provenance: None,
+        }
+    }
+
+    /// Checks internal consistency (independent of the data).
+    pub fn validate(&self) -> Result<()> {
+        ensure!(
+            self.format == FORMAT,
+            "format is {:?}, expected {FORMAT:?}",
+            self.format
+        );
+        ensure!(
+            self.format_version == FORMAT_VERSION,
+            "format_version {} is not supported (this medsgm reads version {FORMAT_VERSION})",
+            self.format_version
+        );
+        let strictly_increasing = |v: &[usize], bound: usize, what: &str| -> Result<()> {
+            ensure!(!v.is_empty(), "{what} is empty");
+            ensure!(
+                v.windows(2).all(|w| w[0] < w[1]),
+                "{what} must be strictly increasing"
+            );
+            ensure!(
+                v[v.len() - 1] < bound,
+                "{what} contains index {} but there are only {bound}",
+                v[v.len() - 1]
+            );
+            Ok(())
+        };
+        let expected_shape = match (&self.kind, &self.geometry, &self.mask) {
+            (
+                Kind::Ct | Kind::Mar,
+                Geometry::ParallelBeam {
+                    size,
+                    angles_deg,
+                    n_det,
+                    det_spacing,
+                },
+                mask,
+            ) => {
+                ensure!(*size >= 2, "geometry.size must be at least 2");
+                ensure!(*n_det >= 1, "geometry.n_det must be at least 1");
+                ensure!(
+                    det_spacing.is_finite() && *det_spacing > 0.0,
+                    "geometry.det_spacing must be positive"
+                );
+                ensure!(!angles_deg.is_empty(), "geometry.angles_deg is empty");
+                ensure_finite("geometry.angles_deg", angles_deg.iter().copied())?;
+                ensure!(
+                    self.dtype == DType::F32.name(),
+                    "a {} sinogram must be float32, the sidecar says {}",
+                    self.kind,
+                    self.dtype
+                );
+                match mask {
+                    Mask::Views { kept } => {
+                        ensure!(
+                            self.kind == Kind::Ct,
+                            "mar measurements need a sinogram mask"
+                        );
+                        strictly_increasing(kept, angles_deg.len(), "mask.kept (views)")?;
+                        vec![kept.len(), *n_det]
+                    }
+                    Mask::Sinogram { file } => {
+                        check_companion_name(file)?;
+                        vec![angles_deg.len(), *n_det]
+                    }
+                    Mask::Columns { .. } => bail!("a column mask is only valid for mri"),
+                }
+            }
+            (Kind::Mri, Geometry::Cartesian { h, w }, Mask::Columns { kept, .. }) => {
+                ensure!(*h >= 1 && *w >= 1, "geometry h and w must be positive");
+                ensure!(
+                    self.dtype == DType::C64.name(),
+                    "mri k-space must be complex64, the sidecar says {}",
+                    self.dtype
+                );
+                strictly_increasing(kept, *w, "mask.kept (columns)")?;
+                vec![*h, *w]
+            }
+            (Kind::Mri, Geometry::Cartesian { .. }, _) => bail!("mri needs a column mask"),
+            (kind, g, _) => bail!("geometry {} does not fit kind {kind}", geometry_name(g)),
+        };
+        ensure!(
+            self.shape == expected_shape,
+            "shape {:?} disagrees with the geometry and mask, which imply {expected_shape:?}",
+            self.shape
+        );
+        match &self.noise {
+            Noise::None => {}
+            Noise::PoissonTransmission {
+                i0,
+                attenuation_scale,
+                ..
+            } => ensure!(
+                i0.is_finite()
+                    && *i0 > 0.0
+                    && attenuation_scale.is_finite()
+                    && *attenuation_scale > 0.0,
+                "noise.i0 and noise.attenuation_scale must be positive"
+            ),
+            Noise::Gaussian { sigma, .. } | Noise::ComplexGaussian { sigma, .. } => ensure!(
+                sigma.is_finite() && *sigma >= 0.0,
+                "noise.sigma must be non-negative"
+            ),
+        }
+        if let Some(f) = &self.metal_mask {
+            check_companion_name(f)?;
+            ensure!(
+                self.kind == Kind::Mar,
+                "metal_mask is only valid for mar measurements"
+            );
+        }
+        Ok(())
+    }
+
+    /// Image side length (`size` for CT/MAR, (h, w) for MRI).
+    pub fn image_shape(&self) -> (usize, usize) {
+        match &self.geometry {
+            Geometry::ParallelBeam { size, .. } => (*size, *size),
+            Geometry::Cartesian { h, w } => (*h, *w),
+        }
+    }
+}
+
+fn geometry_name(g: &Geometry) -> &'static str {
+    match g {
+        Geometry::ParallelBeam { .. } => "parallel-beam",
+        Geometry::Cartesian { .. } => "cartesian",
+    }
+}
+
+/// Companion files must sit next to the sidecar: a plain file name.
+fn check_companion_name(name: &str) -> Result<()> {
+    let p = Path::new(name);
+    ensure!(
+        !name.is_empty()
+            && p.file_name().map(|f| f == p.as_os_str()).unwrap_or(false)
+            && name.ends_with(".npy"),
+        "companion file {name:?} must be a plain .npy file name in the sidecar's directory"
+    );
+    Ok(())
+}
+
+/// `dir/meas.npy` → `dir/meas.json`.
+pub fn sidecar_path(data_path: &Path) -> PathBuf {
+    data_path.with_extension("json")
+}
+
+/// `dir/meas.npy` → `dir/meas.<tag>.npy` (companion file name only).
+pub fn companion_name(data_path: &Path, tag: &str) -> String {
+    let stem = data_path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    format!("{stem}.{tag}.npy")
+}
+
+fn dir_of(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+fn bool_to_u8(m: &Array2<bool>) -> ndarray::ArrayD<u8> {
+    m.mapv(u8::from).into_dyn()
+}
+
+fn read_bool_mask(path: &Path, shape: &[usize]) -> Result<Array2<bool>> {
+    let arr = match read_npy(path)? {
+        NpyArray::U8(a) => a,
+        other => bail!(
+            "{}: a mask must be uint8 0/1, found {}",
+            path.display(),
+            other.dtype()
+        ),
+    };
+    ensure!(
+        arr.shape() == shape,
+        "{}: mask shape {:?} does not match the expected {shape:?}",
+        path.display(),
+        arr.shape()
+    );
+    ensure!(
+        arr.iter().all(|&v| v <= 1),
+        "{}: mask values must be 0 or 1",
+        path.display()
+    );
+    Ok(arr.into_dimensionality::<Ix2>()?.mapv(|v| v == 1))
+}
+
+/// Writes `meas.npy`, companion masks and finally the sidecar `meas.json` (each atomically; the
+/// sidecar, written last, marks a complete measurement).
+pub fn save_measurement(data_path: &Path, m: &Measurement) -> Result<()> {
+    let json = sidecar_path(data_path);
+    ensure!(
+        data_path.extension().is_some_and(|e| e == "npy"),
+        "measurement output {} must end in .npy",
+        data_path.display()
+    );
+    m.sidecar
+        .validate()
+        .context("refusing to write an inconsistent measurement")?;
+    ensure!(
+        m.data.shape() == m.sidecar.shape.as_slice() && m.data.dtype().name() == m.sidecar.dtype,
+        "data {:?} {} disagree with the sidecar {:?} {}",
+        m.data.shape(),
+        m.data.dtype(),
+        m.sidecar.shape,
+        m.sidecar.dtype
+    );
+    let dir = dir_of(data_path);
+    match (&m.sidecar.mask, &m.sinogram_mask) {
+        (Mask::Sinogram { file }, Some(mask)) => {
+            write_npy(&dir.join(file), &bool_to_u8(mask).view())?
+        }
+        (Mask::Sinogram { .. }, None) => bail!("sinogram mask array missing"),
+        _ => {}
+    }
+    match (&m.sidecar.metal_mask, &m.metal_mask) {
+        (Some(file), Some(mask)) => write_npy(&dir.join(file), &bool_to_u8(mask).view())?,
+        (Some(_), None) => bail!("metal mask array missing"),
+        _ => {}
+    }
+    match &m.data {
+        MeasurementData::Sinogram(a) => {
+            ensure_finite("sinogram", a.iter().copied())?;
+            write_npy(data_path, &a.view().into_dyn())?
+        }
+        MeasurementData::KSpace(a) => {
+            ensure_finite("k-space", a.iter().flat_map(|c| [c.re, c.im]))?;
+            write_npy(data_path, &a.view().into_dyn())?
+        }
+    }
+    let text = serde_json::to_string_pretty(&m.sidecar)? + "\n";
+    crate::io::atomic::write_bytes_atomic(&json, text.as_bytes())
+        .with_context(|| format!("cannot write sidecar {}", json.display()))
+}
+
+/// Reads the sidecar next to `data_path`.
+pub fn read_sidecar(data_path: &Path) -> Result<Sidecar> {
+    let json = sidecar_path(data_path);
+    let text = std::fs::read_to_string(&json).with_context(|| {
+        format!(
+            "cannot read the sidecar {} of measurement {} (every measurement .npy needs its .json)",
+            json.display(),
+            data_path.display()
+        )
+    })?;
+    let sidecar: Sidecar = serde_json::from_str(&text)
+        .with_context(|| format!("invalid measurement sidecar {}", json.display()))?;
+    sidecar
+        .validate()
+        .with_context(|| format!("invalid measurement sidecar {}", json.display()))?;
+    Ok(sidecar)
+}
+
+/// Loads and cross-checks a measurement: sidecar, data, companion masks.
+pub fn load_measurement(data_path: &Path) -> Result<Measurement> {
+    let sidecar = read_sidecar(data_path)?;
+    let json = sidecar_path(data_path);
+    let raw = read_npy(data_path)?;
+    let mismatch = || {
+        anyhow!(
+            "{} holds {} {:?} but its sidecar {} says {} {:?}",
+            data_path.display(),
+            raw.dtype(),
+            raw.shape(),
+            json.display(),
+            sidecar.dtype,
+            sidecar.shape
+        )
+    };
+    if raw.shape() != sidecar.shape.as_slice() || raw.dtype().name() != sidecar.dtype {
+        return Err(mismatch());
+    }
+    let data = match raw.clone() {
+        NpyArray::F32(a) => MeasurementData::Sinogram(a.into_dimensionality::<Ix2>()?),
+        NpyArray::C64(a) => MeasurementData::KSpace(a.into_dimensionality::<Ix2>()?),
+        _ => return Err(mismatch()),
+    };
+    let what = data_path.display().to_string();
+    match &data {
+        MeasurementData::Sinogram(a) => ensure_finite(&what, a.iter().copied())?,
+        MeasurementData::KSpace(a) => ensure_finite(&what, a.iter().flat_map(|c| [c.re, c.im]))?,
+    }
+    let dir = dir_of(data_path);
+    let sinogram_mask = match &sidecar.mask {
+        Mask::Sinogram { file } => Some(read_bool_mask(&dir.join(file), &sidecar.shape)?),
+        _ => None,
+    };
+    let metal_mask = match &sidecar.metal_mask {
+        Some(file) => {
+            let (h, w) = sidecar.image_shape();
+            Some(read_bool_mask(&dir.join(file), &[h, w])?)
+        }
+        None => None,
+    };
+    Ok(Measurement {
+        sidecar,
+        data,
+        sinogram_mask,
+        metal_mask,
+    })
+}
