@@ -1,18 +1,18 @@
-//! Per-sample helpers for batched tensors x: [B, ...] and time vectors t: [B].
+//! Per-sample helpers for batched tensors x: `[B, ...]` and time vectors t: `[B]`.
 
 use candle_core::{DType, Device, Tensor};
 
-/// The time vector t: [B] (f32, the [`crate::ScoreModel`] contract) filled with `t`.
+/// The time vector t: `[B]` (f32, the [`crate::ScoreModel`] contract) filled with `t`.
 pub fn time_tensor(t: f64, batch: usize, device: &Device) -> candle_core::Result<Tensor> {
     Tensor::full(t as f32, batch, device)
 }
 
-/// The per-sample times of a [B] tensor, as f64.
+/// The per-sample times of a `[B]` tensor, as f64.
 pub fn times(t: &Tensor) -> candle_core::Result<Vec<f64>> {
     t.to_dtype(DType::F64)?.to_vec1::<f64>()
 }
 
-/// A [B, 1, ..., 1] tensor (dtype and device of `like`, rank of `like`) holding one scalar per
+/// A `[B, 1, ..., 1]` tensor (dtype and device of `like`, rank of `like`) holding one scalar per
 /// sample, for broadcasting per-sample coefficients such as m(t_b) or s(t_b).
 pub fn per_sample(values: &[f64], like: &Tensor) -> candle_core::Result<Tensor> {
     let mut shape = vec![1usize; like.rank()];
@@ -20,7 +20,7 @@ pub fn per_sample(values: &[f64], like: &Tensor) -> candle_core::Result<Tensor> 
     Tensor::from_vec(values.to_vec(), shape, like.device())?.to_dtype(like.dtype())
 }
 
-/// Euclidean norm of every sample of x: [B, ...] (host f64 values).
+/// Euclidean norm of every sample of x: `[B, ...]` (host f64 values).
 pub fn sample_norms(x: &Tensor) -> candle_core::Result<Vec<f64>> {
     x.flatten_from(1)?
         .to_dtype(DType::F64)?

@@ -30,7 +30,7 @@ pub trait Corrector: Send + Sync {
 }
 
 /// α_i of thesis Alg. B.6/B.7: the squared mean factor a² of the forward step t_next → t, i.e.
-/// 1 for VE and 1 − β_i for VP ([ext]; digest §11 item 10). Sub-VP and geometric VP use the
+/// 1 for VE and 1 − β_i for VP (`[ext]`; digest §11 item 10). Sub-VP and geometric VP use the
 /// same formula (score_sde uses 1 for sub-VP).
 pub fn langevin_alpha(sde: &dyn Sde, t: f64, t_next: f64) -> f64 {
     sde.discretize(t, t_next).a().powi(2)
@@ -90,7 +90,7 @@ impl Corrector for Langevin {
     }
 }
 
-/// Annealed Langevin dynamics as a corrector ([ext] "ald"; thesis Alg. 6.1 with α_i ∝ σ_i²):
+/// Annealed Langevin dynamics as a corrector (`[ext]` "ald"; thesis Alg. 6.1 with α_i ∝ σ_i²):
 /// ε = 2α (r s(t))², x ← x + ε s_θ(x, t) + √(2ε) z.
 #[derive(Debug, Clone, Copy)]
 pub struct AnnealedLangevin {

@@ -105,7 +105,7 @@ impl GmmScore {
         (means, vars)
     }
 
-    /// Exact log p_t(x) per sample of x: [B, ...] (host f64 computation).
+    /// Exact log p_t(x) per sample of x: `[B, ...]` (host f64 computation).
     pub fn log_density(&self, x: &Tensor, t: f64) -> Result<Vec<f64>> {
         let d = self.dim();
         let b = x.dim(0)?;
@@ -132,7 +132,7 @@ impl GmmScore {
             .collect())
     }
 
-    /// Draws n data points x₀ (t = 0): [n, D].
+    /// Draws n data points x₀ (t = 0): `[n, D]`.
     pub fn sample(
         &self,
         n: usize,
@@ -242,7 +242,7 @@ impl GaussianScore {
         self.0.log_density(x, t)
     }
 
-    /// Draws n data points x₀ ~ N(μ, diag(s₀²)): [n, D].
+    /// Draws n data points x₀ ~ N(μ, diag(s₀²)): `[n, D]`.
     pub fn sample(
         &self,
         n: usize,

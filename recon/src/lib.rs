@@ -3,26 +3,53 @@
 //! The score model is a trait; samplers and solvers are generic over it and over any
 //! decomposed measurement operator A = P(Λ)T from `medsgm-operators`.
 //!
-//! Score-SDE core (method digest §1–3): [`sde`] (VE, VP, sub-VP, geometric VP), [`score`]
-//! (the [`ScoreModel`] trait) with exact Gaussian / mixture scores in [`exact_score`], seeded
-//! tensor noise in [`noise`];
-//! [`predictor`]s, [`corrector`]s and the [`pc_sampler`] ending with [`denoise`].
+//! Score-SDE core (method digest §1–3):
+//! - [`sde`]: the [`Sde`] trait and VE, VP, sub-VP, geometric VP with closed-form marginals,
+//!   serialisable [`SdeConfig`], the reverse-time [`time_grid`]; [`sigma_max`] (Technique 6.1).
+//! - [`score`]: the [`ScoreModel`] trait; [`exact_score`]: exact Gaussian / mixture scores.
+//! - [`noise`]: seeded host-side noise, so every sampler is bit-reproducible for a seed.
+//! - [`predictor`]s (Euler–Maruyama, reverse diffusion, ancestral), [`corrector`]s (Langevin
+//!   with SNR r, annealed Langevin), the [`pc_sampler`] (with [`StepHook`]s for projections)
+//!   and the final Tweedie step in [`denoise`].
+//! - [`ode_solver`] (Euler, Heun, RK45), [`ode_sampler`] (probability-flow ODE) and
+//!   [`likelihood`] (log-likelihood / bits per dim, Hutchinson–Skilling or exact trace).
+//! - [`dsm`]: the denoising score-matching loss used for training.
+//!
+//! ```
+//! use candle_core::Device;
+//! use medsgm_recon::{GaussianScore, NoHook, PcConfig, PcSampler, SdeConfig};
+//! use std::sync::Arc;
+//!
+//! let sde: Arc<dyn medsgm_recon::Sde> = Arc::from(SdeConfig::ve(5.0).build()?);
+//! let score = GaussianScore::new(sde.clone(), vec![1.0], vec![0.5])?;
+//! let sampler = PcSampler::new(PcConfig { steps: 50, ..PcConfig::default() })?;
+//! let out = sampler.sample(sde.as_ref(), &score, &[16, 1], &Device::Cpu, &mut NoHook, &mut |_, _| {})?;
+//! assert_eq!(out.nfe, 50 * 2 + 1);
+//! # Ok::<(), medsgm_recon::ReconError>(())
+//! ```
 
 pub mod batch;
 pub mod corrector;
 pub mod denoise;
+pub mod dsm;
 pub mod error;
 pub mod exact_score;
+pub mod likelihood;
 pub mod noise;
+pub mod ode_sampler;
+pub mod ode_solver;
 pub mod pc_sampler;
 pub mod predictor;
 pub mod projection;
 pub mod score;
 pub mod sde;
+pub mod sigma_max;
 
+pub use dsm::{dsm_loss, DsmWeighting};
 pub use error::{ReconError, Result};
 pub use exact_score::{GaussianScore, GmmScore};
 pub use noise::Noise;
 pub use pc_sampler::{NoHook, PcConfig, PcSampler, Samples, Stage, StepHook};
 pub use score::ScoreModel;
 pub use sde::{time_grid, Discretization, GeometricVpSde, Sde, SdeConfig, SubVpSde, VeSde, VpSde};
+pub use sigma_max::propose_sigma_max;

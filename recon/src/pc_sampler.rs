@@ -1,6 +1,6 @@
 //! Predictor–corrector sampling (thesis Alg. B.3; method digest §3.7–3.8).
 //!
-//! Order per step (the [ext] score_sde order, digest §11 item 2): on the grid
+//! Order per step (the `[ext]` score_sde order, digest §11 item 2): on the grid
 //! t_0 = T > t_1 > … > t_N = ε, step i applies M corrector steps at t_i, then the predictor
 //! t_i → t_{i+1}. The sample ends with one Tweedie denoising step at ε, so
 //! NFE = N·(M + 1) + 1 for a score-evaluating predictor and corrector. A [`StepHook`] sees x

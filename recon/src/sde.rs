@@ -1,6 +1,6 @@
 //! Forward SDEs dx = f(t) x dt + g(t) dw with Gaussian perturbation kernels
 //! p_0t(x_t | x_0) = N(m(t) x_0, s(t)² I) (method digest §1; thesis §7.3.4, B.5.2–B.5.3;
-//! LSGM App. B). Time t is an f64 scalar; states x are batched tensors [B, ...].
+//! LSGM App. B). Time t is an f64 scalar; states x are batched tensors `[B, ...]`.
 
 use crate::batch;
 use crate::error::{ensure, Result};
@@ -83,7 +83,7 @@ pub trait Sde: Send + Sync + std::fmt::Debug {
             .affine(self.prior_std(), 0.0)
     }
 
-    /// Per-sample log π(x) = −(D/2) ln(2π σ_π²) − ‖x‖²/(2σ_π²) for x: [B, ...].
+    /// Per-sample log π(x) = −(D/2) ln(2π σ_π²) − ‖x‖²/(2σ_π²) for x: `[B, ...]`.
     fn prior_logp(&self, x: &Tensor) -> candle_core::Result<Vec<f64>> {
         let d = batch::sample_dim(x) as f64;
         let var = self.prior_std().powi(2);
@@ -390,7 +390,7 @@ impl Sde for GeometricVpSde {
 }
 
 /// The reverse-time grid t_0 = `t_max` > t_1 > … > t_n = `t_min`: n + 1 equispaced points,
-/// i.e. n steps of size (t_max − t_min)/n (method digest §3 time grid, [ext] linspace(1, ε)).
+/// i.e. n steps of size (t_max − t_min)/n (method digest §3 time grid, `[ext]` linspace(1, ε)).
 pub fn time_grid(n: usize, t_max: f64, t_min: f64) -> Result<Vec<f64>> {
     ensure(n >= 1, "n", || "need at least one step".into())?;
     ensure(t_max > t_min, "t_max/t_min", || {

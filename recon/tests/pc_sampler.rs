@@ -268,3 +268,35 @@ fn step_hook_is_called_before_every_step() {
     assert!(predictor_by_name("heun").is_err());
     assert!(corrector_by_name("langevin", 0.0).is_err());
 }
+
+/// What a hook returns is what the sampler continues with.
+#[test]
+fn step_hook_output_replaces_x() {
+    let (sde, score) = gaussian(SdeConfig::vp());
+    let cfg = PcConfig {
+        steps: 10,
+        denoise: false,
+        ..PcConfig::default()
+    };
+    let sampler = PcSampler::new(cfg).unwrap();
+    let mut hook = |stage: Stage, x: &Tensor, _t: f64| -> medsgm_recon::Result<Tensor> {
+        Ok(if stage == Stage::Denoise {
+            x.affine(0.0, 7.0)?
+        } else {
+            x.clone()
+        })
+    };
+    let out = sampler
+        .sample(
+            sde.as_ref(),
+            &score,
+            &[4, 2],
+            &Device::Cpu,
+            &mut hook,
+            &mut |_, _| {},
+        )
+        .unwrap();
+    let v = out.samples.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    assert!(v.iter().all(|x| *x == 7.0));
+    assert_eq!(out.nfe, 10 * 2);
+}
