@@ -6,6 +6,7 @@ pub mod conv;
 pub mod embedding;
 pub mod init;
 pub mod ncsnpp;
+pub mod score;
 
 pub use config::NcsnppConfig;
 pub use ncsnpp::Ncsnpp;
