@@ -47,8 +47,8 @@ pub struct CheckpointMeta {
     pub medsgm_version: String,
     /// Network hyper-parameters.
     pub model: NcsnppConfig,
-    /// Parameters of the forward SDE the network was trained for (`medsgm_recon::SdeConfig`).
-    pub sde: serde_json::Value,
+    /// Parameters of the forward SDE the network was trained for.
+    pub sde: medsgm_recon::SdeConfig,
     /// Intensity normalisation of the training data.
     pub normalization: Normalization,
     /// Optimiser steps taken.
@@ -63,7 +63,7 @@ impl CheckpointMeta {
     /// Metadata for a network trained by this build.
     pub fn new(
         model: NcsnppConfig,
-        sde: serde_json::Value,
+        sde: medsgm_recon::SdeConfig,
         normalization: Normalization,
         step: u64,
         seed: u64,
@@ -181,6 +181,9 @@ impl Checkpoint {
         meta.model
             .validate()
             .map_err(|e| anyhow::anyhow!("{}: invalid model config: {e}", path.display()))?;
+        meta.sde
+            .build()
+            .with_context(|| format!("{}: invalid SDE parameters", path.display()))?;
         let (mut weights, mut ema) = (HashMap::new(), HashMap::new());
         for (name, t) in tensors {
             match name.strip_prefix(EMA_PREFIX) {

@@ -32,7 +32,7 @@ fn sample_checkpoint() -> Checkpoint {
     Checkpoint {
         meta: CheckpointMeta::new(
             cfg(),
-            serde_json::json!({"kind": "ve", "sigma_min": 0.01, "sigma_max": 16.0}),
+            medsgm_recon::SdeConfig::ve(16.0),
             Normalization::CtHuWindow {
                 lo: -1000.0,
                 hi: 1000.0,

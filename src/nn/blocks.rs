@@ -2,8 +2,9 @@
 //! skip rescaling, DDPM self-attention, average-pool / nearest-neighbour resampling.
 
 use super::conv::{Conv, Dense};
+use super::group_norm::GroupNorm;
 use candle_core::{DType, Result, Tensor};
-use candle_nn::{GroupNorm, Module, VarBuilder};
+use candle_nn::{Module, VarBuilder};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
@@ -13,7 +14,7 @@ pub const SKIP_RESCALE: f64 = std::f64::consts::FRAC_1_SQRT_2;
 /// GroupNorm with min(C/4, 32) groups and eps 1e-6 (NCSN++).
 pub fn group_norm(channels: usize, vb: VarBuilder) -> Result<GroupNorm> {
     let groups = (channels / 4).clamp(1, 32);
-    candle_nn::group_norm(groups, channels, 1e-6, vb)
+    GroupNorm::new(groups, channels, 1e-6, vb)
 }
 
 /// Inverted dropout with a seeded generator: keeps each entry with probability 1 − p and

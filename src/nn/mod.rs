@@ -4,8 +4,10 @@ pub mod blocks;
 pub mod config;
 pub mod conv;
 pub mod embedding;
+pub mod group_norm;
 pub mod init;
 pub mod ncsnpp;
+pub mod score;
 
 pub use config::NcsnppConfig;
 pub use ncsnpp::Ncsnpp;

@@ -1,0 +1,216 @@
+//! Fused GroupNorm (Wu & He 2018) for the CPU: one statistics pass and one normalisation pass
+//! forward, and a fused backward. candle-nn's `GroupNorm` is composed of ~8 elementwise and
+//! reduction ops (each a full pass, each differentiated separately), which costs about as much
+//! as the convolutions it sits between. Other devices use candle-nn's implementation.
+//!
+//! y = γ_c (x − μ_g)/√(σ²_g + ε) + β_c with μ_g, σ²_g over the channels of group g and all
+//! pixels of one sample. Backward with x̂ = (x − μ)/s, s = √(σ² + ε), g = γ_c ∂y:
+//! ∂x = (g − mean_g(g) − x̂ mean_g(g x̂))/s, ∂γ_c = Σ ∂y x̂, ∂β_c = Σ ∂y.
+
+use candle_core::{CpuStorage, CustomOp3, Layout, Module, Result, Shape, Tensor};
+use candle_nn::VarBuilder;
+use rayon::prelude::*;
+
+/// Per-(sample, group) mean and 1/√(var + eps), two-pass in f64.
+fn group_stats(x: &[f32], n_groups_total: usize, eps: f64) -> Vec<(f32, f32)> {
+    let len = x.len() / n_groups_total;
+    x.par_chunks(len)
+        .map(|g| {
+            let mean = g.iter().map(|&v| v as f64).sum::<f64>() / len as f64;
+            let var = g.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / len as f64;
+            (mean as f32, (1.0 / (var + eps).sqrt()) as f32)
+        })
+        .collect()
+}
+
+fn slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
+    let (a, b) = l
+        .contiguous_offsets()
+        .ok_or_else(|| candle_core::Error::Msg(format!("group_norm: {what} must be contiguous")))?;
+    Ok(&s.as_slice::<f32>()?[a..b])
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Gn {
+    groups: usize,
+    eps: f64,
+}
+
+impl Gn {
+    /// (batch, channels, pixels per channel) of `[B, C, ...]`.
+    fn dims(&self, shape: &Shape) -> Result<(usize, usize, usize)> {
+        let d = shape.dims();
+        if d.len() < 3 || d[1] % self.groups != 0 {
+            candle_core::bail!("group_norm: shape {shape:?} with {} groups", self.groups)
+        }
+        Ok((d[0], d[1], d[2..].iter().product()))
+    }
+}
+
+impl CustomOp3 for Gn {
+    fn name(&self) -> &'static str {
+        "medsgm-group-norm"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (b, c, hw) = self.dims(l1.shape())?;
+        let (x, gamma, beta) = (
+            slice(s1, l1, "input")?,
+            slice(s2, l2, "weight")?,
+            slice(s3, l3, "bias")?,
+        );
+        let stats = group_stats(x, b * self.groups, self.eps);
+        let cpg = c / self.groups;
+        let mut y = vec![0f32; x.len()];
+        y.par_chunks_mut(hw)
+            .zip(x.par_chunks(hw))
+            .enumerate()
+            .for_each(|(bc, (yc, xc))| {
+                let ch = bc % c;
+                let (mean, rstd) = stats[(bc / c) * self.groups + ch / cpg];
+                let (a, d) = (gamma[ch] * rstd, beta[ch] - gamma[ch] * rstd * mean);
+                for (o, &v) in yc.iter_mut().zip(xc) {
+                    *o = a * v + d;
+                }
+            });
+        Ok((CpuStorage::F32(y), l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        gamma: &Tensor,
+        _beta: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let c = gamma.dim(0)?;
+        let n = x.elem_count();
+        let packed = x.apply_op3_no_bwd(gamma, &grad.contiguous()?, &GnBackward(*self))?;
+        let dx = packed.narrow(0, 0, n)?.reshape(x.shape())?;
+        let dgamma = packed.narrow(0, n, c)?;
+        let dbeta = packed.narrow(0, n + c, c)?;
+        Ok((Some(dx), Some(dgamma), Some(dbeta)))
+    }
+}
+
+/// Backward of [`Gn`] on `(x, γ, ∂y)`, packed as `[∂x (flattened), ∂γ, ∂β]`.
+struct GnBackward(Gn);
+
+impl CustomOp3 for GnBackward {
+    fn name(&self) -> &'static str {
+        "medsgm-group-norm-backward"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let gn = self.0;
+        let (b, c, hw) = gn.dims(l1.shape())?;
+        let (x, gamma, dy) = (
+            slice(s1, l1, "input")?,
+            slice(s2, l2, "weight")?,
+            slice(s3, l3, "gradient")?,
+        );
+        let stats = group_stats(x, b * gn.groups, gn.eps);
+        let cpg = c / gn.groups;
+        let glen = cpg * hw;
+        let mut out = vec![0f32; x.len() + 2 * c];
+        let (dx, rest) = out.split_at_mut(x.len());
+        // Per (sample, group): ∂x, and the per-channel partial sums of ∂y x̂ and ∂y.
+        let partial: Vec<Vec<(f64, f64)>> = dx
+            .par_chunks_mut(glen)
+            .zip(x.par_chunks(glen).zip(dy.par_chunks(glen)))
+            .enumerate()
+            .map(|(bg, (dxg, (xg, dyg)))| {
+                let (mean, rstd) = stats[bg];
+                let c0 = (bg % gn.groups) * cpg;
+                let (mut sum_g, mut sum_gx) = (0f64, 0f64);
+                let mut per_channel = Vec::with_capacity(cpg);
+                for k in 0..cpg {
+                    let gam = gamma[c0 + k];
+                    let (mut s_dyx, mut s_dy) = (0f64, 0f64);
+                    for (&v, &d) in xg[k * hw..(k + 1) * hw]
+                        .iter()
+                        .zip(&dyg[k * hw..(k + 1) * hw])
+                    {
+                        let xh = ((v - mean) * rstd) as f64;
+                        s_dyx += d as f64 * xh;
+                        s_dy += d as f64;
+                    }
+                    sum_g += gam as f64 * s_dy;
+                    sum_gx += gam as f64 * s_dyx;
+                    per_channel.push((s_dyx, s_dy));
+                }
+                let (mg, mgx) = ((sum_g / glen as f64) as f32, (sum_gx / glen as f64) as f32);
+                for k in 0..cpg {
+                    let gam = gamma[c0 + k];
+                    let r = k * hw..(k + 1) * hw;
+                    for ((o, &v), &d) in dxg[r.clone()].iter_mut().zip(&xg[r.clone()]).zip(&dyg[r])
+                    {
+                        let xh = (v - mean) * rstd;
+                        *o = (gam * d - mg - xh * mgx) * rstd;
+                    }
+                }
+                per_channel
+            })
+            .collect();
+        let (dgamma, dbeta) = rest.split_at_mut(c);
+        for (bg, pc) in partial.iter().enumerate() {
+            let c0 = (bg % gn.groups) * cpg;
+            for (k, &(s_dyx, s_dy)) in pc.iter().enumerate() {
+                dgamma[c0 + k] += s_dyx as f32;
+                dbeta[c0 + k] += s_dy as f32;
+            }
+        }
+        Ok((CpuStorage::F32(out), Shape::from(x.len() + 2 * c)))
+    }
+}
+
+/// GroupNorm layer with parameters `weight` (γ, init 1) and `bias` (β, init 0).
+#[derive(Clone, Debug)]
+pub struct GroupNorm {
+    weight: Tensor,
+    bias: Tensor,
+    op: Gn,
+    fallback: candle_nn::GroupNorm,
+}
+
+impl GroupNorm {
+    /// `groups` groups over `channels` channels with variance guard `eps`.
+    pub fn new(groups: usize, channels: usize, eps: f64, vb: VarBuilder) -> Result<Self> {
+        let fallback = candle_nn::group_norm(groups, channels, eps, vb.clone())?;
+        let weight = vb.get_with_hints(channels, "weight", candle_nn::Init::Const(1.0))?;
+        let bias = vb.get_with_hints(channels, "bias", candle_nn::Init::Const(0.0))?;
+        Ok(Self {
+            weight,
+            bias,
+            op: Gn { groups, eps },
+            fallback,
+        })
+    }
+}
+
+impl Module for GroupNorm {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        if x.device().is_cpu() && x.dtype() == candle_core::DType::F32 {
+            x.contiguous()?.apply_op3(&self.weight, &self.bias, self.op)
+        } else {
+            self.fallback.forward(x)
+        }
+    }
+}

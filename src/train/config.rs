@@ -1,0 +1,134 @@
+//! Training configuration (TOML), e.g. `configs/ct_phantom_128.toml`.
+
+use super::data::DataConfig;
+use super::optim::AdamConfig;
+use crate::checkpoint::Normalization;
+use crate::nn::NcsnppConfig;
+use anyhow::Context;
+use medsgm_recon::SdeConfig;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// Weighting λ(t) of the continuous DSM objective (thesis Eq. 7.7, Thm 9.1).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Weighting {
+    /// λ(t) = s(t)² (Chapter 7; per-sample loss ½‖s(t) s_θ + z‖²).
+    #[default]
+    SigmaSquared,
+    /// Likelihood weighting λ(t) = g(t)² (Theorem 9.1).
+    Likelihood,
+}
+
+/// Everything a training run needs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Score network.
+    pub model: NcsnppConfig,
+    /// Forward SDE.
+    pub sde: SdeConfig,
+    /// Training images.
+    pub data: DataConfig,
+    /// Images per step.
+    pub batch_size: usize,
+    /// Optimiser steps in total.
+    pub steps: u64,
+    /// Peak learning rate (Adam).
+    #[serde(default = "default_lr")]
+    pub lr: f64,
+    /// Linear warm-up steps.
+    #[serde(default = "default_warmup")]
+    pub warmup: u64,
+    /// Global gradient-norm clip (≤ 0 disables).
+    #[serde(default = "default_clip")]
+    pub grad_clip: f64,
+    /// EMA decay of the weights.
+    #[serde(default = "default_ema")]
+    pub ema: f64,
+    /// Loss weighting λ(t).
+    #[serde(default)]
+    pub weighting: Weighting,
+    /// Write the checkpoint and training state every this many steps (and at the end).
+    #[serde(default = "default_ckpt_every")]
+    pub ckpt_every: u64,
+    /// Write a sample grid every this many steps (0 = never).
+    #[serde(default)]
+    pub sample_every: u64,
+    /// Images in a sample grid.
+    #[serde(default = "default_sample_n")]
+    pub sample_n: usize,
+    /// PC sampler steps for the sample grid.
+    #[serde(default = "default_sample_steps")]
+    pub sample_steps: usize,
+    /// Seed of initialisation, data and noise.
+    #[serde(default)]
+    pub seed: u64,
+}
+
+fn default_lr() -> f64 {
+    2e-4
+}
+fn default_warmup() -> u64 {
+    5000
+}
+fn default_clip() -> f64 {
+    1.0
+}
+fn default_ema() -> f64 {
+    0.999
+}
+fn default_ckpt_every() -> u64 {
+    1000
+}
+fn default_sample_n() -> usize {
+    16
+}
+fn default_sample_steps() -> usize {
+    200
+}
+
+impl TrainConfig {
+    /// Parses and validates a TOML file.
+    pub fn from_toml_file(path: &Path) -> anyhow::Result<Self> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let cfg: Self =
+            toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        cfg.validate()
+            .with_context(|| format!("invalid training config {}", path.display()))?;
+        Ok(cfg)
+    }
+
+    /// Checks sizes and ranges.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        self.model.validate().map_err(anyhow::Error::msg)?;
+        self.sde.build()?;
+        anyhow::ensure!(self.batch_size > 0, "batch_size must be positive");
+        anyhow::ensure!(self.lr > 0.0, "lr must be positive");
+        anyhow::ensure!((0.0..1.0).contains(&self.ema), "ema must be in [0, 1)");
+        anyhow::ensure!(self.ckpt_every > 0, "ckpt_every must be positive");
+        Ok(())
+    }
+
+    /// Adam settings (β1 0.9, β2 0.999, ε 1e-8) with this run's lr, warm-up and clip.
+    pub fn adam(&self) -> AdamConfig {
+        AdamConfig {
+            lr: self.lr,
+            warmup: self.warmup,
+            grad_clip: self.grad_clip,
+            ..AdamConfig::default()
+        }
+    }
+
+    /// Intensity normalisation implied by the data source.
+    pub fn normalization(&self) -> Normalization {
+        match &self.data {
+            DataConfig::PhantomAnatomical { hu_lo, hu_hi } => Normalization::CtHuWindow {
+                lo: *hu_lo,
+                hi: *hu_hi,
+            },
+            _ => Normalization::Identity,
+        }
+    }
+}

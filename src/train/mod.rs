@@ -1,0 +1,12 @@
+//! Continuous-time denoising score matching (method digest §2): data sources, Adam + EMA,
+//! the training loop with resumable state, loss curve and sample grids.
+
+pub mod config;
+pub mod data;
+pub mod optim;
+pub mod plot;
+pub mod trainer;
+
+pub use config::{TrainConfig, Weighting};
+pub use data::{DataConfig, DataSource};
+pub use trainer::Trainer;

@@ -1,0 +1,160 @@
+//! Adam with linear warm-up and global-norm gradient clipping, and the EMA of the weights
+//! (method digest §2: Adam β1 0.9, β2 0.999, eps 1e-8, lr 2e-4, warm-up 5000, clip 1.0; EMA m).
+
+use candle_core::{backprop::GradStore, Result, Tensor, Var};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Optimiser hyper-parameters.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdamConfig {
+    /// Peak learning rate.
+    pub lr: f64,
+    /// First-moment decay β1.
+    pub beta1: f64,
+    /// Second-moment decay β2.
+    pub beta2: f64,
+    /// Denominator guard ε.
+    pub eps: f64,
+    /// Linear warm-up length in steps: lr_k = lr · min(k / warmup, 1) (0 disables).
+    pub warmup: u64,
+    /// Maximal global gradient norm (clipping; ≤ 0 disables).
+    pub grad_clip: f64,
+}
+
+impl Default for AdamConfig {
+    fn default() -> Self {
+        Self {
+            lr: 2e-4,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            warmup: 5000,
+            grad_clip: 1.0,
+        }
+    }
+}
+
+impl AdamConfig {
+    /// Learning rate of (1-based) step `k`.
+    pub fn lr_at(&self, k: u64) -> f64 {
+        if self.warmup == 0 {
+            self.lr
+        } else {
+            self.lr * (k as f64 / self.warmup as f64).min(1.0)
+        }
+    }
+}
+
+/// Adam moments of named parameters (Kingma & Ba 2015, bias-corrected).
+#[derive(Clone, Debug)]
+pub struct Adam {
+    config: AdamConfig,
+    /// First moments by parameter name.
+    pub m: BTreeMap<String, Tensor>,
+    /// Second moments by parameter name.
+    pub v: BTreeMap<String, Tensor>,
+    /// Steps taken.
+    pub t: u64,
+}
+
+/// Global L2 norm √(Σ_p ‖g_p‖²) of the gradients of `params` (missing gradients count as 0).
+pub fn global_grad_norm(params: &[(String, Var)], grads: &GradStore) -> Result<f64> {
+    let mut sq = 0f64;
+    for (_, p) in params {
+        if let Some(g) = grads.get(p.as_tensor()) {
+            sq += g
+                .sqr()?
+                .sum_all()?
+                .to_dtype(candle_core::DType::F64)?
+                .to_scalar::<f64>()?;
+        }
+    }
+    Ok(sq.sqrt())
+}
+
+impl Adam {
+    /// Zero moments for the named parameters.
+    pub fn new(config: AdamConfig, params: &[(String, Var)]) -> Result<Self> {
+        let zeros = |p: &Var| p.as_tensor().zeros_like();
+        let m = params
+            .iter()
+            .map(|(n, p)| Ok((n.clone(), zeros(p)?)))
+            .collect::<Result<_>>()?;
+        let v = params
+            .iter()
+            .map(|(n, p)| Ok((n.clone(), zeros(p)?)))
+            .collect::<Result<_>>()?;
+        Ok(Self { config, m, v, t: 0 })
+    }
+
+    /// The hyper-parameters.
+    pub fn config(&self) -> &AdamConfig {
+        &self.config
+    }
+
+    /// One update of `params` from `grads`: clip to the global norm, then
+    /// m ← β1 m + (1−β1) g, v ← β2 v + (1−β2) g², θ ← θ − lr_t m̂/(√v̂ + ε).
+    /// Returns the gradient norm before clipping.
+    pub fn step(&mut self, params: &[(String, Var)], grads: &GradStore) -> Result<f64> {
+        let c = &self.config;
+        let norm = global_grad_norm(params, grads)?;
+        let clip = if c.grad_clip > 0.0 && norm > c.grad_clip {
+            c.grad_clip / (norm + 1e-6)
+        } else {
+            1.0
+        };
+        self.t += 1;
+        let lr = c.lr_at(self.t);
+        let bc1 = 1.0 - c.beta1.powi(self.t as i32);
+        let bc2 = 1.0 - c.beta2.powi(self.t as i32);
+        for (name, p) in params {
+            let Some(g) = grads.get(p.as_tensor()) else {
+                continue;
+            };
+            let g = (g * clip)?;
+            let (m, v) = match (self.m.get(name), self.v.get(name)) {
+                (Some(m), Some(v)) => (m, v),
+                _ => candle_core::bail!("Adam: no moments for parameter {name}"),
+            };
+            let m = ((m * c.beta1)? + (&g * (1.0 - c.beta1))?)?;
+            let v = ((v * c.beta2)? + (g.sqr()? * (1.0 - c.beta2))?)?;
+            let update = ((&m / bc1)? / ((&v / bc2)?.sqrt()? + c.eps)?)?;
+            p.set(&(p.as_tensor() - (update * lr)?)?)?;
+            self.m.insert(name.clone(), m);
+            self.v.insert(name.clone(), v);
+        }
+        Ok(norm)
+    }
+}
+
+/// Exponential moving average θ' ← m θ' + (1 − m) θ of named parameters (thesis §6.5).
+#[derive(Clone, Debug)]
+pub struct Ema {
+    /// Decay m (0.999 VE, 0.9999 VP in the thesis).
+    pub decay: f64,
+    /// Averaged values by parameter name.
+    pub shadow: BTreeMap<String, Tensor>,
+}
+
+impl Ema {
+    /// Starts the average at the current parameter values.
+    pub fn new(decay: f64, params: &[(String, Var)]) -> Result<Self> {
+        let shadow = params
+            .iter()
+            .map(|(n, p)| Ok((n.clone(), p.as_tensor().copy()?)))
+            .collect::<Result<_>>()?;
+        Ok(Self { decay, shadow })
+    }
+
+    /// One averaging step after an optimiser update.
+    pub fn update(&mut self, params: &[(String, Var)]) -> Result<()> {
+        for (name, p) in params {
+            if let Some(s) = self.shadow.get_mut(name) {
+                *s = ((&*s * self.decay)? + (p.as_tensor() * (1.0 - self.decay))?)?;
+            }
+        }
+        Ok(())
+    }
+}

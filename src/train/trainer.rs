@@ -1,0 +1,385 @@
+//! The DSM training loop (method digest §2): t ~ U(ε, 1) per sample, x_t = m(t) x₀ + s(t) z,
+//! per-sample loss ½ λ(t)/s(t)² ‖s(t) s_θ(x_t, t) + z‖² (λ = s² or g²), batch mean; Adam with
+//! warm-up and clipping, EMA. Every random draw of step k comes from streams seeded by
+//! (seed, k), so a run resumed from its state file continues bit for bit.
+
+use super::config::{TrainConfig, Weighting};
+use super::data::{image_seed, DataSource};
+use super::optim::{Adam, Ema};
+use super::plot::{write_image_grid, write_loss_curve};
+use crate::checkpoint::{read_safetensors, write_safetensors_atomic, Checkpoint, CheckpointMeta};
+use crate::nn::embedding::FOURIER_WEIGHT;
+use crate::nn::score::NetScore;
+use crate::nn::Ncsnpp;
+use anyhow::{bail, Context};
+use candle_core::{Device, Tensor, Var};
+use candle_nn::VarMap;
+use medsgm_recon::Sde;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, StandardNormal};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+/// `format` of training-state files.
+pub const STATE_FORMAT: &str = "medsgm-train-state";
+/// File names written into the output directory.
+pub const CHECKPOINT_FILE: &str = "model.safetensors";
+/// Resumable state (weights, EMA, Adam moments, step, loss history).
+pub const STATE_FILE: &str = "train_state.safetensors";
+/// Loss-curve plot.
+pub const LOSS_FILE: &str = "loss.png";
+
+/// Stream tags separating the noise and dropout streams from the data stream.
+const NOISE_STREAM: u64 = 0x6E6F_6973_6500_0001;
+const DROPOUT_STREAM: u64 = 0x6472_6F70_0000_0002;
+
+#[derive(Serialize, Deserialize)]
+struct StateMeta {
+    format: String,
+    medsgm_version: String,
+    config: TrainConfig,
+    step: u64,
+    losses: Vec<(u64, f64)>,
+}
+
+/// A training run in memory.
+pub struct Trainer {
+    config: TrainConfig,
+    sde: Box<dyn Sde>,
+    net: Ncsnpp,
+    params: Vec<(String, Var)>,
+    map: VarMap,
+    adam: Adam,
+    ema: Ema,
+    data: Box<dyn DataSource>,
+    device: Device,
+    step: u64,
+    losses: Vec<(u64, f64)>,
+}
+
+/// Trainable variables of `map` sorted by name (the fixed Fourier matrix excluded).
+fn trainable(map: &VarMap) -> Vec<(String, Var)> {
+    let data = map.data().lock().map(|d| d.clone()).unwrap_or_default();
+    let mut v: Vec<(String, Var)> = data
+        .into_iter()
+        .filter(|(n, _)| !n.ends_with(FOURIER_WEIGHT))
+        .collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+impl Trainer {
+    /// A fresh run: network initialised from `config.seed`, zero Adam moments, EMA = weights.
+    pub fn new(
+        config: TrainConfig,
+        data: Box<dyn DataSource>,
+        device: &Device,
+    ) -> anyhow::Result<Self> {
+        config.validate()?;
+        let sde = config.sde.build()?;
+        let map = VarMap::new();
+        let net = Ncsnpp::init(&config.model, &map, config.seed, device)?;
+        let params = trainable(&map);
+        let adam = Adam::new(config.adam(), &params)?;
+        let ema = Ema::new(config.ema, &params)?;
+        Ok(Self {
+            config,
+            sde,
+            net,
+            params,
+            map,
+            adam,
+            ema,
+            data,
+            device: device.clone(),
+            step: 0,
+            losses: Vec::new(),
+        })
+    }
+
+    /// Continues a run from its state file (see [`Trainer::save_state`]).
+    pub fn resume(
+        state: &Path,
+        data: Box<dyn DataSource>,
+        device: &Device,
+    ) -> anyhow::Result<Self> {
+        let (tensors, meta): (HashMap<String, Tensor>, StateMeta) =
+            read_safetensors(state, device)?;
+        if meta.format != STATE_FORMAT {
+            bail!(
+                "{}: not a training-state file (format '{}')",
+                state.display(),
+                meta.format
+            )
+        }
+        let mut t = Self::new(meta.config, data, device)?;
+        let take = |key: String| {
+            tensors
+                .get(&key)
+                .cloned()
+                .with_context(|| format!("{}: tensor {key} is missing", state.display()))
+        };
+        for (name, var) in t
+            .map
+            .data()
+            .lock()
+            .map_err(|_| anyhow::anyhow!("poisoned VarMap"))?
+            .iter()
+        {
+            var.set(&take(format!("model.{name}"))?)
+                .with_context(|| format!("restoring {name}"))?;
+        }
+        for (name, _) in &t.params {
+            t.ema
+                .shadow
+                .insert(name.clone(), take(format!("ema.{name}"))?);
+            t.adam
+                .m
+                .insert(name.clone(), take(format!("adam.m.{name}"))?);
+            t.adam
+                .v
+                .insert(name.clone(), take(format!("adam.v.{name}"))?);
+        }
+        t.adam.t = meta.step;
+        t.step = meta.step;
+        t.losses = meta.losses;
+        Ok(t)
+    }
+
+    /// Writes weights, EMA, Adam moments, step, configuration and loss history atomically.
+    pub fn save_state(&self, path: &Path) -> anyhow::Result<()> {
+        let mut tensors = Vec::new();
+        for (name, var) in self
+            .map
+            .data()
+            .lock()
+            .map_err(|_| anyhow::anyhow!("poisoned VarMap"))?
+            .iter()
+        {
+            tensors.push((format!("model.{name}"), var.as_tensor().clone()));
+        }
+        for (prefix, store) in [
+            ("ema", &self.ema.shadow),
+            ("adam.m", &self.adam.m),
+            ("adam.v", &self.adam.v),
+        ] {
+            tensors.extend(
+                store
+                    .iter()
+                    .map(|(n, t)| (format!("{prefix}.{n}"), t.clone())),
+            );
+        }
+        let meta = StateMeta {
+            format: STATE_FORMAT.into(),
+            medsgm_version: env!("CARGO_PKG_VERSION").into(),
+            config: self.config.clone(),
+            step: self.step,
+            losses: self.losses.clone(),
+        };
+        write_safetensors_atomic(path, &tensors, &meta)
+    }
+
+    /// The model checkpoint (weights, EMA; fixed buffers are stored in both).
+    pub fn checkpoint(&self) -> anyhow::Result<Checkpoint> {
+        let weights: HashMap<String, Tensor> = self
+            .map
+            .data()
+            .lock()
+            .map_err(|_| anyhow::anyhow!("poisoned VarMap"))?
+            .iter()
+            .map(|(n, v)| (n.clone(), v.as_tensor().clone()))
+            .collect();
+        let mut ema = weights.clone();
+        ema.extend(self.ema.shadow.iter().map(|(n, t)| (n.clone(), t.clone())));
+        let meta = CheckpointMeta::new(
+            self.config.model.clone(),
+            self.config.sde,
+            self.config.normalization(),
+            self.step,
+            self.config.seed,
+            self.data.describe(),
+        );
+        Ok(Checkpoint { meta, weights, ema })
+    }
+
+    /// Steps taken so far.
+    pub fn step(&self) -> u64 {
+        self.step
+    }
+    /// `(step, loss)` history.
+    pub fn losses(&self) -> &[(u64, f64)] {
+        &self.losses
+    }
+    /// The network (current, not EMA, weights).
+    pub fn net(&self) -> &Ncsnpp {
+        &self.net
+    }
+    /// The SDE.
+    pub fn sde(&self) -> &dyn Sde {
+        self.sde.as_ref()
+    }
+    /// The configuration.
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+    /// Current trainable parameters by name.
+    pub fn parameters(&self) -> BTreeMap<String, Tensor> {
+        self.params
+            .iter()
+            .map(|(n, v)| (n.clone(), v.as_tensor().clone()))
+            .collect()
+    }
+
+    /// The training batch of step `step`: `[B, 1, S, S]` in [0, 1].
+    pub fn batch(&self, step: u64) -> anyhow::Result<Tensor> {
+        let (b, s) = (self.config.batch_size, self.config.model.image_size);
+        let mut data: Vec<f32> = Vec::with_capacity(b * s * s);
+        for i in 0..b {
+            let img = self.data.image(step, i)?;
+            if img.dim() != (s, s) {
+                bail!(
+                    "data source returned a {:?} image, the model expects {s}×{s}",
+                    img.dim()
+                )
+            }
+            data.extend(img.iter());
+        }
+        Ok(Tensor::from_vec(
+            data,
+            (b, self.config.model.channels, s, s),
+            &self.device,
+        )?)
+    }
+
+    /// The DSM loss of `x0` with times and noise drawn from `rng` (see the module docs).
+    pub fn dsm_loss(
+        &self,
+        x0: &Tensor,
+        rng: &mut ChaCha8Rng,
+        train: bool,
+    ) -> anyhow::Result<Tensor> {
+        let b = x0.dim(0)?;
+        let eps = self.sde.t_min_train();
+        let ts: Vec<f64> = (0..b)
+            .map(|_| eps + (1.0 - eps) * rng.random::<f64>())
+            .collect();
+        let z: Vec<f32> = (0..x0.elem_count())
+            .map(|_| StandardNormal.sample(rng))
+            .collect();
+        let z = Tensor::from_vec(z, x0.shape(), &self.device)?;
+        let col = |f: &dyn Fn(f64) -> f64| {
+            Tensor::from_vec(
+                ts.iter().map(|&t| f(t) as f32).collect::<Vec<_>>(),
+                b,
+                &self.device,
+            )
+        };
+        let mean = col(&|t| self.sde.mean_coef(t))?.reshape((b, 1, 1, 1))?;
+        let std = col(&|t| self.sde.std(t))?;
+        let std4 = std.reshape((b, 1, 1, 1))?;
+        let weight = match self.config.weighting {
+            Weighting::SigmaSquared => col(&|_| 1.0)?,
+            Weighting::Likelihood => col(&|t| (self.sde.diffusion(t) / self.sde.std(t)).powi(2))?,
+        };
+        let xt = (x0.broadcast_mul(&mean)? + z.broadcast_mul(&std4)?)?;
+        let score = self.net.forward(&xt, &std, train)?;
+        let residual = (score.broadcast_mul(&std4)? + &z)?;
+        let per_sample = (residual.sqr()?.flatten_from(1)?.sum(1)? * 0.5)?;
+        Ok((per_sample * weight)?.mean_all()?)
+    }
+
+    /// One optimiser step; returns the batch loss.
+    pub fn train_step(&mut self) -> anyhow::Result<f64> {
+        let k = self.step;
+        let x0 = self.batch(k)?;
+        let mut rng = ChaCha8Rng::seed_from_u64(image_seed(self.config.seed ^ NOISE_STREAM, k, 0));
+        self.net
+            .reseed_dropout(image_seed(self.config.seed ^ DROPOUT_STREAM, k, 0));
+        let loss = self.dsm_loss(&x0, &mut rng, true)?;
+        let value = loss.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
+        if !value.is_finite() {
+            bail!("non-finite loss {value} at step {k}")
+        }
+        let grads = loss.backward()?;
+        self.adam.step(&self.params, &grads)?;
+        self.ema.update(&self.params)?;
+        self.step += 1;
+        self.losses.push((self.step, value));
+        Ok(value)
+    }
+
+    /// Writes `model.safetensors`, `train_state.safetensors` and `loss.png` into `dir`.
+    pub fn save_all(&self, dir: &Path) -> anyhow::Result<()> {
+        self.checkpoint()?.save(&dir.join(CHECKPOINT_FILE))?;
+        self.save_state(&dir.join(STATE_FILE))?;
+        write_loss_curve(&dir.join(LOSS_FILE), &self.losses)
+    }
+
+    /// Samples `config.sample_n` images with the EMA network and the PC sampler
+    /// (reverse diffusion + Langevin, `config.sample_steps` steps) into `samples_<step>.png`.
+    pub fn write_samples(&self, dir: &Path) -> anyhow::Result<()> {
+        let ck = self.checkpoint()?;
+        let net = ck.network(true, &self.device)?;
+        let score = NetScore {
+            net: &net,
+            sde: self.sde.as_ref(),
+        };
+        let pc = medsgm_recon::PcSampler::new(medsgm_recon::PcConfig {
+            steps: self.config.sample_steps,
+            seed: self.config.seed,
+            ..Default::default()
+        })?;
+        let s = self.config.model.image_size;
+        let shape = [self.config.sample_n, self.config.model.channels, s, s];
+        let out = pc.sample(
+            self.sde.as_ref(),
+            &score,
+            &shape,
+            &self.device,
+            &mut medsgm_recon::NoHook,
+            &mut |_, _| {},
+        )?;
+        let images = (0..self.config.sample_n)
+            .map(|i| {
+                let v = out.samples.get(i)?.flatten_all()?.to_vec1::<f32>()?;
+                Ok(ndarray::Array2::from_shape_vec((s, s), v)?)
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let cols = (self.config.sample_n as f64).sqrt().ceil() as usize;
+        write_image_grid(
+            &dir.join(format!("samples_{:07}.png", self.step)),
+            &images,
+            cols,
+        )
+    }
+
+    /// Trains until `config.steps`, writing checkpoints/state/loss curve every `ckpt_every`
+    /// steps and at the end, and sample grids every `sample_every` steps; shows a progress
+    /// bar (loss, it/s, ETA) on stderr.
+    pub fn run(&mut self, dir: &Path) -> anyhow::Result<()> {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let total = self.config.steps;
+        let bar = indicatif::ProgressBar::new(total).with_position(self.step);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:30} {pos}/{len} loss {msg} {per_sec} ETA {eta}",
+            )
+            .map_err(|e| anyhow::anyhow!("progress template: {e}"))?,
+        );
+        while self.step < total {
+            let loss = self.train_step()?;
+            bar.set_message(format!("{loss:.4}"));
+            bar.inc(1);
+            if self.step % self.config.ckpt_every == 0 || self.step == total {
+                bar.suspend(|| self.save_all(dir))?;
+            }
+            if self.config.sample_every > 0 && self.step % self.config.sample_every == 0 {
+                bar.suspend(|| self.write_samples(dir))?;
+            }
+        }
+        bar.finish();
+        Ok(())
+    }
+}
