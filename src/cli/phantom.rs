@@ -2,8 +2,10 @@
 
 use crate::cli::args::{not_available, ImageOutput};
 use crate::cli::invalid;
+use crate::io::image_io::Window;
 use anyhow::Result;
 use clap::{Args, ValueEnum};
+use medsgm_operators::phantom;
 
 /// Phantom families.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -60,5 +62,19 @@ pub fn run(a: &PhantomArgs) -> Result<()> {
         return Err(invalid("--n-ellipses must be in 1..=1000"));
     }
     a.output.validate()?;
-    Err(not_available("phantom generation"))
+    let image = match a.kind {
+        PhantomKind::SheppLogan => phantom::shepp_logan(a.size),
+        PhantomKind::Ellipses => phantom::random_ellipses(a.size, a.seed, a.n_ellipses),
+        PhantomKind::Anatomical => return Err(not_available("the anatomical phantom")),
+    };
+    a.output.write(&image.view(), Window::UNIT)?;
+    println!(
+        "wrote {} ({}x{}, values in [{:.3}, {:.3}])",
+        a.output.out.display(),
+        a.size,
+        a.size,
+        image.fold(f32::INFINITY, |m, &v| m.min(v)),
+        image.fold(f32::NEG_INFINITY, |m, &v| m.max(v))
+    );
+    Ok(())
 }
