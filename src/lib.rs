@@ -1,9 +1,13 @@
 //! # medsgm — score-based generative reconstruction of CT and MRI
 //!
-//! The root crate: medical image and measurement I/O ([`io`]), figures ([`plot`]) and the
-//! `medsgm` command-line interface ([`cli`]). The physics lives in `medsgm-operators`, the
+//! The root crate: score networks ([`nn`]), self-describing checkpoints ([`checkpoint`]),
+//! medical image and measurement I/O ([`io`]), figures ([`plot`]), benchmarks ([`bench`]) and
+//! the `medsgm` command-line interface ([`cli`]). The physics lives in `medsgm-operators`, the
 //! samplers in `medsgm-recon`.
 
+pub mod bench;
+pub mod checkpoint;
 pub mod cli;
 pub mod io;
+pub mod nn;
 pub mod plot;

@@ -9,8 +9,11 @@
 
 pub mod error;
 pub mod fft;
+pub mod hu;
 pub mod kspace_mask;
 pub mod linop;
+pub mod mar_sim;
+pub mod metal;
 pub mod metrics;
 pub mod noise;
 pub mod phantom;

@@ -1,12 +1,15 @@
-//! Test phantoms: analytic ellipse phantoms (modified Shepp–Logan, seeded random ellipses) with
-//! exact sinograms.
+//! Phantoms: analytic ellipse phantoms (modified Shepp–Logan, seeded random ellipses) with exact
+//! sinograms, and the anatomical thoracic CT phantom used to train the CT prior.
 //!
 //! All phantoms live on the image square [-1, 1]² (normalised coordinates, x to the right, y
 //! up); an image of `size` N has pixels of unit width centred at x = j − (N−1)/2,
 //! y = (N−1)/2 − i, so normalised coordinate u corresponds to pixel coordinate u·N/2. This is
 //! the convention of [`crate::radon`].
 
+pub mod anatomical;
 pub mod ellipse;
+pub(crate) mod raster;
+pub(crate) mod texture;
 
 use ellipse::{rasterize, Ellipse};
 use ndarray::Array2;

@@ -1,7 +1,9 @@
 //! Classical reconstruction baselines of thesis Table 8.1/8.2: FISTA with isotropic total
-//! variation (CT and MRI, generic over the operator) and zero-filled inverse FFT (MRI).
+//! variation (CT and MRI, generic over the operator), zero-filled inverse FFT (MRI) and linear
+//! interpolation across the metal trace (MAR, Table 8.3).
 
 pub mod fista_tv;
+pub mod li;
 pub mod tv;
 pub mod zero_filled;
 

@@ -1,0 +1,64 @@
+//! `medsgm bench model`: network evaluation (NFE) and training-step times of the NCSN++ score
+//! network on the CPU (issue 3 benchmark; compare with data-scripts/peer_bench_model.py).
+
+use super::{median_ms, BenchRow};
+use crate::nn::{Ncsnpp, NcsnppConfig};
+use candle_core::{Device, Tensor};
+use candle_nn::VarMap;
+
+/// Times one forward pass (NFE) at 128² and 256², batch 1 and 8, and one forward + backward
+/// (a DSM-style loss) at batch 16 and 128², for the network `config` (its `image_size` is
+/// overridden per case), taking the median of `repeats` runs.
+pub fn run(config: &NcsnppConfig, repeats: usize) -> anyhow::Result<Vec<BenchRow>> {
+    let device = Device::Cpu;
+    let threads = candle_core::utils::get_num_threads();
+    let mut rows = Vec::new();
+    let params = config.parameter_count()?;
+    for (size, batch) in [(128, 1), (128, 8), (256, 1), (256, 8)] {
+        let cfg = NcsnppConfig {
+            image_size: size,
+            ..config.clone()
+        };
+        let net = Ncsnpp::init(&cfg, &VarMap::new(), 0, &device)?;
+        let x = Tensor::rand(0f32, 1.0, (batch, cfg.channels, size, size), &device)?;
+        let sigma = Tensor::full(0.5f32, batch, &device)?;
+        let ms = median_ms(repeats, || {
+            net.forward(&x, &sigma, false)?;
+            Ok(())
+        })?;
+        rows.push(BenchRow {
+            group: "model".into(),
+            case: format!("nfe {size}² batch {batch}"),
+            median_ms: ms,
+            note: format!("{params} params, {threads} threads"),
+        });
+    }
+    let (size, batch) = (128, 16);
+    let cfg = NcsnppConfig {
+        image_size: size,
+        ..config.clone()
+    };
+    let map = VarMap::new();
+    let net = Ncsnpp::init(&cfg, &map, 0, &device)?;
+    let x = Tensor::rand(0f32, 1.0, (batch, cfg.channels, size, size), &device)?;
+    let z = Tensor::randn(0f32, 1.0, (batch, cfg.channels, size, size), &device)?;
+    let sigma = Tensor::full(0.5f32, batch, &device)?;
+    let ms = median_ms(repeats, || {
+        let xt = (&x + (&z * 0.5)?)?;
+        let out = net.forward(&xt, &sigma, true)?;
+        // ‖σ s_θ + z‖², the λ = σ² DSM loss.
+        let loss = ((out * 0.5)? + &z)?.sqr()?.mean_all()?;
+        let grads = loss.backward()?;
+        for v in map.all_vars() {
+            grads.get(v.as_tensor());
+        }
+        Ok(())
+    })?;
+    rows.push(BenchRow {
+        group: "model".into(),
+        case: format!("train step {size}² batch {batch} (fwd+bwd)"),
+        median_ms: ms,
+        note: format!("{params} params, {threads} threads"),
+    });
+    Ok(rows)
+}

@@ -1,0 +1,446 @@
+//! 2-D convolutions for the score network.
+//!
+//! candle 0.11's CPU `conv2d` runs at a fraction of its matmul throughput, its backward costs
+//! 3–4× the forward (see `dependencies.md`), and an im2col built from candle ops would keep the
+//! 9×-inflated column matrix alive for the backward pass. On the CPU a stride-1 "same"
+//! convolution is therefore a fused custom op: per sample, an im2col into a reused buffer
+//! followed by one GEMM `y_b[Co, HW] = W[Co, C·k²] · cols(x_b)[C·k², HW]` (the `gemm` crate that
+//! candle's matmul uses). The backward recomputes the columns:
+//! `∂W = Σ_b g_b · cols(x_b)ᵀ`, `∂x_b = col2im(Wᵀ g_b)`. Other devices use candle's `conv2d`.
+
+use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
+use candle_nn::{Init, VarBuilder};
+use rayon::prelude::*;
+
+/// Shifted copy of one image row: `dst[x] = src[x + dx − pad]` with zeros outside `src`.
+#[inline]
+fn shifted_row(dst: &mut [f32], src: &[f32], dx: usize, pad: usize) {
+    let w = src.len() as isize;
+    let off = dx as isize - pad as isize;
+    let lo = (-off).clamp(0, w) as usize;
+    let hi = (w - off).clamp(0, w) as usize;
+    dst[..lo].fill(0.0);
+    dst[hi.max(lo)..].fill(0.0);
+    if lo < hi {
+        let s = (lo as isize + off) as usize;
+        dst[lo..hi].copy_from_slice(&src[s..s + (hi - lo)]);
+    }
+}
+
+/// `dst[x + dx − pad] += src[x]` for the in-range part (adjoint of [`shifted_row`]).
+#[inline]
+fn add_shifted_row(dst: &mut [f32], src: &[f32], dx: usize, pad: usize) {
+    let w = src.len() as isize;
+    let off = dx as isize - pad as isize;
+    let lo = (-off).clamp(0, w) as usize;
+    let hi = (w - off).clamp(0, w) as usize;
+    if lo < hi {
+        let s = (lo as isize + off) as usize;
+        for (d, v) in dst[s..s + (hi - lo)].iter_mut().zip(&src[lo..hi]) {
+            *d += v;
+        }
+    }
+}
+
+/// im2col of one sample: `x: [C, H, W] → cols: [C·k·k, H·W]`, row `(c·k + ky)·k + kx` holding
+/// `x[c, y + ky − p, x + kx − p]` (zero outside), p = k/2.
+fn unfold(x: &[f32], cols: &mut [f32], k: usize, h: usize, w: usize) {
+    let (hw, pad) = (h * w, k / 2);
+    cols.par_chunks_mut(k * k * hw)
+        .zip(x.par_chunks(hw))
+        .for_each(|(block, plane)| {
+            for ky in 0..k {
+                for kx in 0..k {
+                    let rows = &mut block[(ky * k + kx) * hw..(ky * k + kx + 1) * hw];
+                    for (y, dst) in rows.chunks_mut(w).enumerate() {
+                        let sy = y as isize + ky as isize - pad as isize;
+                        if sy < 0 || sy >= h as isize {
+                            dst.fill(0.0);
+                        } else {
+                            let sy = sy as usize;
+                            shifted_row(dst, &plane[sy * w..(sy + 1) * w], kx, pad);
+                        }
+                    }
+                }
+            }
+        });
+}
+
+/// col2im of one sample, the adjoint of [`unfold`]: accumulates `cols` into `x: [C, H, W]`.
+fn fold(cols: &[f32], x: &mut [f32], k: usize, h: usize, w: usize) {
+    let (hw, pad) = (h * w, k / 2);
+    x.par_chunks_mut(hw)
+        .zip(cols.par_chunks(k * k * hw))
+        .for_each(|(plane, block)| {
+            for ky in 0..k {
+                for kx in 0..k {
+                    let rows = &block[(ky * k + kx) * hw..(ky * k + kx + 1) * hw];
+                    for (y, src) in rows.chunks(w).enumerate() {
+                        let sy = y as isize + ky as isize - pad as isize;
+                        if sy >= 0 && sy < h as isize {
+                            let sy = sy as usize;
+                            add_shifted_row(&mut plane[sy * w..(sy + 1) * w], src, kx, pad);
+                        }
+                    }
+                }
+            }
+        });
+}
+
+/// A row-major matrix operand for [`matmul`]: `rows × cols`, optionally read transposed.
+#[derive(Clone, Copy)]
+struct Mat<'a> {
+    data: &'a [f32],
+    rows: usize,
+    cols: usize,
+    transposed: bool,
+}
+
+impl Mat<'_> {
+    /// (rows, cols, column stride, row stride) of the operand as used.
+    fn geometry(&self) -> (usize, usize, isize, isize) {
+        if self.transposed {
+            (self.cols, self.rows, self.cols as isize, 1)
+        } else {
+            (self.rows, self.cols, 1, self.cols as isize)
+        }
+    }
+}
+
+/// `dst (+)= a · b` with row-major `dst: [m, n]`; accumulates when `accumulate`.
+fn matmul(dst: &mut [f32], a: Mat, b: Mat, accumulate: bool) -> Result<()> {
+    let (m, ka, a_cs, a_rs) = a.geometry();
+    let (kb, n, b_cs, b_rs) = b.geometry();
+    if ka != kb
+        || dst.len() != m * n
+        || a.data.len() != a.rows * a.cols
+        || b.data.len() != b.rows * b.cols
+    {
+        candle_core::bail!(
+            "conv matmul: inconsistent sizes {m}×{ka} · {kb}×{n} into {}",
+            dst.len()
+        )
+    }
+    let threads = candle_core::utils::get_num_threads();
+    let par = if threads > 1 {
+        gemm::Parallelism::Rayon(threads)
+    } else {
+        gemm::Parallelism::None
+    };
+    // SAFETY: the slices hold exactly the m×k, k×n and m×n elements addressed by the strides
+    // above (checked), `dst` is exclusively borrowed and does not alias the inputs.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            ka,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            a.data.as_ptr(),
+            a_cs,
+            a_rs,
+            b.data.as_ptr(),
+            b_cs,
+            b_rs,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            par,
+        );
+    }
+    Ok(())
+}
+
+fn contiguous_f32<'a>(storage: &'a CpuStorage, layout: &Layout, what: &str) -> Result<&'a [f32]> {
+    let (start, end) = layout
+        .contiguous_offsets()
+        .ok_or_else(|| candle_core::Error::Msg(format!("conv: {what} must be contiguous")))?;
+    Ok(&storage.as_slice::<f32>()?[start..end])
+}
+
+/// Sizes of a stride-1 "same" convolution of `[B, C, H, W]` with `[Co, C, k, k]`.
+#[derive(Clone, Copy, Debug)]
+struct ConvDims {
+    b: usize,
+    c: usize,
+    co: usize,
+    h: usize,
+    w: usize,
+    k: usize,
+}
+
+impl ConvDims {
+    fn new(x: &Shape, weight: &Shape) -> Result<Self> {
+        let (b, c, h, w) = x.dims4()?;
+        let (co, ci, k, k2) = weight.dims4()?;
+        if ci != c || k != k2 || k % 2 == 0 {
+            candle_core::bail!(
+                "conv2d_same: weight {weight:?} does not fit input {x:?} (odd square kernel)"
+            )
+        }
+        Ok(Self { b, c, co, h, w, k })
+    }
+    fn hw(&self) -> usize {
+        self.h * self.w
+    }
+    fn ckk(&self) -> usize {
+        self.c * self.k * self.k
+    }
+    fn weight<'a>(&self, data: &'a [f32], transposed: bool) -> Mat<'a> {
+        Mat {
+            data,
+            rows: self.co,
+            cols: self.ckk(),
+            transposed,
+        }
+    }
+}
+
+/// Forward op on `(x, weight)`.
+struct ConvSame;
+
+impl CustomOp2 for ConvSame {
+    fn name(&self) -> &'static str {
+        "medsgm-conv2d-same"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let d = ConvDims::new(l1.shape(), l2.shape())?;
+        let (x, wt) = (
+            contiguous_f32(s1, l1, "input")?,
+            contiguous_f32(s2, l2, "weight")?,
+        );
+        let mut out = vec![0f32; d.b * d.co * d.hw()];
+        let mut cols = vec![0f32; d.ckk() * d.hw()];
+        for (xb, yb) in x.chunks(d.c * d.hw()).zip(out.chunks_mut(d.co * d.hw())) {
+            unfold(xb, &mut cols, d.k, d.h, d.w);
+            let rhs = Mat {
+                data: &cols,
+                rows: d.ckk(),
+                cols: d.hw(),
+                transposed: false,
+            };
+            matmul(yb, d.weight(wt, false), rhs, false)?;
+        }
+        Ok((CpuStorage::F32(out), Shape::from((d.b, d.co, d.h, d.w))))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        weight: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let grad = grad.contiguous()?;
+        let gx = grad.apply_op2_no_bwd(
+            weight,
+            &ConvSameGradInput {
+                h: x.dim(2)?,
+                w: x.dim(3)?,
+                c: x.dim(1)?,
+            },
+        )?;
+        let gw = x.apply_op2_no_bwd(&grad, &ConvSameGradWeight { k: weight.dim(2)? })?;
+        Ok((Some(gx), Some(gw)))
+    }
+}
+
+/// `∂x_b = col2im(Wᵀ g_b)` on `(grad, weight)`.
+struct ConvSameGradInput {
+    c: usize,
+    h: usize,
+    w: usize,
+}
+
+impl CustomOp2 for ConvSameGradInput {
+    fn name(&self) -> &'static str {
+        "medsgm-conv2d-same-grad-input"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let b = l1.shape().dims4()?.0;
+        let d = ConvDims::new(&Shape::from((b, self.c, self.h, self.w)), l2.shape())?;
+        let (g, wt) = (
+            contiguous_f32(s1, l1, "gradient")?,
+            contiguous_f32(s2, l2, "weight")?,
+        );
+        let mut out = vec![0f32; d.b * d.c * d.hw()];
+        let mut cols = vec![0f32; d.ckk() * d.hw()];
+        for (gb, xb) in g.chunks(d.co * d.hw()).zip(out.chunks_mut(d.c * d.hw())) {
+            let rhs = Mat {
+                data: gb,
+                rows: d.co,
+                cols: d.hw(),
+                transposed: false,
+            };
+            matmul(&mut cols, d.weight(wt, true), rhs, false)?;
+            fold(&cols, xb, d.k, d.h, d.w);
+        }
+        Ok((CpuStorage::F32(out), Shape::from((d.b, d.c, d.h, d.w))))
+    }
+}
+
+/// `∂W = Σ_b g_b · cols(x_b)ᵀ` on `(x, grad)`.
+struct ConvSameGradWeight {
+    k: usize,
+}
+
+impl CustomOp2 for ConvSameGradWeight {
+    fn name(&self) -> &'static str {
+        "medsgm-conv2d-same-grad-weight"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (b, c, h, w) = l1.shape().dims4()?;
+        let co = l2.shape().dims4()?.1;
+        let d = ConvDims::new(l1.shape(), &Shape::from((co, c, self.k, self.k)))?;
+        if l2.shape().dims4()? != (b, co, h, w) {
+            candle_core::bail!(
+                "conv grad-weight: gradient {:?} for input {:?}",
+                l2.shape(),
+                l1.shape()
+            )
+        }
+        let (x, g) = (
+            contiguous_f32(s1, l1, "input")?,
+            contiguous_f32(s2, l2, "gradient")?,
+        );
+        let mut out = vec![0f32; d.co * d.ckk()];
+        let mut cols = vec![0f32; d.ckk() * d.hw()];
+        for (i, (xb, gb)) in x
+            .chunks(d.c * d.hw())
+            .zip(g.chunks(d.co * d.hw()))
+            .enumerate()
+        {
+            unfold(xb, &mut cols, d.k, d.h, d.w);
+            let lhs = Mat {
+                data: gb,
+                rows: d.co,
+                cols: d.hw(),
+                transposed: false,
+            };
+            let rhs = Mat {
+                data: &cols,
+                rows: d.ckk(),
+                cols: d.hw(),
+                transposed: true,
+            };
+            matmul(&mut out, lhs, rhs, i > 0)?;
+        }
+        Ok((CpuStorage::F32(out), Shape::from((d.co, d.c, d.k, d.k))))
+    }
+}
+
+/// Stride-1 convolution with "same" zero padding by fused im2col + GEMM (CPU, f32).
+///
+/// `x: [B, C, H, W]`, `weight: [Co, C, k, k]` (k odd) → `[B, Co, H, W]`; equal to
+/// `x.conv2d(weight, k/2, 1, 1, 1)` and differentiable in both arguments.
+pub fn conv2d_same_im2col(x: &Tensor, weight: &Tensor) -> Result<Tensor> {
+    x.contiguous()?.apply_op2(&weight.contiguous()?, ConvSame)
+}
+
+/// Stride-1 "same" convolution: fused im2col + GEMM on the CPU (1×1 as a batched matmul),
+/// candle's `conv2d` on other devices.
+pub fn conv2d_same(x: &Tensor, weight: &Tensor) -> Result<Tensor> {
+    let k = weight.dim(2)?;
+    if !x.device().is_cpu() {
+        x.conv2d(weight, k / 2, 1, 1, 1)
+    } else if k == 1 {
+        let (b, c, h, w) = x.dims4()?;
+        let co = weight.dim(0)?;
+        weight
+            .reshape((co, c))?
+            .broadcast_left(b)?
+            .matmul(&x.reshape((b, c, h * w))?)?
+            .reshape((b, co, h, w))
+    } else {
+        conv2d_same_im2col(x, weight)
+    }
+}
+
+/// DDPM/NCSN++ `default_init(scale)`: variance scaling, fan-average, uniform
+/// (limit √(3·scale / ((fan_in + fan_out)/2))); scale 0 is replaced by 1e-10 as in the reference.
+pub fn default_init(scale: f64, fan_in: usize, fan_out: usize) -> Init {
+    let scale = if scale == 0.0 { 1e-10 } else { scale };
+    let limit = (3.0 * scale / ((fan_in + fan_out) as f64 / 2.0)).sqrt();
+    Init::Uniform {
+        lo: -limit,
+        up: limit,
+    }
+}
+
+/// A stride-1 "same" convolution layer with bias (NCSN++ `conv3x3` / `conv1x1`).
+#[derive(Clone, Debug)]
+pub struct Conv {
+    weight: Tensor,
+    bias: Tensor,
+}
+
+impl Conv {
+    /// `k×k` convolution `c_in → c_out` initialised with [`default_init`]`(init_scale)`, zero bias.
+    pub fn new(
+        c_in: usize,
+        c_out: usize,
+        k: usize,
+        init_scale: f64,
+        vb: VarBuilder,
+    ) -> Result<Self> {
+        let init = default_init(init_scale, c_in * k * k, c_out * k * k);
+        let weight = vb.get_with_hints((c_out, c_in, k, k), "weight", init)?;
+        let bias = vb.get_with_hints(c_out, "bias", Init::Const(0.0))?;
+        Ok(Self { weight, bias })
+    }
+
+    /// `[B, C_in, H, W] → [B, C_out, H, W]`.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        conv2d_same(x, &self.weight)?.broadcast_add(&self.bias.reshape((1, (), 1, 1))?)
+    }
+}
+
+/// Dense layer `y = x Wᵀ + b` with [`default_init`] (NCSN++ `Dense` / `NIN`).
+#[derive(Clone, Debug)]
+pub struct Dense {
+    weight: Tensor,
+    bias: Tensor,
+}
+
+impl Dense {
+    /// `d_in → d_out` with [`default_init`]`(init_scale)` and zero bias.
+    pub fn new(d_in: usize, d_out: usize, init_scale: f64, vb: VarBuilder) -> Result<Self> {
+        let weight = vb.get_with_hints(
+            (d_out, d_in),
+            "weight",
+            default_init(init_scale, d_in, d_out),
+        )?;
+        let bias = vb.get_with_hints(d_out, "bias", Init::Const(0.0))?;
+        Ok(Self { weight, bias })
+    }
+
+    /// `[B, d_in] → [B, d_out]`.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        x.matmul(&self.weight.t()?)?.broadcast_add(&self.bias)
+    }
+}
