@@ -1,10 +1,16 @@
 //! `medsgm recon {ct,mri,mar}`: reconstruct an image from a measurement file.
 
-use crate::cli::args::{not_available, ImageOutput};
+use crate::cli::args::{not_available, progress, ImageOutput};
 use crate::cli::{invalid, InputContext};
-use crate::io::measurement::{load_measurement, Kind, Measurement};
-use anyhow::Result;
+use crate::io::image_io::Window;
+use crate::io::measurement::{
+    load_measurement, Geometry, Kind, Mask, Measurement, MeasurementData,
+};
+use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
+use medsgm_operators::solvers::{fista_tv, zero_filled, ComplexPart, FistaTvParams};
+use medsgm_operators::{Fft2, LinearOperator, RealInput, Subsampled};
+use ndarray::{Array2, ArrayViewD};
 use std::path::PathBuf;
 
 /// The problem a measurement belongs to (must match its sidecar).
@@ -67,6 +73,9 @@ pub struct ReconArgs {
     /// FISTA-TV regularisation weight λ in ½‖Ax − y‖² + λ TV(x).
     #[arg(long, default_value_t = 0.005)]
     pub tv_weight: f32,
+    /// FISTA-TV: project onto x ≥ 0 after each step.
+    #[arg(long)]
+    pub nonnegative: bool,
     /// Output image.
     #[command(flatten)]
     pub output: ImageOutput,
@@ -120,8 +129,62 @@ fn load_checked(a: &ReconArgs) -> Result<Measurement> {
     Ok(m)
 }
 
+/// FISTA-TV on any real-image operator, with a progress bar.
+pub fn run_fista_tv<A: LinearOperator<In = f32>>(
+    op: &A,
+    y: &ArrayViewD<A::Out>,
+    iterations: usize,
+    weight: f32,
+    nonnegative: bool,
+) -> Result<Array2<f32>> {
+    let params = FistaTvParams {
+        weight,
+        iterations,
+        nonnegative,
+        ..FistaTvParams::default()
+    };
+    let bar = progress(iterations as u64, "FISTA-TV");
+    let x = fista_tv(op, y, &params, None, |_, _| bar.inc(1))?;
+    bar.finish_and_clear();
+    Ok(x)
+}
+
+/// MRI: A = P(Λ) F on real images, Λ = the measured columns.
+fn recon_mri(a: &ReconArgs, m: &Measurement) -> Result<Array2<f32>> {
+    let (Geometry::Cartesian { h, w }, Mask::Columns { kept, .. }, MeasurementData::KSpace(k)) =
+        (&m.sidecar.geometry, &m.sidecar.mask, &m.data)
+    else {
+        bail!("an mri measurement must hold cartesian k-space with a column mask");
+    };
+    let mask = Array2::from_shape_fn((*h, *w), |(_, j)| kept.binary_search(&j).is_ok());
+    let op = Subsampled::new(RealInput::new(Fft2::new(*h, *w)?), mask.into_dyn())?;
+    let y = op.gather(&k.view().into_dyn());
+    Ok(match a.method {
+        Method::ZeroFilled => zero_filled(&op, &y.view(), ComplexPart::Real)?,
+        _ => run_fista_tv(
+            &op,
+            &y.view().into_dyn(),
+            a.iterations,
+            a.tv_weight,
+            a.nonnegative,
+        )?,
+    })
+}
+
 /// Runs `medsgm recon`.
 pub fn run(a: &ReconArgs) -> Result<()> {
-    let _m = load_checked(a)?;
-    Err(not_available("reconstruction"))
+    let m = load_checked(a)?;
+    let image = match a.problem {
+        Problem::Mri => recon_mri(a, &m)?,
+        Problem::Ct | Problem::Mar => return Err(not_available("CT reconstruction")),
+    };
+    a.output.write(&image.view(), Window::UNIT)?;
+    println!(
+        "wrote {} ({}x{}, {:?})",
+        a.output.out.display(),
+        image.nrows(),
+        image.ncols(),
+        a.method
+    );
+    Ok(())
 }
