@@ -201,6 +201,10 @@ pub struct AnatomicalSlice {
     pub hu: Array2<f32>,
     /// Pixels at least half covered by metal.
     pub metal_mask: Array2<bool>,
+    /// Fraction of each pixel's area covered by metal (0 without an implant); the metal-free
+    /// anatomy of the same seed plus this fraction is the input of
+    /// [`crate::mar_sim::simulate_metal_artifacts`].
+    pub metal_fraction: Array2<f32>,
     /// The slice position s that was drawn.
     pub slice_position: f32,
     /// The implant that was drawn (never [`MetalImplant::Random`]).
@@ -235,6 +239,7 @@ pub fn anatomical_ct(size: usize, seed: u64, params: &AnatomicalParams) -> Resul
     Ok(AnatomicalSlice {
         hu: b.canvas.img,
         metal_mask,
+        metal_fraction: metal_frac,
         slice_position: b.s,
         implant,
     })
@@ -476,10 +481,11 @@ impl<'p> Builder<'p> {
             for _ in 0..roots {
                 let ang = lateral + rng.random_range(-1.4f32..=1.4);
                 let r0 = 0.014 * rng.random_range(0.8f32..=1.2);
-                self.grow_vessel(&lung, hilum, ang, 0.22 * apex * ls, r0, 3, rng);
+                self.grow_vessel(&lung, hilum, ang, 0.17 * apex * ls, r0, 3, rng);
             }
-            // Vessels crossing the slice: dots, smaller towards the periphery.
-            let n_dots = rng.random_range(25..=40);
+            // Vessels crossing the slice obliquely: small ellipses elongated along the direction
+            // from the hilum, smaller towards the periphery.
+            let n_dots = rng.random_range(40..=70);
             let [x0, x1, y0, y1] = lung.bbox();
             for _ in 0..n_dots {
                 for _ in 0..30 {
@@ -489,7 +495,9 @@ impl<'p> Builder<'p> {
                             ((x - hilum.0).powi(2) + (y - hilum.1).powi(2)).sqrt() / self.f.l(0.8);
                         let r =
                             0.012 * rng.random_range(0.4f32..=1.0) * (1.0 - 0.6 * dist.min(1.0));
-                        let dot = self.f.circle((x, y), r).clip(&lung);
+                        let elong = rng.random_range(1.0f32..=2.2);
+                        let dir = (y - hilum.1).atan2(x - hilum.0) - self.f.rot;
+                        let dot = self.f.ellipse((x, y), r * elong, r, dir).clip(&lung);
                         self.canvas.paint(&dot, self.val.blood);
                         break;
                     }
