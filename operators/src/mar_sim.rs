@@ -2,23 +2,31 @@
 //! model with beam hardening, photon starvation and Poisson noise, in the spirit of the SNMAR
 //! protocol the thesis follows (§8.4; Yu et al. 2020), built on any parallel-beam projector.
 //!
-//! Model. The HU image defines attenuation at the reference energy E₀ = 70 keV,
-//! μ₀ = μ_water (1 + HU/1000) per pixel (μ_water = [`MU_WATER_PER_MM`] × pixel size, pixel size
+//! Model. The metal-free HU image defines tissue attenuation at the reference energy
+//! E₀ = 70 keV, μ = μ_water (1 + HU/1000) per pixel (μ_water = [`MU_WATER_PER_MM`] × pixel size, pixel size
 //! = `fov_mm` / N). μ₀ is split into three basis images with their own energy dependence
 //! r_m(E) = (μ/ρ)_m(E) / (μ/ρ)_m(E₀):
-//! * metal M = μ₀ on the metal mask (titanium or iron tables),
-//! * bone B = f·μ₀ elsewhere, f = clamp((HU − 150)/(HU_bone − 150), 0, 1) with HU_bone ≈ 1600
-//!   the CT number of ICRU-44 cortical bone (ρ = 1.92 g/cm³) at E₀ (bone hardening optional),
-//! * water W = μ₀ − B elsewhere.
+//! * metal M = c·μ_metal, with c the metal area fraction of the pixel and μ_metal the implant
+//!   material's *physical* attenuation ρ (μ/ρ)(E₀) (titanium 4.51 g/cm³ → ≈ +11 900 HU,
+//!   iron/steel 7.87 g/cm³ → ≈ +33 600 HU at 70 keV), not the phantom's nominal metal HU — the
+//!   effective values the phantom paints (+6000/+12000, [`MetalMaterial::hu`]) only label the
+//!   metal for segmentation and display, while the strength of real artefacts comes from the
+//!   physical attenuation,
+//! * bone B = (1 − c) f μ(tissue), f = clamp((HU − 150)/(HU_bone − 150), 0, 1) with
+//!   HU_bone ≈ 1600 the CT number of ICRU-44 cortical bone (ρ = 1.92 g/cm³) at E₀ (bone
+//!   hardening optional),
+//! * water W = (1 − c)(1 − f) μ(tissue).
 //!
 //! With P_m = R(m) the line integrals at E₀ and a 10-bin photon spectrum s(E) (a coarse
 //! filtered 120 kVp tungsten spectrum, 30–120 keV, mean ≈ 72 keV), the expected count is
-//! Ī = I₀ Σ_E s(E) exp(−r_W(E) P_W − r_B(E) P_B − r_M(E) P_M). Counts N ~ Poisson(Ī) (seeded),
-//! p = −ln(max(N, ½)/I₀) (½ photon floor for starved rays), and — like a scanner's first-order
+//! Ī = I₀ Σ_E s(E) exp(−r_W(E) P_W − r_B(E) P_B − r_M(E) P_M), averaged over
+//! `detector_oversampling` sub-bins of each detector bin (finite aperture). Counts
+//! N ~ Poisson(Ī) and p = −ln(max(N, 1)/I₀) ([`poisson_transmission`], seeded), and — like a
+//! scanner's first-order
 //! beam-hardening calibration — p is mapped through the inverse of the water curve
 //! g(L) = −ln Σ s(E) e^{−r_W(E) L} (optional). Soft tissue is then reconstructed correctly on
 //! average, and the residual metal/bone nonlinearity and starvation noise produce the familiar
-//! dark/bright streaks. The ideal data is the monochromatic R(μ₀).
+//! dark/bright streaks. The ideal data is the monochromatic R(μ₀) (bin-averaged the same way).
 //!
 //! Mass attenuation coefficients (cm²/g) are NIST XCOM values (Hubbell & Seltzer, NIST SRD 126)
 //! at 30, 40, 50, 60, 80, 100, 150 keV, interpolated log–log.
@@ -26,11 +34,10 @@
 use crate::error::{OpError, Result};
 pub use crate::hu::MU_WATER_PER_MM;
 use crate::linop::{check_shape, LinearOperator};
+use crate::noise::poisson_transmission;
 use crate::phantom::anatomical::MetalMaterial;
-use ndarray::{Array2, ArrayView2, Ix2, Zip};
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
-use rand_distr::{Distribution, Poisson};
+use crate::radon::{Radon, RadonGeometry};
+use ndarray::{Array2, ArrayView2, Zip};
 use serde::{Deserialize, Serialize};
 
 /// Reference energy (keV) at which HU and the ground-truth attenuation are defined.
@@ -42,6 +49,8 @@ const MU_RHO_BONE: [f64; 7] = [1.331, 0.6655, 0.4242, 0.3148, 0.2229, 0.1855, 0.
 const MU_RHO_TITANIUM: [f64; 7] = [4.972, 2.214, 1.213, 0.7661, 0.4052, 0.2721, 0.1649];
 const MU_RHO_IRON: [f64; 7] = [8.176, 3.629, 1.958, 1.205, 0.5952, 0.3717, 0.1964];
 const BONE_DENSITY: f64 = 1.92;
+const TITANIUM_DENSITY: f64 = 4.51;
+const IRON_DENSITY: f64 = 7.87;
 const BONE_ONSET_HU: f32 = 150.0;
 
 /// Photon-fluence spectrum (keV, relative weight): coarse filtered 120 kVp.
@@ -101,6 +110,10 @@ pub struct MarSimParams {
     pub water_correction: bool,
     /// Add Poisson noise (false: use the expected counts, for noise-free BH studies).
     pub noise: bool,
+    /// Detector sub-bins per bin: the finite detector aperture integrates intensity over the
+    /// bin (nonlinear partial-volume effect) and suppresses the aliasing of point-sampled rays
+    /// through very dense edges.
+    pub detector_oversampling: usize,
 }
 
 impl Default for MarSimParams {
@@ -112,6 +125,7 @@ impl Default for MarSimParams {
             bone_hardening: true,
             water_correction: true,
             noise: true,
+            detector_oversampling: 2,
         }
     }
 }
@@ -125,124 +139,130 @@ pub struct MarSimulation {
     pub sinogram: Array2<f32>,
     /// Ideal monochromatic sinogram R(μ₀) at E₀.
     pub clean_sinogram: Array2<f32>,
-    /// Ground-truth attenuation μ₀ per pixel at E₀ (metal included).
+    /// Attenuation μ₀ = W + B + M per pixel at E₀ (metal at its physical attenuation).
     pub mu: Array2<f32>,
     /// μ_water per pixel (HU ↔ μ conversion for this geometry).
     pub mu_water_per_pixel: f32,
 }
 
-/// Simulates a metal-corrupted sinogram of the HU image `hu` whose metal lies in `metal`
-/// (see the module documentation for the model). Deterministic in `seed`.
-pub fn simulate_metal_artifacts<T>(
-    radon: &T,
-    hu: &ArrayView2<f32>,
-    metal: &ArrayView2<bool>,
+/// Simulates a metal-corrupted sinogram of the metal-free anatomy `tissue_hu` (HU) with an
+/// implant covering the area fraction `metal_fraction` ∈ [0, 1] of each pixel (see the module
+/// documentation for the model): μ₀ = (1 − c) μ(tissue) + c μ_metal. Deterministic in `seed`.
+/// For the anatomical phantom pass the `hu` of the metal-free slice of the same seed and the
+/// `metal_fraction` of the slice with the implant; `tissue_hu` is then the MAR ground truth.
+pub fn simulate_metal_artifacts(
+    radon: &Radon,
+    tissue_hu: &ArrayView2<f32>,
+    metal_fraction: &ArrayView2<f32>,
     params: &MarSimParams,
     seed: u64,
-) -> Result<MarSimulation>
-where
-    T: LinearOperator<In = f32, Out = f32>,
-{
-    check_shape("HU image", &radon.domain_shape(), hu.shape())?;
-    check_shape("metal mask", hu.shape(), metal.shape())?;
-    if hu.iter().any(|v| !v.is_finite()) {
+) -> Result<MarSimulation> {
+    check_shape("HU image", &radon.domain_shape(), tissue_hu.shape())?;
+    check_shape("metal fraction", tissue_hu.shape(), metal_fraction.shape())?;
+    if tissue_hu.iter().any(|v| !v.is_finite()) {
         return Err(OpError::NonFinite {
             what: "HU image for the MAR simulation",
         });
     }
-    if !(params.fov_mm > 0.0 && params.i0 >= 1.0 && params.i0.is_finite()) {
+    if metal_fraction.iter().any(|c| !(0.0..=1.0).contains(c)) {
+        return Err(OpError::Param {
+            name: "metal_fraction",
+            reason: "every entry must lie in [0, 1]".into(),
+        });
+    }
+    if !(params.fov_mm > 0.0
+        && params.i0 >= 1.0
+        && params.i0.is_finite()
+        && (1..=16).contains(&params.detector_oversampling))
+    {
         return Err(OpError::Param {
             name: "MarSimParams",
             reason: format!(
-                "need fov_mm > 0 and finite i0 ≥ 1, got {} and {}",
-                params.fov_mm, params.i0
+                "need fov_mm > 0, finite i0 ≥ 1 and detector_oversampling in 1..=16, got {}, {} \
+                 and {}",
+                params.fov_mm, params.i0, params.detector_oversampling
             ),
         });
     }
-    let n = hu.nrows();
-    let mu_w = MU_WATER_PER_MM * params.fov_mm / n as f32;
-    let mu = crate::hu::hu_to_mu(hu, mu_w);
+    let n = tissue_hu.nrows();
+    let pixel_mm = params.fov_mm / n as f32;
+    let mu_w = MU_WATER_PER_MM * pixel_mm;
+    let (metal_table, metal_density) = match params.metal_material {
+        MetalMaterial::Titanium => (&MU_RHO_TITANIUM, TITANIUM_DENSITY),
+        MetalMaterial::Steel => (&MU_RHO_IRON, IRON_DENSITY),
+    };
+    // Physical metal attenuation at E₀ in 1/pixel (μ/ρ in cm²/g × ρ in g/cm³ → 1/cm → 1/mm).
+    let mu_metal = (metal_density * mu_rho(metal_table, REFERENCE_KEV) / 10.0) as f32 * pixel_mm;
+    let mu_tissue = crate::hu::hu_to_mu(tissue_hu, mu_w);
     let hu_bone = bone_hu();
-    let mut water = Array2::<f32>::zeros(mu.dim());
-    let mut bone = Array2::<f32>::zeros(mu.dim());
-    let mut metal_img = Array2::<f32>::zeros(mu.dim());
+    let mut water = Array2::<f32>::zeros(mu_tissue.dim());
+    let mut bone = Array2::<f32>::zeros(mu_tissue.dim());
     Zip::from(&mut water)
         .and(&mut bone)
-        .and(&mut metal_img)
-        .and(&mu)
-        .and(hu)
-        .and(metal)
-        .for_each(|w, b, m, &mu0, &h, &is_metal| {
-            if is_metal {
-                *m = mu0;
+        .and(&mu_tissue)
+        .and(tissue_hu)
+        .and(metal_fraction)
+        .for_each(|w, b, &mu_t, &h, &c| {
+            let f = if params.bone_hardening {
+                ((h - BONE_ONSET_HU) / (hu_bone - BONE_ONSET_HU)).clamp(0.0, 1.0)
             } else {
-                let f = if params.bone_hardening {
-                    ((h - BONE_ONSET_HU) / (hu_bone - BONE_ONSET_HU)).clamp(0.0, 1.0)
-                } else {
-                    0.0
-                };
-                *b = f * mu0;
-                *w = (1.0 - f) * mu0;
-            }
+                0.0
+            };
+            *b = (1.0 - c) * f * mu_t;
+            *w = (1.0 - c) * (1.0 - f) * mu_t;
         });
-    let project = |img: &Array2<f32>| -> Result<Array2<f32>> {
-        radon
-            .forward(&img.view().into_dyn())
-            .into_dimensionality::<Ix2>()
-            .map_err(|e| OpError::Param {
-                name: "radon",
-                reason: format!("range is not 2-D: {e}"),
-            })
-    };
-    let (pw, pb, pm) = (project(&water)?, project(&bone)?, project(&metal_img)?);
-    let clean_sinogram = project(&mu)?;
+    let metal_img = metal_fraction.mapv(|c| c * mu_metal);
+    let mu = &water + &bone + &metal_img;
+    // Detector aperture: project onto `os` sub-bins per bin (bin centres preserved) and average
+    // intensities (polychromatic data) or line integrals (ideal data) over each bin.
+    let os = params.detector_oversampling;
+    let g = radon.geometry();
+    let fine = Radon::new(RadonGeometry {
+        n_det: g.n_det * os,
+        det_spacing: g.det_spacing / os as f32,
+        ..g.clone()
+    })?;
+    let (pw, pb, pm) = (
+        fine.project(&water.view()),
+        fine.project(&bone.view()),
+        fine.project(&metal_img.view()),
+    );
     let rw = ratios(&MU_RHO_WATER);
     let rb = ratios(&MU_RHO_BONE);
-    let rm = ratios(match params.metal_material {
-        MetalMaterial::Titanium => &MU_RHO_TITANIUM,
-        MetalMaterial::Steel => &MU_RHO_IRON,
-    });
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut sinogram = Array2::<f32>::zeros(pw.dim());
-    // Sequential loop: the Poisson draws follow a fixed order, so the result depends only on
-    // the seed.
-    for (((s, &w), &b), &m) in sinogram.iter_mut().zip(&pw).zip(&pb).zip(&pm) {
-        let expected: f64 = SPECTRUM
+    let rm = ratios(metal_table);
+    let (views, n_det) = (g.n_views(), g.n_det);
+    let bin_mean = |f: &dyn Fn(usize, usize) -> f64| {
+        Array2::from_shape_fn((views, n_det), |(v, k)| {
+            (0..os).map(|q| f(v, os * k + q)).sum::<f64>() / os as f64
+        })
+    };
+    let clean_sinogram =
+        bin_mean(&|v, j| (pw[[v, j]] + pb[[v, j]] + pm[[v, j]]) as f64).mapv(|p| p as f32);
+    let poly = bin_mean(&|v, j| {
+        let (w, b, m) = (pw[[v, j]] as f64, pb[[v, j]] as f64, pm[[v, j]] as f64);
+        SPECTRUM
             .iter()
             .enumerate()
-            .map(|(k, &(_, weight))| {
-                weight * (-(rw[k] * w as f64 + rb[k] * b as f64 + rm[k] * m as f64)).exp()
-            })
+            .map(|(e, &(_, weight))| weight * (-(rw[e] * w + rb[e] * b + rm[e] * m)).exp())
             .sum::<f64>()
-            * params.i0;
-        let counts = if params.noise {
-            poisson(expected, &mut rng)
-        } else {
-            expected
-        };
-        let p = -(counts.max(0.5) / params.i0).ln();
-        *s = if params.water_correction {
-            invert_water_curve(p, &rw)
-        } else {
-            p
-        } as f32;
-    }
+    })
+    .mapv(|t| -(t.max(f64::MIN_POSITIVE)).ln() as f32);
+    let measured = if params.noise {
+        poisson_transmission(&poly.view(), params.i0, seed)?
+    } else {
+        poly
+    };
+    let sinogram = if params.water_correction {
+        measured.mapv(|p| invert_water_curve(p as f64, &rw) as f32)
+    } else {
+        measured
+    };
     Ok(MarSimulation {
         sinogram,
         clean_sinogram,
         mu,
         mu_water_per_pixel: mu_w,
     })
-}
-
-fn poisson(lambda: f64, rng: &mut ChaCha8Rng) -> f64 {
-    if lambda <= 0.0 {
-        return 0.0;
-    }
-    match Poisson::new(lambda) {
-        Ok(d) => d.sample(rng),
-        Err(_) => lambda,
-    }
 }
 
 /// g(L) = −ln Σ s(E) e^{−r_W(E) L}: polychromatic line integral of L (at E₀) of water.

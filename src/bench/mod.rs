@@ -34,3 +34,50 @@ pub fn median_ms<F: FnMut() -> anyhow::Result<()>>(
     times.sort_by(f64::total_cmp);
     Ok(times[times.len() / 2])
 }
+
+/// Runs a peer benchmark script (`data-scripts/peer_bench_*.py`: same cases in scikit-image,
+/// numpy or PyTorch) with `python` (e.g. `.venv/bin/python`), `--threads` and `--repeats`;
+/// parses the JSON rows it prints one per line (`group`, `case`, `median_ms`, `note`).
+pub fn run_peer(
+    python: &std::path::Path,
+    script: &std::path::Path,
+    threads: usize,
+    repeats: usize,
+) -> anyhow::Result<Vec<BenchRow>> {
+    use anyhow::Context;
+    let out = std::process::Command::new(python)
+        .arg(script)
+        .args([
+            "--threads",
+            &threads.to_string(),
+            "--repeats",
+            &repeats.to_string(),
+        ])
+        .output()
+        .with_context(|| format!("running {} {}", python.display(), script.display()))?;
+    if !out.status.success() {
+        anyhow::bail!(
+            "peer benchmark failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    }
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.trim_start().starts_with('{'))
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).context("peer benchmark output")?;
+            let field = |k: &str| {
+                v.get(k)
+                    .with_context(|| format!("peer row lacks '{k}'"))
+            };
+            Ok(BenchRow {
+                group: field("group")?.as_str().unwrap_or_default().to_string(),
+                case: field("case")?.as_str().unwrap_or_default().to_string(),
+                median_ms: field("median_ms")?
+                    .as_f64()
+                    .context("median_ms is not a number")?,
+                note: field("note")?.as_str().unwrap_or_default().to_string(),
+            })
+        })
+        .collect()
+}

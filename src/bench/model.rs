@@ -3,8 +3,8 @@
 
 use super::{median_ms, BenchRow};
 use crate::nn::{Ncsnpp, NcsnppConfig};
-use candle_core::{Device, Tensor};
-use candle_nn::VarMap;
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{VarBuilder, VarMap};
 
 /// Times one forward pass (NFE) at 128² and 256², batch 1 and 8, and one forward + backward
 /// (a DSM-style loss) at batch 16 and 128², for the network `config` (its `image_size` is
@@ -19,7 +19,17 @@ pub fn run(config: &NcsnppConfig, repeats: usize) -> anyhow::Result<Vec<BenchRow
             image_size: size,
             ..config.clone()
         };
-        let net = Ncsnpp::init(&cfg, &VarMap::new(), 0, &device)?;
+        // Sampling uses plain (non-variable) weights: no autograd graph is recorded.
+        let map = VarMap::new();
+        Ncsnpp::init(&cfg, &map, 0, &device)?;
+        let weights = map
+            .data()
+            .lock()
+            .map_err(|_| anyhow::anyhow!("poisoned VarMap"))?
+            .iter()
+            .map(|(n, v)| (n.clone(), v.as_tensor().detach()))
+            .collect();
+        let net = Ncsnpp::new(&cfg, VarBuilder::from_tensors(weights, DType::F32, &device))?;
         let x = Tensor::rand(0f32, 1.0, (batch, cfg.channels, size, size), &device)?;
         let sigma = Tensor::full(0.5f32, batch, &device)?;
         let ms = median_ms(repeats, || {

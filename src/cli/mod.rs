@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod phantom;
 pub mod recon;
 pub mod simulate;
+pub mod train;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -51,6 +52,8 @@ pub enum Command {
     Metrics(metrics::MetricsArgs),
     /// Run the built-in demonstration pipeline and write a comparison figure.
     Demo(demo::DemoArgs),
+    /// Train a score model (denoising score matching) from a TOML configuration.
+    Train(train::TrainArgs),
     /// Benchmarks.
     Bench(bench::BenchArgs),
 }
@@ -64,6 +67,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Recon(a) => recon::run(&a),
         Command::Metrics(a) => metrics::run(&a),
         Command::Demo(a) => demo::run(&a),
+        Command::Train(a) => train::run(&a),
         Command::Bench(a) => bench::run(&a),
     }
 }

@@ -1,7 +1,7 @@
 //! `medsgm simulate {ct,mri,mar}`: simulate a measurement from an image and write it as NPY with
 //! its JSON sidecar (see `docs/measurement-format.md`).
 
-use crate::cli::args::{not_available, validate_output_path, ImageInput};
+use crate::cli::args::{validate_output_path, ImageInput};
 use crate::cli::{invalid, InputContext};
 use crate::io::measurement::{
     save_measurement, Geometry, Kind, Mask, MaskGenerator, Measurement, MeasurementData, Noise,
@@ -9,8 +9,15 @@ use crate::io::measurement::{
 };
 use anyhow::Result;
 use clap::{Args, Subcommand, ValueEnum};
+use crate::io::measurement::companion_name;
+use medsgm_operators::mar_sim::{simulate_metal_artifacts, MarSimParams};
+use medsgm_operators::metal::{
+    dilate, mar_mask, metal_trace, segment_metal, METAL_THRESHOLD_HU, TRACE_THRESHOLD,
+};
+use medsgm_operators::phantom::anatomical::MetalMaterial;
+use medsgm_operators::radon::{Radon, RadonGeometry};
 use medsgm_operators::{kspace_mask, noise, Fft2, LinearOperator, RealInput};
-use ndarray::Ix2;
+use ndarray::{Array2, Ix2};
 use num_complex::Complex32;
 use std::path::PathBuf;
 
@@ -62,9 +69,9 @@ impl SimCommon {
 /// Parallel-beam geometry options.
 #[derive(Debug, Clone, Args)]
 pub struct CtGeometryArgs {
-    /// Number of measured views, equispaced over [0°, 180°).
-    #[arg(long, default_value_t = 23, conflicts_with = "angles")]
-    pub views: usize,
+    /// Number of measured views, equispaced over [0°, 180°) (default: 23 for ct, 180 for mar).
+    #[arg(long, conflicts_with = "angles")]
+    pub views: Option<usize>,
     /// Explicit measured view angles in degrees (comma-separated).
     #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
     pub angles: Option<Vec<f32>>,
@@ -150,8 +157,202 @@ pub struct MarSimArgs {
     #[command(flatten)]
     pub geometry: CtGeometryArgs,
     /// Incident photons per bin of the Poisson noise.
-    #[arg(long, default_value_t = 1e6)]
+    #[arg(long, default_value_t = 2e5)]
     pub i0: f64,
+    /// Physical width of the image square in mm.
+    #[arg(long, default_value_t = 400.0)]
+    pub fov_mm: f32,
+    /// Implant material (energy dependence of the metal).
+    #[arg(long, value_enum, default_value = "titanium")]
+    pub metal_material: Material,
+}
+
+/// Implant materials of the MAR simulation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Material {
+    /// Titanium alloy.
+    Titanium,
+    /// Stainless steel / CoCr.
+    Steel,
+}
+
+/// The full and the measured view sets of a CT geometry: (full angles in degrees, indices of
+/// the measured views in it).
+fn view_sets(g: &CtGeometryArgs, default_views: usize) -> (Vec<f32>, Vec<usize>) {
+    if let Some(angles) = &g.angles {
+        return (angles.clone(), (0..angles.len()).collect());
+    }
+    let views = g.views.unwrap_or(default_views);
+    let full = g.full_views.unwrap_or(views);
+    let angles = (0..full).map(|k| k as f32 * 180.0 / full as f32).collect();
+    // The measured views: the equispaced subset nearest to k·full/views (all distinct since
+    // full ≥ views).
+    let kept = (0..views)
+        .map(|k| ((k * full) as f64 / views as f64).round() as usize)
+        .collect();
+    (angles, kept)
+}
+
+/// Detector bins: --n-det or ⌈√2·N⌉.
+fn detector_bins(g: &CtGeometryArgs, size: usize) -> usize {
+    g.n_det.unwrap_or_else(|| RadonGeometry::default_n_det(size))
+}
+
+/// The image, checked to be square (parallel-beam CT reconstructs N×N images).
+fn square_image(common: &SimCommon) -> Result<Array2<f32>> {
+    let image = common.image.read()?;
+    if image.nrows() != image.ncols() {
+        return Err(invalid(format!(
+            "{} is {}x{}; CT needs a square image",
+            common.image.input.display(),
+            image.nrows(),
+            image.ncols()
+        )));
+    }
+    Ok(image)
+}
+
+/// Sparse-view sinogram y = R_Λ x (+ Poisson transmission or Gaussian noise).
+fn simulate_ct(c: &CtSimArgs) -> Result<()> {
+    let image = square_image(&c.common)?;
+    let size = image.nrows();
+    let (angles, kept) = view_sets(&c.geometry, 23);
+    let n_det = detector_bins(&c.geometry, size);
+    let measured: Vec<f32> = kept.iter().map(|&k| angles[k]).collect();
+    let radon = Radon::new(
+        RadonGeometry::from_degrees(size, &measured, n_det)
+            .with_det_spacing(c.geometry.det_spacing),
+    )
+    .invalid_input()?;
+    let clean = radon
+        .forward(&image.view().into_dyn())
+        .into_dimensionality::<Ix2>()?;
+    let seed = c.common.seed;
+    let (sino, noise_model) = match (c.noise.i0, c.noise.sigma) {
+        (Some(i0), _) => {
+            let s = c.noise.attenuation_scale.unwrap_or(4.0 / size as f32);
+            let physical = clean.mapv(|p| p * s);
+            let noisy = noise::poisson_transmission(&physical.view(), i0, seed)?;
+            (
+                noisy.mapv(|p| p / s),
+                Noise::PoissonTransmission {
+                    i0,
+                    attenuation_scale: s,
+                    seed,
+                },
+            )
+        }
+        (None, Some(sigma)) => (
+            noise::gaussian(&clean.view(), sigma, seed)?,
+            Noise::Gaussian { sigma, seed },
+        ),
+        (None, None) => (clean, Noise::None),
+    };
+    let data = MeasurementData::Sinogram(sino);
+    let mut sidecar = Sidecar::new(
+        Kind::Ct,
+        &data,
+        Geometry::ParallelBeam {
+            size,
+            angles_deg: angles,
+            n_det,
+            det_spacing: c.geometry.det_spacing,
+        },
+        Mask::Views { kept },
+        noise_model,
+        "line integral of image intensity per pixel length",
+    );
+    sidecar.provenance = Some(provenance(&c.common));
+    let meas = Measurement {
+        sidecar,
+        data,
+        sinogram_mask: None,
+        metal_mask: None,
+    };
+    save_measurement(&c.common.out, &meas)?;
+    report(&c.common.out, &meas);
+    Ok(())
+}
+
+/// Full-view metal-corrupted sinogram of an HU image, Λ = complement of the metal trace.
+fn simulate_mar(m: &MarSimArgs) -> Result<()> {
+    let hu = square_image(&m.common)?;
+    let size = hu.nrows();
+    if m.geometry.full_views.is_some() {
+        return Err(invalid("--full-views does not apply to mar (all views are measured)"));
+    }
+    let metal = segment_metal(&hu.view(), METAL_THRESHOLD_HU, 0).invalid_input()?;
+    if !metal.iter().any(|&v| v) {
+        return Err(invalid(format!(
+            "{} has no metal: no pixel above {METAL_THRESHOLD_HU} HU (mar needs an HU image; for PNG pass --in-window LOW,HIGH)",
+            m.common.image.input.display()
+        )));
+    }
+    let (angles, _) = view_sets(&m.geometry, 180);
+    let n_det = detector_bins(&m.geometry, size);
+    let radon = Radon::new(
+        RadonGeometry::from_degrees(size, &angles, n_det).with_det_spacing(m.geometry.det_spacing),
+    )
+    .invalid_input()?;
+    let params = MarSimParams {
+        fov_mm: m.fov_mm,
+        i0: m.i0,
+        metal_material: match m.metal_material {
+            Material::Titanium => MetalMaterial::Titanium,
+            Material::Steel => MetalMaterial::Steel,
+        },
+        ..MarSimParams::default()
+    };
+    // A user image carries the metal at full pixel coverage: c = 1 on the mask, and the
+    // tissue value under it is irrelevant (weight 1 − c = 0).
+    let metal_fraction = metal.mapv(|v| if v { 1.0f32 } else { 0.0 });
+    let sim = simulate_metal_artifacts(
+        &radon,
+        &hu.view(),
+        &metal_fraction.view(),
+        &params,
+        m.common.seed,
+    )
+    .invalid_input()?;
+    // The trace of the metal dilated by one pixel (the 3×3 max-pool of the reference code).
+    let trace = metal_trace(&radon, &dilate(&metal.view(), 1).view(), TRACE_THRESHOLD)?;
+    let data = MeasurementData::Sinogram(sim.sinogram);
+    let mut sidecar = Sidecar::new(
+        Kind::Mar,
+        &data,
+        Geometry::ParallelBeam {
+            size,
+            angles_deg: angles,
+            n_det,
+            det_spacing: m.geometry.det_spacing,
+        },
+        Mask::Sinogram {
+            file: companion_name(&m.common.out, "mask"),
+        },
+        Noise::PolychromaticMetal {
+            i0: m.i0,
+            fov_mm: m.fov_mm,
+            metal_material: m
+                .metal_material
+                .to_possible_value()
+                .map(|v| v.get_name().to_owned())
+                .unwrap_or_default(),
+            seed: m.common.seed,
+        },
+        "line integral of linear attenuation (mu per pixel length)",
+    );
+    sidecar.mu_water_per_pixel = Some(sim.mu_water_per_pixel);
+    sidecar.metal_mask = Some(companion_name(&m.common.out, "metal"));
+    sidecar.provenance = Some(provenance(&m.common));
+    let meas = Measurement {
+        sidecar,
+        data,
+        sinogram_mask: Some(mar_mask(&trace.view())),
+        metal_mask: Some(metal),
+    };
+    save_measurement(&m.common.out, &meas)?;
+    report(&m.common.out, &meas);
+    Ok(())
 }
 
 /// The provenance record of a simulation.
@@ -242,14 +443,14 @@ fn validate_geometry(g: &CtGeometryArgs) -> Result<()> {
                 "--angles must be a non-empty list of finite degrees",
             ));
         }
-    } else if !(1..=100_000).contains(&g.views) {
+    } else if g.views.is_some_and(|v| !(1..=100_000).contains(&v)) {
         return Err(invalid("--views must be in 1..=100000"));
     }
     if let Some(f) = g.full_views {
-        if f < g.views {
+        let v = g.views.unwrap_or(23);
+        if !(v..=100_000).contains(&f) {
             return Err(invalid(format!(
-                "--full-views {f} must be at least --views {}",
-                g.views
+                "--full-views {f} must be in --views ({v})..=100000"
             )));
         }
     }
@@ -282,8 +483,7 @@ pub fn run(a: &SimulateArgs) -> Result<()> {
             if c.noise.sigma.is_some_and(|s| !(s.is_finite() && s >= 0.0)) {
                 return Err(invalid("--sigma must be non-negative"));
             }
-            let _image = c.common.image.read()?;
-            Err(not_available("CT simulation (Radon transform)"))
+            simulate_ct(c)
         }
         SimProblem::Mri(m) => {
             m.common.validate()?;
@@ -304,8 +504,10 @@ pub fn run(a: &SimulateArgs) -> Result<()> {
             if !(m.i0.is_finite() && m.i0 > 0.0) {
                 return Err(invalid("--i0 must be positive"));
             }
-            let _image = m.common.image.read()?;
-            Err(not_available("metal-artifact simulation"))
+            if !(m.fov_mm.is_finite() && m.fov_mm > 0.0) {
+                return Err(invalid("--fov-mm must be positive"));
+            }
+            simulate_mar(m)
         }
     }
 }

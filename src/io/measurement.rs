@@ -132,6 +132,19 @@ pub enum Noise {
         /// RNG seed.
         seed: u64,
     },
+    /// The metal-artifact simulator of `medsgm_operators::mar_sim`: polychromatic spectrum with
+    /// beam hardening of water, bone and metal, Poisson counts with `i0` incident photons per
+    /// bin, water precorrection, on an image square `fov_mm` wide.
+    PolychromaticMetal {
+        /// Incident photons per bin.
+        i0: f64,
+        /// Width of the image square in mm.
+        fov_mm: f32,
+        /// `titanium` or `steel`.
+        metal_material: String,
+        /// RNG seed.
+        seed: u64,
+    },
     /// Circular complex Gaussian noise, `sigma` per real and imaginary part.
     ComplexGaussian {
         /// Standard deviation per component.
@@ -175,6 +188,10 @@ pub struct Sidecar {
     pub noise: Noise,
     /// Physical meaning of the values, e.g. `line integral of attenuation per pixel`.
     pub units: String,
+    /// Attenuation of water per pixel length when the sinogram holds physical line integrals
+    /// (reconstructions convert to HU = 1000 (μ/μ_water − 1)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mu_water_per_pixel: Option<f32>,
     /// MAR: companion NPY (uint8 0/1, `[size, size]`) marking the metal pixels.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metal_mask: Option<String>,
@@ -241,6 +258,7 @@ impl Sidecar {
             mask,
             noise,
             units: units.into(),
+            mu_water_per_pixel: None,
             metal_mask: None,
             provenance: None,
         }
@@ -343,10 +361,31 @@ impl Sidecar {
                     && *attenuation_scale > 0.0,
                 "noise.i0 and noise.attenuation_scale must be positive"
             ),
+            Noise::PolychromaticMetal {
+                i0,
+                fov_mm,
+                metal_material,
+                ..
+            } => {
+                ensure!(
+                    i0.is_finite() && *i0 > 0.0 && fov_mm.is_finite() && *fov_mm > 0.0,
+                    "noise.i0 and noise.fov_mm must be positive"
+                );
+                ensure!(
+                    ["titanium", "steel"].contains(&metal_material.as_str()),
+                    "noise.metal_material must be titanium or steel"
+                );
+            }
             Noise::Gaussian { sigma, .. } | Noise::ComplexGaussian { sigma, .. } => ensure!(
                 sigma.is_finite() && *sigma >= 0.0,
                 "noise.sigma must be non-negative"
             ),
+        }
+        if let Some(mu) = self.mu_water_per_pixel {
+            ensure!(
+                mu.is_finite() && mu > 0.0,
+                "mu_water_per_pixel must be positive"
+            );
         }
         if let Some(f) = &self.metal_mask {
             check_companion_name(f)?;

@@ -284,8 +284,24 @@ pub fn build_source(
                 move |s| Ok(medsgm_operators::phantom::random_ellipses(size, s, n)),
             )))
         }
-        DataConfig::PhantomAnatomical { .. } => {
-            bail!("anatomical phantoms need medsgm_operators::phantom::anatomical, which this build lacks")
+        DataConfig::PhantomAnatomical { hu_lo, hu_hi } => {
+            let window = medsgm_operators::hu::HuWindow {
+                lo: *hu_lo,
+                hi: *hu_hi,
+            };
+            if !(window.hi > window.lo) {
+                bail!("phantom-anatomical: hu_hi ({hu_hi}) must exceed hu_lo ({hu_lo})")
+            }
+            let params = medsgm_operators::phantom::anatomical::AnatomicalParams::default();
+            Ok(Box::new(FnSource::new(
+                seed,
+                format!("anatomical CT phantoms ({size}², HU window [{hu_lo}, {hu_hi}] → [0, 1])"),
+                move |s| {
+                    let slice =
+                        medsgm_operators::phantom::anatomical::anatomical_ct(size, s, &params)?;
+                    Ok(medsgm_operators::hu::hu_to_unit(&slice.hu.view(), window))
+                },
+            )))
         }
     }
 }

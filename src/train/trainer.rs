@@ -205,6 +205,17 @@ impl Trainer {
     }
 
     /// Steps taken so far.
+    /// Changes the total number of steps (e.g. to extend a resumed run).
+    pub fn set_total_steps(&mut self, steps: u64) {
+        self.config.steps = steps;
+    }
+
+    /// Description of the training data.
+    pub fn describe_data(&self) -> String {
+        self.data.describe()
+    }
+
+    /// Optimiser steps taken so far.
     pub fn step(&self) -> u64 {
         self.step
     }
