@@ -417,3 +417,44 @@ fn sub_vp_and_bad_cutoffs_are_rejected() {
     assert!(TimeSampler::new(&SdeConfig::vp(), w, is, 0.0).is_err());
     assert!(TimeSampler::new(&SdeConfig::vp(), w, is, 1.0).is_err());
 }
+
+#[test]
+fn cross_entropy_of_shifted_latents_to_the_normal_prior_theorem_1() {
+    // q(z₀) = N(μ, s² I), p = N(0, I) (α = 0): CE = (D/2) ln 2π + (D/2)(μ² + s²).
+    let (n, d, mu, s) = (20_000, 16, 0.7, 0.4);
+    let exact = 0.5 * d as f64 * ((2.0 * PI).ln() + mu * mu + s * s);
+    for (k, (name, cfg, proposal, eps)) in [
+        ("vp IS", SdeConfig::vp(), TimeProposal::Importance, 1e-5),
+        (
+            "geo uniform",
+            SdeConfig::geometric_vp(),
+            TimeProposal::Uniform,
+            0.0,
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let model = normal_model(cfg, d);
+        let sampler = TimeSampler::new(&cfg, Weighting::Likelihood, proposal, eps).unwrap();
+        let mut noise = Noise::new(61 + k as u64);
+        let z0 = noise
+            .randn(&[n, d], DType::F32, &Device::Cpu)
+            .unwrap()
+            .affine(s, mu)
+            .unwrap();
+        let ce: Vec<f64> = cross_entropy(&model, &sampler, &z0, &mut noise)
+            .unwrap()
+            .to_dtype(DType::F64)
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        let (m, v) = mean_and_var(&ce);
+        let se = (v / n as f64).sqrt();
+        println!("{name}: CE {m:.4} ± {se:.4}, analytic {exact:.4}");
+        assert!(
+            (m - exact).abs() < 4.0 * se + 0.01,
+            "{name}: CE {m} vs {exact}"
+        );
+    }
+}
