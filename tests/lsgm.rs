@@ -3,12 +3,15 @@
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarMap;
-use medsgm::lsgm::{LatentPrior, LsgmCheckpoint, LsgmConfig, LsgmTrainer, Vae, VaeConfig};
+use medsgm::lsgm::{
+    sample, LatentPrior, LsgmCheckpoint, LsgmConfig, LsgmTrainer, Stage2, Vae, VaeConfig,
+};
 use medsgm::nn::init::seeded_var_builder;
 use medsgm::nn::NcsnppConfig;
 use medsgm::train::data::FnSource;
 use medsgm::train::DataConfig;
-use medsgm_recon::lsgm::{EpsModel, LatentSchedule, TimeProposal, Weighting};
+use medsgm_recon::lsgm::{EpsModel, LatentSchedule, TimeProposal, TimeSampler, Weighting};
+use medsgm_recon::ode_sampler::{OdeConfig, OdeMethod};
 use medsgm_recon::{Noise, ScoreModel, SdeConfig};
 
 /// A CPU-sized configuration. Stage 1 uses β_KL = 0.1 (KL annealing, LSGM §7.6) so that the
@@ -24,7 +27,7 @@ fn tiny_config() -> LsgmConfig {
             log_sigma_init: -2.0,
         },
         prior: NcsnppConfig {
-            nf: 16,
+            nf: 8,
             ch_mult: vec![1, 2],
             num_res_blocks: 1,
             attn_resolutions: vec![],
@@ -41,8 +44,9 @@ fn tiny_config() -> LsgmConfig {
         mixing_logit_init: -2.0,
         data: DataConfig::PhantomEllipses { n_ellipses: 5 },
         batch_size: 4,
-        vae_steps: 25,
-        prior_steps: 25,
+        vae_steps: 20,
+        prior_steps: 20,
+        stage2: Stage2::Disjoint,
         vae_lr: 2e-3,
         prior_lr: 5e-3,
         warmup: 0,
@@ -87,7 +91,7 @@ fn vae_and_prior_shapes() {
 }
 
 #[test]
-fn tiny_two_stage_run_lowers_the_nelbo() {
+fn tiny_runs_lower_the_nelbo_disjoint_and_joint() {
     let dev = Device::Cpu;
     let mut trainer = LsgmTrainer::new(tiny_config(), ellipses(), &dev).unwrap();
     let x = trainer.batch(10_000).unwrap(); // held-out images
@@ -98,15 +102,40 @@ fn tiny_two_stage_run_lowers_the_nelbo() {
         trainer.vae_step_once().unwrap();
     }
     let vae = trainer.nelbo(&x, draws, seed).unwrap();
+    assert!(vae.vae() < start.vae(), "stage 1 did not lower the NELBO");
+    // LSGM Fig. 2 on the VAE's latents: linear VPSDE, w_ll, cutoff 0.01, uniform vs IS t.
+    let moments = |proposal| {
+        let s = TimeSampler::new(&SdeConfig::vp(), Weighting::Likelihood, proposal, 0.01).unwrap();
+        trainer.objective_moments(&x, &s, 16, 5).unwrap()
+    };
+    let (m_un, v_un) = moments(TimeProposal::Uniform);
+    let (m_is, v_is) = moments(TimeProposal::Importance);
+    println!(
+        "VP w_ll objective on VAE latents: uniform {m_un:.1} (var {v_un:.1}), \
+         IS {m_is:.1} (var {v_is:.1}), var ratio {:.1}",
+        v_un / v_is
+    );
+    assert!(
+        v_is < v_un,
+        "IS did not reduce the variance on the VAE latents"
+    );
+    // Stage 2 twice from the same pretrained VAE: disjoint here, joint on a resumed copy.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lsgm.safetensors");
+    trainer.save(&path).unwrap();
+    let mut joint = LsgmTrainer::resume(&path, ellipses(), &dev).unwrap();
     for _ in 0..trainer.config().prior_steps {
         trainer.prior_step_once().unwrap();
+        joint.joint_step_once().unwrap();
     }
     let lsgm = trainer.nelbo(&x, draws, seed).unwrap();
-    println!("{:.1} s", clock.elapsed().as_secs_f64());
+    let end2end = joint.nelbo(&x, draws, seed).unwrap();
     let d = vae.dims as f64;
     println!(
-        "VAE NELBO (N(0,I) prior): {:.1} → {:.1} nats ({:.3} nats/dim); \
-         LSGM NELBO before prior training {:.1} ± {:.1}, after {:.1} ± {:.1} ({:.3} nats/dim)",
+        "{:.1} s; VAE NELBO (N(0,I) prior): {:.1} → {:.1} nats ({:.3} nats/dim); \
+         LSGM NELBO before stage 2 {:.1} ± {:.1}, disjoint {:.1} ± {:.1} ({:.3} nats/dim), \
+         joint {:.1} ± {:.1} ({:.3} nats/dim)",
+        clock.elapsed().as_secs_f64(),
         start.vae(),
         vae.vae(),
         vae.vae() / d,
@@ -114,12 +143,41 @@ fn tiny_two_stage_run_lowers_the_nelbo() {
         vae.cross_entropy_se,
         lsgm.lsgm(),
         lsgm.cross_entropy_se,
-        lsgm.lsgm() / d
+        lsgm.lsgm() / d,
+        end2end.lsgm(),
+        end2end.cross_entropy_se,
+        end2end.lsgm() / d
     );
-    assert!(vae.vae() < start.vae(), "stage 1 did not lower the NELBO");
-    assert_eq!(lsgm.vae(), vae.vae(), "stage 2 must not touch the VAE");
+    assert_eq!(
+        lsgm.vae(),
+        vae.vae(),
+        "disjoint stage 2 must not touch the VAE"
+    );
     // Same seed ⇒ the same posterior, time and noise draws: a paired comparison.
-    assert!(lsgm.lsgm() < vae.lsgm(), "stage 2 did not lower the NELBO");
+    assert!(
+        lsgm.lsgm() < vae.lsgm(),
+        "disjoint stage 2 did not lower the NELBO"
+    );
+    assert!(
+        end2end.lsgm() < vae.lsgm(),
+        "joint stage 2 did not lower the NELBO"
+    );
+
+    let ode = OdeConfig {
+        method: OdeMethod::Heun { steps: 6 },
+        ..OdeConfig::default()
+    };
+    let cfg = trainer.config();
+    let s = sample(trainer.vae(), trainer.prior(), cfg, 2, &ode, &dev).unwrap();
+    assert_eq!(s.images.dims(), [2, 1, 64, 64]);
+    assert_eq!(s.latents.dims(), [2, 4, 16, 16]);
+    let values = s.images.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    assert!(values.iter().all(|v| v.is_finite()));
+    assert_eq!(
+        s.nfe,
+        2 * 6 + 1,
+        "Heun: two evaluations per step, one Tweedie step"
+    );
 }
 
 #[test]

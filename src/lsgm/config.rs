@@ -65,6 +65,19 @@ impl VaeConfig {
     }
 }
 
+/// How stage 2 trains (LSGM App. G.6).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Stage2 {
+    /// Freeze the VAE, train the prior on its latents (Eq. 9 only).
+    #[default]
+    Disjoint,
+    /// End-to-end (Alg. 1 / Alg. 3 "rew."): one t-draw per latent; the prior minimises
+    /// (w/(2r))‖ε − ε_θ‖², the encoder/decoder minimise −log p(x|z₀) + log q(z₀|x) +
+    /// (w_ll/(2r))‖ε − ε_θ‖², with separate gradients.
+    Joint,
+}
+
 /// Everything an LSGM training run needs (disjoint training: stage 1 VAE, stage 2 prior).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -95,8 +108,11 @@ pub struct LsgmConfig {
     pub batch_size: usize,
     /// Stage-1 steps (VAE with N(0, I) prior).
     pub vae_steps: u64,
-    /// Stage-2 steps (score prior on the frozen VAE's latents).
+    /// Stage-2 steps (score prior on the frozen VAE's latents, or joint).
     pub prior_steps: u64,
+    /// Disjoint or end-to-end stage 2.
+    #[serde(default)]
+    pub stage2: Stage2,
     /// Adam learning rate of the VAE.
     #[serde(default = "default_vae_lr")]
     pub vae_lr: f64,

@@ -6,7 +6,7 @@
 //! latter by Theorem 1 with w_ll. Every random draw of step k comes from streams seeded by
 //! (seed, stage, k); checkpoints are self-describing safetensors written atomically.
 
-use super::config::LsgmConfig;
+use super::config::{LsgmConfig, Stage2};
 use super::prior::LatentPrior;
 use super::vae::Vae;
 use crate::checkpoint::{read_safetensors, write_safetensors_atomic};
@@ -19,6 +19,7 @@ use anyhow::{bail, Context};
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
 use medsgm_recon::lsgm::{cross_entropy, score_matching, LatentSchedule, TimeSampler};
+use medsgm_recon::ode_sampler::{ode_sample, OdeConfig};
 use medsgm_recon::{Noise, Sde};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -312,6 +313,38 @@ impl LsgmTrainer {
         Ok(value)
     }
 
+    /// One end-to-end stage-2 step (LSGM Alg. 1, or Alg. 3 when the prior's weighting is not
+    /// w_ll): the VAE takes the gradient of the batch-mean NELBO
+    /// −log p(x|z₀) − H(q) + (w_ll/(2r))‖ε − ε_θ‖², the prior that of (w/(2r))‖ε − ε_θ‖²
+    /// (same draw). Returns (VAE loss, prior loss).
+    pub fn joint_step_once(&mut self) -> anyhow::Result<(f64, f64)> {
+        let k = self.prior_step;
+        let x = self.batch(self.config.vae_steps + k)?;
+        let seed = image_seed(self.config.seed ^ PRIOR_STREAM, k, 0);
+        let mut noise = Noise::new(seed);
+        self.prior.net().reseed_dropout(seed);
+        let q = self.vae.encode(&x)?;
+        let z0 = q.sample(&mut noise)?;
+        let schedule = LatentSchedule::new(&self.config.sde)?;
+        let model = self.prior.mixed(schedule, self.sde.as_ref(), true);
+        let sm = score_matching(&model, &self.prior_sampler, &z0, &mut noise)?;
+        let rec = self.vae.reconstruction_nll(&x, &z0)?;
+        let vae_loss = ((rec - q.entropy()?)? + &sm.likelihood_loss)?.mean_all()?;
+        let prior_loss = sm.loss.mean_all()?;
+        let (v, p) = (scalar(&vae_loss)?, scalar(&prior_loss)?);
+        if !(v.is_finite() && p.is_finite()) {
+            bail!("non-finite joint losses ({v}, {p}) at step {k}")
+        }
+        let vae_grads = vae_loss.backward()?;
+        let prior_grads = prior_loss.backward()?;
+        self.vae_adam.step(&self.vae_params, &vae_grads)?;
+        self.prior_adam.step(&self.prior_params, &prior_grads)?;
+        self.prior_ema.update(&self.prior_params)?;
+        self.prior_step += 1;
+        self.prior_losses.push((self.prior_step, p));
+        Ok((v, p))
+    }
+
     /// NELBO terms of images `x` `[B, 1, S, S]` with `draws` posterior/time draws per image,
     /// using the current prior weights (see [`Nelbo`]); seeded, no gradients kept.
     pub fn nelbo(&self, x: &Tensor, draws: usize, seed: u64) -> anyhow::Result<Nelbo> {
@@ -346,6 +379,35 @@ impl LsgmTrainer {
             cross_entropy_se: (var / n).sqrt(),
             dims,
         })
+    }
+
+    /// Mean and variance of the per-latent objective (w(t)/(2r(t)))‖ε − ε_θ(z_t, t)‖² of
+    /// `sampler` over `draws` draws on the latents of `x` (current prior weights, no gradients):
+    /// compare a uniform and an importance-sampling `sampler` for LSGM Fig. 2's variance ratio.
+    pub fn objective_moments(
+        &self,
+        x: &Tensor,
+        sampler: &TimeSampler,
+        draws: usize,
+        seed: u64,
+    ) -> anyhow::Result<(f64, f64)> {
+        let mut noise = Noise::new(seed);
+        let q = self.vae.encode(x)?;
+        let model = self.prior.mixed(
+            LatentSchedule::new(&sampler.schedule().config())?,
+            sampler.schedule().sde(),
+            false,
+        );
+        let mut values = Vec::new();
+        for _ in 0..draws.max(1) {
+            let z = q.sample(&mut noise)?.detach();
+            let sm = score_matching(&model, sampler, &z, &mut noise)?;
+            values.extend(sm.loss.to_dtype(DType::F64)?.to_vec1::<f64>()?);
+        }
+        let n = values.len() as f64;
+        let mean = values.iter().sum::<f64>() / n;
+        let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+        Ok((mean, var))
     }
 
     /// The checkpoint tensors: `vae.*`, `prior.*` and the prior's EMA `ema.prior.*`.
@@ -402,7 +464,10 @@ impl LsgmTrainer {
             }
         }
         while self.prior_step < self.config.prior_steps {
-            let loss = self.prior_step_once()?;
+            let loss = match self.config.stage2 {
+                Stage2::Disjoint => self.prior_step_once()?,
+                Stage2::Joint => self.joint_step_once()?.1,
+            };
             progress("prior", self.prior_step, loss);
             if self.prior_step % every == 0 || self.prior_step == self.config.prior_steps {
                 self.save_all(dir)?;
@@ -410,6 +475,39 @@ impl LsgmTrainer {
         }
         Ok(())
     }
+}
+
+/// Decoded samples of the LSGM.
+#[derive(Clone, Debug)]
+pub struct LatentSamples {
+    /// Decoder means μ_ψ(z₀) `[N, 1, S, S]`.
+    pub images: Tensor,
+    /// The latents z₀ `[N, C, S/4, S/4]`.
+    pub latents: Tensor,
+    /// Batched score evaluations of the latent ODE solve.
+    pub nfe: usize,
+}
+
+/// Draws `n` images: z₁ ~ N(0, I) → probability-flow ODE of the mixed-score prior (RK45 by
+/// default, `ode`) → z₀ → decoder mean (LSGM §7.7).
+pub fn sample(
+    vae: &Vae,
+    prior: &LatentPrior,
+    config: &LsgmConfig,
+    n: usize,
+    ode: &OdeConfig,
+    device: &Device,
+) -> anyhow::Result<LatentSamples> {
+    let sde = config.sde.build()?;
+    let model = prior.mixed(LatentSchedule::new(&config.sde)?, sde.as_ref(), false);
+    let h = config.vae.latent_size();
+    let shape = [n, config.vae.latent_channels, h, h];
+    let out = ode_sample(sde.as_ref(), &model, &shape, device, ode)?;
+    Ok(LatentSamples {
+        images: vae.decode(&out.samples)?,
+        latents: out.samples,
+        nfe: out.nfe,
+    })
 }
 
 /// A loaded LSGM checkpoint.
