@@ -209,3 +209,22 @@ fn checkpoint_round_trip() {
     let resumed = LsgmTrainer::resume(&path, ellipses(), &dev).unwrap();
     assert_eq!((resumed.vae_step(), resumed.prior_step()), (1, 1));
 }
+
+#[test]
+fn shipped_configs_parse_and_validate() {
+    for name in ["lsgm_ct_64.toml", "lsgm_tiny.toml"] {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("configs")
+            .join(name);
+        LsgmConfig::from_toml_file(&path).unwrap();
+    }
+    let mut cfg = tiny_config();
+    cfg.prior.channels = 3;
+    assert!(
+        cfg.validate().is_err(),
+        "prior/latent channel mismatch accepted"
+    );
+    let mut cfg = tiny_config();
+    cfg.sde = SdeConfig::sub_vp();
+    assert!(cfg.validate().is_err(), "sub-VP has no LSGM schedule");
+}
