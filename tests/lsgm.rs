@@ -4,7 +4,8 @@
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarMap;
 use medsgm::lsgm::{
-    sample, LatentPrior, LsgmCheckpoint, LsgmConfig, LsgmTrainer, Stage2, Vae, VaeConfig,
+    sample, EncoderTime, LatentPrior, LsgmCheckpoint, LsgmConfig, LsgmTrainer, Stage2, Vae,
+    VaeConfig,
 };
 use medsgm::nn::init::seeded_var_builder;
 use medsgm::nn::NcsnppConfig;
@@ -47,6 +48,7 @@ fn tiny_config() -> LsgmConfig {
         vae_steps: 20,
         prior_steps: 20,
         stage2: Stage2::Disjoint,
+        encoder_time: EncoderTime::Reweight,
         vae_lr: 2e-3,
         prior_lr: 5e-3,
         warmup: 0,
@@ -186,6 +188,10 @@ fn checkpoint_round_trip() {
     let mut cfg = tiny_config();
     cfg.vae_steps = 1;
     cfg.prior_steps = 1;
+    // Joint stage 2 with a w_un prior and a separate encoder t-draw (Alg. 2).
+    cfg.stage2 = Stage2::Joint;
+    cfg.encoder_time = EncoderTime::Separate;
+    cfg.prior_weighting = Weighting::Unweighted;
     let mut trainer = LsgmTrainer::new(cfg, ellipses(), &dev).unwrap();
     let dir = tempfile::tempdir().unwrap();
     trainer.run(dir.path(), &mut |_, _, _| {}).unwrap();

@@ -78,6 +78,18 @@ pub enum Stage2 {
     Joint,
 }
 
+/// Where the encoder's cross-entropy term takes its t from in joint training (LSGM Table 6).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EncoderTime {
+    /// Reuse the prior's draw, reweighted by w_ll/r (Alg. 3, "rew.").
+    #[default]
+    Reweight,
+    /// A separate draw t ~ r_ll (Alg. 2; identical to `reweight` when the prior uses w_ll
+    /// with the same proposal).
+    Separate,
+}
+
 /// Everything an LSGM training run needs (disjoint training: stage 1 VAE, stage 2 prior).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -113,6 +125,9 @@ pub struct LsgmConfig {
     /// Disjoint or end-to-end stage 2.
     #[serde(default)]
     pub stage2: Stage2,
+    /// t of the encoder's cross-entropy term in joint training.
+    #[serde(default)]
+    pub encoder_time: EncoderTime,
     /// Adam learning rate of the VAE.
     #[serde(default = "default_vae_lr")]
     pub vae_lr: f64,

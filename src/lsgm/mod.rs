@@ -10,7 +10,7 @@ pub mod prior;
 pub mod trainer;
 pub mod vae;
 
-pub use config::{LsgmConfig, Stage2, VaeConfig};
+pub use config::{EncoderTime, LsgmConfig, Stage2, VaeConfig};
 pub use prior::{LatentPrior, NetEps};
 pub use trainer::{sample, LatentSamples, LsgmCheckpoint, LsgmMeta, LsgmTrainer, Nelbo};
 pub use vae::{Posterior, Vae};

@@ -6,7 +6,7 @@
 //! latter by Theorem 1 with w_ll. Every random draw of step k comes from streams seeded by
 //! (seed, stage, k); checkpoints are self-describing safetensors written atomically.
 
-use super::config::{LsgmConfig, Stage2};
+use super::config::{EncoderTime, LsgmConfig, Stage2};
 use super::prior::LatentPrior;
 use super::vae::Vae;
 use crate::checkpoint::{read_safetensors, write_safetensors_atomic};
@@ -313,10 +313,10 @@ impl LsgmTrainer {
         Ok(value)
     }
 
-    /// One end-to-end stage-2 step (LSGM Alg. 1, or Alg. 3 when the prior's weighting is not
-    /// w_ll): the VAE takes the gradient of the batch-mean NELBO
-    /// −log p(x|z₀) − H(q) + (w_ll/(2r))‖ε − ε_θ‖², the prior that of (w/(2r))‖ε − ε_θ‖²
-    /// (same draw). Returns (VAE loss, prior loss).
+    /// One end-to-end stage-2 step (LSGM Alg. 1; Alg. 3 or Alg. 2 when the prior's weighting
+    /// is not w_ll, by `encoder_time`): the VAE takes the gradient of the batch-mean NELBO
+    /// −log p(x|z₀) − H(q) + (w_ll/(2r))‖ε − ε_θ‖², the prior that of (w/(2r))‖ε − ε_θ‖².
+    /// Returns (VAE loss, prior loss).
     pub fn joint_step_once(&mut self) -> anyhow::Result<(f64, f64)> {
         let k = self.prior_step;
         let x = self.batch(self.config.vae_steps + k)?;
@@ -328,8 +328,14 @@ impl LsgmTrainer {
         let schedule = LatentSchedule::new(&self.config.sde)?;
         let model = self.prior.mixed(schedule, self.sde.as_ref(), true);
         let sm = score_matching(&model, &self.prior_sampler, &z0, &mut noise)?;
+        let ce = match self.config.encoder_time {
+            EncoderTime::Reweight => sm.likelihood_loss.clone(),
+            EncoderTime::Separate => {
+                score_matching(&model, &self.ll_sampler, &z0, &mut noise)?.likelihood_loss
+            }
+        };
         let rec = self.vae.reconstruction_nll(&x, &z0)?;
-        let vae_loss = ((rec - q.entropy()?)? + &sm.likelihood_loss)?.mean_all()?;
+        let vae_loss = ((rec - q.entropy()?)? + ce)?.mean_all()?;
         let prior_loss = sm.loss.mean_all()?;
         let (v, p) = (scalar(&vae_loss)?, scalar(&prior_loss)?);
         if !(v.is_finite() && p.is_finite()) {
