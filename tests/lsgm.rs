@@ -276,7 +276,7 @@ fn latent_data_consistency_lowers_the_measurement_residual() {
                 let ax = op.forward(&x.clone().into_dyn().view());
                 ax.iter()
                     .zip(yi)
-                    .map(|(a, b)| (*a - *b).abs2() as f64)
+                    .map(|(a, b)| (*a - *b).abs2())
                     .sum::<f64>()
             })
             .sum();
