@@ -59,7 +59,7 @@ fn residual_gradient<T: Transform<In = f32>>(
         let img = ArrayD::from_shape_vec(IxDyn(&[h, w]), x.get(i)?.flatten_all()?.to_vec1()?)?;
         let mut r = op.forward(&img.view());
         r.iter_mut().zip(yi.iter()).for_each(|(a, b)| {
-            *a = *a + b.scale(-1.0);
+            *a += b.scale(-1.0);
         });
         norms.push(r.iter().map(|v| v.abs2()).sum::<f64>().sqrt());
         grads.extend(op.adjoint(&r.view()).iter().copied());
