@@ -5,7 +5,9 @@
 //! Runs (or resumes from `<out>/lsgm.safetensors`) both stages, then prints on 64 held-out
 //! images: the VAE NELBO with its N(0, I) prior and the LSGM NELBO (nats and nats/dim), the
 //! variance of the w_ll objective with uniform and importance-sampled t, and the NFE and time of
-//! latent RK45 sampling; writes `samples.png`.
+//! latent RK45 sampling; writes `samples.png`; then reconstructs 4 held-out images from 4×
+//! equispaced MRI k-space (64², centre fraction 0.08) with the latent data-consistency sampler and
+//! reports PSNR against zero-filling.
 
 use anyhow::Context;
 use candle_core::Device;
@@ -102,5 +104,66 @@ fn main() -> anyhow::Result<()> {
             Ok(ndarray::Array2::from_shape_vec((size, size), v)?)
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    write_image_grid(&out.join("samples.png"), &images, 4).context("writing samples.png")
+    write_image_grid(&out.join("samples.png"), &images, 4).context("writing samples.png")?;
+    mri_reconstruction(&trainer, &prior, &config, &x, &dev)
+}
+
+/// 4× MRI from the first 4 held-out images: latent DC sampler vs zero-filling (PSNR, range 1).
+fn mri_reconstruction(
+    trainer: &LsgmTrainer,
+    prior: &medsgm::lsgm::LatentPrior,
+    config: &LsgmConfig,
+    x: &candle_core::Tensor,
+    dev: &Device,
+) -> anyhow::Result<()> {
+    use medsgm_operators::{kspace_mask, metrics::psnr, Fft2, LinearOperator, RealInput};
+    use medsgm_operators::{Subsampled, Transform};
+    let s = config.vae.image_size;
+    let mask = kspace_mask::equispaced(s, s, 4.0, 0.08)?.into_dyn();
+    let op = Subsampled::new(RealInput::new(Fft2::new(s, s)?), mask)?;
+    let truth = (0..4)
+        .map(|i| {
+            let v = x.get(i)?.flatten_all()?.to_vec1::<f32>()?;
+            Ok(ndarray::Array2::from_shape_vec((s, s), v)?)
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let y = truth
+        .iter()
+        .map(|t| {
+            Ok(op
+                .forward(&t.clone().into_dyn().view())
+                .into_dimensionality()?)
+        })
+        .collect::<anyhow::Result<Vec<ndarray::Array1<_>>>>()?;
+    let mean_psnr = |images: &[ndarray::Array2<f32>]| -> anyhow::Result<f64> {
+        let mut acc = 0.0;
+        for (im, t) in images.iter().zip(&truth) {
+            acc += psnr(&im.view(), &t.view(), 1.0)?;
+        }
+        Ok(acc / truth.len() as f64)
+    };
+    let zf = y
+        .iter()
+        .map(|yi| {
+            let full = op.zero_fill(&yi.view());
+            Ok(op.transform().inverse(&full.view()).into_dimensionality()?)
+        })
+        .collect::<anyhow::Result<Vec<ndarray::Array2<f32>>>>()?;
+    println!("MRI 4×: zero-filled PSNR {:.2} dB", mean_psnr(&zf)?);
+    for step_size in [0.5, 2.0] {
+        let dc = medsgm::lsgm::LatentDcConfig {
+            steps: 200,
+            step_size,
+            seed: 1,
+        };
+        let clock = Instant::now();
+        let rec = medsgm::lsgm::latent_solve(trainer.vae(), prior, config, &op, &y, &dc, dev)?;
+        println!(
+            "MRI 4×: latent DC (ζ = {step_size}, {} NFE) PSNR {:.2} dB, {:.2} s per image",
+            rec.nfe,
+            mean_psnr(&rec.images)?,
+            clock.elapsed().as_secs_f64() / truth.len() as f64
+        );
+    }
+    Ok(())
 }
