@@ -292,3 +292,41 @@ fn latent_data_consistency_lowers_the_measurement_residual() {
         "data consistency did not lower the residual"
     );
 }
+
+#[test]
+fn ode_prior_likelihood_of_the_normal_mixture_is_the_normal_density() {
+    // α = sigmoid(−30) ≈ 0: the prior is N(0, I), so log p(z₀) from the probability-flow ODE
+    // must match log N(z₀; 0, I) up to the Hutchinson and ODE errors.
+    let dev = Device::Cpu;
+    let mut cfg = tiny_config();
+    cfg.mixing_logit_init = -30.0;
+    let trainer = LsgmTrainer::new(cfg, ellipses(), &dev).unwrap();
+    let x = trainer.batch(0).unwrap().narrow(0, 0, 2).unwrap();
+    let seed = 21;
+    let (nelbo, log_prior, nfe) = trainer.nelbo_ode(&x, seed).unwrap();
+    // The same posterior draw (first draw of the same stream) under N(0, I).
+    let q = trainer.vae().encode(&x).unwrap();
+    let z = q.sample(&mut Noise::new(seed)).unwrap();
+    let d = z.dims()[1..].iter().product::<usize>() as f64;
+    let sq: Vec<f32> = z
+        .sqr()
+        .unwrap()
+        .flatten_from(1)
+        .unwrap()
+        .sum(1)
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    let normal = sq
+        .iter()
+        .map(|s| -0.5 * d * (2.0 * std::f64::consts::PI).ln() - 0.5 * *s as f64)
+        .sum::<f64>()
+        / sq.len() as f64;
+    println!(
+        "ODE log p(z₀) {log_prior:.2} vs log N(z₀; 0, I) {normal:.2} ({nfe} NFE); NELBO {nelbo:.1}"
+    );
+    assert!(
+        (log_prior - normal).abs() < 0.01 * d,
+        "{log_prior} vs {normal}"
+    );
+}

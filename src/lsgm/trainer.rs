@@ -18,6 +18,7 @@ use crate::train::plot::write_loss_curve;
 use anyhow::{bail, Context};
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
+use medsgm_recon::likelihood::{log_likelihood, LikelihoodConfig};
 use medsgm_recon::lsgm::{cross_entropy, score_matching, LatentSchedule, TimeSampler};
 use medsgm_recon::ode_sampler::{ode_sample, OdeConfig};
 use medsgm_recon::{Noise, Sde};
@@ -385,6 +386,32 @@ impl LsgmTrainer {
             cross_entropy_se: (var / n).sqrt(),
             dims,
         })
+    }
+
+    /// The NELBO per image with log p_θ(z₀) from the probability-flow ODE of the prior
+    /// (Hutchinson–Skilling, RK45, cutoff max(t_min, 1e-5); LSGM §7.7: one draw, K = 1):
+    /// mean over images of −log p_ψ(x|z₀) − H(q) − log p_θ(z₀). Returns (NELBO, the mean
+    /// log p_θ(z₀), NFE).
+    pub fn nelbo_ode(&self, x: &Tensor, seed: u64) -> anyhow::Result<(f64, f64, usize)> {
+        let mut noise = Noise::new(seed);
+        let q = self.vae.encode(x)?;
+        let z = q.sample(&mut noise)?.detach();
+        let schedule = LatentSchedule::new(&self.config.sde)?;
+        let model = self.prior.mixed(schedule, self.sde.as_ref(), false);
+        let ll = log_likelihood(
+            self.sde.as_ref(),
+            &model,
+            &z,
+            &LikelihoodConfig {
+                t_min: Some(self.config.t_min.max(1e-5)),
+                seed,
+                ..LikelihoodConfig::default()
+            },
+        )?;
+        let log_prior = ll.log_likelihood.iter().sum::<f64>() / ll.log_likelihood.len() as f64;
+        let rec = scalar(&self.vae.reconstruction_nll(x, &z)?.mean_all()?)?;
+        let entropy = scalar(&q.entropy()?.mean_all()?)?;
+        Ok((rec - entropy - log_prior, log_prior, ll.nfe))
     }
 
     /// Mean and variance of the per-latent objective (w(t)/(2r(t)))‖ε − ε_θ(z_t, t)‖² of
