@@ -44,7 +44,7 @@ pub enum InverseMethod {
     /// "PC + Ours" (thesis Alg. 8.2 inside PC sampling, §B.6.4): before every corrector step
     /// and every predictor step x ← k(x, ŷ_t, λ) with a fresh ŷ_t = m(t) y + s(t) A z; Langevin
     /// corrector with SNR r, reverse-diffusion predictor; Tweedie denoise at ε and, for λ = 1,
-    /// the hard projection k(x, y, 1).
+    /// the hard projection k(x, y, 1) ([`hard_projection`]).
     PcProjection,
     /// "ALD + Ours": annealed Langevin dynamics (thesis Alg. 6.1, step 2α(r s(t))²) with the same
     /// projection before every Langevin step and the same ending.
@@ -245,7 +245,7 @@ pub fn solve<T: Transform<In = f32>>(
         };
         let x = sampler.sample(sde, score, &batch_shape, device, &mut hook, progress)?;
         if config.lambda == 1.0 {
-            measured.project_exact(&x.samples).map_err(hook_error)?
+            hard_projection(&mut measured, &x.samples)?
         } else {
             x.samples
         }
@@ -268,6 +268,35 @@ pub fn solve<T: Transform<In = f32>>(
         x.samples
     };
     summarize(&out, y.len(), k, h, w, sampler.nfe())
+}
+
+/// Most applications of k(x, y, 1) in [`hard_projection`].
+pub const MAX_HARD_PROJECTIONS: usize = 50;
+
+/// The final hard data consistency of the noiseless case (thesis §8.3: x ← k(x, y, 1)),
+/// repeated while it lowers the batch-mean relative residual ‖A x − y‖/‖y‖ by at least 10 %
+/// (at most [`MAX_HARD_PROJECTIONS`] times). With an exact T⁻¹ (unitary FFT; real images with a
+/// mask symmetric under k ↦ −k) one application gives A x = y and the loop stops at the
+/// check. With an approximate inverse (Re F⁻¹ for real images and asymmetric masks, FBP for
+/// CT) the repetition x ← x + T⁻¹[m ⊙ (P⁻¹(Λ) y − T x)] is a Landweber-type iteration that
+/// drives A x towards y (for real-input MRI Aᴴ = Re F⁻¹ P⁻¹(Λ) and A Aᴴ has eigenvalues ½
+/// and 1, so the residual at least halves per pass).
+pub fn hard_projection<T: Transform<In = f32>>(
+    measured: &mut MeasuredBatch<'_, T>,
+    x: &Tensor,
+) -> Result<Tensor> {
+    let mean = |r: Vec<f64>| r.iter().sum::<f64>() / r.len().max(1) as f64;
+    let mut x = measured.project_exact(x).map_err(hook_error)?;
+    let mut residual = mean(measured.relative_residuals(&x).map_err(hook_error)?);
+    for _ in 1..MAX_HARD_PROJECTIONS {
+        let next = measured.project_exact(&x).map_err(hook_error)?;
+        let r = mean(measured.relative_residuals(&next).map_err(hook_error)?);
+        if r.is_nan() || r >= 0.9 * residual {
+            break;
+        }
+        (x, residual) = (next, r);
+    }
+    Ok(x)
 }
 
 /// The seed of the ŷ_t draws, decorrelated from the sampler's own stream `seed`.

@@ -8,7 +8,7 @@
 //! each processed in parallel with its own seeded random stream, and reassembled.
 
 use candle_core::{Device, Tensor};
-use medsgm_operators::{LinearOperator, Subsampled, Transform};
+use medsgm_operators::{LinearOperator, Scalar, Subsampled, Transform};
 use ndarray::{Array1, ArrayD, IxDyn};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -103,6 +103,31 @@ impl<'a, T: Transform<In = f32>> MeasuredBatch<'a, T> {
         })
     }
 
+    /// The relative data residual ‖A x − y‖ / ‖y‖ of every image (‖A x‖ when y = 0).
+    pub fn relative_residuals(&self, x: &Tensor) -> Result<Vec<f64>, ProjectionError> {
+        let data = images(self.op, self.y.len(), x)?;
+        let shape = self.op.domain_shape();
+        let per_image: usize = shape.iter().product();
+        data.par_chunks(per_image)
+            .zip(self.y.par_iter())
+            .map(|(src, y)| {
+                let img = ArrayD::from_shape_vec(IxDyn(&shape), src.to_vec())
+                    .map_err(|e| ProjectionError::Batch(e.to_string()))?;
+                let ax = self.op.forward(&img.view());
+                let (mut num, mut den) = (0f64, 0f64);
+                for (&a, &b) in ax.iter().zip(y.iter()) {
+                    num += (a - b).abs2();
+                    den += b.abs2();
+                }
+                Ok(if den > 0.0 {
+                    (num / den).sqrt()
+                } else {
+                    num.sqrt()
+                })
+            })
+            .collect()
+    }
+
     /// ∇ₓ log N(ŷ; A x, σ² I) = Aᴴ(ŷ − A x)/σ² per image, with ŷ = α y + β A z freshly drawn
     /// when `beta > 0` (the "Score SDE" baseline, thesis B.36) or ŷ = y when `beta == 0`
     /// (the "Langevin" baseline of Jalal et al.).
@@ -130,6 +155,28 @@ impl<'a, T: Transform<In = f32>> MeasuredBatch<'a, T> {
     }
 }
 
+/// The host copy of `x` after checking that it holds `n` images of the operator's domain shape.
+fn images<T: Transform<In = f32>>(
+    op: &Subsampled<T>,
+    n: usize,
+    x: &Tensor,
+) -> Result<Vec<f32>, ProjectionError> {
+    let shape = op.domain_shape();
+    let per_image: usize = shape.iter().product();
+    let data = x
+        .to_device(&Device::Cpu)?
+        .to_dtype(candle_core::DType::F32)?
+        .flatten_all()?
+        .to_vec1::<f32>()?;
+    if data.len() != per_image * n {
+        return Err(ProjectionError::Batch(format!(
+            "tensor {:?} does not hold {n} images of shape {shape:?}",
+            x.dims()
+        )));
+    }
+    Ok(data)
+}
+
 /// Splits `x` into per-image arrays of the operator's domain shape, applies `f` in parallel with
 /// each image's measurement and random stream, and restacks into a tensor shaped like `x`.
 fn map_images<T, F>(
@@ -145,14 +192,7 @@ where
 {
     let shape = op.domain_shape();
     let per_image: usize = shape.iter().product();
-    let data = x.to_device(&Device::Cpu)?.flatten_all()?.to_vec1::<f32>()?;
-    if data.len() != per_image * ys.len() {
-        return Err(ProjectionError::Batch(format!(
-            "tensor {:?} does not hold {} images of shape {shape:?}",
-            x.dims(),
-            ys.len()
-        )));
-    }
+    let data = images(op, ys.len(), x)?;
     let mut out = vec![0f32; data.len()];
     out.par_chunks_mut(per_image)
         .zip(data.par_chunks(per_image))
@@ -288,6 +328,30 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn relative_residuals_vanish_after_exact_projection() {
+        let op = operator();
+        let (mut mb, x) = batch(&op, 5);
+        let before = mb.relative_residuals(&x).unwrap();
+        // image b: measured pixels hold 16 b + p, y holds 100 b + k
+        for (b, r) in before.iter().enumerate() {
+            let (mut num, mut den) = (0f64, 0f64);
+            let mut k = 0;
+            for p in 0..16 {
+                if ((p / 4) + (p % 4)) % 2 == 0 {
+                    let y = (b * 100 + k) as f64;
+                    num += (y - (16 * b + p) as f64).powi(2);
+                    den += y * y;
+                    k += 1;
+                }
+            }
+            assert!((r - (num / den).sqrt()).abs() < 1e-6, "{r}");
+        }
+        let projected = mb.project_exact(&x).unwrap();
+        let after = mb.relative_residuals(&projected).unwrap();
+        assert!(after.iter().all(|&r| r == 0.0), "{after:?}");
     }
 
     #[test]
