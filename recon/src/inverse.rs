@@ -50,10 +50,12 @@ pub enum InverseMethod {
     /// projection before every Langevin step and the same ending.
     AldProjection,
     /// The "Score SDE" baseline (thesis B.5.9, Eq. B.36): PC sampling with the conditional score
-    /// s_θ(x, t) + Aᴴ(ŷ_t − A x)/(ρ s(t))², ŷ_t drawn fresh for every evaluation.
+    /// s_θ(x, t) + Aᴴ(ŷ_t − A x)/(ρ s(t))², ŷ_t drawn fresh for every evaluation (also in the
+    /// final Tweedie step).
     ScoreSde,
     /// The "Langevin" baseline of Jalal et al. (2021) as in the paper: annealed Langevin with
-    /// s_θ(x, t) + Aᴴ(m(t) y − A x)/(ρ s(t))² (no noise added to y).
+    /// s_θ(x, t) + Aᴴ(m(t) y − A x)/(ρ s(t))² (no noise added to y; digest §5: the paper's
+    /// variance (ρ σ_i)², not Jalal's σ_i² + γ²), also in the final Tweedie step.
     Langevin,
 }
 
@@ -413,5 +415,136 @@ fn shape_error(e: ndarray::ShapeError) -> ReconError {
     ReconError::Numerical {
         what: "posterior summary",
         reason: e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sde::SdeConfig;
+    use medsgm_operators::{Fft2, RealInput};
+    use ndarray::{ArrayD, IxDyn};
+
+    /// Before a step at t the projection with λ = 1 sets the measured component to a draw of
+    /// ŷ_t = m(t) y + s(t) A z: for real images and a mask symmetric under k ↦ −k that is
+    /// Aᴴ ŷ_t with mean m(t) Aᴴ y and covariance s(t)² P (P = Aᴴ A, rank = tr P).
+    #[test]
+    fn projection_hook_draws_the_perturbed_measurements() {
+        let n = 8;
+        let keep = |j: usize| matches!(j as i64 - 4, 0 | 2 | -2);
+        let mask = ArrayD::from_shape_fn(IxDyn(&[n, n]), |i| keep(i[1]));
+        let op = Subsampled::new(RealInput::new(Fft2::new(n, n).unwrap()), mask).unwrap();
+        let truth = ArrayD::from_shape_fn(IxDyn(&[n, n]), |i| (i[0] * n + i[1]) as f32 / 64.0);
+        let y: Array1<_> = op.forward(&truth.view()).into_dimensionality().unwrap();
+        let aty = op.adjoint(&y.view().into_dyn());
+        let rank = (3 * n) as f64;
+        let sde = SdeConfig::vp().build().unwrap();
+        let k = 2000;
+        let mut batch = MeasuredBatch::new(&op, vec![y; k], 1).unwrap();
+        let t = 0.4;
+        let (m, s) = (sde.mean_coef(t), sde.std(t));
+        assert!(m < 0.9, "the test needs m(t) visibly below 1, got {m}");
+        let mut hook = Projection {
+            sde: sde.as_ref(),
+            batch: &mut batch,
+            lambda: 1.0,
+        };
+        let x = Tensor::zeros((k, 1, n, n), candle_core::DType::F32, &Device::Cpu).unwrap();
+        let out = hook.apply(Stage::Predictor, &x, t).unwrap();
+        let rows = out.reshape((k, n * n)).unwrap().to_vec2::<f32>().unwrap();
+        let mut mean = vec![0f64; n * n];
+        for r in &rows {
+            for (acc, v) in mean.iter_mut().zip(r) {
+                *acc += *v as f64 / k as f64;
+            }
+        }
+        let mean_err: f64 = mean
+            .iter()
+            .zip(aty.iter())
+            .map(|(a, b)| (a - m * *b as f64).powi(2))
+            .sum::<f64>()
+            .sqrt();
+        // sampling error of the mean: √(rank s²/K)
+        let se = (rank * s * s / k as f64).sqrt();
+        assert!(mean_err < 4.0 * se, "mean off by {mean_err} (se {se})");
+        let total_var: f64 = rows
+            .iter()
+            .map(|r| {
+                r.iter()
+                    .zip(&mean)
+                    .map(|(v, mu)| (*v as f64 - mu).powi(2))
+                    .sum::<f64>()
+            })
+            .sum::<f64>()
+            / (k as f64 - 1.0);
+        let ratio = total_var / (rank * s * s);
+        assert!((ratio - 1.0).abs() < 0.03, "variance ratio {ratio}");
+        // the denoising stage is left alone
+        let same = hook.apply(Stage::Denoise, &x, t).unwrap();
+        let d = (same - &x).unwrap().abs().unwrap().sum_all().unwrap();
+        assert_eq!(d.to_scalar::<f32>().unwrap(), 0.0);
+    }
+
+    /// A prior score that is identically zero, isolating the likelihood term.
+    struct Zero;
+
+    impl ScoreModel for Zero {
+        fn score(&self, x: &Tensor, _t: &Tensor) -> candle_core::Result<Tensor> {
+            x.zeros_like()
+        }
+    }
+
+    /// The Langevin baseline's score is s_θ + Aᴴ(m(t) y − A x)/(ρ s(t))² (masked FFT, VP so
+    /// that m(t) ≠ 1; s_θ = 0 isolates the likelihood term).
+    #[test]
+    fn likelihood_score_is_the_scaled_residual() {
+        let n = 4;
+        let mask = ArrayD::from_shape_fn(IxDyn(&[n, n]), |i| i[0] != 1);
+        let op = Subsampled::new(RealInput::new(Fft2::new(n, n).unwrap()), mask).unwrap();
+        let truth = ArrayD::from_shape_fn(IxDyn(&[n, n]), |i| (i[0] + 2 * i[1]) as f32 / 8.0);
+        let y: Array1<_> = op.forward(&truth.view()).into_dimensionality().unwrap();
+        let sde = SdeConfig::vp().build().unwrap();
+        let (t, rho) = (0.3, 1.5);
+        let x = Tensor::from_vec(
+            (0..n * n)
+                .map(|i| (i as f32 * 0.37).sin())
+                .collect::<Vec<_>>(),
+            (1, 1, n, n),
+            &Device::Cpu,
+        )
+        .unwrap();
+        let score = LikelihoodScore {
+            prior: &Zero,
+            sde: sde.as_ref(),
+            batch: Mutex::new(MeasuredBatch::new(&op, vec![y.clone()], 0).unwrap()),
+            rho,
+            noisy: false,
+        };
+        let got = score
+            .score(&x, &Tensor::full(t as f32, 1, &Device::Cpu).unwrap())
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        // independent evaluation: Aᴴ r with r = m y − A x
+        let (m, s) = (sde.mean_coef(t), sde.std(t));
+        let xa = ArrayD::from_shape_vec(
+            IxDyn(&[n, n]),
+            x.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+        )
+        .unwrap();
+        let ax = op.forward(&xa.view());
+        let r = ArrayD::from_shape_fn(IxDyn(&[y.len()]), |i| y[i[0]] * m as f32 - ax[[i[0]]]);
+        let want = op.adjoint(&r.view());
+        let scale = 1.0 / (rho * s).powi(2);
+        for (g, w) in got.iter().zip(want.iter()) {
+            assert!(
+                (*g as f64 - scale * *w as f64).abs() < 1e-4,
+                "{g} vs {}",
+                scale * *w as f64
+            );
+        }
+        assert!(want.iter().any(|v| v.abs() > 0.1));
     }
 }
