@@ -1,8 +1,8 @@
 //! Benchmarks behind `medsgm bench` (timings are reported, never asserted).
 
 pub mod model;
-pub mod operators;
 pub mod mri;
+pub mod operators;
 
 use std::time::Instant;
 
@@ -66,10 +66,7 @@ pub fn run_peer(
         .filter(|l| l.trim_start().starts_with('{'))
         .map(|l| {
             let v: serde_json::Value = serde_json::from_str(l).context("peer benchmark output")?;
-            let field = |k: &str| {
-                v.get(k)
-                    .with_context(|| format!("peer row lacks '{k}'"))
-            };
+            let field = |k: &str| v.get(k).with_context(|| format!("peer row lacks '{k}'"));
             Ok(BenchRow {
                 group: field("group")?.as_str().unwrap_or_default().to_string(),
                 case: field("case")?.as_str().unwrap_or_default().to_string(),

@@ -51,7 +51,12 @@ fn peer_script(which: &Bench) -> &'static str {
 /// Formats rows as an aligned text table.
 pub fn table(rows: &[BenchRow]) -> String {
     let w_group = rows.iter().map(|r| r.group.len()).max().unwrap_or(0).max(5);
-    let w_case = rows.iter().map(|r| r.case.chars().count()).max().unwrap_or(0).max(4);
+    let w_case = rows
+        .iter()
+        .map(|r| r.case.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(4);
     let mut out = format!(
         "{:<w_group$}  {:<w_case$}  {:>12}  note\n",
         "group", "case", "median ms"
