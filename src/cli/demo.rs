@@ -109,8 +109,7 @@ pub struct DemoResult {
 /// Simulates the sparse-view sinogram of `truth` (optionally with Gaussian noise).
 pub fn ct_problem(truth: Array2<f32>, views: usize, sigma: f32, seed: u64) -> Result<CtProblem> {
     let size = truth.nrows();
-    let geometry =
-        RadonGeometry::equispaced(size, views, RadonGeometry::default_n_det(size));
+    let geometry = RadonGeometry::equispaced(size, views, RadonGeometry::default_n_det(size));
     let radon = Radon::new(geometry)?;
     let clean = radon
         .forward(&truth.view().into_dyn())
@@ -243,7 +242,10 @@ pub fn run(a: &DemoArgs) -> Result<()> {
         a.views,
         a.sigma
     );
-    println!("{:<10} {:>10} {:>8} {:>10}", "method", "PSNR dB", "SSIM", "time s");
+    println!(
+        "{:<10} {:>10} {:>8} {:>10}",
+        "method", "PSNR dB", "SSIM", "time s"
+    );
     for r in &results {
         println!(
             "{:<10} {:>10.2} {:>8.4} {:>10.3}",
