@@ -13,6 +13,7 @@ pub mod model;
 pub mod phantom;
 pub mod recon;
 pub mod sample;
+pub mod score_recon;
 pub mod simulate;
 pub mod train;
 
