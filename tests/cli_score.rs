@@ -8,6 +8,7 @@ use ndarray::{ArrayD, Ix2};
 use num_complex::Complex32;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::OnceLock;
 
 fn medsgm(args: &[&str], cwd: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_medsgm"))
@@ -63,6 +64,25 @@ fn tiny_model(dir: &Path, name: &str, anatomical: bool) -> PathBuf {
     out.join("model.safetensors")
 }
 
+/// The two tiny models, trained once per test run: (16² ellipses, 32² anatomical CT).
+fn models() -> &'static (String, String) {
+    static MODELS: OnceLock<(String, String)> = OnceLock::new();
+    MODELS.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli_score_models");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let (ellipses, ct) = std::thread::scope(|s| {
+            let e = s.spawn(|| tiny_model(&dir, "ellipses", false));
+            let c = s.spawn(|| tiny_model(&dir, "ct", true));
+            (e.join().unwrap(), c.join().unwrap())
+        });
+        (
+            ellipses.to_str().unwrap().to_owned(),
+            ct.to_str().unwrap().to_owned(),
+        )
+    })
+}
+
 fn read_f32(path: &Path) -> ArrayD<f32> {
     match read_npy(path).unwrap() {
         NpyArray::F32(a) => a,
@@ -74,8 +94,7 @@ fn read_f32(path: &Path) -> ArrayD<f32> {
 fn sample_writes_grid_npy_nifti_and_is_seeded() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let model = tiny_model(d, "m", false);
-    let model = model.to_str().unwrap();
+    let model = models().0.as_str();
     let run = |out: &str, seed: &str, extra: &[&str]| {
         let mut args = vec![
             "sample", "--model", model, "--n", "3", "--batch", "2", "--steps", "10", "--seed",
@@ -159,8 +178,7 @@ fn kspace_residual(x: &ArrayD<f32>, k: &ArrayD<Complex32>) -> f32 {
 fn recon_ct_and_mri_with_a_score_model() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let model = tiny_model(d, "m", false);
-    let model = model.to_str().unwrap();
+    let model = models().0.as_str();
     ok(
         &[
             "phantom", "--kind", "ellipses", "--size", "16", "--seed", "3", "--out", "gt.npy",
@@ -257,8 +275,7 @@ fn recon_ct_and_mri_with_a_score_model() {
 fn recon_mar_pastes_the_metal_back_in_hu() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let model = tiny_model(d, "ct", true);
-    let model = model.to_str().unwrap();
+    let model = models().1.as_str();
     ok(
         &[
             "phantom",
@@ -317,10 +334,8 @@ fn recon_mar_pastes_the_metal_back_in_hu() {
 fn bad_models_and_sizes_exit_2_without_output() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let model = tiny_model(d, "m", false);
-    let model = model.to_str().unwrap();
-    let ct_model = tiny_model(d, "ct", true);
-    let ct_model = ct_model.to_str().unwrap();
+    let model = models().0.as_str();
+    let ct_model = models().1.as_str();
     std::fs::write(
         d.join("corrupt.safetensors"),
         b"\x10\x00\x00\x00\x00\x00\x00\x00{not json",
