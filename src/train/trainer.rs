@@ -392,6 +392,9 @@ impl Trainer {
             bar.set_message(format!("{loss:.4}"));
             bar.inc(1);
             if self.step % self.config.ckpt_every == 0 || self.step == total {
+                // Read before `suspend`: it holds the bar's lock, so `bar.elapsed()` inside
+                // the closure would deadlock.
+                let elapsed = bar.elapsed().as_secs_f64();
                 bar.suspend(|| -> anyhow::Result<()> {
                     self.save_all(dir)?;
                     // A plain line per checkpoint, visible in logs where the bar is hidden.
@@ -402,7 +405,7 @@ impl Trainer {
                     eprintln!(
                         "step {}/{total}  mean loss {mean:.4}  {:.0} s elapsed",
                         self.step,
-                        bar.elapsed().as_secs_f64()
+                        elapsed
                     );
                     Ok(())
                 })?;
