@@ -212,6 +212,12 @@ impl Trainer {
         self.config.steps = steps;
     }
 
+    /// Restarts the weight average at the current weights (e.g. to recover a run whose
+    /// average still holds much of the random initialisation).
+    pub fn reset_ema(&mut self) -> anyhow::Result<()> {
+        Ok(self.ema.reset(&self.params)?)
+    }
+
     /// Description of the training data.
     pub fn describe_data(&self) -> String {
         self.data.describe()
@@ -317,7 +323,7 @@ impl Trainer {
         }
         let grads = loss.backward()?;
         self.adam.step(&self.params, &grads)?;
-        self.ema.update(&self.params)?;
+        self.ema.update(&self.params, self.step)?;
         self.step += 1;
         self.losses.push((self.step, value));
         Ok(value)
