@@ -14,6 +14,8 @@
 //! - [`ode_solver`] (Euler, Heun, RK45), [`ode_sampler`] (probability-flow ODE) and
 //!   [`likelihood`] (log-likelihood / bits per dim, Hutchinson–Skilling or exact trace).
 //! - [`dsm`]: the denoising score-matching loss used for training.
+//! - [`lsgm`]: latent SGM pieces — LSGM weightings, importance sampling of t, the mixed score
+//!   and the cross-entropy / entropy terms of the NELBO.
 //!
 //! Inverse problems (method digest §5, thesis Ch. 8): [`projection`] (ŷ_t draws, the
 //! Theorem 8.1 step, likelihood gradients on a batch) and [`inverse`] ([`solve`]: PC / ALD with
@@ -40,6 +42,7 @@ pub mod error;
 pub mod exact_score;
 pub mod inverse;
 pub mod likelihood;
+pub mod lsgm;
 pub mod noise;
 pub mod ode_sampler;
 pub mod ode_solver;
