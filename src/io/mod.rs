@@ -3,6 +3,7 @@
 //! problem; non-finite values (NaN, ±Inf) are rejected on input and output.
 
 pub mod atomic;
+pub mod dicom;
 pub mod image_io;
 pub mod measurement;
 pub mod nifti_io;

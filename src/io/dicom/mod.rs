@@ -1,0 +1,38 @@
+//! DICOM input and output with dicom-rs (issue 5, "DICOM").
+//!
+//! - [`read`]: single-frame and multi-frame (Enhanced CT/MR) files → modality values (HU for CT),
+//!   with the modality LUT (incl. functional groups), MONOCHROME1, VR UN re-reading and a clear
+//!   error naming any transfer syntax the pure-Rust codecs cannot decode.
+//! - [`series`]: folders grouped by SeriesInstanceUID, slices ordered along the slice normal.
+//! - [`write`]: derived series (new UIDs, DERIVED\\SECONDARY, HU-preserving rescale), with
+//!   optional de-identification ([`deid`]).
+//! - [`geometry`]: per-frame position/orientation/spacing and the slice ordering rule.
+//!
+//! Patient identifiers are never written to logs or error messages: errors name files, tags,
+//! UIDs of series and the transfer syntax only.
+
+pub mod deid;
+pub mod geometry;
+pub mod prescan;
+pub mod read;
+pub mod series;
+pub mod uid;
+pub mod vr_un;
+pub mod write;
+
+pub use geometry::{FrameGeometry, SliceOrder};
+pub use read::{read_dicom_file, DicomHeader, DicomVolume, MAX_PIXELS};
+pub use series::{is_dicom_file, read_dicom_series, scan_series, SeriesEntry};
+pub use write::{write_derived_file, write_derived_series, DerivedSeriesOptions, WrittenSeries};
+
+use anyhow::Result;
+use std::path::Path;
+
+/// Reads a DICOM file, or the single series in a folder.
+pub fn read_dicom(path: &Path) -> Result<DicomVolume> {
+    if path.is_dir() {
+        read_dicom_series(path, None)
+    } else {
+        read_dicom_file(path)
+    }
+}

@@ -1,0 +1,183 @@
+//! A bounds check of every declared value length before the data set is parsed.
+//!
+//! The DICOM parser allocates a value's buffer from the length in its header before reading it,
+//! so a corrupt or hostile file that declares a 4 GiB element makes it allocate 4 GiB and only
+//! then fail. This walk over the element headers (PS3.5 §7.1: tag, VR, length; items and
+//! delimiters §7.5) rejects any defined length that runs past the end of the file first.
+//! It covers little-endian transfer syntaxes (explicit and implicit VR, including encapsulated
+//! pixel data); deflated and big-endian files are left to the parser. The walk is conservative:
+//! where it cannot follow the structure (an undefined-length value that is neither a sequence
+//! nor pixel data) it stops checking rather than guess.
+
+use anyhow::{bail, Result};
+use dicom::core::dictionary::{DataDictionary, DataDictionaryEntry};
+use dicom::core::{Tag, VR};
+use dicom::dictionary_std::StandardDataDictionary;
+use std::path::Path;
+
+const UNDEFINED: u32 = 0xFFFF_FFFF;
+
+/// VRs with a 2-byte reserved field and a 4-byte length in explicit VR (PS3.5 Table 7.1-1).
+fn long_length_vr(vr: [u8; 2]) -> bool {
+    matches!(
+        &vr,
+        b"OB"
+            | b"OD"
+            | b"OF"
+            | b"OL"
+            | b"OV"
+            | b"OW"
+            | b"SQ"
+            | b"SV"
+            | b"UC"
+            | b"UN"
+            | b"UR"
+            | b"UT"
+            | b"UV"
+    )
+}
+
+fn u16_at(b: &[u8], pos: usize) -> u16 {
+    u16::from_le_bytes([b[pos], b[pos + 1]])
+}
+
+fn u32_at(b: &[u8], pos: usize) -> u32 {
+    u32::from_le_bytes([b[pos], b[pos + 1], b[pos + 2], b[pos + 3]])
+}
+
+/// Walks the elements of `b` (the bytes after the 128-byte preamble and `DICM`); the file meta
+/// group (0002) is always explicit VR, the rest as `explicit` says.
+pub fn check_bytes(b: &[u8], explicit: bool) -> Result<()> {
+    let mut pos = 0usize;
+    let mut in_pixel_sequence = false;
+    let too_long = |tag: Tag, len: u32, pos: usize| -> Result<()> {
+        let remaining = b.len().saturating_sub(pos);
+        if len as usize > remaining {
+            bail!(
+                "element ({:04X},{:04X}) declares {len} bytes but only {remaining} remain: the file is truncated or corrupt",
+                tag.0,
+                tag.1
+            );
+        }
+        Ok(())
+    };
+    while pos + 8 <= b.len() {
+        let tag = Tag(u16_at(b, pos), u16_at(b, pos + 2));
+        if tag.0 == 0xFFFE {
+            // Item, item delimiter or sequence delimiter: tag + 4-byte length.
+            let len = u32_at(b, pos + 4);
+            pos += 8;
+            if tag.1 == 0xE000 && in_pixel_sequence && len != UNDEFINED {
+                too_long(tag, len, pos)?;
+                pos += len as usize;
+            } else if tag.1 == 0xE0DD {
+                in_pixel_sequence = false;
+            }
+            continue;
+        }
+        let (is_sequence, len) = if explicit || tag.0 == 0x0002 {
+            let vr = [b[pos + 4], b[pos + 5]];
+            if long_length_vr(vr) {
+                if pos + 12 > b.len() {
+                    bail!(
+                        "element ({:04X},{:04X}) has a truncated header",
+                        tag.0,
+                        tag.1
+                    );
+                }
+                let len = u32_at(b, pos + 8);
+                pos += 12;
+                (&vr == b"SQ", len)
+            } else {
+                let len = u32::from(u16_at(b, pos + 6));
+                pos += 8;
+                (false, len)
+            }
+        } else {
+            let vr = StandardDataDictionary
+                .by_tag(tag)
+                .and_then(|e| e.vr().exact());
+            let len = u32_at(b, pos + 4);
+            pos += 8;
+            (vr == Some(VR::SQ), len)
+        };
+        if len == UNDEFINED {
+            if tag == dicom::dictionary_std::tags::PIXEL_DATA {
+                in_pixel_sequence = true;
+            } else if !is_sequence {
+                return Ok(()); // e.g. an undefined-length UN: the structure cannot be followed
+            }
+            continue;
+        }
+        if !is_sequence {
+            too_long(tag, len, pos)?;
+            pos += len as usize;
+        }
+    }
+    Ok(())
+}
+
+/// Checks the declared lengths of the DICOM file at `path` with transfer syntax `ts_uid`.
+pub fn check_lengths(path: &Path, ts_uid: &str) -> Result<()> {
+    let explicit = match ts_uid {
+        "1.2.840.10008.1.2" => false,
+        // Deflated and big-endian data sets cannot be walked byte by byte.
+        "1.2.840.10008.1.2.1.99" | "1.2.840.10008.1.2.2" => return Ok(()),
+        _ => true,
+    };
+    let bytes = std::fs::read(path)?;
+    check_bytes(bytes.get(132..).unwrap_or_default(), explicit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn explicit_element(
+        tag: (u16, u16),
+        vr: &[u8; 2],
+        value: &[u8],
+        declared: Option<u32>,
+    ) -> Vec<u8> {
+        let mut v = Vec::new();
+        v.extend(tag.0.to_le_bytes());
+        v.extend(tag.1.to_le_bytes());
+        v.extend(vr);
+        let len = declared.unwrap_or(value.len() as u32);
+        if long_length_vr(*vr) {
+            v.extend([0, 0]);
+            v.extend(len.to_le_bytes());
+        } else {
+            v.extend((len as u16).to_le_bytes());
+        }
+        v.extend(value);
+        v
+    }
+
+    #[test]
+    fn consistent_lengths_pass_and_overlong_fail() {
+        let mut ok = explicit_element((0x0008, 0x0060), b"CS", b"CT", None);
+        ok.extend(explicit_element((0x7FE0, 0x0010), b"OW", &[0; 8], None));
+        check_bytes(&ok, true).unwrap();
+        let mut bad = explicit_element((0x0008, 0x0060), b"CS", b"CT", None);
+        bad.extend(explicit_element(
+            (0x7FE0, 0x0010),
+            b"OW",
+            &[0; 8],
+            Some(0xFFFF_FFF0),
+        ));
+        let e = check_bytes(&bad, true).unwrap_err();
+        assert!(format!("{e}").contains("(7FE0,0010)"), "{e}");
+    }
+
+    #[test]
+    fn sequences_are_descended() {
+        // SQ (defined length) > item (defined length) > overlong OB.
+        let inner = explicit_element((0x0009, 0x0010), b"OB", &[1, 2], Some(1000));
+        let mut item = vec![0xFE, 0xFF, 0x00, 0xE0];
+        item.extend((inner.len() as u32).to_le_bytes());
+        item.extend(&inner);
+        let seq = explicit_element((0x5200, 0x9229), b"SQ", &item, None);
+        assert!(check_bytes(&seq, true).is_err());
+    }
+}
