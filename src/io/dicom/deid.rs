@@ -15,11 +15,12 @@ use dicom::object::InMemDicomObject;
 pub const DEIDENTIFICATION_METHOD: &str =
     "medsgm: PS3.15 E.1.1 basic profile (whitelist), UIDs replaced";
 
-/// Value of PatientName and PatientID after de-identification.
+/// Value of PatientID after de-identification (PatientName is emptied).
 pub const ANONYMOUS: &str = "ANONYMOUS";
 
 /// Attributes emptied (type 2: must stay present).
 const EMPTIED: &[Tag] = &[
+    tags::PATIENT_NAME,
     tags::PATIENT_BIRTH_DATE,
     tags::PATIENT_SEX,
     tags::STUDY_DATE,
@@ -59,9 +60,16 @@ pub fn deidentify(obj: &mut InMemDicomObject) {
     for &tag in REMOVED {
         obj.remove_element(tag);
     }
-    for (tag, vr) in [(tags::PATIENT_NAME, VR::PN), (tags::PATIENT_ID, VR::LO)] {
-        obj.put(DataElement::new(tag, vr, PrimitiveValue::from(ANONYMOUS)));
-    }
+    obj.put(DataElement::new(
+        tags::PATIENT_NAME,
+        VR::PN,
+        PrimitiveValue::Empty,
+    ));
+    obj.put(DataElement::new(
+        tags::PATIENT_ID,
+        VR::LO,
+        PrimitiveValue::from(ANONYMOUS),
+    ));
     for tag in [tags::STUDY_INSTANCE_UID, tags::FRAME_OF_REFERENCE_UID] {
         if obj.get(tag).is_some() {
             obj.put(DataElement::new(

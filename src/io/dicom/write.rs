@@ -86,7 +86,12 @@ const PATIENT_STUDY: &[(Tag, VR, bool)] = &[
     (tags::ACCESSION_NUMBER, VR::SH, true),
     (tags::STUDY_DESCRIPTION, VR::LO, false),
     (tags::BODY_PART_EXAMINED, VR::CS, false),
-    (tags::PATIENT_POSITION, VR::CS, false),
+    (tags::LATERALITY, VR::CS, true),
+];
+
+/// General Series / Frame of Reference attributes of CT and MR images (type 2 and 2C).
+const PATIENT_SPACE: &[(Tag, VR, bool)] = &[
+    (tags::PATIENT_POSITION, VR::CS, true),
     (tags::POSITION_REFERENCE_INDICATOR, VR::LO, true),
 ];
 
@@ -243,6 +248,16 @@ impl SeriesTemplate {
         put_str(&mut base, tags::SOP_CLASS_UID, VR::UI, sop_class);
         put_str(&mut base, tags::MODALITY, VR::CS, out_modality);
         copy_attributes(&mut base, src, PATIENT_STUDY);
+        if out_modality == "OT" {
+            // No Image Plane module: General Image's Patient Orientation (type 2C) instead.
+            base.put(DataElement::new(
+                tags::PATIENT_ORIENTATION,
+                VR::CS,
+                PrimitiveValue::Empty,
+            ));
+        } else {
+            copy_attributes(&mut base, src, PATIENT_SPACE);
+        }
         match out_modality {
             "CT" => copy_attributes(&mut base, src, CT_ATTRIBUTES),
             "MR" => {
@@ -282,15 +297,34 @@ impl SeriesTemplate {
             let derivation: String = opts.derivation.chars().take(1024).collect();
             put_str(&mut base, tags::DERIVATION_DESCRIPTION, VR::ST, &derivation);
         }
-        let image_type: &[&str] = if out_modality == "CT" {
-            &["DERIVED", "SECONDARY", "AXIAL"]
-        } else {
-            &["DERIVED", "SECONDARY"]
-        };
+        // ImageType: DERIVED\SECONDARY, and for CT/MR the source's value 3 (AXIAL, OTHER, ...).
+        let mut image_type: C<String> = ["DERIVED", "SECONDARY"]
+            .map(String::from)
+            .into_iter()
+            .collect();
+        if out_modality != "OT" {
+            let default = if out_modality == "CT" {
+                "AXIAL"
+            } else {
+                "OTHER"
+            };
+            let third = src
+                .and_then(|s| {
+                    s.get(tags::IMAGE_TYPE)?
+                        .to_multi_str()
+                        .ok()?
+                        .get(2)
+                        .cloned()
+                })
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| default.to_owned());
+            image_type.push(third);
+        }
         base.put(DataElement::new(
             tags::IMAGE_TYPE,
             VR::CS,
-            PrimitiveValue::Strs(image_type.iter().map(|s| s.to_string()).collect()),
+            PrimitiveValue::Strs(image_type),
         ));
         put_str(&mut base, tags::MANUFACTURER, VR::LO, "medsgm");
         put_str(
