@@ -204,3 +204,52 @@ fn real_images_match_pydicom_hu() {
         }
     }
 }
+
+#[test]
+fn image_dispatch_reads_and_writes_dicom() {
+    use medsgm::io::{
+        read_image, read_image_with_dicom_source, write_image, DicomWriteOptions, ImageFormat,
+        ImageReadOptions, ImageWriteOptions,
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    // An extension-less DICOM file is recognised by its marker.
+    let bare = tmp.path().join("IM0001");
+    std::fs::copy(real("CT_small.dcm"), &bare).unwrap();
+    assert_eq!(ImageFormat::from_path(&bare).unwrap(), ImageFormat::Dicom);
+    let (img, source) = read_image_with_dicom_source(&bare, &ImageReadOptions::default()).unwrap();
+    let direct = read_dicom_file(&real("CT_small.dcm")).unwrap();
+    assert_eq!(img, direct.data.index_axis(ndarray::Axis(0), 0));
+    // A series folder needs a slice choice along axis 0 when it holds several slices.
+    let series = tmp.path().join("series");
+    std::fs::create_dir(&series).unwrap();
+    for entry in std::fs::read_dir(fixtures().join("series")).unwrap() {
+        let p = entry.unwrap().path();
+        if p.file_name().unwrap() != "other_series.dcm" {
+            std::fs::copy(&p, series.join(p.file_name().unwrap())).unwrap();
+        }
+    }
+    let e = read_image(&series, &ImageReadOptions::default()).unwrap_err();
+    assert!(format!("{e:#}").contains("--slice"), "{e:#}");
+    let opts = ImageReadOptions {
+        slice: Some((0, 2)),
+        ..ImageReadOptions::default()
+    };
+    let (s2, src2) = read_image_with_dicom_source(&series, &opts).unwrap();
+    let vol = read_dicom(&series).unwrap();
+    assert_eq!(s2, vol.data.index_axis(ndarray::Axis(0), 2));
+    assert_eq!(src2.unwrap().frames[0], vol.frames[2]);
+    // Writing with the source keeps its geometry.
+    let out = tmp.path().join("out.dcm");
+    let wopts = ImageWriteOptions {
+        dicom: DicomWriteOptions {
+            source,
+            ..DicomWriteOptions::default()
+        },
+        ..ImageWriteOptions::default()
+    };
+    write_image(&out, &img.view(), &wopts).unwrap();
+    let back = read_dicom_file(&out).unwrap();
+    assert_eq!(back.data, direct.data);
+    assert_eq!(back.frames[0].position, direct.frames[0].position);
+    assert_eq!(back.header.modality(), "CT");
+}
