@@ -13,27 +13,35 @@ use anyhow::{bail, Result};
 use dicom::core::dictionary::{DataDictionary, DataDictionaryEntry};
 use dicom::core::{Tag, VR};
 use dicom::dictionary_std::StandardDataDictionary;
-use std::path::Path;
 
 const UNDEFINED: u32 = 0xFFFF_FFFF;
 
-/// VRs with a 2-byte reserved field and a 4-byte length in explicit VR (PS3.5 Table 7.1-1).
+/// VRs with a 16-bit length in explicit VR (PS3.5 §7.1.2); all others, including unknown VR
+/// codes (which the parser reads as UN), have a 2-byte reserved field and a 32-bit length.
 fn long_length_vr(vr: [u8; 2]) -> bool {
-    matches!(
+    !matches!(
         &vr,
-        b"OB"
-            | b"OD"
-            | b"OF"
-            | b"OL"
-            | b"OV"
-            | b"OW"
-            | b"SQ"
-            | b"SV"
-            | b"UC"
-            | b"UN"
-            | b"UR"
-            | b"UT"
-            | b"UV"
+        b"AE"
+            | b"AS"
+            | b"AT"
+            | b"CS"
+            | b"DA"
+            | b"DS"
+            | b"DT"
+            | b"FL"
+            | b"FD"
+            | b"IS"
+            | b"LO"
+            | b"LT"
+            | b"PN"
+            | b"SH"
+            | b"SL"
+            | b"SS"
+            | b"ST"
+            | b"TM"
+            | b"UI"
+            | b"UL"
+            | b"US"
     )
 }
 
@@ -46,8 +54,9 @@ fn u32_at(b: &[u8], pos: usize) -> u32 {
 }
 
 /// Walks the elements of `b` (the bytes after the 128-byte preamble and `DICM`); the file meta
-/// group (0002) is always explicit VR, the rest as `explicit` says.
-pub fn check_bytes(b: &[u8], explicit: bool) -> Result<()> {
+/// group (0002) is always explicit VR, the rest as `explicit` says. With `meta_only` the walk
+/// stops at the first element after the file meta group.
+pub fn check_bytes(b: &[u8], explicit: bool, meta_only: bool) -> Result<()> {
     let mut pos = 0usize;
     let mut in_pixel_sequence = false;
     let too_long = |tag: Tag, len: u32, pos: usize| -> Result<()> {
@@ -63,6 +72,9 @@ pub fn check_bytes(b: &[u8], explicit: bool) -> Result<()> {
     };
     while pos + 8 <= b.len() {
         let tag = Tag(u16_at(b, pos), u16_at(b, pos + 2));
+        if meta_only && tag.0 != 0x0002 {
+            return Ok(());
+        }
         if tag.0 == 0xFFFE {
             // Item, item delimiter or sequence delimiter: tag + 4-byte length.
             let len = u32_at(b, pos + 4);
@@ -114,19 +126,36 @@ pub fn check_bytes(b: &[u8], explicit: bool) -> Result<()> {
             pos += len as usize;
         }
     }
+    if pos < b.len() {
+        bail!(
+            "the file ends inside an element header ({} stray bytes): it is truncated",
+            b.len() - pos
+        );
+    }
+    if in_pixel_sequence {
+        bail!(
+            "the encapsulated pixel data end without a sequence delimiter: the file is truncated"
+        );
+    }
     Ok(())
 }
 
-/// Checks the declared lengths of the DICOM file at `path` with transfer syntax `ts_uid`.
-pub fn check_lengths(path: &Path, ts_uid: &str) -> Result<()> {
+/// Checks the declared lengths of the file meta group of a DICOM file's bytes `b` (after the
+/// preamble and `DICM`), before the meta group is parsed.
+pub fn check_meta(b: &[u8]) -> Result<()> {
+    check_bytes(b, true, true)
+}
+
+/// Checks the declared lengths of the whole file (bytes `b` after the preamble and `DICM`) in
+/// transfer syntax `ts_uid`.
+pub fn check_dataset(b: &[u8], ts_uid: &str) -> Result<()> {
     let explicit = match ts_uid {
         "1.2.840.10008.1.2" => false,
         // Deflated and big-endian data sets cannot be walked byte by byte.
-        "1.2.840.10008.1.2.1.99" | "1.2.840.10008.1.2.2" => return Ok(()),
+        "1.2.840.10008.1.2.1.99" | "1.2.840.10008.1.2.2" => return check_meta(b),
         _ => true,
     };
-    let bytes = std::fs::read(path)?;
-    check_bytes(bytes.get(132..).unwrap_or_default(), explicit)
+    check_bytes(b, explicit, false)
 }
 
 #[cfg(test)]
@@ -155,10 +184,21 @@ mod tests {
     }
 
     #[test]
+    fn vr_length_classes() {
+        for vr in [*b"OB", *b"OW", *b"SQ", *b"UN", *b"UT", *b"UV"] {
+            assert!(long_length_vr(vr));
+        }
+        for vr in [*b"DS", *b"US", *b"UI", *b"FL"] {
+            assert!(!long_length_vr(vr));
+        }
+        assert!(long_length_vr(*b"'L"), "unknown VRs are read as UN");
+    }
+
+    #[test]
     fn consistent_lengths_pass_and_overlong_fail() {
         let mut ok = explicit_element((0x0008, 0x0060), b"CS", b"CT", None);
         ok.extend(explicit_element((0x7FE0, 0x0010), b"OW", &[0; 8], None));
-        check_bytes(&ok, true).unwrap();
+        check_bytes(&ok, true, false).unwrap();
         let mut bad = explicit_element((0x0008, 0x0060), b"CS", b"CT", None);
         bad.extend(explicit_element(
             (0x7FE0, 0x0010),
@@ -166,7 +206,7 @@ mod tests {
             &[0; 8],
             Some(0xFFFF_FFF0),
         ));
-        let e = check_bytes(&bad, true).unwrap_err();
+        let e = check_bytes(&bad, true, false).unwrap_err();
         assert!(format!("{e}").contains("(7FE0,0010)"), "{e}");
     }
 
@@ -178,6 +218,6 @@ mod tests {
         item.extend((inner.len() as u32).to_le_bytes());
         item.extend(&inner);
         let seq = explicit_element((0x5200, 0x9229), b"SQ", &item, None);
-        assert!(check_bytes(&seq, true).is_err());
+        assert!(check_bytes(&seq, true, false).is_err());
     }
 }

@@ -21,7 +21,6 @@ use dicom::object::{DefaultDicomObject, FileMetaTable, InMemDicomObject, OpenFil
 use dicom::pixeldata::PixelDecoder;
 use dicom::transfer_syntax::TransferSyntaxRegistry;
 use ndarray::{Array3, Axis};
-use std::io::{Read, Seek, SeekFrom};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
@@ -111,23 +110,26 @@ impl DicomVolume {
     }
 }
 
-/// Checks the length and `DICM` marker and returns the file meta information.
-fn read_meta(path: &Path) -> Result<FileMetaTable> {
-    let mut file = std::fs::File::open(path).context("cannot open the file")?;
-    let len = file.metadata()?.len();
-    if len < 132 {
-        bail!("the file has {len} bytes, too short for a DICOM Part 10 file");
+/// Reads the file, checks its length, `DICM` marker and meta group lengths, and returns the
+/// bytes after the marker with the parsed file meta information.
+fn read_meta(path: &Path) -> Result<(Vec<u8>, FileMetaTable)> {
+    let bytes = std::fs::read(path).context("cannot read the file")?;
+    if bytes.len() < 132 {
+        bail!(
+            "the file has {} bytes, too short for a DICOM Part 10 file",
+            bytes.len()
+        );
     }
-    let mut magic = [0u8; 4];
-    file.seek(SeekFrom::Start(128))?;
-    file.read_exact(&mut magic)?;
-    if &magic != b"DICM" {
+    if &bytes[128..132] != b"DICM" {
         bail!("not a DICOM Part 10 file (no \"DICM\" marker at byte 128)");
     }
-    file.seek(SeekFrom::Start(128))?;
-    catch_unwind(AssertUnwindSafe(|| FileMetaTable::from_reader(&mut file)))
-        .map_err(|_| anyhow!("the file meta information is malformed"))?
-        .map_err(|e| anyhow!("cannot read the file meta information: {e}"))
+    prescan::check_meta(&bytes[132..])?;
+    let meta = catch_unwind(AssertUnwindSafe(|| {
+        FileMetaTable::from_reader(&bytes[128..])
+    }))
+    .map_err(|_| anyhow!("the file meta information is malformed"))?
+    .map_err(|e| anyhow!("cannot read the file meta information: {e}"))?;
+    Ok((bytes, meta))
 }
 
 /// The transfer syntax UID of `meta`, checked to be one medsgm can fully decode.
@@ -153,9 +155,10 @@ pub(crate) fn open_checked(
     path: &Path,
     headers_only: bool,
 ) -> Result<(DefaultDicomObject, String)> {
-    let meta = read_meta(path)?;
+    let (bytes, meta) = read_meta(path)?;
     let ts = check_transfer_syntax(&meta)?;
-    prescan::check_lengths(path, &ts)?;
+    prescan::check_dataset(&bytes[132..], &ts)?;
+    drop(bytes);
     let mut opts = OpenFileOptions::new();
     if headers_only {
         opts = opts.read_until(tags::PIXEL_DATA);
