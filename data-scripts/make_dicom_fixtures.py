@@ -14,10 +14,12 @@ Small synthetic files (committed under tests/fixtures/dicom/):
                      plus 1 file of another series
 expected.json holds, per file, the values pydicom's apply_modality_lut gives (or the numpy
 formula for MONOCHROME1 inversion / per-frame rescale, which pydicom does not apply), and for the
-real images data/real/{CT,MR}_small.dcm (fetched by fetch_test_data.sh) their HU statistics.
+real images data/real/{CT,MR}_small.dcm (fetched by fetch_test_data.sh) their HU statistics, likewise for the deflated image_dfl.dcm and the
+JPEG 2000 J2K_pixelrep_mismatch.dcm, and the lossless re-encodings of MR_small that must decode
+to the same pixels.
 
 Usage: python3 data-scripts/make_dicom_fixtures.py tests/fixtures/dicom data/real
-(needs numpy and pydicom==3.0.2 in a venv)
+(needs numpy, pydicom==3.0.2 and pylibjpeg-openjpeg in a venv)
 """
 import json
 import struct
@@ -211,8 +213,13 @@ expected["series"] = {
     "instance_numbers": [instance[i] for i in order],
 }
 
-# Real images.
-for name in ["CT_small.dcm", "MR_small.dcm"]:
+# Real images (J2K_pixelrep_mismatch needs pylibjpeg-openjpeg for pydicom to decode it; pydicom
+# applies the JPEG 2000 sign correction by default).
+mr = pydicom.dcmread(real / "MR_small.dcm").pixel_array
+for name in ["MR_small_jp2klossless.dcm", "MR_small_RLE.dcm", "MR_small_implicit.dcm", "MR_small_bigendian.dcm"]:
+    assert np.array_equal(pydicom.dcmread(real / name).pixel_array, mr), name
+expected["same_as_MR_small"] = ["MR_small_jp2klossless.dcm", "MR_small_RLE.dcm", "MR_small_implicit.dcm", "MR_small_bigendian.dcm"]
+for name in ["CT_small.dcm", "MR_small.dcm", "image_dfl.dcm", "J2K_pixelrep_mismatch.dcm"]:
     ds = pydicom.dcmread(real / name)
     hu = apply_modality_lut(ds.pixel_array, ds).astype(np.float64)
     expected[name] = {
@@ -222,8 +229,7 @@ for name in ["CT_small.dcm", "MR_small.dcm"]:
         "min": float(hu.min()),
         "max": float(hu.max()),
         "samples": [[int(r), int(c), float(hu[r, c])] for r, c in [(0, 0), (5, 17), (31, 40), (63, 63), (ds.Rows - 1, ds.Columns - 2)]],
-        "position": [float(v) for v in ds.ImagePositionPatient],
-        "pixel_spacing": [float(v) for v in ds.PixelSpacing],
+        "position": [float(v) for v in ds.get("ImagePositionPatient", [])],
     }
 
 (out / "expected.json").write_text(json.dumps(expected, indent=1) + "\n")

@@ -164,7 +164,12 @@ fn unsupported_inputs_give_clear_errors() {
 #[test]
 fn real_images_match_pydicom_hu() {
     let exp = expected();
-    for name in ["CT_small.dcm", "MR_small.dcm"] {
+    for name in [
+        "CT_small.dcm",
+        "MR_small.dcm",
+        "image_dfl.dcm",
+        "J2K_pixelrep_mismatch.dcm",
+    ] {
         let want = &exp[name];
         let v = read_dicom_file(&real(name)).unwrap();
         assert_eq!(v.data.shape(), shape(want).as_slice(), "{name}");
@@ -198,9 +203,12 @@ fn real_images_match_pydicom_hu() {
             .iter()
             .map(|x| x.as_f64().unwrap())
             .collect();
-        let got = v.frames[0].position.unwrap();
-        for i in 0..3 {
-            assert!((got[i] - pos[i]).abs() < 1e-9);
+        if let Some(got) = v.frames[0].position {
+            for i in 0..3 {
+                assert!((got[i] - pos[i]).abs() < 1e-9);
+            }
+        } else {
+            assert!(pos.is_empty(), "{name}: position missing");
         }
     }
 }
@@ -252,4 +260,34 @@ fn image_dispatch_reads_and_writes_dicom() {
     assert_eq!(back.data, direct.data);
     assert_eq!(back.frames[0].position, direct.frames[0].position);
     assert_eq!(back.header.modality(), "CT");
+}
+
+#[test]
+fn lossless_encodings_of_mr_small_decode_identically() {
+    let reference = read_dicom_file(&real("MR_small.dcm")).unwrap();
+    for name in expected()["same_as_MR_small"].as_array().unwrap() {
+        let name = name.as_str().unwrap();
+        let v = read_dicom_file(&real(name)).unwrap_or_else(|e| panic!("{name}: {e:#}"));
+        assert_eq!(v.data, reference.data, "{name}");
+        assert_eq!(v.frames, reference.frames, "{name}");
+    }
+}
+
+#[test]
+fn real_unsupported_and_broken_files_give_clear_errors() {
+    let err = |name: &str| format!("{:#}", read_dicom_file(&real(name)).unwrap_err());
+    let e = err("MR_small_jpeg_ls_lossless.dcm");
+    assert!(
+        e.contains("JPEG-LS Lossless") && e.contains("not supported"),
+        "{e}"
+    );
+    let e = err("JPGExtended.dcm");
+    assert!(
+        e.contains("JPEG Extended") && e.contains("1.2.840.10008.1.2.4.51"),
+        "{e}"
+    );
+    let e = err("MR_truncated.dcm");
+    assert!(e.contains("truncated"), "{e}");
+    let e = err("rtstruct.dcm");
+    assert!(e.contains("not a DICOM Part 10 file"), "{e}");
 }

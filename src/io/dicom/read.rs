@@ -241,7 +241,12 @@ fn validate_image(obj: &InMemDicomObject) -> Result<usize> {
 fn decode(obj: &DefaultDicomObject, ts: &str) -> Result<(Array3<f32>, bool)> {
     let decoded = catch_unwind(AssertUnwindSafe(|| obj.decode_pixel_data()))
         .map_err(|_| anyhow!("the pixel decoder failed on malformed data"))?
-        .map_err(|e| anyhow!("cannot decode the pixel data (transfer syntax {ts}): {e}"))?;
+        .map_err(|e| {
+            let name = TransferSyntaxRegistry.get(ts).map_or("unknown", |t| t.name());
+            anyhow!(
+                "cannot decode the pixel data in transfer syntax {name} ({ts}): {e} (the pure-Rust codecs do not handle 12-bit lossy JPEG or JPEG-LS)"
+            )
+        })?;
     let arr = catch_unwind(AssertUnwindSafe(|| decoded.to_ndarray::<f32>()))
         .map_err(|_| anyhow!("the pixel converter failed on malformed data"))?
         .map_err(|e| anyhow!("cannot convert the pixel data: {e}"))?;
