@@ -158,12 +158,11 @@ pub(crate) fn open_checked(
     let (bytes, meta) = read_meta(path)?;
     let ts = check_transfer_syntax(&meta)?;
     prescan::check_dataset(&bytes[132..], &ts)?;
-    drop(bytes);
     let mut opts = OpenFileOptions::new();
     if headers_only {
         opts = opts.read_until(tags::PIXEL_DATA);
     }
-    let mut obj = catch_unwind(AssertUnwindSafe(|| opts.open_file(path)))
+    let mut obj = catch_unwind(AssertUnwindSafe(|| opts.from_reader(&bytes[128..])))
         .map_err(|_| anyhow!("the DICOM parser failed on malformed data"))?
         .map_err(|e| anyhow!("cannot parse the data set: {e}"))?;
     vr_un::reread_un_elements(&mut obj);

@@ -124,20 +124,31 @@ fn sop_class(modality: &str) -> (&'static str, &'static str) {
     }
 }
 
-/// The shortest decimal string (≤ 16 characters, DICOM DS) for `v`, and its value.
+/// The DICOM DS string (at most 16 characters) closest to `v`, and the value it stands for:
+/// the shortest round-trip form when it fits, else the more accurate of the best fixed-point
+/// and the best exponent form that fit.
 fn decimal_string(v: f64) -> (String, f64) {
+    let parse = |s: &str| s.parse::<f64>().unwrap_or(f64::NAN);
     let plain = format!("{v}");
-    let s = if plain.len() <= 16 {
-        plain
-    } else {
-        (1..=9)
-            .rev()
-            .map(|p| format!("{v:.p$e}"))
-            .find(|s| s.len() <= 16)
-            .unwrap_or_else(|| "0".to_owned())
-    };
-    let parsed = s.parse::<f64>().unwrap_or(0.0);
-    (s, parsed)
+    if plain.len() <= 16 {
+        let x = parse(&plain);
+        return (plain, x);
+    }
+    let fixed = (0..=15usize)
+        .rev()
+        .map(|p| format!("{v:.p$}"))
+        .find(|s| s.len() <= 16);
+    let exponent = (0..=12usize)
+        .rev()
+        .map(|p| format!("{v:.p$e}"))
+        .find(|s| s.len() <= 16);
+    let best = [fixed, exponent]
+        .into_iter()
+        .flatten()
+        .min_by(|a, b| (parse(a) - v).abs().total_cmp(&(parse(b) - v).abs()))
+        .unwrap_or_else(|| "0".to_owned());
+    let x = parse(&best);
+    (best, x)
 }
 
 /// RescaleSlope/Intercept strings and values for data with range [lo, hi].
@@ -590,4 +601,48 @@ pub fn write_derived_file(
         .instance(0, image, geometry[0].as_ref())
         .with_context(ctx)?;
     write_file(path, &obj).with_context(ctx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimal_strings_fit_and_are_accurate() {
+        for v in [
+            1.0,
+            -1024.0,
+            10.000000000000002,
+            -158.13580312345678,
+            3.104615349e-5,
+            2.5e-12,
+            1.234e22,
+            -0.1,
+        ] {
+            let (s, x) = decimal_string(v);
+            assert!(s.len() <= 16, "{s}");
+            assert_eq!(s.parse::<f64>().unwrap(), x);
+            assert!((x - v).abs() <= 1e-9 * v.abs(), "{v} -> {s}");
+        }
+        assert_eq!(decimal_string(10.000000000000002).0, "10.0000000000000");
+    }
+
+    #[test]
+    fn rescale_covers_the_range_in_int16() {
+        let ((_, m), (_, b)) = choose_rescale(-1000.5, 3000.25, false);
+        for v in [-1000.5f64, 3000.25] {
+            let q = ((v - b) / m).round();
+            assert!((-32768.0..=32767.0).contains(&q));
+            assert!((m * q + b - v).abs() <= 0.5 * m + 1e-9);
+        }
+        assert_eq!(choose_rescale(-1024.0, 3071.0, true).0 .1, 1.0);
+        assert_eq!(choose_rescale(5.0, 5.0, false).0 .1, 1.0);
+    }
+
+    #[test]
+    fn civil_date_is_well_formed() {
+        let (d, t) = now_utc();
+        assert_eq!((d.len(), t.len()), (8, 6));
+        assert!(d.as_str() >= "20240101");
+    }
 }
