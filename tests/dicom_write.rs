@@ -277,3 +277,60 @@ fn failed_writes_leave_nothing_behind() {
         "no temporary folder left"
     );
 }
+
+#[test]
+fn enhanced_source_becomes_a_classic_series() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = read_dicom_file(&fixture("enhanced_ct.dcm")).unwrap();
+    let dir = out_dir(tmp.path(), "ct_from_enhanced");
+    let data = src.data.mapv(|v| v + 0.25);
+    write_derived_series(&dir, &data.view(), Some(&src), &opts(false)).unwrap();
+    keep_expected(&dir, &data);
+    let back = read_dicom(&dir).unwrap();
+    assert_eq!(back.data.shape(), src.data.shape());
+    assert_eq!(
+        back.header.string(tags::SOP_CLASS_UID).as_deref(),
+        Some("1.2.840.10008.5.1.4.1.1.2")
+    );
+    assert_eq!(back.header.string(tags::NUMBER_OF_FRAMES), None);
+    for (a, b) in back.frames.iter().zip(&src.frames) {
+        assert_eq!(a.position, b.position);
+        assert_eq!(a.pixel_spacing, b.pixel_spacing);
+        assert_eq!(a.slice_thickness, b.slice_thickness);
+    }
+}
+
+#[test]
+fn non_ascii_names_are_written_as_utf8() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("latin1.dcm");
+    let mut obj = dicom::object::open_file(real("CT_small.dcm")).unwrap();
+    obj.put(dicom::core::DataElement::new(
+        tags::SPECIFIC_CHARACTER_SET,
+        dicom::core::VR::CS,
+        dicom::core::PrimitiveValue::from("ISO_IR 100"),
+    ));
+    obj.put(dicom::core::DataElement::new(
+        tags::PATIENT_NAME,
+        dicom::core::VR::PN,
+        dicom::core::PrimitiveValue::from("Müller^Jürgen"),
+    ));
+    obj.write_to_file(&path).unwrap();
+    let src = read_dicom_file(&path).unwrap();
+    assert_eq!(
+        src.header.string(tags::PATIENT_NAME).as_deref(),
+        Some("Müller^Jürgen")
+    );
+    let dir = out_dir(tmp.path(), "ct_utf8_name");
+    write_derived_series(&dir, &src.data.view(), Some(&src), &opts(false)).unwrap();
+    keep_expected(&dir, &src.data);
+    let back = read_dicom(&dir).unwrap();
+    assert_eq!(
+        back.header.string(tags::PATIENT_NAME).as_deref(),
+        Some("Müller^Jürgen")
+    );
+    assert_eq!(
+        back.header.string(tags::SPECIFIC_CHARACTER_SET).as_deref(),
+        Some("ISO_IR 192")
+    );
+}
