@@ -225,6 +225,8 @@ fn shuffled_series_files_give_the_same_volume() {
             )
             .unwrap();
         }
+        // A non-image object in the folder is skipped.
+        std::fs::copy(fixture("sr.dcm"), tmp.path().join("report")).unwrap();
         let v = read_dicom(tmp.path()).unwrap();
         assert_eq!(v.data, reference.data, "trial {trial}");
         assert_eq!(v.frames, reference.frames, "trial {trial}");

@@ -1,7 +1,8 @@
 //! DICOM series folders: grouping files by SeriesInstanceUID and stacking them into a volume.
 //!
 //! A folder (searched recursively) may hold several series and unrelated files. Files without a
-//! `DICM` marker are skipped; every other file must parse. The files of the chosen series are
+//! `DICM` marker, DICOMDIRs and non-image objects (no Rows: reports, structure sets) are
+//! skipped; every other file must parse. The files of the chosen series are
 //! read (multi-frame files contribute all their frames) and the slices ordered by
 //! [`super::geometry::slice_order`]: along the slice normal, else by InstanceNumber.
 
@@ -50,8 +51,8 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-/// Groups the DICOM files under `dir` by SeriesInstanceUID (reading headers only), in the order
-/// of the UIDs.
+/// Groups the DICOM image files under `dir` by SeriesInstanceUID (reading headers only), in the
+/// order of the UIDs.
 pub fn scan_series(dir: &Path) -> Result<Vec<SeriesEntry>> {
     let mut files = Vec::new();
     collect_files(dir, &mut files)?;
@@ -60,6 +61,14 @@ pub fn scan_series(dir: &Path) -> Result<Vec<SeriesEntry>> {
     for path in files {
         let (obj, _) = open_checked(&path, true)
             .with_context(|| format!("cannot read DICOM file {}", path.display()))?;
+        let is_dicomdir = obj
+            .meta()
+            .media_storage_sop_class_uid()
+            .trim_end_matches('\0')
+            == "1.2.840.10008.1.3.10";
+        if is_dicomdir || obj.get(tags::ROWS).is_none() {
+            continue; // a DICOMDIR or a non-image object (report, structure set, ...)
+        }
         let uid = element_string(&obj, tags::SERIES_INSTANCE_UID)
             .ok_or_else(|| anyhow!("{} has no SeriesInstanceUID", path.display()))?;
         groups
