@@ -291,3 +291,11 @@ fn real_unsupported_and_broken_files_give_clear_errors() {
     let e = err("rtstruct.dcm");
     assert!(e.contains("not a DICOM Part 10 file"), "{e}");
 }
+
+#[test]
+fn debug_output_names_no_patient_identifiers() {
+    let v = read_dicom_file(&fixtures().join("ct_un_rescale.dcm")).unwrap();
+    let text = format!("{v:?}");
+    assert!(text.contains("modality: \"CT\""), "{text}");
+    assert!(!text.contains("Fixture^Patient") && !text.contains("FIX001"));
+}
