@@ -8,8 +8,16 @@
 //!   optional de-identification ([`deid`]).
 //! - [`geometry`]: per-frame position/orientation/spacing and the slice ordering rule.
 //!
-//! Patient identifiers are never written to logs or error messages: errors name files, tags,
-//! UIDs of series and the transfer syntax only.
+//! - [`prescan`]: bounds check of declared value lengths before parsing; [`vr_un`]: UN
+//!   elements re-read with their dictionary VR; [`uid`]: `2.25` UUID-derived UIDs.
+//!
+//! Decodable transfer syntaxes (pure Rust): implicit/explicit VR little endian, explicit big
+//! endian, deflate, RLE Lossless, JPEG baseline/extended 8-bit/lossless, JPEG 2000 (HTJ2K is
+//! registered but untested). Not decodable (clear error naming the syntax): JPEG-LS, 12-bit
+//! lossy JPEG, JPEG XL, MPEG/HEVC video. Colour images, float
+//! pixel data and non-image objects are rejected. Patient identifiers are never written to logs
+//! or error messages: errors name files, tags, series UIDs and the transfer syntax only, and the
+//! `Debug` form of a header shows modality, SOP class and transfer syntax only.
 
 pub mod deid;
 pub mod geometry;
