@@ -4,8 +4,8 @@
 //! so a corrupt or hostile file that declares a 4 GiB element makes it allocate 4 GiB and only
 //! then fail. This walk over the element headers (PS3.5 §7.1: tag, VR, length; items and
 //! delimiters §7.5) rejects any defined length that runs past the end of the file first.
-//! It covers little-endian transfer syntaxes (explicit and implicit VR, including encapsulated
-//! pixel data); deflated and big-endian files are left to the parser. The walk is conservative:
+//! It covers explicit and implicit VR little endian (including encapsulated pixel data) and
+//! explicit VR big endian; deflated data sets are left to the parser. The walk is conservative:
 //! where it cannot follow the structure (an undefined-length value that is neither a sequence
 //! nor pixel data) it stops checking rather than guess.
 
@@ -45,18 +45,39 @@ fn long_length_vr(vr: [u8; 2]) -> bool {
     )
 }
 
-fn u16_at(b: &[u8], pos: usize) -> u16 {
-    u16::from_le_bytes([b[pos], b[pos + 1]])
+/// How the data set after the file meta group is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// Explicit VR, little endian (also every encapsulated transfer syntax).
+    ExplicitLittle,
+    /// Implicit VR, little endian.
+    ImplicitLittle,
+    /// Explicit VR, big endian (retired).
+    ExplicitBig,
 }
 
-fn u32_at(b: &[u8], pos: usize) -> u32 {
-    u32::from_le_bytes([b[pos], b[pos + 1], b[pos + 2], b[pos + 3]])
+fn u16_at(b: &[u8], pos: usize, big: bool) -> u16 {
+    let v = [b[pos], b[pos + 1]];
+    if big {
+        u16::from_be_bytes(v)
+    } else {
+        u16::from_le_bytes(v)
+    }
+}
+
+fn u32_at(b: &[u8], pos: usize, big: bool) -> u32 {
+    let v = [b[pos], b[pos + 1], b[pos + 2], b[pos + 3]];
+    if big {
+        u32::from_be_bytes(v)
+    } else {
+        u32::from_le_bytes(v)
+    }
 }
 
 /// Walks the elements of `b` (the bytes after the 128-byte preamble and `DICM`); the file meta
-/// group (0002) is always explicit VR, the rest as `explicit` says. With `meta_only` the walk
-/// stops at the first element after the file meta group.
-pub fn check_bytes(b: &[u8], explicit: bool, meta_only: bool) -> Result<()> {
+/// group (0002) is always explicit VR little endian, the rest as `encoding` says. With
+/// `meta_only` the walk stops at the first element after the file meta group.
+pub fn check_bytes(b: &[u8], encoding: Encoding, meta_only: bool) -> Result<()> {
     let mut pos = 0usize;
     let mut in_pixel_sequence = false;
     let too_long = |tag: Tag, len: u32, pos: usize| -> Result<()> {
@@ -71,13 +92,16 @@ pub fn check_bytes(b: &[u8], explicit: bool, meta_only: bool) -> Result<()> {
         Ok(())
     };
     while pos + 8 <= b.len() {
-        let tag = Tag(u16_at(b, pos), u16_at(b, pos + 2));
-        if meta_only && tag.0 != 0x0002 {
+        let meta = u16_at(b, pos, false) == 0x0002;
+        if meta_only && !meta {
             return Ok(());
         }
+        let big = !meta && encoding == Encoding::ExplicitBig;
+        let explicit = meta || encoding != Encoding::ImplicitLittle;
+        let tag = Tag(u16_at(b, pos, big), u16_at(b, pos + 2, big));
         if tag.0 == 0xFFFE {
             // Item, item delimiter or sequence delimiter: tag + 4-byte length.
-            let len = u32_at(b, pos + 4);
+            let len = u32_at(b, pos + 4, big);
             pos += 8;
             if tag.1 == 0xE000 && in_pixel_sequence && len != UNDEFINED {
                 too_long(tag, len, pos)?;
@@ -87,7 +111,7 @@ pub fn check_bytes(b: &[u8], explicit: bool, meta_only: bool) -> Result<()> {
             }
             continue;
         }
-        let (is_sequence, len) = if explicit || tag.0 == 0x0002 {
+        let (is_sequence, len) = if explicit {
             let vr = [b[pos + 4], b[pos + 5]];
             if long_length_vr(vr) {
                 if pos + 12 > b.len() {
@@ -97,11 +121,11 @@ pub fn check_bytes(b: &[u8], explicit: bool, meta_only: bool) -> Result<()> {
                         tag.1
                     );
                 }
-                let len = u32_at(b, pos + 8);
+                let len = u32_at(b, pos + 8, big);
                 pos += 12;
                 (&vr == b"SQ", len)
             } else {
-                let len = u32::from(u16_at(b, pos + 6));
+                let len = u32::from(u16_at(b, pos + 6, big));
                 pos += 8;
                 (false, len)
             }
@@ -109,7 +133,7 @@ pub fn check_bytes(b: &[u8], explicit: bool, meta_only: bool) -> Result<()> {
             let vr = StandardDataDictionary
                 .by_tag(tag)
                 .and_then(|e| e.vr().exact());
-            let len = u32_at(b, pos + 4);
+            let len = u32_at(b, pos + 4, big);
             pos += 8;
             (vr == Some(VR::SQ), len)
         };
@@ -143,19 +167,19 @@ pub fn check_bytes(b: &[u8], explicit: bool, meta_only: bool) -> Result<()> {
 /// Checks the declared lengths of the file meta group of a DICOM file's bytes `b` (after the
 /// preamble and `DICM`), before the meta group is parsed.
 pub fn check_meta(b: &[u8]) -> Result<()> {
-    check_bytes(b, true, true)
+    check_bytes(b, Encoding::ExplicitLittle, true)
 }
 
 /// Checks the declared lengths of the whole file (bytes `b` after the preamble and `DICM`) in
-/// transfer syntax `ts_uid`.
+/// transfer syntax `ts_uid`. Deflated data sets are only checked up to the end of the meta group.
 pub fn check_dataset(b: &[u8], ts_uid: &str) -> Result<()> {
-    let explicit = match ts_uid {
-        "1.2.840.10008.1.2" => false,
-        // Deflated and big-endian data sets cannot be walked byte by byte.
-        "1.2.840.10008.1.2.1.99" | "1.2.840.10008.1.2.2" => return check_meta(b),
-        _ => true,
+    let encoding = match ts_uid {
+        "1.2.840.10008.1.2" => Encoding::ImplicitLittle,
+        "1.2.840.10008.1.2.2" => Encoding::ExplicitBig,
+        "1.2.840.10008.1.2.1.99" => return check_meta(b),
+        _ => Encoding::ExplicitLittle,
     };
-    check_bytes(b, explicit, false)
+    check_bytes(b, encoding, false)
 }
 
 #[cfg(test)]
@@ -198,7 +222,7 @@ mod tests {
     fn consistent_lengths_pass_and_overlong_fail() {
         let mut ok = explicit_element((0x0008, 0x0060), b"CS", b"CT", None);
         ok.extend(explicit_element((0x7FE0, 0x0010), b"OW", &[0; 8], None));
-        check_bytes(&ok, true, false).unwrap();
+        check_bytes(&ok, Encoding::ExplicitLittle, false).unwrap();
         let mut bad = explicit_element((0x0008, 0x0060), b"CS", b"CT", None);
         bad.extend(explicit_element(
             (0x7FE0, 0x0010),
@@ -206,7 +230,7 @@ mod tests {
             &[0; 8],
             Some(0xFFFF_FFF0),
         ));
-        let e = check_bytes(&bad, true, false).unwrap_err();
+        let e = check_bytes(&bad, Encoding::ExplicitLittle, false).unwrap_err();
         assert!(format!("{e}").contains("(7FE0,0010)"), "{e}");
     }
 
@@ -218,6 +242,6 @@ mod tests {
         item.extend((inner.len() as u32).to_le_bytes());
         item.extend(&inner);
         let seq = explicit_element((0x5200, 0x9229), b"SQ", &item, None);
-        assert!(check_bytes(&seq, true, false).is_err());
+        assert!(check_bytes(&seq, Encoding::ExplicitLittle, false).is_err());
     }
 }
