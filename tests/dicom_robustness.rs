@@ -335,3 +335,32 @@ fn inconsistent_series_are_rejected() {
     let e = format!("{:#}", read_dicom(tmp.path()).unwrap_err());
     assert!(e.contains("same position"), "{e}");
 }
+
+/// Inputs the fuzzer found that made the parser allocate gigabytes before failing (corrupt
+/// lengths inside the file meta group, an undefined length on a non-pixel OW element); they
+/// must now be rejected by the length prescan.
+#[test]
+fn fuzzer_regressions_are_rejected_early() {
+    for name in [
+        "fuzz/meta_length_enhanced.dcm",
+        "fuzz/meta_length_series.dcm",
+    ] {
+        let e = err_text(&fixture(name));
+        assert!(
+            e.contains("(0002,") && e.contains("declares"),
+            "{name}: {e}"
+        );
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let p = tmp.path().join("u.dcm");
+    let mut bytes = std::fs::read(real("CT_small.dcm")).unwrap();
+    let at = bytes
+        .windows(6)
+        .rposition(|w| w == [0xE0, 0x7F, 0x10, 0x00, b'O', b'W'])
+        .unwrap();
+    bytes[at + 2] = 0x64; // (7FE0,0064)
+    bytes[at + 8..at + 12].copy_from_slice(&u32::MAX.to_le_bytes());
+    std::fs::write(&p, &bytes).unwrap();
+    let e = err_text(&p);
+    assert!(e.contains("(7FE0,0064) has an undefined length"), "{e}");
+}

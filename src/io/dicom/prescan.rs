@@ -91,11 +91,16 @@ pub fn check_bytes(b: &[u8], encoding: Encoding, meta_only: bool) -> Result<()> 
         }
         Ok(())
     };
+    // The meta group's extent: (0002,0000) UL holds its length after that element; the meta
+    // parser reads that many bytes whatever the tags inside say.
+    let meta_end = (b.len() >= 12 && b[..6] == [0x02, 0x00, 0x00, 0x00, b'U', b'L'])
+        .then(|| 12usize.saturating_add(u32_at(b, 8, false) as usize));
     while pos + 8 <= b.len() {
-        let meta = u16_at(b, pos, false) == 0x0002;
-        if meta_only && !meta {
+        let in_meta = meta_end.map_or(u16_at(b, pos, false) == 0x0002, |end| pos < end);
+        if meta_only && !in_meta {
             return Ok(());
         }
+        let meta = in_meta;
         let big = !meta && encoding == Encoding::ExplicitBig;
         let explicit = meta || encoding != Encoding::ImplicitLittle;
         let tag = Tag(u16_at(b, pos, big), u16_at(b, pos + 2, big));
@@ -111,7 +116,8 @@ pub fn check_bytes(b: &[u8], encoding: Encoding, meta_only: bool) -> Result<()> 
             }
             continue;
         }
-        let (is_sequence, len) = if explicit {
+        // (sequence?, length, a known VR that never has an undefined length except as pixel data)
+        let (is_sequence, len, definite_vr) = if explicit {
             let vr = [b[pos + 4], b[pos + 5]];
             if long_length_vr(vr) {
                 if pos + 12 > b.len() {
@@ -123,11 +129,25 @@ pub fn check_bytes(b: &[u8], encoding: Encoding, meta_only: bool) -> Result<()> 
                 }
                 let len = u32_at(b, pos + 8, big);
                 pos += 12;
-                (&vr == b"SQ", len)
+                let definite = matches!(
+                    &vr,
+                    b"OB"
+                        | b"OD"
+                        | b"OF"
+                        | b"OL"
+                        | b"OV"
+                        | b"OW"
+                        | b"SV"
+                        | b"UC"
+                        | b"UR"
+                        | b"UT"
+                        | b"UV"
+                );
+                (&vr == b"SQ", len, definite)
             } else {
                 let len = u32::from(u16_at(b, pos + 6, big));
                 pos += 8;
-                (false, len)
+                (false, len, true)
             }
         } else {
             let vr = StandardDataDictionary
@@ -135,11 +155,17 @@ pub fn check_bytes(b: &[u8], encoding: Encoding, meta_only: bool) -> Result<()> 
                 .and_then(|e| e.vr().exact());
             let len = u32_at(b, pos + 4, big);
             pos += 8;
-            (vr == Some(VR::SQ), len)
+            (vr == Some(VR::SQ), len, false)
         };
         if len == UNDEFINED {
             if tag == dicom::dictionary_std::tags::PIXEL_DATA {
                 in_pixel_sequence = true;
+            } else if definite_vr {
+                bail!(
+                    "element ({:04X},{:04X}) has an undefined length, which only sequences and encapsulated pixel data may have: the file is corrupt",
+                    tag.0,
+                    tag.1
+                );
             } else if !is_sequence {
                 return Ok(()); // e.g. an undefined-length UN: the structure cannot be followed
             }

@@ -10,7 +10,9 @@
 //! frame); and, for MONOCHROME1, map v ↦ lo + hi − v where [lo, hi] is the rescaled range of
 //! the stored values (2^BitsStored codes), so that larger values always mean brighter.
 //!
-//! Parser or decoder panics on hostile input are caught and reported as errors.
+//! Parser or decoder panics on hostile input are caught and reported as errors (the fuzzer in
+//! tests/dicom_robustness.rs finds such panics in dicom-rs's RLE decoder; its panic message is
+//! still printed by the default panic hook).
 
 use super::geometry::{frame_geometries, slice_order, FrameGeometry, SliceOrder};
 use super::{prescan, vr_un};
@@ -222,8 +224,13 @@ fn validate_image(obj: &InMemDicomObject) -> Result<usize> {
             anyhow!("image of {frames} × {rows} × {cols} pixels exceeds the limit of {MAX_PIXELS}")
         })?;
     let bits = required_u32(obj, tags::BITS_ALLOCATED, "BitsAllocated")?;
-    if ![1, 8, 16, 32].contains(&bits) {
-        bail!("BitsAllocated {bits} is not supported (1, 8, 16 or 32)");
+    if ![1, 8, 16].contains(&bits) {
+        bail!("BitsAllocated {bits} is not supported (1, 8 or 16)");
+    }
+    // The modality LUT has 2^BitsStored entries; the decoder asserts 1 ≤ BitsStored ≤ 32.
+    let stored = required_u32(obj, tags::BITS_STORED, "BitsStored")?;
+    if stored == 0 || stored > bits {
+        bail!("BitsStored {stored} is not in 1..=BitsAllocated ({bits})");
     }
     let pixel_data = obj.get(tags::PIXEL_DATA).map(|e| e.value());
     if let Some(dicom::core::value::Value::Primitive(p)) = pixel_data {
