@@ -17,6 +17,10 @@
 //! - [`lsgm`]: latent SGM pieces — LSGM weightings, importance sampling of t, the mixed score
 //!   and the cross-entropy / entropy terms of the NELBO.
 //!
+//! Inverse problems (method digest §5, thesis Ch. 8): [`projection`] (ŷ_t draws, the
+//! Theorem 8.1 step, likelihood gradients on a batch) and [`inverse`] ([`solve`]: PC / ALD with
+//! projection and the Score SDE / Langevin baselines, K posterior samples → mean and std).
+//!
 //! ```
 //! use candle_core::Device;
 //! use medsgm_recon::{GaussianScore, NoHook, PcConfig, PcSampler, SdeConfig};
@@ -36,6 +40,7 @@ pub mod denoise;
 pub mod dsm;
 pub mod error;
 pub mod exact_score;
+pub mod inverse;
 pub mod likelihood;
 pub mod lsgm;
 pub mod noise;
@@ -51,6 +56,7 @@ pub mod sigma_max;
 pub use dsm::{dsm_loss, DsmWeighting};
 pub use error::{ReconError, Result};
 pub use exact_score::{GaussianScore, GmmScore};
+pub use inverse::{solve, InverseConfig, InverseMethod, Reconstruction};
 pub use noise::Noise;
 pub use pc_sampler::{NoHook, PcConfig, PcSampler, Samples, Stage, StepHook};
 pub use score::ScoreModel;

@@ -92,7 +92,7 @@ impl ImageOutput {
                 Depth::Eight => BitDepth::Eight,
                 Depth::Sixteen => BitDepth::Sixteen,
             },
-            nifti: None,
+            ..ImageWriteOptions::default()
         };
         write_image(&self.out, image, &opts)
     }

@@ -22,6 +22,9 @@ pub struct TrainArgs {
     /// Continue from `<out-dir>/train_state.safetensors` (bit-for-bit with an uninterrupted run).
     #[arg(long)]
     pub resume: bool,
+    /// With --resume: restart the EMA of the weights at the current weights.
+    #[arg(long, requires = "resume")]
+    pub reset_ema: bool,
     /// Override the total number of steps of the configuration.
     #[arg(long)]
     pub steps: Option<u64>,
@@ -60,6 +63,9 @@ pub fn run(a: &TrainArgs) -> Result<()> {
         let data = build_source(&config.data, size, config.seed).invalid_input()?;
         let mut t = Trainer::resume(&state, data, &device).invalid_input()?;
         t.set_total_steps(config.steps);
+        if a.reset_ema {
+            t.reset_ema()?;
+        }
         t
     } else {
         let data = build_source(&config.data, size, config.seed).invalid_input()?;

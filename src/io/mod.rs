@@ -1,13 +1,15 @@
-//! File input and output: images (PNG, NPY, NIfTI), measurement files (NPY + JSON sidecar) and
+//! File input and output: images (PNG, NPY, NIfTI, DICOM), measurement files (NPY + JSON sidecar) and
 //! the atomic-write discipline all writers share. Every read error names the file and the
 //! problem; non-finite values (NaN, ±Inf) are rejected on input and output.
 
 pub mod atomic;
+pub mod dicom;
 pub mod image_io;
 pub mod measurement;
 pub mod nifti_io;
 pub mod npy;
 
+use self::dicom::{DerivedSeriesOptions, DicomVolume};
 use anyhow::{anyhow, bail, Context, Result};
 use image_io::{BitDepth, Window};
 use ndarray::{Array2, ArrayView2, Ix2, Ix3};
@@ -41,6 +43,9 @@ pub enum ImageFormat {
     Npy,
     /// `.nii` / `.nii.gz`: NIfTI-1.
     Nifti,
+    /// `.dcm` / `.dicom`, a folder holding one DICOM series, or any existing file with the
+    /// DICOM Part 10 marker: read as modality values (HU for CT).
+    Dicom,
 }
 
 impl ImageFormat {
@@ -53,9 +58,15 @@ impl ImageFormat {
             Ok(ImageFormat::Npy)
         } else if name.ends_with(".nii") || name.ends_with(".nii.gz") {
             Ok(ImageFormat::Nifti)
+        } else if name.ends_with(".dcm")
+            || name.ends_with(".dicom")
+            || path.is_dir()
+            || (path.is_file() && dicom::is_dicom_file(path))
+        {
+            Ok(ImageFormat::Dicom)
         } else {
             Err(anyhow!(
-                "{}: unknown image format (use .png, .npy, .nii or .nii.gz)",
+                "{}: unknown image format (use .png, .npy, .nii, .nii.gz, .dcm or a DICOM series folder)",
                 path.display()
             ))
         }
@@ -101,8 +112,21 @@ fn pick_slice(
     }
 }
 
-/// Reads a 2-D image from PNG, NPY (2-D, or 3-D with a slice) or NIfTI.
+/// Reads a 2-D image from PNG, NPY (2-D, or 3-D with a slice), NIfTI or DICOM (a file or a
+/// series folder; axis 0 of a DICOM volume is the slice index along the slice normal).
 pub fn read_image(path: &Path, opts: &ImageReadOptions) -> Result<Array2<f32>> {
+    read_image_with_dicom_source(path, opts).map(|(image, _)| image)
+}
+
+/// [`read_image`], also returning for DICOM inputs the one-slice source volume (header and
+/// geometry of the chosen slice) that [`ImageWriteOptions::dicom`] needs to write a derived
+/// image of the same patient, study and geometry. `None` for other formats, and for DICOM
+/// slices taken along axis 1 or 2 (no DICOM plane geometry).
+pub fn read_image_with_dicom_source(
+    path: &Path,
+    opts: &ImageReadOptions,
+) -> Result<(Array2<f32>, Option<DicomVolume>)> {
+    let mut source = None;
     let image = match ImageFormat::from_path(path)? {
         ImageFormat::Png => image_io::read_png(path, opts.window)?,
         ImageFormat::Npy => {
@@ -123,12 +147,24 @@ pub fn read_image(path: &Path, opts: &ImageReadOptions) -> Result<Array2<f32>> {
             }
         }
         ImageFormat::Nifti => pick_slice(nifti_io::read_nifti(path)?.data, opts.slice, path)?,
+        ImageFormat::Dicom => {
+            let volume = dicom::read_dicom(path)?;
+            let axis0 = match opts.slice {
+                Some((0, k)) => Some(k),
+                None if volume.frames.len() == 1 => Some(0),
+                _ => None,
+            };
+            if let Some(k) = axis0 {
+                source = Some(volume.slice(k)?);
+            }
+            pick_slice(volume.data, opts.slice, path)?
+        }
     };
     if image.is_empty() {
         bail!("{}: the image is empty", path.display());
     }
     ensure_finite(&path.display().to_string(), image.iter().copied())?;
-    Ok(image)
+    Ok((image, source))
 }
 
 /// How to write one 2-D image.
@@ -140,6 +176,18 @@ pub struct ImageWriteOptions {
     pub depth: BitDepth,
     /// NIfTI: geometry (identity when absent).
     pub nifti: Option<NiftiMeta>,
+    /// DICOM: the derived-series settings.
+    pub dicom: DicomWriteOptions,
+}
+
+/// How to write a 2-D image as a DICOM file (a one-instance derived series).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DicomWriteOptions {
+    /// The one-slice source (from [`read_image_with_dicom_source`]) whose patient, study and
+    /// geometry are carried over; without it a Secondary Capture image is written.
+    pub source: Option<DicomVolume>,
+    /// Description, derivation, series number and de-identification.
+    pub series: DerivedSeriesOptions,
 }
 
 impl Default for ImageWriteOptions {
@@ -148,6 +196,7 @@ impl Default for ImageWriteOptions {
             window: Window::UNIT,
             depth: BitDepth::Sixteen,
             nifti: None,
+            dicom: DicomWriteOptions::default(),
         }
     }
 }
@@ -163,6 +212,9 @@ pub fn write_image(path: &Path, image: &ArrayView2<f32>, opts: &ImageWriteOption
         ImageFormat::Nifti => {
             let meta = opts.nifti.clone().unwrap_or_else(NiftiMeta::identity);
             nifti_io::write_nifti(path, &image.into_dyn(), &meta)
+        }
+        ImageFormat::Dicom => {
+            dicom::write_derived_file(path, image, opts.dicom.source.as_ref(), &opts.dicom.series)
         }
     }
     .with_context(|| format!("writing image {}", path.display()))

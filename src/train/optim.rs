@@ -148,13 +148,52 @@ impl Ema {
         Ok(Self { decay, shadow })
     }
 
-    /// One averaging step after an optimiser update.
-    pub fn update(&mut self, params: &[(String, Var)]) -> Result<()> {
+    /// The decay used for update number `k` (0-based): min(m, (1 + k)/(10 + k)). The warm-up
+    /// keeps the average from being dominated by the random initialisation in short runs (with
+    /// a constant m = 0.999, 0.999^k of the initial weights would remain after k updates).
+    pub fn decay_at(&self, k: u64) -> f64 {
+        self.decay.min((1.0 + k as f64) / (10.0 + k as f64))
+    }
+
+    /// Update number `k` (0-based, i.e. the optimiser step just taken minus one):
+    /// shadow ← d shadow + (1 − d) θ with d = [`Ema::decay_at`]`(k)`.
+    pub fn update(&mut self, params: &[(String, Var)], k: u64) -> Result<()> {
+        let d = self.decay_at(k);
         for (name, p) in params {
             if let Some(s) = self.shadow.get_mut(name) {
-                *s = ((&*s * self.decay)? + (p.as_tensor() * (1.0 - self.decay))?)?;
+                *s = ((&*s * d)? + (p.as_tensor() * (1.0 - d))?)?;
             }
         }
         Ok(())
+    }
+
+    /// Restarts the average at the current parameter values.
+    pub fn reset(&mut self, params: &[(String, Var)]) -> Result<()> {
+        *self = Self::new(self.decay, params)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod ema_tests {
+    use super::*;
+    use candle_core::Device;
+
+    #[test]
+    fn warm_up_forgets_the_initialisation_and_reaches_the_configured_decay() {
+        let p = vec![("w".to_string(), Var::new(&[0f32], &Device::Cpu).unwrap())];
+        let mut ema = Ema::new(0.999, &p).unwrap();
+        assert!((ema.decay_at(0) - 0.1).abs() < 1e-12);
+        assert_eq!(ema.decay_at(1_000_000), 0.999);
+        // Weights jump from 0 to 1 and stay: after 300 updates a constant 0.999 would keep
+        // 0.999^300 ≈ 74 % of the initial 0; the warm-up keeps Π (1+k)/(10+k) < 1e-3 of it.
+        p[0].1.set(&Tensor::new(&[1f32], &Device::Cpu).unwrap()).unwrap();
+        for k in 0..300 {
+            ema.update(&p, k).unwrap();
+        }
+        let v = ema.shadow["w"].to_vec1::<f32>().unwrap()[0];
+        let kept: f64 = (0..300).map(|k| ema.decay_at(k)).product();
+        assert!((f64::from(1.0 - v) - kept).abs() < 1e-5, "{v} vs {kept}");
+        assert!(v > 0.5, "{v}");
     }
 }
