@@ -308,7 +308,7 @@ impl LsgmTrainer {
         }
         let grads = loss.backward()?;
         self.prior_adam.step(&self.prior_params, &grads)?;
-        self.prior_ema.update(&self.prior_params)?;
+        self.prior_ema.update(&self.prior_params, k)?;
         self.prior_step += 1;
         self.prior_losses.push((self.prior_step, value));
         Ok(value)
@@ -346,7 +346,7 @@ impl LsgmTrainer {
         let prior_grads = prior_loss.backward()?;
         self.vae_adam.step(&self.vae_params, &vae_grads)?;
         self.prior_adam.step(&self.prior_params, &prior_grads)?;
-        self.prior_ema.update(&self.prior_params)?;
+        self.prior_ema.update(&self.prior_params, k)?;
         self.prior_step += 1;
         self.prior_losses.push((self.prior_step, p));
         Ok((v, p))
