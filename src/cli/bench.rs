@@ -38,6 +38,9 @@ pub enum Bench {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Reconstruction quality (PSNR/SSIM), NFE and speed of classical and score-based methods
+    /// on held-out images; writes into the directory `--out` (default bench-recon).
+    Recon(crate::cli::bench_recon::ReconBenchArgs),
 }
 
 /// The peer script of each benchmark (prints one JSON row per line).
@@ -45,13 +48,19 @@ fn peer_script(which: &Bench) -> &'static str {
     match which {
         Bench::Operators => "data-scripts/peer_bench_operators.py",
         Bench::Model { .. } => "data-scripts/peer_bench_model.py",
+        Bench::Recon(_) => "",
     }
 }
 
 /// Formats rows as an aligned text table.
 pub fn table(rows: &[BenchRow]) -> String {
     let w_group = rows.iter().map(|r| r.group.len()).max().unwrap_or(0).max(5);
-    let w_case = rows.iter().map(|r| r.case.chars().count()).max().unwrap_or(0).max(4);
+    let w_case = rows
+        .iter()
+        .map(|r| r.case.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(4);
     let mut out = format!(
         "{:<w_group$}  {:<w_case$}  {:>12}  note\n",
         "group", "case", "median ms"
@@ -75,9 +84,16 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     if !(1..=1000).contains(&a.repeats) {
         return Err(invalid("--repeats must be in 1..=1000"));
     }
-    let name = match a.which {
+    let name = match &a.which {
         Bench::Operators => "operators",
         Bench::Model { .. } => "model",
+        Bench::Recon(r) => {
+            let out = a
+                .out
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("bench-recon"));
+            return crate::cli::bench_recon::run(r, &out);
+        }
     };
     let out = a
         .out
@@ -97,6 +113,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
             let cfg = crate::train::TrainConfig::from_toml_file(&path).invalid_input()?;
             crate::bench::model::run(&cfg.model, a.repeats)?
         }
+        Bench::Recon(_) => unreachable!("handled above"),
     };
     if let Some(python) = &a.peer_python {
         let threads = rayon::current_num_threads();

@@ -7,12 +7,14 @@
 
 pub mod args;
 pub mod bench;
+pub mod bench_recon;
 pub mod demo;
 pub mod metrics;
 pub mod phantom;
 pub mod recon;
 pub mod simulate;
 pub mod train;
+pub mod tune;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -56,6 +58,8 @@ pub enum Command {
     Train(train::TrainArgs),
     /// Benchmarks.
     Bench(bench::BenchArgs),
+    /// Tune a method's parameters on validation images (Bayesian optimisation).
+    Tune(tune::TuneArgs),
 }
 
 /// Runs a parsed command line.
@@ -69,6 +73,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Demo(a) => demo::run(&a),
         Command::Train(a) => train::run(&a),
         Command::Bench(a) => bench::run(&a),
+        Command::Tune(a) => tune::run(&a),
     }
 }
 
