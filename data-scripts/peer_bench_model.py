@@ -1,25 +1,27 @@
 #!/usr/bin/env python3
-"""PyTorch CPU peer of `medsgm bench model` (issue 3 benchmark).
+"""PyTorch CPU peer of `medsgm bench model` (issue 3 benchmark, src/bench/model.rs).
 
 Builds the same NCSN++-style U-Net as medsgm's src/nn (Fourier features of log sigma,
 BigGAN residual blocks with GroupNorm(min(C/4, 32), eps 1e-6), SiLU, time conditioning, skip
 rescale 1/sqrt(2), avg-pool / nearest upsampling inside the blocks, DDPM self-attention at the
-configured resolutions and in the middle, output divided by sigma) and times, with the same
-thread count (default 2):
-  * one forward pass (NFE) at 128^2 and 256^2, batch 1 and 8;
+configured resolutions and in the middle, output divided by sigma), with the `[model]` table of
+the medsgm training configuration given by --config (default configs/ct_phantom_128.toml), and
+times with torch.set_num_threads(--threads):
+  * one forward pass (NFE) under no_grad at 128^2 and 256^2, batch 1 and 8;
   * one training step (forward + backward of the sigma^2-weighted DSM loss) at 128^2, batch 16.
-Prints one JSON object per row (median of --repeats runs after one warm-up).
+One JSON row per line (see peer_bench_common.py); median of --repeats runs after one warm-up.
 
 Usage: .venv/bin/python data-scripts/peer_bench_model.py [--threads 2] [--repeats 3]
+                                                         [--config configs/ct_phantom_128.toml]
 """
-import argparse
-import json
 import math
-import time
+import tomllib
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from peer_bench_common import emit, parse_args, timings_ms
 
 
 def gn(c):
@@ -68,9 +70,10 @@ class Attn(nn.Module):
 
 
 class Ncsnpp(nn.Module):
-    def __init__(self, nf=32, ch_mult=(1, 2, 2, 2), num_res_blocks=1, attn=(16,), size=128):
+    def __init__(self, nf=32, ch_mult=(1, 2, 2, 2), num_res_blocks=1, attn=(16,), size=128,
+                 fourier_scale=16.0):
         super().__init__()
-        self.W = nn.Parameter(torch.randn(nf) * 16.0, requires_grad=False)
+        self.W = nn.Parameter(torch.randn(nf) * fourier_scale, requires_grad=False)
         td = 4 * nf
         self.d0, self.d1 = nn.Linear(2 * nf, td), nn.Linear(td, td)
         self.conv_in = nn.Conv2d(1, nf, 3, padding=1)
@@ -129,33 +132,36 @@ class Ncsnpp(nn.Module):
         return h / sigma[:, None, None, None]
 
 
-def median_ms(fn, repeats):
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1e3)
-    times.sort()
-    return times[len(times) // 2]
+def model_config(path):
+    """The `[model]` table of a medsgm training configuration, with medsgm's defaults."""
+    with open(path, "rb") as f:
+        m = tomllib.load(f).get("model", {})
+    return dict(nf=m.get("nf", 32), ch_mult=tuple(m.get("ch_mult", (1, 2, 2, 2))),
+                num_res_blocks=m.get("num_res_blocks", 1),
+                attn=tuple(m.get("attn_resolutions", (16,))),
+                fourier_scale=m.get("fourier_scale", 16.0))
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--repeats", type=int, default=3)
-    args = ap.parse_args()
+    args = parse_args(__doc__, 3, [("--config", "configs/ct_phantom_128.toml",
+                                    "medsgm training configuration whose [model] table to build")])
+    config = args.config
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    params = sum(p.numel() for p in Ncsnpp(size=128).parameters())
-    note = f"{params} params, {args.threads} threads, torch {torch.__version__}"
+    arch = model_config(config)
+    params = sum(p.numel() for p in Ncsnpp(size=128, **arch).parameters())
+    note = (f"{config}: nf {arch['nf']}, {params} params, {args.threads} threads, "
+            f"torch {torch.__version__}")
     for size, batch in [(128, 1), (128, 8), (256, 1), (256, 8)]:
-        net = Ncsnpp(size=size).eval()
+        net = Ncsnpp(size=size, **arch).eval()
         x, s = torch.rand(batch, 1, size, size), torch.full((batch,), 0.5)
-        with torch.no_grad():
-            ms = median_ms(lambda: net(x, s), args.repeats)
-        print(json.dumps({"group": "model-pytorch", "case": f"nfe {size}² batch {batch}", "median_ms": ms, "note": note}))
-    net = Ncsnpp(size=128).train()
+
+        def nfe():
+            with torch.no_grad():
+                net(x, s)
+
+        emit("model-pytorch", f"nfe {size}² batch {batch}", timings_ms(nfe, args.repeats), note)
+    net = Ncsnpp(size=128, **arch).train()
     x, z, s = torch.rand(16, 1, 128, 128), torch.randn(16, 1, 128, 128), torch.full((16,), 0.5)
 
     def step():
@@ -163,8 +169,8 @@ def main():
         out = net(x + 0.5 * z, s)
         ((out * 0.5 + z) ** 2).mean().backward()
 
-    ms = median_ms(step, args.repeats)
-    print(json.dumps({"group": "model-pytorch", "case": "train step 128² batch 16 (fwd+bwd)", "median_ms": ms, "note": note}))
+    emit("model-pytorch", "train step 128² batch 16 (fwd+bwd)", timings_ms(step, args.repeats),
+         note)
 
 
 if __name__ == "__main__":

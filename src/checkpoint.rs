@@ -124,22 +124,27 @@ pub fn read_safetensors<M: for<'de> Deserialize<'de>>(
     device: &Device,
 ) -> anyhow::Result<(HashMap<String, Tensor>, M)> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes)
-        .with_context(|| format!("{} is not a safetensors file", path.display()))?;
+    parse_safetensors(&bytes, &path.display().to_string(), device)
+}
+
+/// Decodes safetensors `bytes` (named `what` in errors) and the JSON stored under
+/// [`META_KEY`].
+pub fn parse_safetensors<M: for<'de> Deserialize<'de>>(
+    bytes: &[u8],
+    what: &str,
+    device: &Device,
+) -> anyhow::Result<(HashMap<String, Tensor>, M)> {
+    let (_, header) = safetensors::SafeTensors::read_metadata(bytes)
+        .with_context(|| format!("{what} is not a safetensors file"))?;
     let json = header
         .metadata()
         .as_ref()
         .and_then(|m| m.get(META_KEY))
-        .with_context(|| {
-            format!(
-                "{} has no '{META_KEY}' metadata (not written by medsgm)",
-                path.display()
-            )
-        })?;
+        .with_context(|| format!("{what} has no '{META_KEY}' metadata (not written by medsgm)"))?;
     let meta = serde_json::from_str(json)
-        .with_context(|| format!("{}: unreadable '{META_KEY}' metadata", path.display()))?;
-    let tensors = candle_core::safetensors::load_buffer(&bytes, device)
-        .with_context(|| format!("decoding tensors of {}", path.display()))?;
+        .with_context(|| format!("{what}: unreadable '{META_KEY}' metadata"))?;
+    let tensors = candle_core::safetensors::load_buffer(bytes, device)
+        .with_context(|| format!("decoding tensors of {what}"))?;
     Ok((tensors, meta))
 }
 
@@ -161,18 +166,23 @@ impl Checkpoint {
 
     /// Reads and validates a checkpoint (format, version, configurations, EMA completeness).
     pub fn load(path: &Path, device: &Device) -> anyhow::Result<Self> {
-        let (tensors, meta): (_, CheckpointMeta) = read_safetensors(path, device)?;
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        Self::from_bytes(&bytes, &path.display().to_string(), device)
+    }
+
+    /// [`Checkpoint::load`] from the bytes of a safetensors file (e.g. a model embedded with
+    /// `include_bytes!`); `what` names the source in errors.
+    pub fn from_bytes(bytes: &[u8], what: &str, device: &Device) -> anyhow::Result<Self> {
+        let (tensors, meta): (_, CheckpointMeta) = parse_safetensors(bytes, what, device)?;
         if meta.format != FORMAT {
             bail!(
-                "{}: format '{}' is not a model checkpoint ('{FORMAT}')",
-                path.display(),
+                "{what}: format '{}' is not a model checkpoint ('{FORMAT}')",
                 meta.format
             )
         }
         if meta.format_version > FORMAT_VERSION {
             bail!(
-                "{}: checkpoint format version {} is newer than this medsgm ({FORMAT_VERSION}, version {}); it was written by medsgm {}",
-                path.display(),
+                "{what}: checkpoint format version {} is newer than this medsgm ({FORMAT_VERSION}, version {}); it was written by medsgm {}",
                 meta.format_version,
                 env!("CARGO_PKG_VERSION"),
                 meta.medsgm_version
@@ -180,10 +190,10 @@ impl Checkpoint {
         }
         meta.model
             .validate()
-            .map_err(|e| anyhow::anyhow!("{}: invalid model config: {e}", path.display()))?;
+            .map_err(|e| anyhow::anyhow!("{what}: invalid model config: {e}"))?;
         meta.sde
             .build()
-            .with_context(|| format!("{}: invalid SDE parameters", path.display()))?;
+            .with_context(|| format!("{what}: invalid SDE parameters"))?;
         let (mut weights, mut ema) = (HashMap::new(), HashMap::new());
         for (name, t) in tensors {
             match name.strip_prefix(EMA_PREFIX) {
@@ -192,7 +202,7 @@ impl Checkpoint {
             };
         }
         if let Some(missing) = weights.keys().find(|n| !ema.contains_key(*n)) {
-            bail!("{}: EMA copy of '{missing}' is missing", path.display())
+            bail!("{what}: EMA copy of '{missing}' is missing")
         }
         Ok(Self { meta, weights, ema })
     }

@@ -5,6 +5,7 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    medsgm::nn::cpu_runtime::configure();
     let cli = medsgm::cli::Cli::parse();
     match medsgm::cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,

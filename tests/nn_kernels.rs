@@ -1,5 +1,6 @@
 //! The fused CPU kernels (im2col + GEMM convolution, GroupNorm) equal candle's reference ops
-//! (`conv2d`, candle-nn `GroupNorm`) in value and gradients.
+//! (`conv2d` plus a bias, candle-nn `GroupNorm` with and without a following `silu`) in value
+//! and gradients.
 
 use candle_core::{Device, Tensor, Var};
 use medsgm::nn::conv::conv2d_same_im2col;
@@ -20,15 +21,27 @@ fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
 #[test]
 fn im2col_conv_matches_candle_conv2d_values_and_gradients() {
     let dev = Device::Cpu;
-    for &(b, c, co, h, w, k) in &[(2, 3, 5, 7, 9, 3), (1, 4, 2, 6, 5, 1), (3, 2, 3, 4, 4, 3)] {
+    // Batches of 1 take the multi-threaded-GEMM path, larger ones the batch-split path;
+    // 1×1 kernels skip the column buffer.
+    for &(b, c, co, h, w, k) in &[
+        (2, 3, 5, 7, 9, 3),
+        (1, 4, 2, 6, 5, 1),
+        (3, 2, 3, 4, 4, 3),
+        (1, 3, 4, 5, 6, 3),
+        (5, 4, 3, 3, 5, 1),
+        (4, 2, 3, 6, 6, 5),
+    ] {
         let x = Var::from_tensor(&Tensor::randn(0f32, 1.0, (b, c, h, w), &dev).unwrap()).unwrap();
         let wt = Var::from_tensor(&Tensor::randn(0f32, 1.0, (co, c, k, k), &dev).unwrap()).unwrap();
+        let bias = Var::from_tensor(&Tensor::randn(0f32, 1.0, (b, co), &dev).unwrap()).unwrap();
         // A non-uniform upstream gradient so that every output position matters.
         let probe = Tensor::randn(0f32, 1.0, (b, co, h, w), &dev).unwrap();
-        let ours = conv2d_same_im2col(x.as_tensor(), wt.as_tensor()).unwrap();
+        let ours = conv2d_same_im2col(x.as_tensor(), wt.as_tensor(), bias.as_tensor()).unwrap();
         let reference = x
             .as_tensor()
             .conv2d(wt.as_tensor(), k / 2, 1, 1, 1)
+            .unwrap()
+            .broadcast_add(&bias.as_tensor().unsqueeze(2).unwrap().unsqueeze(3).unwrap())
             .unwrap();
         assert!(max_abs_diff(&ours, &reference) < 1e-4);
         let g1 = (ours * &probe)
@@ -43,12 +56,13 @@ fn im2col_conv_matches_candle_conv2d_values_and_gradients() {
             .unwrap()
             .backward()
             .unwrap();
-        for v in [&x, &wt] {
+        for v in [&x, &wt, &bias] {
             let (a, r) = (g1.get(v).unwrap(), g2.get(v).unwrap());
             assert!(
                 max_abs_diff(a, r) < 1e-4,
-                "gradient mismatch {}",
-                max_abs_diff(a, r)
+                "gradient mismatch {} for {:?}",
+                max_abs_diff(a, r),
+                (b, c, co, h, w, k)
             );
         }
     }
@@ -72,32 +86,44 @@ fn fused_group_norm_matches_candle_nn_values_and_gradients() {
         let ours = medsgm::nn::group_norm::GroupNorm::new(groups, c, 1e-6, vb.clone()).unwrap();
         let reference = candle_nn::group_norm(groups, c, 1e-6, vb).unwrap();
         let probe = Tensor::randn(0f32, 1.0, (b, c, h, w), &dev).unwrap();
-        let y1 = ours.forward(x.as_tensor()).unwrap();
-        let y2 = reference.forward(x.as_tensor()).unwrap();
-        assert!(
-            max_abs_diff(&y1, &y2) < 1e-4,
-            "value {}",
-            max_abs_diff(&y1, &y2)
-        );
-        let g1 = (y1 * &probe)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
-        let g2 = (y2 * &probe)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
-        for v in [&x, &gamma, &beta] {
-            let (a, r) = (g1.get(v).unwrap(), g2.get(v).unwrap());
+        // The plain norm, and the norm with the SiLU fused in against candle's `silu`.
+        for silu in [false, true] {
+            let (y1, y2) = if silu {
+                (
+                    ours.forward_silu(x.as_tensor()).unwrap(),
+                    reference.forward(x.as_tensor()).unwrap().silu().unwrap(),
+                )
+            } else {
+                (
+                    ours.forward(x.as_tensor()).unwrap(),
+                    reference.forward(x.as_tensor()).unwrap(),
+                )
+            };
             assert!(
-                max_abs_diff(a, r) < 1e-4,
-                "gradient mismatch {}",
-                max_abs_diff(a, r)
+                max_abs_diff(&y1, &y2) < 1e-4,
+                "value {}",
+                max_abs_diff(&y1, &y2)
             );
+            let g1 = (y1 * &probe)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            let g2 = (y2 * &probe)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            for v in [&x, &gamma, &beta] {
+                let (a, r) = (g1.get(v).unwrap(), g2.get(v).unwrap());
+                assert!(
+                    max_abs_diff(a, r) < 1e-4,
+                    "gradient mismatch {} (silu {silu})",
+                    max_abs_diff(a, r)
+                );
+            }
         }
     }
 }

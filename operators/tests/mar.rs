@@ -375,7 +375,12 @@ fn simulator_reduces_to_the_ideal_sinogram_for_water_only_noise_free_data() {
         .unwrap()
         .0;
     let ratio = |k| raw.sinogram[k] / sim.clean_sinogram[k];
-    assert!(ratio(k) < ratio(thin) - 0.02, "{} vs {}", ratio(k), ratio(thin));
+    assert!(
+        ratio(k) < ratio(thin) - 0.02,
+        "{} vs {}",
+        ratio(k),
+        ratio(thin)
+    );
     // Bad inputs are rejected with errors.
     let mut bad = none.clone();
     bad[[3, 3]] = 1.5;

@@ -15,6 +15,10 @@
 //!   [`likelihood`] (log-likelihood / bits per dim, Hutchinson–Skilling or exact trace).
 //! - [`dsm`]: the denoising score-matching loss used for training.
 //!
+//! Inverse problems (method digest §5, thesis Ch. 8): [`projection`] (ŷ_t draws, the
+//! Theorem 8.1 step, likelihood gradients on a batch) and [`inverse`] ([`solve`]: PC / ALD with
+//! projection and the Score SDE / Langevin baselines, K posterior samples → mean and std).
+//!
 //! ```
 //! use candle_core::Device;
 //! use medsgm_recon::{GaussianScore, NoHook, PcConfig, PcSampler, SdeConfig};
@@ -34,6 +38,7 @@ pub mod denoise;
 pub mod dsm;
 pub mod error;
 pub mod exact_score;
+pub mod inverse;
 pub mod likelihood;
 pub mod noise;
 pub mod ode_sampler;
@@ -48,6 +53,7 @@ pub mod sigma_max;
 pub use dsm::{dsm_loss, DsmWeighting};
 pub use error::{ReconError, Result};
 pub use exact_score::{GaussianScore, GmmScore};
+pub use inverse::{solve, InverseConfig, InverseMethod, Reconstruction};
 pub use noise::Noise;
 pub use pc_sampler::{NoHook, PcConfig, PcSampler, Samples, Stage, StepHook};
 pub use score::ScoreModel;

@@ -8,7 +8,7 @@
 //! each processed in parallel with its own seeded random stream, and reassembled.
 
 use candle_core::{Device, Tensor};
-use medsgm_operators::{LinearOperator, Subsampled, Transform};
+use medsgm_operators::{LinearOperator, Scalar, Subsampled, Transform};
 use ndarray::{Array1, ArrayD, IxDyn};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -25,20 +25,20 @@ pub enum ProjectionError {
     Batch(String),
 }
 
-/// A batch of measured images: one operator A = P(Λ)T shared by the batch and one measurement
-/// vector y per image, each image with its own seeded random stream (so results do not depend
-/// on thread scheduling or batch splitting).
-pub struct MeasuredBatch<T: Transform<In = f32>> {
-    op: Subsampled<T>,
+/// A batch of measured images: one operator A = P(Λ)T shared by the batch (borrowed) and one
+/// measurement vector y per image, each image with its own seeded random stream (so results do
+/// not depend on thread scheduling).
+pub struct MeasuredBatch<'a, T: Transform<In = f32>> {
+    op: &'a Subsampled<T>,
     y: Vec<Array1<T::Out>>,
     rngs: Vec<ChaCha8Rng>,
 }
 
-impl<T: Transform<In = f32>> MeasuredBatch<T> {
+impl<'a, T: Transform<In = f32>> MeasuredBatch<'a, T> {
     /// Binds measurements to an operator. `seed` determines every noise draw; image `i` uses
     /// the stream `seed`·2⁶⁴ + `i` of ChaCha8.
     pub fn new(
-        op: Subsampled<T>,
+        op: &'a Subsampled<T>,
         y: Vec<Array1<T::Out>>,
         seed: u64,
     ) -> Result<Self, ProjectionError> {
@@ -60,8 +60,8 @@ impl<T: Transform<In = f32>> MeasuredBatch<T> {
     }
 
     /// The operator A.
-    pub fn operator(&self) -> &Subsampled<T> {
-        &self.op
+    pub fn operator(&self) -> &'a Subsampled<T> {
+        self.op
     }
 
     /// Number of images in the batch.
@@ -88,7 +88,7 @@ impl<T: Transform<In = f32>> MeasuredBatch<T> {
         beta: f32,
         lambda: f32,
     ) -> Result<Tensor, ProjectionError> {
-        let op = &self.op;
+        let op = self.op;
         map_images(op, &self.y, &mut self.rngs, x, |img, y, rng| {
             let y_hat = op.noisy_measurement(&y.view(), alpha, beta, rng);
             op.consistency(&img.view(), &y_hat.view(), lambda)
@@ -97,10 +97,35 @@ impl<T: Transform<In = f32>> MeasuredBatch<T> {
 
     /// The final hard projection k(x, y, 1) onto {A x = y} with the clean measurements.
     pub fn project_exact(&mut self, x: &Tensor) -> Result<Tensor, ProjectionError> {
-        let op = &self.op;
+        let op = self.op;
         map_images(op, &self.y, &mut self.rngs, x, |img, y, _| {
             op.consistency(&img.view(), &y.view(), 1.0)
         })
+    }
+
+    /// The relative data residual ‖A x − y‖ / ‖y‖ of every image (‖A x‖ when y = 0).
+    pub fn relative_residuals(&self, x: &Tensor) -> Result<Vec<f64>, ProjectionError> {
+        let data = images(self.op, self.y.len(), x)?;
+        let shape = self.op.domain_shape();
+        let per_image: usize = shape.iter().product();
+        data.par_chunks(per_image)
+            .zip(self.y.par_iter())
+            .map(|(src, y)| {
+                let img = ArrayD::from_shape_vec(IxDyn(&shape), src.to_vec())
+                    .map_err(|e| ProjectionError::Batch(e.to_string()))?;
+                let ax = self.op.forward(&img.view());
+                let (mut num, mut den) = (0f64, 0f64);
+                for (&a, &b) in ax.iter().zip(y.iter()) {
+                    num += (a - b).abs2();
+                    den += b.abs2();
+                }
+                Ok(if den > 0.0 {
+                    (num / den).sqrt()
+                } else {
+                    num.sqrt()
+                })
+            })
+            .collect()
     }
 
     /// ∇ₓ log N(ŷ; A x, σ² I) = Aᴴ(ŷ − A x)/σ² per image, with ŷ = α y + β A z freshly drawn
@@ -113,7 +138,7 @@ impl<T: Transform<In = f32>> MeasuredBatch<T> {
         beta: f32,
         sigma: f32,
     ) -> Result<Tensor, ProjectionError> {
-        let op = &self.op;
+        let op = self.op;
         let inv_var = 1.0 / (sigma * sigma);
         map_images(op, &self.y, &mut self.rngs, x, |img, y, rng| {
             let y_hat = if beta > 0.0 {
@@ -128,6 +153,28 @@ impl<T: Transform<In = f32>> MeasuredBatch<T> {
             op.adjoint(&r.view())
         })
     }
+}
+
+/// The host copy of `x` after checking that it holds `n` images of the operator's domain shape.
+fn images<T: Transform<In = f32>>(
+    op: &Subsampled<T>,
+    n: usize,
+    x: &Tensor,
+) -> Result<Vec<f32>, ProjectionError> {
+    let shape = op.domain_shape();
+    let per_image: usize = shape.iter().product();
+    let data = x
+        .to_device(&Device::Cpu)?
+        .to_dtype(candle_core::DType::F32)?
+        .flatten_all()?
+        .to_vec1::<f32>()?;
+    if data.len() != per_image * n {
+        return Err(ProjectionError::Batch(format!(
+            "tensor {:?} does not hold {n} images of shape {shape:?}",
+            x.dims()
+        )));
+    }
+    Ok(data)
 }
 
 /// Splits `x` into per-image arrays of the operator's domain shape, applies `f` in parallel with
@@ -145,14 +192,7 @@ where
 {
     let shape = op.domain_shape();
     let per_image: usize = shape.iter().product();
-    let data = x.to_device(&Device::Cpu)?.flatten_all()?.to_vec1::<f32>()?;
-    if data.len() != per_image * ys.len() {
-        return Err(ProjectionError::Batch(format!(
-            "tensor {:?} does not hold {} images of shape {shape:?}",
-            x.dims(),
-            ys.len()
-        )));
-    }
+    let data = images(op, ys.len(), x)?;
     let mut out = vec![0f32; data.len()];
     out.par_chunks_mut(per_image)
         .zip(data.par_chunks(per_image))
@@ -200,10 +240,14 @@ mod tests {
         }
     }
 
-    fn batch(seed: u64) -> (MeasuredBatch<Identity>, Tensor) {
+    fn operator() -> Subsampled<Identity> {
         let n = 4;
         let mask = ArrayD::from_shape_fn(IxDyn(&[n, n]), |i| (i[0] + i[1]) % 2 == 0);
-        let op = Subsampled::new(Identity(n), mask).unwrap();
+        Subsampled::new(Identity(n), mask).unwrap()
+    }
+
+    fn batch(op: &Subsampled<Identity>, seed: u64) -> (MeasuredBatch<'_, Identity>, Tensor) {
+        let n = 4;
         let m = op.num_measurements();
         let y = (0..3)
             .map(|b| Array1::from_shape_fn(m, |i| (b * 100 + i) as f32))
@@ -217,7 +261,8 @@ mod tests {
 
     #[test]
     fn exact_projection_imputes_measurements_and_keeps_the_rest() {
-        let (mut mb, x) = batch(1);
+        let op = operator();
+        let (mut mb, x) = batch(&op, 1);
         let out = mb.project_exact(&x).unwrap().reshape((3, 16)).unwrap();
         let out = out.to_vec2::<f32>().unwrap();
         let xin = x.reshape((3, 16)).unwrap().to_vec2::<f32>().unwrap();
@@ -237,13 +282,14 @@ mod tests {
 
     #[test]
     fn lambda_zero_is_identity_and_seeds_reproduce() {
-        let (mut mb, x) = batch(2);
+        let op = operator();
+        let (mut mb, x) = batch(&op, 2);
         let same = mb.project_noisy(&x, 1.0, 3.0, 0.0).unwrap();
         let d = (same - &x).unwrap().abs().unwrap().max_all().unwrap();
         assert_eq!(d.to_scalar::<f32>().unwrap(), 0.0);
-        let (mut a, _) = batch(7);
-        let (mut b, _) = batch(7);
-        let (mut c, _) = batch(8);
+        let (mut a, _) = batch(&op, 7);
+        let (mut b, _) = batch(&op, 7);
+        let (mut c, _) = batch(&op, 8);
         let pa = a
             .project_noisy(&x, 1.0, 3.0, 0.5)
             .unwrap()
@@ -265,7 +311,8 @@ mod tests {
 
     #[test]
     fn likelihood_gradient_is_masked_residual_over_variance() {
-        let (mut mb, x) = batch(3);
+        let op = operator();
+        let (mut mb, x) = batch(&op, 3);
         let g = mb.likelihood_grad(&x, 1.0, 0.0, 2.0).unwrap();
         let g = g.reshape((3, 16)).unwrap().to_vec2::<f32>().unwrap();
         let xin = x.reshape((3, 16)).unwrap().to_vec2::<f32>().unwrap();
@@ -284,8 +331,33 @@ mod tests {
     }
 
     #[test]
+    fn relative_residuals_vanish_after_exact_projection() {
+        let op = operator();
+        let (mut mb, x) = batch(&op, 5);
+        let before = mb.relative_residuals(&x).unwrap();
+        // image b: measured pixels hold 16 b + p, y holds 100 b + k
+        for (b, r) in before.iter().enumerate() {
+            let (mut num, mut den) = (0f64, 0f64);
+            let mut k = 0;
+            for p in 0..16 {
+                if ((p / 4) + (p % 4)) % 2 == 0 {
+                    let y = (b * 100 + k) as f64;
+                    num += (y - (16 * b + p) as f64).powi(2);
+                    den += y * y;
+                    k += 1;
+                }
+            }
+            assert!((r - (num / den).sqrt()).abs() < 1e-6, "{r}");
+        }
+        let projected = mb.project_exact(&x).unwrap();
+        let after = mb.relative_residuals(&projected).unwrap();
+        assert!(after.iter().all(|&r| r == 0.0), "{after:?}");
+    }
+
+    #[test]
     fn mismatched_batches_are_errors() {
-        let (mut mb, _) = batch(4);
+        let op = operator();
+        let (mut mb, _) = batch(&op, 4);
         let wrong = Tensor::zeros((2, 1, 4, 4), candle_core::DType::F32, &Device::Cpu).unwrap();
         assert!(mb.project_exact(&wrong).is_err());
     }

@@ -43,13 +43,55 @@ pub enum Bench {
     Recon(crate::cli::bench_recon::ReconBenchArgs),
 }
 
-/// The peer script of each benchmark (prints one JSON row per line).
-fn peer_script(which: &Bench) -> &'static str {
+/// Path of the model benchmark's configuration (default configs/ct_phantom_128.toml).
+fn model_config(config: &Option<PathBuf>) -> PathBuf {
+    config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("configs/ct_phantom_128.toml"))
+}
+
+/// The peer scripts of each benchmark (each prints one JSON row per line), with their extra
+/// arguments.
+fn peer_scripts(which: &Bench) -> Vec<(&'static str, Vec<std::ffi::OsString>)> {
     match which {
-        Bench::Operators => "data-scripts/peer_bench_operators.py",
-        Bench::Model { .. } => "data-scripts/peer_bench_model.py",
-        Bench::Recon(_) => "",
+        Bench::Operators => vec![
+            ("data-scripts/peer_bench_operators.py", vec![]),
+            ("data-scripts/peer_bench_mri.py", vec![]),
+        ],
+        Bench::Model { config } => vec![(
+            "data-scripts/peer_bench_model.py",
+            vec!["--config".into(), model_config(config).into()],
+        )],
+        Bench::Recon(_) => vec![],
     }
+}
+
+/// Formats medsgm-versus-peer pairs as an aligned text table with speed-ups.
+pub fn comparison_table(pairs: &[crate::bench::Comparison]) -> String {
+    let w_case = pairs
+        .iter()
+        .map(|p| p.case.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(4);
+    let w_peer = pairs.iter().map(|p| p.peer.len()).max().unwrap_or(0).max(4);
+    let mut out = format!(
+        "{:<w_case$}  {:>12}  {:<w_peer$}  {:>12}  {:>8}\n",
+        "case", "medsgm ms", "peer", "peer ms", "speed-up"
+    );
+    for p in pairs {
+        let pad = w_case - p.case.chars().count();
+        out += &format!(
+            "{}{}  {:>12.3}  {:<w_peer$}  {:>12.3}  {:>7.2}×\n",
+            p.case,
+            " ".repeat(pad),
+            p.medsgm_ms,
+            p.peer,
+            p.peer_ms,
+            p.speedup()
+        );
+    }
+    out
 }
 
 /// Formats rows as an aligned text table.
@@ -107,24 +149,32 @@ pub fn run(a: &BenchArgs) -> Result<()> {
             rows
         }
         Bench::Model { config } => {
-            let path = config
-                .clone()
-                .unwrap_or_else(|| PathBuf::from("configs/ct_phantom_128.toml"));
+            let path = model_config(config);
             let cfg = crate::train::TrainConfig::from_toml_file(&path).invalid_input()?;
             crate::bench::model::run(&cfg.model, a.repeats)?
         }
         Bench::Recon(_) => unreachable!("handled above"),
     };
+    let mut pairs = Vec::new();
     if let Some(python) = &a.peer_python {
         let threads = rayon::current_num_threads();
-        rows.extend(crate::bench::run_peer(
-            python,
-            std::path::Path::new(peer_script(&a.which)),
-            threads,
-            a.repeats,
-        )?);
+        let mut peers = Vec::new();
+        for (script, extra) in peer_scripts(&a.which) {
+            peers.extend(crate::bench::run_peer(
+                python,
+                std::path::Path::new(script),
+                threads,
+                a.repeats,
+                &extra,
+            )?);
+        }
+        pairs = crate::bench::compare(&rows, &peers);
+        rows.extend(peers);
     }
     print!("{}", table(&rows));
+    if !pairs.is_empty() {
+        print!("\n{}", comparison_table(&pairs));
+    }
     let json = serde_json::to_string_pretty(&rows)? + "\n";
     write_bytes_atomic(&out, json.as_bytes())?;
     println!("wrote {}", out.display());

@@ -1,15 +1,21 @@
-//! `medsgm demo`: the classical sparse-view CT pipeline on a built-in phantom — simulate a
-//! 23-view sinogram, reconstruct with every method of [`METHODS`], score against the ground
-//! truth (PSNR/SSIM), print a table and save a comparison figure.
+//! `medsgm demo`: score-based sparse-view CT on a built-in problem (issue 4, "Shipped default
+//! models"). A held-out anatomical phantom at the model's resolution is measured with 23
+//! equispaced views; FBP, FISTA-TV and medsgm (PC sampling with the data-consistency
+//! projection, thesis Alg. 8.2, K posterior samples) reconstruct it; the scores (PSNR/SSIM
+//! against the ground truth) are printed and a comparison figure (ground truth, FBP, FISTA-TV,
+//! medsgm, |error|, posterior std) is saved.
 //!
-//! The pipeline is a function of the method list, so the score-based reconstruction can be
-//! added to (or replace) the classical methods without touching the rest.
+//! The default CT prior is embedded in the binary ([`EMBEDDED_CT_MODEL`]); `--model` replaces
+//! it. Images are in the model's normalised units (HU window → [0, 1]) throughout, so the
+//! measured sinogram needs no conversion.
 
-use crate::cli::args::progress;
+use crate::checkpoint::Normalization;
 use crate::cli::invalid;
 use crate::cli::metrics::{scores, Scores, SsimChoice};
+use crate::cli::model::LoadedModel;
 use crate::cli::phantom::PhantomKind;
 use crate::cli::recon::run_fista_tv;
+use crate::cli::score_recon::{dense_ct_operator, score_reconstruct, IntensityMap};
 use crate::io::npy::write_npy;
 use crate::plot::{comparison_figure, Panel};
 use anyhow::{Context, Result};
@@ -20,10 +26,18 @@ use medsgm_operators::phantom::anatomical::{anatomical_ct, AnatomicalParams};
 use medsgm_operators::phantom::shepp_logan;
 use medsgm_operators::radon::{Radon, RadonGeometry};
 use medsgm_operators::{noise, LinearOperator};
+use medsgm_recon::{InverseConfig, InverseMethod};
 use ndarray::{Array2, Ix2};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Instant;
+
+/// The default CT prior: 64², trained by `medsgm train` on anatomical CT phantoms (VE SDE, HU
+/// window [−1000, 1000] → [0, 1]); see `models/ct_phantom_64/`.
+pub const EMBEDDED_CT_MODEL: &[u8] = include_bytes!("../../models/ct_phantom_64/model.safetensors");
+
+/// Name of the embedded model in messages.
+const EMBEDDED_NAME: &str = "the embedded CT model (models/ct_phantom_64)";
 
 /// Arguments of `medsgm demo`.
 #[derive(Debug, Clone, Args)]
@@ -31,26 +45,48 @@ pub struct DemoArgs {
     /// Output directory (created if missing).
     #[arg(long, default_value = "demo-out")]
     pub out_dir: PathBuf,
-    /// Built-in phantom (shepp-logan or anatomical; values in [0, 1]).
-    #[arg(long, value_enum, default_value = "shepp-logan")]
+    /// Built-in phantom: anatomical (HU, normalised with the model's window), shepp-logan or
+    /// ellipses (values in [0, 1]).
+    #[arg(long, value_enum, default_value = "anatomical")]
     pub phantom: PhantomKind,
-    /// Image side length.
-    #[arg(long, default_value_t = 128)]
-    pub size: usize,
     /// Number of equispaced views over [0°, 180°).
     #[arg(long, default_value_t = 23)]
     pub views: usize,
-    /// Phantom and noise seed.
-    #[arg(long, default_value_t = 0)]
+    /// Phantom and noise seed (the default lies far from the training seeds: held out).
+    #[arg(long, default_value_t = 10_000_000)]
     pub seed: u64,
-    /// Additive Gaussian sinogram noise (standard deviation); 0 = noise-free.
+    /// Additive Gaussian sinogram noise (standard deviation, model units); 0 = noise-free.
     #[arg(long, default_value_t = 0.0)]
     pub sigma: f32,
+    /// Score model (default: the embedded CT model); the phantom has its image size.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// PC sampler time steps N (NFE per sample = 2N + 1).
+    #[arg(long, default_value_t = DEFAULT_STEPS)]
+    pub steps: usize,
+    /// Posterior samples K (mean and std map).
+    #[arg(long, default_value_t = 4)]
+    pub samples: usize,
+    /// Corrector signal-to-noise ratio r.
+    #[arg(long, default_value_t = 0.16)]
+    pub snr: f64,
+    /// λ of the data-consistency step.
+    #[arg(long, default_value_t = 1.0)]
+    pub lambda: f64,
+    /// Sampler seed.
+    #[arg(long, default_value_t = 0)]
+    pub sampler_seed: u64,
+    /// Only the classical methods (no score model needed).
+    #[arg(long)]
+    pub classical_only: bool,
 }
+
+/// Default PC steps of the demo: about a minute for K = 4 samples at 64² on two cores.
+pub const DEFAULT_STEPS: usize = 100;
 
 /// A sparse-view CT problem: ground truth, operator and measured sinogram.
 pub struct CtProblem {
-    /// Ground-truth image in [0, 1].
+    /// Ground-truth image (model units).
     pub truth: Array2<f32>,
     /// The Radon transform over the measured views.
     pub radon: Radon,
@@ -58,38 +94,87 @@ pub struct CtProblem {
     pub sinogram: Array2<f32>,
 }
 
-/// A reconstruction method of the demo.
-pub struct DemoMethod {
-    /// Display name.
-    pub name: &'static str,
-    /// Reconstructs an image from the problem's sinogram (never looks at `truth`).
-    pub reconstruct: fn(&CtProblem) -> Result<Array2<f32>>,
+/// A reconstruction: the image and, for posterior samplers, the per-pixel std and NFE.
+pub struct MethodOutput {
+    /// The reconstruction.
+    pub image: Array2<f32>,
+    /// Posterior standard deviation (K > 1).
+    pub std: Option<Array2<f32>>,
+    /// Score evaluations per sample.
+    pub nfe: Option<usize>,
 }
 
-/// The classical baselines: FBP (Ram-Lak) and FISTA-TV (nonnegative, 200 iterations).
-pub const METHODS: &[DemoMethod] = &[
-    DemoMethod {
-        name: "FBP",
-        reconstruct: |p| Ok(fbp(&p.radon, &p.sinogram.view(), Filter::RamLak)),
-    },
-    DemoMethod {
-        name: "FISTA-TV",
-        reconstruct: |p| {
-            run_fista_tv(
-                &p.radon,
-                &p.sinogram.view().into_dyn(),
-                FISTA_ITERATIONS,
-                FISTA_TV_WEIGHT,
-                true,
-            )
-        },
-    },
-];
+impl MethodOutput {
+    fn image(image: Array2<f32>) -> Self {
+        Self {
+            image,
+            std: None,
+            nfe: None,
+        }
+    }
+}
+
+/// A reconstruction method of the demo.
+pub struct DemoMethod<'a> {
+    /// Display name.
+    pub name: String,
+    /// Reconstructs an image from the problem's sinogram (never looks at `truth`).
+    pub reconstruct: Box<dyn Fn(&CtProblem) -> Result<MethodOutput> + 'a>,
+}
 
 /// FISTA-TV iterations of the demo.
 const FISTA_ITERATIONS: usize = 200;
 /// FISTA-TV weight λ of the demo (for sinograms of [0, 1] images with unit pixels).
 const FISTA_TV_WEIGHT: f32 = 0.05;
+
+/// The classical baselines: FBP (Ram-Lak) and FISTA-TV (nonnegative, 200 iterations).
+pub fn classical_methods() -> Vec<DemoMethod<'static>> {
+    vec![
+        DemoMethod {
+            name: "FBP".into(),
+            reconstruct: Box::new(|p| {
+                Ok(MethodOutput::image(fbp(
+                    &p.radon,
+                    &p.sinogram.view(),
+                    Filter::RamLak,
+                )))
+            }),
+        },
+        DemoMethod {
+            name: "FISTA-TV".into(),
+            reconstruct: Box::new(|p| {
+                run_fista_tv(
+                    &p.radon,
+                    &p.sinogram.view().into_dyn(),
+                    FISTA_ITERATIONS,
+                    FISTA_TV_WEIGHT,
+                    true,
+                )
+                .map(MethodOutput::image)
+            }),
+        },
+    ]
+}
+
+/// medsgm: [`medsgm_recon::solve`] with A = P(Λ) R, R over the dense view set of
+/// [`dense_ct_operator`] and Λ the measured views, in the model's units.
+pub fn score_method<'a>(model: &'a LoadedModel, config: InverseConfig) -> DemoMethod<'a> {
+    DemoMethod {
+        name: "medsgm".into(),
+        reconstruct: Box::new(move |p| {
+            let g = p.radon.geometry();
+            let measured: Vec<f32> = g.angles.iter().map(|a| a.to_degrees()).collect();
+            let (op, y) =
+                dense_ct_operator(g.size, g.n_det, g.det_spacing, &measured, &p.sinogram)?;
+            let r = score_reconstruct(model, &op, &y, IntensityMap::IDENTITY, &config)?;
+            Ok(MethodOutput {
+                image: r.mean,
+                std: (config.samples > 1).then_some(r.std),
+                nfe: Some(r.nfe),
+            })
+        }),
+    }
+}
 
 /// One method's outcome.
 #[derive(Debug, Clone, Serialize)]
@@ -101,16 +186,21 @@ pub struct DemoResult {
     pub scores: Scores,
     /// Wall time of the reconstruction.
     pub seconds: f64,
+    /// Score evaluations per posterior sample (score-based methods).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nfe: Option<usize>,
     /// The reconstruction.
     #[serde(skip)]
     pub image: Array2<f32>,
+    /// The posterior standard deviation.
+    #[serde(skip)]
+    pub std: Option<Array2<f32>>,
 }
 
 /// Simulates the sparse-view sinogram of `truth` (optionally with Gaussian noise).
 pub fn ct_problem(truth: Array2<f32>, views: usize, sigma: f32, seed: u64) -> Result<CtProblem> {
     let size = truth.nrows();
-    let geometry =
-        RadonGeometry::equispaced(size, views, RadonGeometry::default_n_det(size));
+    let geometry = RadonGeometry::equispaced(size, views, RadonGeometry::default_n_det(size));
     let radon = Radon::new(geometry)?;
     let clean = radon
         .forward(&truth.view().into_dyn())
@@ -129,62 +219,115 @@ pub fn ct_problem(truth: Array2<f32>, views: usize, sigma: f32, seed: u64) -> Re
 
 /// Runs every method on the problem and scores it.
 pub fn pipeline(problem: &CtProblem, methods: &[DemoMethod]) -> Result<Vec<DemoResult>> {
-    let bar = progress(methods.len() as u64, "methods");
-    let results = methods
+    methods
         .iter()
         .map(|m| {
+            eprintln!("running {}", m.name);
             let start = Instant::now();
-            let image = (m.reconstruct)(problem)
+            let out = (m.reconstruct)(problem)
                 .with_context(|| format!("reconstruction with {} failed", m.name))?;
             let seconds = start.elapsed().as_secs_f64();
             let s = scores(
-                &image.view(),
+                &out.image.view(),
                 &problem.truth.view(),
                 1.0,
                 false,
                 SsimChoice::Gaussian,
             )?;
-            bar.inc(1);
             Ok(DemoResult {
-                method: m.name.to_owned(),
+                method: m.name.clone(),
                 scores: s,
                 seconds,
-                image,
+                nfe: out.nfe,
+                image: out.image,
+                std: out.std,
             })
         })
-        .collect::<Result<Vec<_>>>();
-    bar.finish_and_clear();
-    results
+        .collect()
 }
 
-/// The built-in phantom in [0, 1].
-fn demo_phantom(kind: PhantomKind, size: usize, seed: u64) -> Result<Array2<f32>> {
+/// The built-in phantom in model units: anatomical HU through `window`, the others in [0, 1].
+fn demo_phantom(
+    kind: PhantomKind,
+    size: usize,
+    seed: u64,
+    window: HuWindow,
+) -> Result<Array2<f32>> {
     Ok(match kind {
         PhantomKind::SheppLogan => shepp_logan(size),
         PhantomKind::Anatomical => {
             let hu = anatomical_ct(size, seed, &AnatomicalParams::default())?.hu;
-            hu_to_unit(&hu.view(), HuWindow::default())
+            hu_to_unit(&hu.view(), window)
         }
         PhantomKind::Ellipses => medsgm_operators::phantom::random_ellipses(size, seed, 10),
     })
 }
 
-/// Runs `medsgm demo`.
-pub fn run(a: &DemoArgs) -> Result<()> {
-    if !(16..=1024).contains(&a.size) {
-        return Err(invalid("--size must be in 16..=1024"));
+/// The model of the demo: `--model` or the embedded one.
+fn demo_model(a: &DemoArgs) -> Result<LoadedModel> {
+    match &a.model {
+        Some(p) => LoadedModel::load(p),
+        None => LoadedModel::from_bytes(EMBEDDED_CT_MODEL, EMBEDDED_NAME),
     }
+}
+
+fn validate(a: &DemoArgs) -> Result<()> {
     if !(1..=3600).contains(&a.views) {
         return Err(invalid("--views must be in 1..=3600"));
     }
     if !(a.sigma.is_finite() && a.sigma >= 0.0) {
         return Err(invalid("--sigma must be non-negative"));
     }
+    if !(1..=100_000).contains(&a.steps) {
+        return Err(invalid("--steps must be in 1..=100000"));
+    }
+    if !(1..=1000).contains(&a.samples) {
+        return Err(invalid("--samples must be in 1..=1000"));
+    }
+    if !(a.snr.is_finite() && a.snr > 0.0) {
+        return Err(invalid("--snr must be positive"));
+    }
+    if !(0.0..=1.0).contains(&a.lambda) {
+        return Err(invalid("--lambda must be in [0, 1]"));
+    }
+    Ok(())
+}
+
+/// Runs `medsgm demo`.
+pub fn run(a: &DemoArgs) -> Result<()> {
+    validate(a)?;
+    let total = Instant::now();
+    let model = demo_model(a)?;
+    let size = model.image_size();
+    let window = match model.meta.normalization {
+        Normalization::CtHuWindow { lo, hi } => HuWindow { lo, hi },
+        _ => HuWindow::default(),
+    };
     std::fs::create_dir_all(&a.out_dir)
         .with_context(|| format!("cannot create {}", a.out_dir.display()))?;
-    let truth = demo_phantom(a.phantom, a.size, a.seed)?;
+    let truth = demo_phantom(a.phantom, size, a.seed, window)?;
     let problem = ct_problem(truth, a.views, a.sigma, a.seed)?;
-    let results = pipeline(&problem, METHODS)?;
+    let mut methods = classical_methods();
+    let config = InverseConfig {
+        method: InverseMethod::PcProjection,
+        steps: a.steps,
+        corrector_steps: 1,
+        snr: a.snr,
+        lambda: a.lambda,
+        rho: 1.0,
+        seed: a.sampler_seed,
+        samples: a.samples,
+    };
+    if !a.classical_only {
+        eprintln!(
+            "medsgm: {} with K = {} samples, {} PC steps",
+            model.describe(),
+            a.samples,
+            a.steps
+        );
+        methods.push(score_method(&model, config));
+    }
+    let results = pipeline(&problem, &methods)?;
 
     write_npy(
         &a.out_dir.join("ground_truth.npy"),
@@ -200,14 +343,59 @@ pub fn run(a: &DemoArgs) -> Result<()> {
             &a.out_dir.join(format!("{name}.npy")),
             &r.image.view().into_dyn(),
         )?;
+        if let Some(std) = &r.std {
+            write_npy(
+                &a.out_dir.join(format!("{name}_std.npy")),
+                &std.view().into_dyn(),
+            )?;
+        }
     }
-    let best = results
-        .iter()
-        .max_by(|x, y| x.scores.psnr.total_cmp(&y.scores.psnr))
-        .context("no methods ran")?;
+    let figure = a.out_dir.join("comparison.png");
+    comparison_figure(&figure, &panels(a, &problem, &results)?, 256)?;
+    let summary = a.out_dir.join("summary.json");
+    crate::io::atomic::write_bytes_atomic(
+        &summary,
+        (serde_json::to_string_pretty(&results)? + "\n").as_bytes(),
+    )?;
+
+    println!(
+        "sparse-view CT, {} phantom {size}² (seed {}), {} views, σ = {}",
+        match a.phantom {
+            PhantomKind::SheppLogan => "Shepp-Logan",
+            PhantomKind::Anatomical => "anatomical",
+            PhantomKind::Ellipses => "ellipses",
+        },
+        a.seed,
+        a.views,
+        a.sigma
+    );
+    println!(
+        "{:<10} {:>10} {:>8} {:>8} {:>10}",
+        "method", "PSNR dB", "SSIM", "NFE", "time s"
+    );
+    for r in &results {
+        println!(
+            "{:<10} {:>10.2} {:>8.4} {:>8} {:>10.2}",
+            r.method,
+            r.scores.psnr,
+            r.scores.ssim,
+            r.nfe.map_or("-".to_string(), |n| n.to_string()),
+            r.seconds
+        );
+    }
+    println!("figure: {}", figure.display());
+    println!("summary: {}", summary.display());
+    println!("total: {:.1} s", total.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// Ground truth, every reconstruction with its scores, the |error| of the last method (medsgm
+/// when it ran) and its std map.
+fn panels(a: &DemoArgs, problem: &CtProblem, results: &[DemoResult]) -> Result<Vec<Panel>> {
+    let size = problem.truth.nrows();
     let mut panels = vec![Panel {
         title: "Ground truth".into(),
-        subtitle: format!("{}², {} views", a.size, a.views),
+        subtitle: format!("{size}², {} views", a.views),
         image: problem.truth.clone(),
         window: (0.0, 1.0),
     }];
@@ -217,40 +405,20 @@ pub fn run(a: &DemoArgs) -> Result<()> {
         image: r.image.clone(),
         window: (0.0, 1.0),
     }));
-    let error = (&best.image - &problem.truth).mapv(f32::abs);
+    let last = results.last().context("no methods ran")?;
     panels.push(Panel {
-        title: format!("|error| {}", best.method),
+        title: format!("|error| {}", last.method),
         subtitle: "window [0, 0.25]".into(),
-        image: error,
+        image: (&last.image - &problem.truth).mapv(f32::abs),
         window: (0.0, 0.25),
     });
-    let figure = a.out_dir.join("comparison.png");
-    comparison_figure(&figure, &panels, 256)?;
-    let summary = a.out_dir.join("summary.json");
-    crate::io::atomic::write_bytes_atomic(
-        &summary,
-        (serde_json::to_string_pretty(&results)? + "\n").as_bytes(),
-    )?;
-
-    println!(
-        "sparse-view CT, {} phantom {}², {} views, σ = {}",
-        match a.phantom {
-            PhantomKind::SheppLogan => "Shepp-Logan",
-            PhantomKind::Anatomical => "anatomical",
-            PhantomKind::Ellipses => "ellipses",
-        },
-        a.size,
-        a.views,
-        a.sigma
-    );
-    println!("{:<10} {:>10} {:>8} {:>10}", "method", "PSNR dB", "SSIM", "time s");
-    for r in &results {
-        println!(
-            "{:<10} {:>10.2} {:>8.4} {:>10.3}",
-            r.method, r.scores.psnr, r.scores.ssim, r.seconds
-        );
+    if let Some(std) = &last.std {
+        panels.push(Panel {
+            title: format!("std {} (K = {})", last.method, a.samples),
+            subtitle: format!("window [0, 0.1], mean {:.4}", std.mean().unwrap_or(0.0)),
+            image: std.clone(),
+            window: (0.0, 0.1),
+        });
     }
-    println!("figure: {}", figure.display());
-    println!("summary: {}", summary.display());
-    Ok(())
+    Ok(panels)
 }

@@ -10,8 +10,11 @@ pub mod bench;
 pub mod bench_recon;
 pub mod demo;
 pub mod metrics;
+pub mod model;
 pub mod phantom;
 pub mod recon;
+pub mod sample;
+pub mod score_recon;
 pub mod simulate;
 pub mod train;
 pub mod tune;
@@ -56,6 +59,8 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Train a score model (denoising score matching) from a TOML configuration.
     Train(train::TrainArgs),
+    /// Draw unconditional samples from a trained score model (PC sampler or probability-flow ODE).
+    Sample(sample::SampleArgs),
     /// Benchmarks.
     Bench(bench::BenchArgs),
     /// Tune a method's parameters on validation images (Bayesian optimisation).
@@ -72,6 +77,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Metrics(a) => metrics::run(&a),
         Command::Demo(a) => demo::run(&a),
         Command::Train(a) => train::run(&a),
+        Command::Sample(a) => sample::run(&a),
         Command::Bench(a) => bench::run(&a),
         Command::Tune(a) => tune::run(&a),
     }

@@ -1,17 +1,36 @@
-//! `medsgm recon {ct,mri,mar}`: reconstruct an image from a measurement file.
+//! `medsgm recon {ct,mri,mar}`: reconstruct an image from a measurement file, with a classical
+//! method (FBP, FISTA-TV, zero-filled, LI) or a score-based one (see [`score_recon`]).
+//!
+//! Outputs are in the measurement's data units: CT in the units of the measured image, MAR in
+//! HU (metal pasted back from the uncorrected FBP for display), MRI in the k-space's image
+//! scale. Score-based methods with `--samples K > 1` also write the per-pixel posterior
+//! standard deviation to `<out>_std` (same format).
 
-use crate::cli::args::{not_available, progress, ImageOutput};
+use crate::cli::args::{progress, ImageOutput};
+use crate::cli::model::LoadedModel;
+use crate::cli::score_recon::{
+    self, ct_intensity_map, model_hu_window, mri_intensity_map, IntensityMap, ScoreArgs, ScoreRecon,
+};
 use crate::cli::{invalid, InputContext};
 use crate::io::image_io::Window;
 use crate::io::measurement::{
     load_measurement, Geometry, Kind, Mask, Measurement, MeasurementData,
 };
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
-use medsgm_operators::solvers::{fista_tv, zero_filled, ComplexPart, FistaTvParams};
+use medsgm_operators::fbp::{fbp, Filter};
+use medsgm_operators::hu::mu_to_hu;
+use medsgm_operators::metal::{segment_metal, METAL_THRESHOLD_HU};
+use medsgm_operators::radon::{Radon, RadonGeometry};
+use medsgm_operators::solvers::{
+    fista_tv,
+    li::{li, paste_metal},
+    zero_filled, ComplexPart, FistaTvParams,
+};
 use medsgm_operators::{Fft2, LinearOperator, RealInput, Subsampled};
-use ndarray::{Array2, ArrayViewD};
-use std::path::PathBuf;
+use medsgm_recon::InverseMethod;
+use ndarray::{Array1, Array2, ArrayViewD};
+use std::path::{Path, PathBuf};
 
 /// The problem a measurement belongs to (must match its sidecar).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -35,7 +54,50 @@ pub enum Method {
     ZeroFilled,
     /// Linear interpolation across the metal trace, then FBP (MAR).
     Li,
+    /// Score-based: predictor–corrector sampling with the data-consistency projection before
+    /// every step (thesis Alg. 8.2; the paper's method).
+    PcProjection,
+    /// Score-based: annealed Langevin dynamics with the projection.
+    AldProjection,
+    /// Score-based baseline: conditional score s_θ + ρ ∇ log p(ŷ_t | x) (Song et al. 2021).
+    ScoreSde,
+    /// Score-based baseline: annealed Langevin with a likelihood gradient (Jalal et al. 2021).
+    Langevin,
 }
+
+impl Method {
+    /// The solver method of a score-based method (None for the classical ones).
+    pub fn inverse_method(self) -> Option<InverseMethod> {
+        match self {
+            Method::PcProjection => Some(InverseMethod::PcProjection),
+            Method::AldProjection => Some(InverseMethod::AldProjection),
+            Method::ScoreSde => Some(InverseMethod::ScoreSde),
+            Method::Langevin => Some(InverseMethod::Langevin),
+            _ => None,
+        }
+    }
+}
+
+impl FilterChoice {
+    /// The operators crate's filter.
+    pub fn filter(self) -> Filter {
+        match self {
+            FilterChoice::RamLak => Filter::RamLak,
+            FilterChoice::SheppLogan => Filter::SheppLogan,
+            FilterChoice::Cosine => Filter::Cosine,
+            FilterChoice::Hamming => Filter::Hamming,
+            FilterChoice::Hann => Filter::Hann,
+        }
+    }
+}
+
+/// The score-based methods (valid for every problem).
+const SCORE_METHODS: [Method; 4] = [
+    Method::PcProjection,
+    Method::AldProjection,
+    Method::ScoreSde,
+    Method::Langevin,
+];
 
 /// FBP filters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -76,6 +138,9 @@ pub struct ReconArgs {
     /// FISTA-TV: project onto x ≥ 0 after each step.
     #[arg(long)]
     pub nonnegative: bool,
+    /// Score-based methods.
+    #[command(flatten)]
+    pub score: ScoreArgs,
     /// Output image.
     #[command(flatten)]
     pub output: ImageOutput,
@@ -89,12 +154,13 @@ impl Problem {
             Problem::Mar => Kind::Mar,
         }
     }
-    fn methods(self) -> &'static [Method] {
-        match self {
+    fn methods(self) -> Vec<Method> {
+        let classical: &[Method] = match self {
             Problem::Ct => &[Method::Fbp, Method::FistaTv],
             Problem::Mri => &[Method::ZeroFilled, Method::FistaTv],
             Problem::Mar => &[Method::Li, Method::Fbp],
-        }
+        };
+        classical.iter().chain(&SCORE_METHODS).copied().collect()
     }
 }
 
@@ -115,6 +181,9 @@ fn load_checked(a: &ReconArgs) -> Result<Measurement> {
         if !(a.tv_weight.is_finite() && a.tv_weight >= 0.0) {
             return Err(invalid("--tv-weight must be non-negative"));
         }
+    }
+    if a.method.inverse_method().is_some() {
+        a.score.validate()?;
     }
     a.output.validate()?;
     let m = load_measurement(&a.input).invalid_input()?;
@@ -149,8 +218,156 @@ pub fn run_fista_tv<A: LinearOperator<In = f32>>(
     Ok(x)
 }
 
+/// A reconstruction ready to be written.
+struct ReconOutput {
+    /// The image in data units.
+    image: Array2<f32>,
+    /// Posterior standard deviation (score-based methods with K > 1).
+    std: Option<Array2<f32>>,
+    /// Default PNG window of the image.
+    window: Window,
+    /// NFE per posterior sample and seconds (score-based methods).
+    score: Option<(usize, f64)>,
+}
+
+impl ReconOutput {
+    fn classical(image: Array2<f32>, window: Window) -> Self {
+        Self {
+            image,
+            std: None,
+            window,
+            score: None,
+        }
+    }
+
+    fn score(r: ScoreRecon, samples: usize, window: Window) -> Self {
+        Self {
+            image: r.mean,
+            std: (samples > 1).then_some(r.std),
+            window,
+            score: Some((r.nfe, r.seconds)),
+        }
+    }
+}
+
+/// The PNG window showing the model's [0, 1] range in data units.
+fn model_range_window(map: IntensityMap) -> Window {
+    let ends = map.to_data(&Array2::from_shape_vec((1, 2), vec![0.0, 1.0]).expect("2 values"));
+    Window {
+        low: ends[[0, 0]].min(ends[[0, 1]]),
+        high: ends[[0, 0]].max(ends[[0, 1]]),
+    }
+}
+
+/// The sinogram of a CT/MAR measurement.
+fn sinogram(m: &Measurement) -> Result<&Array2<f32>> {
+    match &m.data {
+        MeasurementData::Sinogram(s) => Ok(s),
+        MeasurementData::KSpace(_) => {
+            bail!("a {} measurement must hold a sinogram", m.sidecar.kind)
+        }
+    }
+}
+
+/// A Radon transform over the given angles of a parallel-beam sidecar (all of them when
+/// `views` is None).
+fn radon_of(m: &Measurement, views: Option<&[usize]>) -> Result<Radon> {
+    let Geometry::ParallelBeam {
+        size,
+        angles_deg,
+        n_det,
+        det_spacing,
+    } = &m.sidecar.geometry
+    else {
+        bail!(
+            "a {} measurement needs a parallel-beam geometry",
+            m.sidecar.kind
+        );
+    };
+    let angles: Vec<f32> = match views {
+        Some(kept) => kept.iter().map(|&k| angles_deg[k]).collect(),
+        None => angles_deg.clone(),
+    };
+    Radon::new(RadonGeometry::from_degrees(*size, &angles, *n_det).with_det_spacing(*det_spacing))
+        .invalid_input()
+}
+
+/// The score-based operator of a CT/MAR measurement and its measured entries y: for CT the
+/// dense view set of [`score_recon::dense_ct_operator`] (the sidecar's full set when it is
+/// already that dense), for MAR the full view set with Λ = the complement of the metal trace.
+fn subsampled_radon(m: &Measurement) -> Result<(Subsampled<Radon>, Array1<f32>)> {
+    let Geometry::ParallelBeam {
+        size,
+        angles_deg,
+        n_det,
+        det_spacing,
+    } = &m.sidecar.geometry
+    else {
+        bail!(
+            "a {} measurement needs a parallel-beam geometry",
+            m.sidecar.kind
+        );
+    };
+    let sino = sinogram(m)?;
+    match (&m.sidecar.mask, &m.sinogram_mask) {
+        (Mask::Views { kept }, _) if angles_deg.len() < score_recon::DENSE_VIEWS => {
+            let measured: Vec<f32> = kept.iter().map(|&k| angles_deg[k]).collect();
+            score_recon::dense_ct_operator(*size, *n_det, *det_spacing, &measured, sino)
+        }
+        (Mask::Views { kept }, _) => {
+            let radon = radon_of(m, None)?;
+            let mut full = Array2::<f32>::zeros((angles_deg.len(), *n_det));
+            let mut mask = Array2::from_elem(full.dim(), false);
+            for (row, &k) in kept.iter().enumerate() {
+                full.row_mut(k).assign(&sino.row(row));
+                mask.row_mut(k).fill(true);
+            }
+            let op = Subsampled::new(radon, mask.into_dyn()).invalid_input()?;
+            let y = op.gather(&full.view().into_dyn());
+            Ok((op, y))
+        }
+        (Mask::Sinogram { .. }, Some(mask)) => {
+            let op =
+                Subsampled::new(radon_of(m, None)?, mask.clone().into_dyn()).invalid_input()?;
+            let y = op.gather(&sino.view().into_dyn());
+            Ok((op, y))
+        }
+        _ => bail!("the measurement has no usable sinogram mask"),
+    }
+}
+
+/// Sparse-view CT.
+fn recon_ct(a: &ReconArgs, m: &Measurement, model: Option<&LoadedModel>) -> Result<ReconOutput> {
+    if let (Some(model), Some(method)) = (model, a.method.inverse_method()) {
+        let map = ct_intensity_map(model, a.score.units)?;
+        let (op, y) = subsampled_radon(m)?;
+        let r = score_recon::score_reconstruct(model, &op, &y, map, &a.score.config(method))?;
+        return Ok(ReconOutput::score(
+            r,
+            a.score.samples,
+            model_range_window(map),
+        ));
+    }
+    let Mask::Views { kept } = &m.sidecar.mask else {
+        bail!("a ct measurement needs a view mask");
+    };
+    let radon = radon_of(m, Some(kept))?;
+    let sino = sinogram(m)?;
+    let image = match a.method {
+        Method::Fbp => fbp(&radon, &sino.view(), a.filter.filter()),
+        _ => run_fista_tv(
+            &radon,
+            &sino.view().into_dyn(),
+            a.iterations,
+            a.tv_weight,
+            a.nonnegative,
+        )?,
+    };
+    Ok(ReconOutput::classical(image, Window::UNIT))
+}
+
 /// MRI: A = P(Λ) F on real images, Λ = the measured columns.
-fn recon_mri(a: &ReconArgs, m: &Measurement) -> Result<Array2<f32>> {
+fn recon_mri(a: &ReconArgs, m: &Measurement, model: Option<&LoadedModel>) -> Result<ReconOutput> {
     let (Geometry::Cartesian { h, w }, Mask::Columns { kept, .. }, MeasurementData::KSpace(k)) =
         (&m.sidecar.geometry, &m.sidecar.mask, &m.data)
     else {
@@ -159,8 +376,18 @@ fn recon_mri(a: &ReconArgs, m: &Measurement) -> Result<Array2<f32>> {
     let mask = Array2::from_shape_fn((*h, *w), |(_, j)| kept.binary_search(&j).is_ok());
     let op = Subsampled::new(RealInput::new(Fft2::new(*h, *w)?), mask.into_dyn())?;
     let y = op.gather(&k.view().into_dyn());
-    Ok(match a.method {
-        Method::ZeroFilled => zero_filled(&op, &y.view(), ComplexPart::Real)?,
+    let zf = zero_filled(&op, &y.view(), ComplexPart::Real)?;
+    if let (Some(model), Some(method)) = (model, a.method.inverse_method()) {
+        let map = mri_intensity_map(model, a.score.units, &zf)?;
+        let r = score_recon::score_reconstruct(model, &op, &y, map, &a.score.config(method))?;
+        return Ok(ReconOutput::score(
+            r,
+            a.score.samples,
+            model_range_window(map),
+        ));
+    }
+    let image = match a.method {
+        Method::ZeroFilled => zf,
         _ => run_fista_tv(
             &op,
             &y.view().into_dyn(),
@@ -168,23 +395,129 @@ fn recon_mri(a: &ReconArgs, m: &Measurement) -> Result<Array2<f32>> {
             a.tv_weight,
             a.nonnegative,
         )?,
-    })
+    };
+    Ok(ReconOutput::classical(image, Window::UNIT))
+}
+
+/// MAR: Λ = the complement of the metal trace; the trace is inpainted (LI, or the score
+/// prior), the image reconstructed in HU and the metal pasted back from the uncorrected FBP.
+fn recon_mar(a: &ReconArgs, m: &Measurement, model: Option<&LoadedModel>) -> Result<ReconOutput> {
+    let mu_water = m.sidecar.mu_water_per_pixel.ok_or_else(|| {
+        invalid("the mar sidecar has no mu_water_per_pixel: cannot convert the sinogram to HU")
+    })?;
+    let (op, y) = subsampled_radon(m)?;
+    let radon = op.transform();
+    let sino = sinogram(m)?;
+    let uncorrected = mu_to_hu(
+        &fbp(radon, &sino.view(), a.filter.filter()).view(),
+        mu_water,
+    );
+    let metal = match &m.metal_mask {
+        Some(mask) => mask.clone(),
+        None => segment_metal(&uncorrected.view(), METAL_THRESHOLD_HU, 1)?,
+    };
+    let window = crate::cli::phantom::hu_png_window();
+    let mut out = match (model, a.method.inverse_method()) {
+        (Some(model), Some(method)) => {
+            // v = μ per pixel: HU = −1000 + v · 1000/μ_water.
+            let map = IntensityMap::hu(-1000.0, 1000.0 / mu_water, model_hu_window(model, "mar")?);
+            let r = score_recon::score_reconstruct(model, &op, &y, map, &a.score.config(method))?;
+            ReconOutput::score(r, a.score.samples, window)
+        }
+        _ => match a.method {
+            Method::Li => {
+                let trace = op.mask().mapv(|keep| !keep).into_dimensionality()?;
+                let mu = li(radon, &sino.view(), &trace.view())?;
+                ReconOutput::classical(mu_to_hu(&mu.view(), mu_water), window)
+            }
+            _ => ReconOutput::classical(uncorrected.clone(), window),
+        },
+    };
+    paste_metal(&mut out.image, &metal.view(), &uncorrected.view())?;
+    if let Some(std) = &mut out.std {
+        paste_metal(std, &metal.view(), &Array2::zeros(metal.dim()).view())?;
+    }
+    Ok(out)
+}
+
+/// `dir/name.ext` → `dir/name_std.ext` (keeping a `.nii.gz` double suffix).
+pub fn std_path(out: &Path) -> PathBuf {
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let lower = name.to_ascii_lowercase();
+    let split = if lower.ends_with(".nii.gz") {
+        name.len() - ".nii.gz".len()
+    } else {
+        name.rfind('.').unwrap_or(name.len())
+    };
+    out.with_file_name(format!("{}_std{}", &name[..split], &name[split..]))
 }
 
 /// Runs `medsgm recon`.
 pub fn run(a: &ReconArgs) -> Result<()> {
     let m = load_checked(a)?;
-    let image = match a.problem {
-        Problem::Mri => recon_mri(a, &m)?,
-        Problem::Ct | Problem::Mar => return Err(not_available("CT reconstruction")),
+    let model = match a.method.inverse_method() {
+        Some(_) => Some(a.score.load_model()?),
+        None => None,
     };
-    a.output.write(&image.view(), Window::UNIT)?;
-    println!(
-        "wrote {} ({}x{}, {:?})",
+    let model = model.as_ref();
+    let out = match a.problem {
+        Problem::Ct => recon_ct(a, &m, model)?,
+        Problem::Mri => recon_mri(a, &m, model)?,
+        Problem::Mar => recon_mar(a, &m, model)?,
+    };
+    a.output.write(&out.image.view(), out.window)?;
+    let (rows, cols) = out.image.dim();
+    let mut report = format!(
+        "wrote {} ({rows}x{cols}, {:?})",
         a.output.out.display(),
-        image.nrows(),
-        image.ncols(),
         a.method
     );
+    if let Some(std) = &out.std {
+        let path = std_path(&a.output.out);
+        let max = std.iter().copied().fold(0.0f32, f32::max);
+        let std_output = ImageOutput {
+            out: path.clone(),
+            window: None,
+            bit_depth: a.output.bit_depth,
+        };
+        std_output
+            .write(
+                &std.view(),
+                Window {
+                    low: 0.0,
+                    high: if max > 0.0 { max } else { 1.0 },
+                },
+            )
+            .with_context(|| format!("writing the uncertainty map {}", path.display()))?;
+        report += &format!(
+            " and the std map of {} samples {}",
+            a.score.samples,
+            path.display()
+        );
+    }
+    if let Some((nfe, seconds)) = out.score {
+        report += &format!("; NFE {nfe} per sample, {seconds:.2} s");
+    }
+    println!("{report}");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn std_path_keeps_the_format_suffix() {
+        for (out, expected) in [
+            ("dir/rec.npy", "dir/rec_std.npy"),
+            ("rec.nii.gz", "rec_std.nii.gz"),
+            ("a.b/rec.PNG", "a.b/rec_std.PNG"),
+            ("rec", "rec_std"),
+        ] {
+            assert_eq!(std_path(Path::new(out)), PathBuf::from(expected));
+        }
+    }
 }

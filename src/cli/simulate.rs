@@ -3,13 +3,13 @@
 
 use crate::cli::args::{validate_output_path, ImageInput};
 use crate::cli::{invalid, InputContext};
+use crate::io::measurement::companion_name;
 use crate::io::measurement::{
     save_measurement, Geometry, Kind, Mask, MaskGenerator, Measurement, MeasurementData, Noise,
     Provenance, Sidecar,
 };
 use anyhow::Result;
 use clap::{Args, Subcommand, ValueEnum};
-use crate::io::measurement::companion_name;
 use medsgm_operators::mar_sim::{simulate_metal_artifacts, MarSimParams};
 use medsgm_operators::metal::{
     dilate, mar_mask, metal_trace, segment_metal, METAL_THRESHOLD_HU, TRACE_THRESHOLD,
@@ -195,7 +195,8 @@ fn view_sets(g: &CtGeometryArgs, default_views: usize) -> (Vec<f32>, Vec<usize>)
 
 /// Detector bins: --n-det or ⌈√2·N⌉.
 fn detector_bins(g: &CtGeometryArgs, size: usize) -> usize {
-    g.n_det.unwrap_or_else(|| RadonGeometry::default_n_det(size))
+    g.n_det
+        .unwrap_or_else(|| RadonGeometry::default_n_det(size))
 }
 
 /// The image, checked to be square (parallel-beam CT reconstructs N×N images).
@@ -279,7 +280,9 @@ fn simulate_mar(m: &MarSimArgs) -> Result<()> {
     let hu = square_image(&m.common)?;
     let size = hu.nrows();
     if m.geometry.full_views.is_some() {
-        return Err(invalid("--full-views does not apply to mar (all views are measured)"));
+        return Err(invalid(
+            "--full-views does not apply to mar (all views are measured)",
+        ));
     }
     let metal = segment_metal(&hu.view(), METAL_THRESHOLD_HU, 0).invalid_input()?;
     if !metal.iter().any(|&v| v) {

@@ -101,14 +101,10 @@ impl ResBlock {
         temb: &Tensor,
         rng: Option<&mut ChaCha8Rng>,
     ) -> Result<Tensor> {
-        let h = self.norm0.forward(x)?.silu()?;
-        let h = self.conv0.forward(&self.resample.apply(&h)?)?;
-        let t = self
-            .temb
-            .forward(&temb.silu()?)?
-            .unsqueeze(2)?
-            .unsqueeze(3)?;
-        let h = self.norm1.forward(&h.broadcast_add(&t)?)?.silu()?;
+        let h = self.norm0.forward_silu(x)?;
+        let t = self.temb.forward(&temb.silu()?)?;
+        let h = self.conv0.forward_shifted(&self.resample.apply(&h)?, &t)?;
+        let h = self.norm1.forward_silu(&h)?;
         let h = match rng {
             Some(rng) if self.dropout > 0.0 => dropout(&h, self.dropout, rng)?,
             _ => h,

@@ -4,11 +4,15 @@
 //! 3–4× the forward (see `dependencies.md`), and an im2col built from candle ops would keep the
 //! 9×-inflated column matrix alive for the backward pass. On the CPU a stride-1 "same"
 //! convolution is therefore a fused custom op: per sample, an im2col into a reused buffer
-//! followed by one GEMM `y_b[Co, HW] = W[Co, C·k²] · cols(x_b)[C·k², HW]` (the `gemm` crate that
-//! candle's matmul uses). The backward recomputes the columns:
-//! `∂W = Σ_b g_b · cols(x_b)ᵀ`, `∂x_b = col2im(Wᵀ g_b)`. Other devices use candle's `conv2d`.
+//! (none for 1×1 kernels) followed by one GEMM `y_b[Co, HW] = bias_b 1ᵀ + W[Co, C·k²] ·
+//! cols(x_b)[C·k², HW]` (the `gemm` crate that candle's matmul uses). The bias is per sample
+//! (`[B, Co]`) so that a residual block's time-embedding shift is folded in too. The backward
+//! recomputes the columns: `∂W = Σ_b g_b · cols(x_b)ᵀ`, `∂bias_b = g_b 1`,
+//! `∂x_b = col2im(Wᵀ g_b)`. Batches with at least one sample per thread are split across the
+//! rayon threads (single-threaded GEMMs, one column buffer per thread); smaller ones use the
+//! GEMM's own threading. Other devices use candle's `conv2d`.
 
-use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 use candle_nn::{Init, VarBuilder};
 use rayon::prelude::*;
 
@@ -107,8 +111,9 @@ impl Mat<'_> {
     }
 }
 
-/// `dst (+)= a · b` with row-major `dst: [m, n]`; accumulates when `accumulate`.
-fn matmul(dst: &mut [f32], a: Mat, b: Mat, accumulate: bool) -> Result<()> {
+/// `dst (+)= a · b` with row-major `dst: [m, n]`; accumulates when `accumulate`; the GEMM
+/// itself is multi-threaded when `par` says so.
+fn matmul(dst: &mut [f32], a: Mat, b: Mat, accumulate: bool, par: gemm::Parallelism) -> Result<()> {
     let (m, ka, a_cs, a_rs) = a.geometry();
     let (kb, n, b_cs, b_rs) = b.geometry();
     if ka != kb
@@ -121,12 +126,6 @@ fn matmul(dst: &mut [f32], a: Mat, b: Mat, accumulate: bool) -> Result<()> {
             dst.len()
         )
     }
-    let threads = candle_core::utils::get_num_threads();
-    let par = if threads > 1 {
-        gemm::Parallelism::Rayon(threads)
-    } else {
-        gemm::Parallelism::None
-    };
     // SAFETY: the slices hold exactly the m×k, k×n and m×n elements addressed by the strides
     // above (checked), `dst` is exclusively borrowed and does not alias the inputs.
     unsafe {
@@ -153,6 +152,36 @@ fn matmul(dst: &mut [f32], a: Mat, b: Mat, accumulate: bool) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// How a kernel splits its batch: `groups` contiguous runs of `per_group` samples, processed
+/// in parallel with single-threaded GEMMs when the batch has at least one sample per rayon
+/// thread; otherwise one run whose GEMMs use all threads.
+#[derive(Clone, Copy, Debug)]
+struct BatchSplit {
+    per_group: usize,
+    gemm: gemm::Parallelism,
+}
+
+impl BatchSplit {
+    fn new(batch: usize) -> Self {
+        let threads = rayon::current_num_threads();
+        if threads > 1 && batch >= threads {
+            Self {
+                per_group: batch.div_ceil(threads),
+                gemm: gemm::Parallelism::None,
+            }
+        } else {
+            Self {
+                per_group: batch.max(1),
+                gemm: if threads > 1 {
+                    gemm::Parallelism::Rayon(threads)
+                } else {
+                    gemm::Parallelism::None
+                },
+            }
+        }
+    }
 }
 
 fn contiguous_f32<'a>(storage: &'a CpuStorage, layout: &Layout, what: &str) -> Result<&'a [f32]> {
@@ -190,6 +219,14 @@ impl ConvDims {
     fn ckk(&self) -> usize {
         self.c * self.k * self.k
     }
+    /// Length of the column buffer (none for 1×1 kernels, whose columns are the input).
+    fn cols_len(&self) -> usize {
+        if self.k == 1 {
+            0
+        } else {
+            self.ckk() * self.hw()
+        }
+    }
     fn weight<'a>(&self, data: &'a [f32], transposed: bool) -> Mat<'a> {
         Mat {
             data,
@@ -198,12 +235,29 @@ impl ConvDims {
             transposed,
         }
     }
+    /// `cols(x_b)` as a `[C·k², HW]` matrix: `x_b` itself for 1×1 kernels, else unfolded
+    /// into `cols`.
+    fn columns<'a>(&self, xb: &'a [f32], cols: &'a mut [f32]) -> Mat<'a> {
+        let data: &'a [f32] = if self.k == 1 {
+            xb
+        } else {
+            unfold(xb, cols, self.k, self.h, self.w);
+            &*cols
+        };
+        Mat {
+            data,
+            rows: self.ckk(),
+            cols: self.hw(),
+            transposed: false,
+        }
+    }
 }
 
-/// Forward op on `(x, weight)`.
+/// Forward op on `(x, weight, bias)` with a per-sample bias `[B, Co]`:
+/// `y_b = bias_b 1ᵀ + W · cols(x_b)`.
 struct ConvSame;
 
-impl CustomOp2 for ConvSame {
+impl CustomOp3 for ConvSame {
     fn name(&self) -> &'static str {
         "medsgm-conv2d-same"
     }
@@ -214,24 +268,35 @@ impl CustomOp2 for ConvSame {
         l1: &Layout,
         s2: &CpuStorage,
         l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let d = ConvDims::new(l1.shape(), l2.shape())?;
-        let (x, wt) = (
+        let (x, wt, bias) = (
             contiguous_f32(s1, l1, "input")?,
             contiguous_f32(s2, l2, "weight")?,
+            contiguous_f32(s3, l3, "bias")?,
         );
-        let mut out = vec![0f32; d.b * d.co * d.hw()];
-        let mut cols = vec![0f32; d.ckk() * d.hw()];
-        for (xb, yb) in x.chunks(d.c * d.hw()).zip(out.chunks_mut(d.co * d.hw())) {
-            unfold(xb, &mut cols, d.k, d.h, d.w);
-            let rhs = Mat {
-                data: &cols,
-                rows: d.ckk(),
-                cols: d.hw(),
-                transposed: false,
-            };
-            matmul(yb, d.weight(wt, false), rhs, false)?;
+        if bias.len() != d.b * d.co {
+            candle_core::bail!("conv2d_same: bias {:?} is not [B, Co]", l3.shape())
         }
+        let (chw, cohw) = (d.c * d.hw(), d.co * d.hw());
+        let mut out = vec![0f32; d.b * cohw];
+        let split = BatchSplit::new(d.b);
+        x.par_chunks(split.per_group * chw)
+            .zip(out.par_chunks_mut(split.per_group * cohw))
+            .zip(bias.par_chunks(split.per_group * d.co))
+            .try_for_each(|((xs, ys), bs)| {
+                let mut cols = vec![0f32; d.cols_len()];
+                for ((xb, yb), bb) in xs.chunks(chw).zip(ys.chunks_mut(cohw)).zip(bs.chunks(d.co)) {
+                    for (row, &v) in yb.chunks_mut(d.hw()).zip(bb) {
+                        row.fill(v);
+                    }
+                    let rhs = d.columns(xb, &mut cols);
+                    matmul(yb, d.weight(wt, false), rhs, true, split.gemm)?;
+                }
+                Ok::<(), candle_core::Error>(())
+            })?;
         Ok((CpuStorage::F32(out), Shape::from((d.b, d.co, d.h, d.w))))
     }
 
@@ -239,9 +304,10 @@ impl CustomOp2 for ConvSame {
         &self,
         x: &Tensor,
         weight: &Tensor,
+        bias: &Tensor,
         _res: &Tensor,
         grad: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let grad = grad.contiguous()?;
         let gx = grad.apply_op2_no_bwd(
             weight,
@@ -251,8 +317,13 @@ impl CustomOp2 for ConvSame {
                 c: x.dim(1)?,
             },
         )?;
-        let gw = x.apply_op2_no_bwd(&grad, &ConvSameGradWeight { k: weight.dim(2)? })?;
-        Ok((Some(gx), Some(gw)))
+        let nw = weight.elem_count();
+        let packed = x.apply_op2_no_bwd(&grad, &ConvSameGradParams { k: weight.dim(2)? })?;
+        let gw = packed.narrow(0, 0, nw)?.reshape(weight.shape())?;
+        let gb = packed
+            .narrow(0, nw, bias.elem_count())?
+            .reshape(bias.shape())?;
+        Ok((Some(gx), Some(gw), Some(gb)))
     }
 }
 
@@ -281,30 +352,42 @@ impl CustomOp2 for ConvSameGradInput {
             contiguous_f32(s1, l1, "gradient")?,
             contiguous_f32(s2, l2, "weight")?,
         );
-        let mut out = vec![0f32; d.b * d.c * d.hw()];
-        let mut cols = vec![0f32; d.ckk() * d.hw()];
-        for (gb, xb) in g.chunks(d.co * d.hw()).zip(out.chunks_mut(d.c * d.hw())) {
-            let rhs = Mat {
-                data: gb,
-                rows: d.co,
-                cols: d.hw(),
-                transposed: false,
-            };
-            matmul(&mut cols, d.weight(wt, true), rhs, false)?;
-            fold(&cols, xb, d.k, d.h, d.w);
-        }
+        let (chw, cohw) = (d.c * d.hw(), d.co * d.hw());
+        let mut out = vec![0f32; d.b * chw];
+        let split = BatchSplit::new(d.b);
+        g.par_chunks(split.per_group * cohw)
+            .zip(out.par_chunks_mut(split.per_group * chw))
+            .try_for_each(|(gs, xs)| {
+                let mut cols = vec![0f32; d.cols_len()];
+                for (gb, xb) in gs.chunks(cohw).zip(xs.chunks_mut(chw)) {
+                    let rhs = Mat {
+                        data: gb,
+                        rows: d.co,
+                        cols: d.hw(),
+                        transposed: false,
+                    };
+                    if d.k == 1 {
+                        matmul(xb, d.weight(wt, true), rhs, false, split.gemm)?;
+                    } else {
+                        matmul(&mut cols, d.weight(wt, true), rhs, false, split.gemm)?;
+                        fold(&cols, xb, d.k, d.h, d.w);
+                    }
+                }
+                Ok::<(), candle_core::Error>(())
+            })?;
         Ok((CpuStorage::F32(out), Shape::from((d.b, d.c, d.h, d.w))))
     }
 }
 
-/// `∂W = Σ_b g_b · cols(x_b)ᵀ` on `(x, grad)`.
-struct ConvSameGradWeight {
+/// `∂W = Σ_b g_b · cols(x_b)ᵀ` and `∂bias_b = g_b 1` on `(x, grad)`, packed as
+/// `[∂W (flattened), ∂bias (B·Co)]`; per-group partial sums of ∂W are added in group order.
+struct ConvSameGradParams {
     k: usize,
 }
 
-impl CustomOp2 for ConvSameGradWeight {
+impl CustomOp2 for ConvSameGradParams {
     fn name(&self) -> &'static str {
-        "medsgm-conv2d-same-grad-weight"
+        "medsgm-conv2d-same-grad-params"
     }
 
     fn cpu_fwd(
@@ -319,7 +402,7 @@ impl CustomOp2 for ConvSameGradWeight {
         let d = ConvDims::new(l1.shape(), &Shape::from((co, c, self.k, self.k)))?;
         if l2.shape().dims4()? != (b, co, h, w) {
             candle_core::bail!(
-                "conv grad-weight: gradient {:?} for input {:?}",
+                "conv grad-params: gradient {:?} for input {:?}",
                 l2.shape(),
                 l1.shape()
             )
@@ -328,56 +411,74 @@ impl CustomOp2 for ConvSameGradWeight {
             contiguous_f32(s1, l1, "input")?,
             contiguous_f32(s2, l2, "gradient")?,
         );
-        let mut out = vec![0f32; d.co * d.ckk()];
-        let mut cols = vec![0f32; d.ckk() * d.hw()];
-        for (i, (xb, gb)) in x
-            .chunks(d.c * d.hw())
-            .zip(g.chunks(d.co * d.hw()))
-            .enumerate()
-        {
-            unfold(xb, &mut cols, d.k, d.h, d.w);
-            let lhs = Mat {
-                data: gb,
-                rows: d.co,
-                cols: d.hw(),
-                transposed: false,
-            };
-            let rhs = Mat {
-                data: &cols,
-                rows: d.ckk(),
-                cols: d.hw(),
-                transposed: true,
-            };
-            matmul(&mut out, lhs, rhs, i > 0)?;
+        let (chw, cohw, nw) = (d.c * d.hw(), d.co * d.hw(), d.co * d.ckk());
+        let mut gbias = vec![0f32; d.b * d.co];
+        let split = BatchSplit::new(d.b);
+        let partials: Vec<Vec<f32>> = x
+            .par_chunks(split.per_group * chw)
+            .zip(g.par_chunks(split.per_group * cohw))
+            .zip(gbias.par_chunks_mut(split.per_group * d.co))
+            .map(|((xs, gs), gbs)| {
+                let mut gw = vec![0f32; nw];
+                let mut cols = vec![0f32; d.cols_len()];
+                for (i, ((xb, gb), gbb)) in xs
+                    .chunks(chw)
+                    .zip(gs.chunks(cohw))
+                    .zip(gbs.chunks_mut(d.co))
+                    .enumerate()
+                {
+                    for (o, row) in gbb.iter_mut().zip(gb.chunks(d.hw())) {
+                        *o = row.iter().sum();
+                    }
+                    let lhs = Mat {
+                        data: gb,
+                        rows: d.co,
+                        cols: d.hw(),
+                        transposed: false,
+                    };
+                    let cols_b = d.columns(xb, &mut cols);
+                    let rhs = Mat {
+                        transposed: true,
+                        ..cols_b
+                    };
+                    matmul(&mut gw, lhs, rhs, i > 0, split.gemm)?;
+                }
+                Ok(gw)
+            })
+            .collect::<Result<_>>()?;
+        let mut out = Vec::with_capacity(nw + gbias.len());
+        let mut parts = partials.into_iter();
+        out.extend(parts.next().unwrap_or_else(|| vec![0f32; nw]));
+        for p in parts {
+            for (o, v) in out.iter_mut().zip(p) {
+                *o += v;
+            }
         }
-        Ok((CpuStorage::F32(out), Shape::from((d.co, d.c, d.k, d.k))))
+        out.extend(gbias);
+        Ok((CpuStorage::F32(out), Shape::from(nw + d.b * d.co)))
     }
 }
 
-/// Stride-1 convolution with "same" zero padding by fused im2col + GEMM (CPU, f32).
+/// Stride-1 convolution with "same" zero padding and a per-sample bias by fused im2col + GEMM
+/// (CPU, f32); batches with at least one sample per rayon thread are split across threads.
 ///
-/// `x: [B, C, H, W]`, `weight: [Co, C, k, k]` (k odd) → `[B, Co, H, W]`; equal to
-/// `x.conv2d(weight, k/2, 1, 1, 1)` and differentiable in both arguments.
-pub fn conv2d_same_im2col(x: &Tensor, weight: &Tensor) -> Result<Tensor> {
-    x.contiguous()?.apply_op2(&weight.contiguous()?, ConvSame)
+/// `x: [B, C, H, W]`, `weight: [Co, C, k, k]` (k odd), `bias: [B, Co]` → `[B, Co, H, W]`;
+/// equal to `x.conv2d(weight, k/2, 1, 1, 1) + bias[:, :, None, None]` and differentiable in all
+/// three arguments.
+pub fn conv2d_same_im2col(x: &Tensor, weight: &Tensor, bias: &Tensor) -> Result<Tensor> {
+    x.contiguous()?
+        .apply_op3(&weight.contiguous()?, &bias.contiguous()?, ConvSame)
 }
 
-/// Stride-1 "same" convolution: fused im2col + GEMM on the CPU (1×1 as a batched matmul),
-/// candle's `conv2d` on other devices.
-pub fn conv2d_same(x: &Tensor, weight: &Tensor) -> Result<Tensor> {
-    let k = weight.dim(2)?;
-    if !x.device().is_cpu() {
-        x.conv2d(weight, k / 2, 1, 1, 1)
-    } else if k == 1 {
-        let (b, c, h, w) = x.dims4()?;
-        let co = weight.dim(0)?;
-        weight
-            .reshape((co, c))?
-            .broadcast_left(b)?
-            .matmul(&x.reshape((b, c, h * w))?)?
-            .reshape((b, co, h, w))
+/// Stride-1 "same" convolution plus a per-sample bias `[B, Co]`: the fused kernel
+/// [`conv2d_same_im2col`] on the CPU, candle's `conv2d` on other devices.
+pub fn conv2d_same(x: &Tensor, weight: &Tensor, bias: &Tensor) -> Result<Tensor> {
+    if x.device().is_cpu() && x.dtype() == candle_core::DType::F32 {
+        conv2d_same_im2col(x, weight, bias)
     } else {
-        conv2d_same_im2col(x, weight)
+        let k = weight.dim(2)?;
+        x.conv2d(weight, k / 2, 1, 1, 1)?
+            .broadcast_add(&bias.unsqueeze(2)?.unsqueeze(3)?)
     }
 }
 
@@ -416,7 +517,18 @@ impl Conv {
 
     /// `[B, C_in, H, W] → [B, C_out, H, W]`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        conv2d_same(x, &self.weight)?.broadcast_add(&self.bias.reshape((1, (), 1, 1))?)
+        let b = x.dim(0)?;
+        let bias = self
+            .bias
+            .unsqueeze(0)?
+            .broadcast_as((b, self.bias.dim(0)?))?;
+        conv2d_same(x, &self.weight, &bias)
+    }
+
+    /// `conv(x) + shift[:, :, None, None]` with a per-sample shift `[B, C_out]` folded into the
+    /// bias (the time-embedding projection of a residual block).
+    pub fn forward_shifted(&self, x: &Tensor, shift: &Tensor) -> Result<Tensor> {
+        conv2d_same(x, &self.weight, &shift.broadcast_add(&self.bias)?)
     }
 }
 

@@ -6,6 +6,10 @@
 //! y = γ_c (x − μ_g)/√(σ²_g + ε) + β_c with μ_g, σ²_g over the channels of group g and all
 //! pixels of one sample. Backward with x̂ = (x − μ)/s, s = √(σ² + ε), g = γ_c ∂y:
 //! ∂x = (g − mean_g(g) − x̂ mean_g(g x̂))/s, ∂γ_c = Σ ∂y x̂, ∂β_c = Σ ∂y.
+//!
+//! The SiLU that follows every GroupNorm of NCSN++ but the attention one can be fused in
+//! ([`GroupNorm::forward_silu`]): `z = silu(y) = y/(1 + e^{−y})`, and the backward first maps
+//! `∂z` to `∂y = ∂z (σ(y)(1 − z) + z)` (σ the logistic function; candle's SiLU derivative).
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Module, Result, Shape, Tensor};
 use candle_nn::VarBuilder;
@@ -34,6 +38,15 @@ fn slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
 struct Gn {
     groups: usize,
     eps: f64,
+    /// Apply SiLU to the normalised output.
+    silu: bool,
+}
+
+/// `(silu(y), σ(y))` computed as candle does: `y / (1 + e^{−y})`.
+#[inline]
+fn silu_sigmoid(y: f32) -> (f32, f32) {
+    let d = 1.0 + (-y).exp();
+    (y / d, 1.0 / d)
 }
 
 impl Gn {
@@ -77,8 +90,14 @@ impl CustomOp3 for Gn {
                 let ch = bc % c;
                 let (mean, rstd) = stats[(bc / c) * self.groups + ch / cpg];
                 let (a, d) = (gamma[ch] * rstd, beta[ch] - gamma[ch] * rstd * mean);
-                for (o, &v) in yc.iter_mut().zip(xc) {
-                    *o = a * v + d;
+                if self.silu {
+                    for (o, &v) in yc.iter_mut().zip(xc) {
+                        *o = silu_sigmoid(a * v + d).0;
+                    }
+                } else {
+                    for (o, &v) in yc.iter_mut().zip(xc) {
+                        *o = a * v + d;
+                    }
                 }
             });
         Ok((CpuStorage::F32(y), l1.shape().clone()))
@@ -88,13 +107,17 @@ impl CustomOp3 for Gn {
         &self,
         x: &Tensor,
         gamma: &Tensor,
-        _beta: &Tensor,
+        beta: &Tensor,
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let c = gamma.dim(0)?;
         let n = x.elem_count();
-        let packed = x.apply_op3_no_bwd(gamma, &grad.contiguous()?, &GnBackward(*self))?;
+        let packed = x.apply_op3_no_bwd(
+            &Tensor::cat(&[gamma, beta], 0)?,
+            &grad.contiguous()?,
+            &GnBackward(*self),
+        )?;
         let dx = packed.narrow(0, 0, n)?.reshape(x.shape())?;
         let dgamma = packed.narrow(0, n, c)?;
         let dbeta = packed.narrow(0, n + c, c)?;
@@ -102,7 +125,7 @@ impl CustomOp3 for Gn {
     }
 }
 
-/// Backward of [`Gn`] on `(x, γ, ∂y)`, packed as `[∂x (flattened), ∂γ, ∂β]`.
+/// Backward of [`Gn`] on `(x, [γ, β], ∂y)`, packed as `[∂x (flattened), ∂γ, ∂β]`.
 struct GnBackward(Gn);
 
 impl CustomOp3 for GnBackward {
@@ -121,11 +144,18 @@ impl CustomOp3 for GnBackward {
     ) -> Result<(CpuStorage, Shape)> {
         let gn = self.0;
         let (b, c, hw) = gn.dims(l1.shape())?;
-        let (x, gamma, dy) = (
+        let (x, affine, dy) = (
             slice(s1, l1, "input")?,
-            slice(s2, l2, "weight")?,
+            slice(s2, l2, "weight and bias")?,
             slice(s3, l3, "gradient")?,
         );
+        if affine.len() != 2 * c {
+            candle_core::bail!(
+                "group_norm backward: {} affine parameters for {c} channels",
+                affine.len()
+            )
+        }
+        let (gamma, beta) = affine.split_at(c);
         let stats = group_stats(x, b * gn.groups, gn.eps);
         let cpg = c / gn.groups;
         let glen = cpg * hw;
@@ -139,6 +169,23 @@ impl CustomOp3 for GnBackward {
             .map(|(bg, (dxg, (xg, dyg)))| {
                 let (mean, rstd) = stats[bg];
                 let c0 = (bg % gn.groups) * cpg;
+                // ∂y of the normalisation, staged in ∂x: the incoming gradient, or for the
+                // fused SiLU its pull-back through silu at y = γ x̂ + β.
+                if gn.silu {
+                    for k in 0..cpg {
+                        let (gam, bet) = (gamma[c0 + k], beta[c0 + k]);
+                        let (a, d) = (gam * rstd, bet - gam * rstd * mean);
+                        let r = k * hw..(k + 1) * hw;
+                        for ((o, &v), &g) in
+                            dxg[r.clone()].iter_mut().zip(&xg[r.clone()]).zip(&dyg[r])
+                        {
+                            let (z, s) = silu_sigmoid(a * v + d);
+                            *o = g * (s * (1.0 - z) + z);
+                        }
+                    }
+                } else {
+                    dxg.copy_from_slice(dyg);
+                }
                 let (mut sum_g, mut sum_gx) = (0f64, 0f64);
                 let mut per_channel = Vec::with_capacity(cpg);
                 for k in 0..cpg {
@@ -146,7 +193,7 @@ impl CustomOp3 for GnBackward {
                     let (mut s_dyx, mut s_dy) = (0f64, 0f64);
                     for (&v, &d) in xg[k * hw..(k + 1) * hw]
                         .iter()
-                        .zip(&dyg[k * hw..(k + 1) * hw])
+                        .zip(&dxg[k * hw..(k + 1) * hw])
                     {
                         let xh = ((v - mean) * rstd) as f64;
                         s_dyx += d as f64 * xh;
@@ -160,10 +207,9 @@ impl CustomOp3 for GnBackward {
                 for k in 0..cpg {
                     let gam = gamma[c0 + k];
                     let r = k * hw..(k + 1) * hw;
-                    for ((o, &v), &d) in dxg[r.clone()].iter_mut().zip(&xg[r.clone()]).zip(&dyg[r])
-                    {
+                    for (o, &v) in dxg[r.clone()].iter_mut().zip(&xg[r]) {
                         let xh = (v - mean) * rstd;
-                        *o = (gam * d - mg - xh * mgx) * rstd;
+                        *o = (gam * *o - mg - xh * mgx) * rstd;
                     }
                 }
                 per_channel
@@ -199,9 +245,28 @@ impl GroupNorm {
         Ok(Self {
             weight,
             bias,
-            op: Gn { groups, eps },
+            op: Gn {
+                groups,
+                eps,
+                silu: false,
+            },
             fallback,
         })
+    }
+}
+
+impl GroupNorm {
+    /// `silu(GroupNorm(x))` as one fused op on the CPU (one pass forward, one fused backward).
+    pub fn forward_silu(&self, x: &Tensor) -> Result<Tensor> {
+        if x.device().is_cpu() && x.dtype() == candle_core::DType::F32 {
+            let op = Gn {
+                silu: true,
+                ..self.op
+            };
+            x.contiguous()?.apply_op3(&self.weight, &self.bias, op)
+        } else {
+            self.fallback.forward(x)?.silu()
+        }
     }
 }
 

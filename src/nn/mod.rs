@@ -3,6 +3,7 @@
 pub mod blocks;
 pub mod config;
 pub mod conv;
+pub mod cpu_runtime;
 pub mod embedding;
 pub mod group_norm;
 pub mod init;

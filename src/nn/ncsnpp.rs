@@ -9,7 +9,7 @@ use super::embedding::GaussianFourierProjection;
 use super::group_norm::GroupNorm;
 use super::init::seeded_var_builder;
 use candle_core::{Device, Result, Tensor};
-use candle_nn::{Module, VarBuilder, VarMap};
+use candle_nn::{VarBuilder, VarMap};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::sync::Mutex;
@@ -221,7 +221,7 @@ impl Ncsnpp {
             }
             h = self.stage(stage, &h, &temb, &mut rng)?;
         }
-        let h = self.conv_out.forward(&self.norm_out.forward(&h)?.silu()?)?;
+        let h = self.conv_out.forward(&self.norm_out.forward_silu(&h)?)?;
         if self.config.scale_by_sigma {
             h.broadcast_div(&sigma.reshape((b, 1, 1, 1))?)
         } else {

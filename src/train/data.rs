@@ -37,6 +37,8 @@ pub enum DataConfig {
         #[serde(default)]
         flip: bool,
     },
+    /// Slices of a NIfTI volume with a held-out block (see [`super::volume`]).
+    NiftiSlices(super::volume::VolumeSlicing),
 }
 
 fn default_ellipses() -> usize {
@@ -276,6 +278,9 @@ pub fn build_source(
         DataConfig::Folder { path, flip } => {
             Ok(Box::new(FolderSource::open(path, size, *flip, seed)?))
         }
+        DataConfig::NiftiSlices(cfg) => Ok(Box::new(super::volume::VolumeSource::open(
+            cfg, size, seed,
+        )?)),
         DataConfig::PhantomEllipses { n_ellipses } => {
             let n = *n_ellipses;
             Ok(Box::new(FnSource::new(

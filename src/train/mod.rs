@@ -6,6 +6,7 @@ pub mod data;
 pub mod optim;
 pub mod plot;
 pub mod trainer;
+pub mod volume;
 
 pub use config::{TrainConfig, Weighting};
 pub use data::{DataConfig, DataSource};

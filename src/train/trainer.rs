@@ -30,6 +30,8 @@ pub const CHECKPOINT_FILE: &str = "model.safetensors";
 pub const STATE_FILE: &str = "train_state.safetensors";
 /// Loss-curve plot.
 pub const LOSS_FILE: &str = "loss.png";
+/// Training log: one `step,loss` line per optimiser step.
+pub const LOG_FILE: &str = "train_log.csv";
 
 /// Stream tags separating the noise and dropout streams from the data stream.
 const NOISE_STREAM: u64 = 0x6E6F_6973_6500_0001;
@@ -321,10 +323,16 @@ impl Trainer {
         Ok(value)
     }
 
-    /// Writes `model.safetensors`, `train_state.safetensors` and `loss.png` into `dir`.
+    /// Writes `model.safetensors`, `train_state.safetensors`, `loss.png` and `train_log.csv`
+    /// into `dir`.
     pub fn save_all(&self, dir: &Path) -> anyhow::Result<()> {
         self.checkpoint()?.save(&dir.join(CHECKPOINT_FILE))?;
         self.save_state(&dir.join(STATE_FILE))?;
+        let mut log = String::from("step,loss\n");
+        for (step, loss) in &self.losses {
+            log += &format!("{step},{loss}\n");
+        }
+        crate::io::atomic::write_bytes_atomic(&dir.join(LOG_FILE), log.as_bytes())?;
         write_loss_curve(&dir.join(LOSS_FILE), &self.losses)
     }
 
@@ -384,7 +392,23 @@ impl Trainer {
             bar.set_message(format!("{loss:.4}"));
             bar.inc(1);
             if self.step % self.config.ckpt_every == 0 || self.step == total {
-                bar.suspend(|| self.save_all(dir))?;
+                // Read before `suspend`: it holds the bar's lock, so `bar.elapsed()` inside
+                // the closure would deadlock.
+                let elapsed = bar.elapsed().as_secs_f64();
+                bar.suspend(|| -> anyhow::Result<()> {
+                    self.save_all(dir)?;
+                    // A plain line per checkpoint, visible in logs where the bar is hidden.
+                    let recent = &self.losses[self.losses.len().saturating_sub(
+                        self.config.ckpt_every as usize,
+                    )..];
+                    let mean = recent.iter().map(|l| l.1).sum::<f64>() / recent.len() as f64;
+                    eprintln!(
+                        "step {}/{total}  mean loss {mean:.4}  {:.0} s elapsed",
+                        self.step,
+                        elapsed
+                    );
+                    Ok(())
+                })?;
             }
             if self.config.sample_every > 0 && self.step % self.config.sample_every == 0 {
                 bar.suspend(|| self.write_samples(dir))?;

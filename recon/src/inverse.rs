@@ -1,0 +1,550 @@
+//! Score-based solvers for linear inverse problems y = A x with A = P(Λ) T (thesis Ch. 8;
+//! method digest §5): one unconditional score model s_θ(x, t) ≈ ∇ log p_t(x), any decomposed
+//! operator (sparse-view CT with the Radon T, undersampled MRI with the unitary FFT).
+//!
+//! The four methods are two samplers × two ways of conditioning on y:
+//!
+//! | method | sampler | conditioning |
+//! |---|---|---|
+//! | [`InverseMethod::PcProjection`] | PC: Langevin corrector + reverse-diffusion predictor | projection k(x, ŷ_t, λ) before every step |
+//! | [`InverseMethod::AldProjection`] | annealed Langevin (corrector only) | projection k(x, ŷ_t, λ) before every step |
+//! | [`InverseMethod::ScoreSde`] | PC | score s_θ + ∇ₓ log N(ŷ_t; A x, (ρ s(t))²), fresh ŷ_t |
+//! | [`InverseMethod::Langevin`] | annealed Langevin | score s_θ + ∇ₓ log N(m(t) y; A x, (ρ s(t))²) |
+//!
+//! with ŷ_t = m(t) y + s(t) A z, z ~ N(0, I) drawn fresh for every use (thesis §8.3.2; m, s the
+//! mean coefficient and standard deviation of the SDE's perturbation kernel, α = 1, β = σ(t)
+//! for VE) and k the proximal data-consistency step of Theorem 8.1 (Eq. 8.8).
+//!
+//! Equal NFE: for one [`InverseConfig`] every method spends N·(M + 1) + 1 score evaluations
+//! ([`InverseConfig::nfe`]): PC does M corrector steps and one predictor step per noise level,
+//! the annealed-Langevin methods do M + 1 Langevin steps per level; all end with one Tweedie
+//! step. So the paper's comparison (Fig. 8.5 right) is rerun by changing only `method`.
+//!
+//! All images × K posterior samples run as one batch `[B·K, 1, H, W]` (image-major); the
+//! result is the per-pixel mean and standard deviation of the K samples of each image.
+
+use crate::batch::times;
+use crate::error::{ensure, ReconError, Result};
+use crate::pc_sampler::{NoHook, PcConfig, PcSampler, Stage, StepHook};
+use crate::projection::{MeasuredBatch, ProjectionError};
+use crate::score::ScoreModel;
+use crate::sde::Sde;
+use candle_core::{Device, Tensor};
+use medsgm_operators::{LinearOperator, Subsampled, Transform};
+use ndarray::{Array1, Array2};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Mutex;
+
+/// The score-based inverse-problem solvers of thesis Ch. 8 and its baselines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InverseMethod {
+    /// "PC + Ours" (thesis Alg. 8.2 inside PC sampling, §B.6.4): before every corrector step
+    /// and every predictor step x ← k(x, ŷ_t, λ) with a fresh ŷ_t = m(t) y + s(t) A z; Langevin
+    /// corrector with SNR r, reverse-diffusion predictor; Tweedie denoise at ε and, for λ = 1,
+    /// the hard projection k(x, y, 1) ([`hard_projection`]).
+    PcProjection,
+    /// "ALD + Ours": annealed Langevin dynamics (thesis Alg. 6.1, step 2α(r s(t))²) with the same
+    /// projection before every Langevin step and the same ending.
+    AldProjection,
+    /// The "Score SDE" baseline (thesis B.5.9, Eq. B.36): PC sampling with the conditional score
+    /// s_θ(x, t) + Aᴴ(ŷ_t − A x)/(ρ s(t))², ŷ_t drawn fresh for every evaluation (also in the
+    /// final Tweedie step).
+    ScoreSde,
+    /// The "Langevin" baseline of Jalal et al. (2021) as in the paper: annealed Langevin with
+    /// s_θ(x, t) + Aᴴ(m(t) y − A x)/(ρ s(t))² (no noise added to y; digest §5: the paper's
+    /// variance (ρ σ_i)², not Jalal's σ_i² + γ²), also in the final Tweedie step.
+    Langevin,
+}
+
+impl InverseMethod {
+    /// Every method, in the order of the contract.
+    pub const ALL: [InverseMethod; 4] = [
+        InverseMethod::PcProjection,
+        InverseMethod::AldProjection,
+        InverseMethod::ScoreSde,
+        InverseMethod::Langevin,
+    ];
+
+    /// The command-line / config name.
+    pub fn name(self) -> &'static str {
+        match self {
+            InverseMethod::PcProjection => "pc-projection",
+            InverseMethod::AldProjection => "ald-projection",
+            InverseMethod::ScoreSde => "score-sde",
+            InverseMethod::Langevin => "langevin",
+        }
+    }
+
+    /// True for the two methods that condition by the projection of Theorem 8.1 (λ applies);
+    /// false for the likelihood-gradient baselines (ρ applies).
+    pub fn projects(self) -> bool {
+        matches!(
+            self,
+            InverseMethod::PcProjection | InverseMethod::AldProjection
+        )
+    }
+
+    /// True for the methods sampled with annealed Langevin dynamics (M + 1 Langevin steps per
+    /// noise level, no predictor); false for PC.
+    pub fn annealed(self) -> bool {
+        matches!(self, InverseMethod::AldProjection | InverseMethod::Langevin)
+    }
+}
+
+impl fmt::Display for InverseMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Names accepted by [`InverseMethod::from_str`].
+pub const INVERSE_METHOD_NAMES: &str = "pc-projection, ald-projection, score-sde, langevin";
+
+impl FromStr for InverseMethod {
+    type Err = ReconError;
+    fn from_str(s: &str) -> Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| ReconError::UnknownName {
+                what: "inverse method",
+                name: s.into(),
+                known: INVERSE_METHOD_NAMES,
+            })
+    }
+}
+
+/// Parameters of [`solve`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct InverseConfig {
+    /// The solver.
+    pub method: InverseMethod,
+    /// Number of noise levels N (time grid linspace(T, ε, N + 1)).
+    pub steps: usize,
+    /// Corrector steps M per level (PC); the annealed-Langevin methods take M + 1 steps.
+    pub corrector_steps: usize,
+    /// Langevin signal-to-noise ratio r (η of the paper; thesis Alg. B.6/B.7 and the "ald"
+    /// step 2α(r s(t))²).
+    pub snr: f64,
+    /// λ ∈ [0, 1] of Theorem 8.1 (projection methods); λ = 1 also applies k(x, y, 1) at the end.
+    pub lambda: f64,
+    /// ρ > 0: the likelihood std is ρ s(t) (score-sde and langevin baselines).
+    pub rho: f64,
+    /// Seed of the prior draw, of every sampler noise draw and of every ŷ_t draw.
+    pub seed: u64,
+    /// K posterior samples per image.
+    pub samples: usize,
+}
+
+impl Default for InverseConfig {
+    /// pc-projection, N = 500, M = 1, r = 0.16, λ = 1, ρ = 1, seed 0, K = 1.
+    fn default() -> Self {
+        Self {
+            method: InverseMethod::PcProjection,
+            steps: 500,
+            corrector_steps: 1,
+            snr: 0.16,
+            lambda: 1.0,
+            rho: 1.0,
+            seed: 0,
+            samples: 1,
+        }
+    }
+}
+
+impl InverseConfig {
+    /// Score evaluations per posterior sample: N·(M + 1) + 1 for every method (see the module
+    /// documentation). Evaluations are batched over images and samples.
+    pub fn nfe(&self) -> usize {
+        self.steps * (self.corrector_steps + 1) + 1
+    }
+
+    /// The sampler this method runs: PC (reverse diffusion + Langevin, M corrector steps) or
+    /// annealed Langevin (corrector "ald" alone, M + 1 steps per level), always with the final
+    /// Tweedie step.
+    pub fn sampler_config(&self) -> PcConfig {
+        let (predictor, corrector, m) = if self.method.annealed() {
+            ("none", "ald", self.corrector_steps + 1)
+        } else {
+            ("reverse_diffusion", "langevin", self.corrector_steps)
+        };
+        PcConfig {
+            predictor: predictor.into(),
+            corrector: corrector.into(),
+            steps: self.steps,
+            corrector_steps: m,
+            snr: self.snr,
+            seed: self.seed,
+            t_min: None,
+            denoise: true,
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        ensure(self.samples >= 1, "samples", || {
+            "need at least one posterior sample".into()
+        })?;
+        ensure((0.0..=1.0).contains(&self.lambda), "lambda", || {
+            format!("λ must lie in [0, 1], got {}", self.lambda)
+        })?;
+        ensure(self.rho > 0.0 && self.rho.is_finite(), "rho", || {
+            format!("ρ must be positive, got {}", self.rho)
+        })
+    }
+}
+
+/// Per-image posterior summaries.
+#[derive(Debug, Clone)]
+pub struct Reconstruction {
+    /// Per-pixel mean of the K samples, one [H, W] image per measurement vector.
+    pub mean: Vec<Array2<f32>>,
+    /// Per-pixel standard deviation of the K samples (unbiased, divisor K − 1; 0 for K = 1).
+    pub std: Vec<Array2<f32>>,
+    /// Score evaluations per sample (batched), equal to [`InverseConfig::nfe`].
+    pub nfe: usize,
+}
+
+/// Samples p(x | y) for every measurement vector in `y` (K = `config.samples` samples each)
+/// and returns their per-pixel mean and standard deviation.
+///
+/// `op` maps real images [H, W] to measurements; `score` sees `[B·K, 1, H, W]` tensors on
+/// `device` in the units of the images (callers scale y to the model's units). `progress(i, N)`
+/// is called after each of the N noise levels.
+pub fn solve<T: Transform<In = f32>>(
+    sde: &dyn Sde,
+    score: &dyn ScoreModel,
+    op: &Subsampled<T>,
+    y: &[Array1<T::Out>],
+    config: &InverseConfig,
+    device: &Device,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Reconstruction> {
+    config.validate()?;
+    ensure(!y.is_empty(), "y", || "no measurement vector given".into())?;
+    let shape = op.domain_shape();
+    ensure(shape.len() == 2, "op", || {
+        format!("the operator's domain must be an image [H, W], got {shape:?}")
+    })?;
+    let (h, w, k) = (shape[0], shape[1], config.samples);
+    let replicated: Vec<Array1<T::Out>> = y
+        .iter()
+        .flat_map(|v| std::iter::repeat_n(v, k).cloned())
+        .collect();
+    let mut measured =
+        MeasuredBatch::new(op, replicated, measurement_seed(config.seed)).map_err(hook_error)?;
+    let sampler = PcSampler::new(config.sampler_config())?;
+    let batch_shape = [y.len() * k, 1, h, w];
+    let out = if config.method.projects() {
+        let lambda = config.lambda as f32;
+        let mut hook = Projection {
+            sde,
+            batch: &mut measured,
+            lambda,
+        };
+        let x = sampler.sample(sde, score, &batch_shape, device, &mut hook, progress)?;
+        if config.lambda == 1.0 {
+            hard_projection(&mut measured, &x.samples)?
+        } else {
+            x.samples
+        }
+    } else {
+        let conditional = LikelihoodScore {
+            prior: score,
+            sde,
+            batch: Mutex::new(measured),
+            rho: config.rho,
+            noisy: config.method == InverseMethod::ScoreSde,
+        };
+        let x = sampler.sample(
+            sde,
+            &conditional,
+            &batch_shape,
+            device,
+            &mut NoHook,
+            progress,
+        )?;
+        x.samples
+    };
+    summarize(&out, y.len(), k, h, w, sampler.nfe())
+}
+
+/// Most applications of k(x, y, 1) in [`hard_projection`].
+pub const MAX_HARD_PROJECTIONS: usize = 50;
+
+/// The final hard data consistency of the noiseless case (thesis §8.3: x ← k(x, y, 1)),
+/// repeated while it lowers the batch-mean relative residual ‖A x − y‖/‖y‖ by at least 10 %
+/// (at most [`MAX_HARD_PROJECTIONS`] times). With an exact T⁻¹ (unitary FFT; real images with a
+/// mask symmetric under k ↦ −k) one application gives A x = y and the loop stops at the
+/// check. With an approximate inverse (Re F⁻¹ for real images and asymmetric masks, FBP for
+/// CT) the repetition x ← x + T⁻¹[m ⊙ (P⁻¹(Λ) y − T x)] is a Landweber-type iteration that
+/// drives A x towards y (for real-input MRI Aᴴ = Re F⁻¹ P⁻¹(Λ) and A Aᴴ has eigenvalues ½
+/// and 1, so the residual at least halves per pass).
+pub fn hard_projection<T: Transform<In = f32>>(
+    measured: &mut MeasuredBatch<'_, T>,
+    x: &Tensor,
+) -> Result<Tensor> {
+    let mean = |r: Vec<f64>| r.iter().sum::<f64>() / r.len().max(1) as f64;
+    let mut x = measured.project_exact(x).map_err(hook_error)?;
+    let mut residual = mean(measured.relative_residuals(&x).map_err(hook_error)?);
+    for _ in 1..MAX_HARD_PROJECTIONS {
+        let next = measured.project_exact(&x).map_err(hook_error)?;
+        let r = mean(measured.relative_residuals(&next).map_err(hook_error)?);
+        if r.is_nan() || r >= 0.9 * residual {
+            break;
+        }
+        (x, residual) = (next, r);
+    }
+    Ok(x)
+}
+
+/// The seed of the ŷ_t draws, decorrelated from the sampler's own stream `seed`.
+fn measurement_seed(seed: u64) -> u64 {
+    seed ^ 0x9E37_79B9_7F4A_7C15
+}
+
+fn hook_error(e: ProjectionError) -> ReconError {
+    ReconError::Hook(Box::new(e))
+}
+
+/// The data-consistency hook of thesis Alg. 8.2 lines 3–4: before every corrector and
+/// predictor step at time t, ŷ_t = m(t) y + s(t) A z and x ← k(x, ŷ_t, λ) (Theorem 8.1).
+/// The Tweedie step is left alone (the hard projection follows it in [`solve`]).
+struct Projection<'s, 'b, 'a, T: Transform<In = f32>> {
+    sde: &'s dyn Sde,
+    batch: &'b mut MeasuredBatch<'a, T>,
+    lambda: f32,
+}
+
+impl<T: Transform<In = f32>> StepHook for Projection<'_, '_, '_, T> {
+    fn apply(&mut self, stage: Stage, x: &Tensor, t: f64) -> Result<Tensor> {
+        match stage {
+            Stage::Corrector | Stage::Predictor => self
+                .batch
+                .project_noisy(
+                    x,
+                    self.sde.mean_coef(t) as f32,
+                    self.sde.std(t) as f32,
+                    self.lambda,
+                )
+                .map_err(hook_error),
+            Stage::Denoise => Ok(x.clone()),
+        }
+    }
+}
+
+/// The conditional score of the baselines: s_θ(x, t) + Aᴴ(ŷ − A x)/(ρ s(t))² with
+/// ŷ = m(t) y + s(t) A z fresh per call ("Score SDE", thesis Eq. B.36) or ŷ = m(t) y
+/// ("Langevin", Jalal et al.). The batch's random streams sit behind a mutex because
+/// [`ScoreModel::score`] takes `&self`.
+struct LikelihoodScore<'s, 'a, T: Transform<In = f32>> {
+    prior: &'s dyn ScoreModel,
+    sde: &'s dyn Sde,
+    batch: Mutex<MeasuredBatch<'a, T>>,
+    rho: f64,
+    noisy: bool,
+}
+
+impl<T: Transform<In = f32>> ScoreModel for LikelihoodScore<'_, '_, T> {
+    fn score(&self, x: &Tensor, t: &Tensor) -> candle_core::Result<Tensor> {
+        let ts = times(t)?;
+        let t0 = ts.first().copied().unwrap_or(0.0);
+        if ts.iter().any(|&ti| ti != t0) {
+            candle_core::bail!("likelihood score: the batch must share one time");
+        }
+        let (m, s) = (self.sde.mean_coef(t0), self.sde.std(t0));
+        let beta = if self.noisy { s as f32 } else { 0.0 };
+        let grad = self
+            .batch
+            .lock()
+            .map_err(|_| candle_core::Error::Msg("likelihood score: poisoned lock".into()))?
+            .likelihood_grad(x, m as f32, beta, (self.rho * s) as f32)
+            .map_err(candle_core::Error::wrap)?;
+        self.prior.score(x, t)? + grad.to_dtype(x.dtype())?
+    }
+}
+
+/// Per-image mean and standard deviation over the K samples of `x`: `[B·K, 1, H, W]`.
+fn summarize(
+    x: &Tensor,
+    b: usize,
+    k: usize,
+    h: usize,
+    w: usize,
+    nfe: usize,
+) -> Result<Reconstruction> {
+    let data = x
+        .to_device(&Device::Cpu)?
+        .to_dtype(candle_core::DType::F32)?
+        .flatten_all()?
+        .to_vec1::<f32>()?;
+    let n = h * w;
+    let (mut mean, mut std) = (Vec::with_capacity(b), Vec::with_capacity(b));
+    for image in data.chunks(k * n) {
+        let mut sum = vec![0f64; n];
+        let mut sum2 = vec![0f64; n];
+        for sample in image.chunks(n) {
+            for (p, &v) in sample.iter().enumerate() {
+                sum[p] += v as f64;
+                sum2[p] += (v as f64) * (v as f64);
+            }
+        }
+        let mu: Vec<f64> = sum.iter().map(|s| s / k as f64).collect();
+        let sd: Vec<f32> = sum2
+            .iter()
+            .zip(&mu)
+            .map(|(s2, m)| {
+                if k > 1 {
+                    ((s2 - k as f64 * m * m) / (k as f64 - 1.0)).max(0.0).sqrt() as f32
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let mu: Vec<f32> = mu.into_iter().map(|v| v as f32).collect();
+        mean.push(Array2::from_shape_vec((h, w), mu).map_err(shape_error)?);
+        std.push(Array2::from_shape_vec((h, w), sd).map_err(shape_error)?);
+    }
+    Ok(Reconstruction { mean, std, nfe })
+}
+
+fn shape_error(e: ndarray::ShapeError) -> ReconError {
+    ReconError::Numerical {
+        what: "posterior summary",
+        reason: e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sde::SdeConfig;
+    use medsgm_operators::{Fft2, RealInput};
+    use ndarray::{ArrayD, IxDyn};
+
+    /// Before a step at t the projection with λ = 1 sets the measured component to a draw of
+    /// ŷ_t = m(t) y + s(t) A z: for real images and a mask symmetric under k ↦ −k that is
+    /// Aᴴ ŷ_t with mean m(t) Aᴴ y and covariance s(t)² P (P = Aᴴ A, rank = tr P).
+    #[test]
+    fn projection_hook_draws_the_perturbed_measurements() {
+        let n = 8;
+        let keep = |j: usize| matches!(j as i64 - 4, 0 | 2 | -2);
+        let mask = ArrayD::from_shape_fn(IxDyn(&[n, n]), |i| keep(i[1]));
+        let op = Subsampled::new(RealInput::new(Fft2::new(n, n).unwrap()), mask).unwrap();
+        let truth = ArrayD::from_shape_fn(IxDyn(&[n, n]), |i| (i[0] * n + i[1]) as f32 / 64.0);
+        let y: Array1<_> = op.forward(&truth.view()).into_dimensionality().unwrap();
+        let aty = op.adjoint(&y.view().into_dyn());
+        let rank = (3 * n) as f64;
+        let sde = SdeConfig::vp().build().unwrap();
+        let k = 2000;
+        let mut batch = MeasuredBatch::new(&op, vec![y; k], 1).unwrap();
+        let t = 0.4;
+        let (m, s) = (sde.mean_coef(t), sde.std(t));
+        assert!(m < 0.9, "the test needs m(t) visibly below 1, got {m}");
+        let mut hook = Projection {
+            sde: sde.as_ref(),
+            batch: &mut batch,
+            lambda: 1.0,
+        };
+        let x = Tensor::zeros((k, 1, n, n), candle_core::DType::F32, &Device::Cpu).unwrap();
+        let out = hook.apply(Stage::Predictor, &x, t).unwrap();
+        let rows = out.reshape((k, n * n)).unwrap().to_vec2::<f32>().unwrap();
+        let mut mean = vec![0f64; n * n];
+        for r in &rows {
+            for (acc, v) in mean.iter_mut().zip(r) {
+                *acc += *v as f64 / k as f64;
+            }
+        }
+        let mean_err: f64 = mean
+            .iter()
+            .zip(aty.iter())
+            .map(|(a, b)| (a - m * *b as f64).powi(2))
+            .sum::<f64>()
+            .sqrt();
+        // sampling error of the mean: √(rank s²/K)
+        let se = (rank * s * s / k as f64).sqrt();
+        assert!(mean_err < 4.0 * se, "mean off by {mean_err} (se {se})");
+        let total_var: f64 = rows
+            .iter()
+            .map(|r| {
+                r.iter()
+                    .zip(&mean)
+                    .map(|(v, mu)| (*v as f64 - mu).powi(2))
+                    .sum::<f64>()
+            })
+            .sum::<f64>()
+            / (k as f64 - 1.0);
+        let ratio = total_var / (rank * s * s);
+        assert!((ratio - 1.0).abs() < 0.03, "variance ratio {ratio}");
+        // the denoising stage is left alone
+        let same = hook.apply(Stage::Denoise, &x, t).unwrap();
+        let d = (same - &x).unwrap().abs().unwrap().sum_all().unwrap();
+        assert_eq!(d.to_scalar::<f32>().unwrap(), 0.0);
+    }
+
+    /// A prior score that is identically zero, isolating the likelihood term.
+    struct Zero;
+
+    impl ScoreModel for Zero {
+        fn score(&self, x: &Tensor, _t: &Tensor) -> candle_core::Result<Tensor> {
+            x.zeros_like()
+        }
+    }
+
+    /// The Langevin baseline's score is s_θ + Aᴴ(m(t) y − A x)/(ρ s(t))² (masked FFT, VP so
+    /// that m(t) ≠ 1; s_θ = 0 isolates the likelihood term).
+    #[test]
+    fn likelihood_score_is_the_scaled_residual() {
+        let n = 4;
+        let mask = ArrayD::from_shape_fn(IxDyn(&[n, n]), |i| i[0] != 1);
+        let op = Subsampled::new(RealInput::new(Fft2::new(n, n).unwrap()), mask).unwrap();
+        let truth = ArrayD::from_shape_fn(IxDyn(&[n, n]), |i| (i[0] + 2 * i[1]) as f32 / 8.0);
+        let y: Array1<_> = op.forward(&truth.view()).into_dimensionality().unwrap();
+        let sde = SdeConfig::vp().build().unwrap();
+        let (t, rho) = (0.3, 1.5);
+        let x = Tensor::from_vec(
+            (0..n * n)
+                .map(|i| (i as f32 * 0.37).sin())
+                .collect::<Vec<_>>(),
+            (1, 1, n, n),
+            &Device::Cpu,
+        )
+        .unwrap();
+        let score = LikelihoodScore {
+            prior: &Zero,
+            sde: sde.as_ref(),
+            batch: Mutex::new(MeasuredBatch::new(&op, vec![y.clone()], 0).unwrap()),
+            rho,
+            noisy: false,
+        };
+        let got = score
+            .score(&x, &Tensor::full(t as f32, 1, &Device::Cpu).unwrap())
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        // independent evaluation: Aᴴ r with r = m y − A x
+        let (m, s) = (sde.mean_coef(t), sde.std(t));
+        let xa = ArrayD::from_shape_vec(
+            IxDyn(&[n, n]),
+            x.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+        )
+        .unwrap();
+        let ax = op.forward(&xa.view());
+        let r = ArrayD::from_shape_fn(IxDyn(&[y.len()]), |i| y[i[0]] * m as f32 - ax[[i[0]]]);
+        let want = op.adjoint(&r.view());
+        let scale = 1.0 / (rho * s).powi(2);
+        for (g, w) in got.iter().zip(want.iter()) {
+            assert!(
+                (*g as f64 - scale * *w as f64).abs() < 1e-4,
+                "{g} vs {}",
+                scale * *w as f64
+            );
+        }
+        assert!(want.iter().any(|v| v.abs() > 0.1));
+    }
+}

@@ -1,0 +1,432 @@
+//! End to end through the `medsgm` binary: `sample` and the score-based `recon` methods with
+//! a tiny model trained in the test (`medsgm train`, seconds), and the bad-input contract (exit
+//! code 2, a message naming the problem, no output file).
+
+use medsgm::io::npy::{read_npy, NpyArray};
+use medsgm_operators::{Fft2, LinearOperator, RealInput};
+use ndarray::{ArrayD, Ix2};
+use num_complex::Complex32;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+fn medsgm(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_medsgm"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("cannot run medsgm")
+}
+
+fn ok(args: &[&str], cwd: &Path) -> String {
+    let o = medsgm(args, cwd);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "medsgm {args:?} failed:\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Runs a command that must fail with exit code 2 and a message containing `expected`.
+fn fails_with_2(args: &[&str], cwd: &Path, expected: &str) {
+    let o = medsgm(args, cwd);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "medsgm {args:?}: {err}");
+    assert!(err.contains(expected), "medsgm {args:?}: {err}");
+}
+
+/// Trains the tiny configuration (16², random ellipses, identity normalisation), or a 32²
+/// anatomical-CT variant (HU window [−1000, 1000]), into `dir/name/model.safetensors`.
+fn tiny_model(dir: &Path, name: &str, anatomical: bool) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut config = std::fs::read_to_string(root.join("configs/test_tiny.toml")).unwrap();
+    if anatomical {
+        let at = config.find("[data]").unwrap();
+        config.truncate(at);
+        config = config.replace("image_size = 16", "image_size = 32");
+        config.push_str("[data]\nkind = \"phantom-anatomical\"\n");
+    }
+    let cfg = dir.join(format!("{name}.toml"));
+    std::fs::write(&cfg, config).unwrap();
+    let out = dir.join(name);
+    ok(
+        &[
+            "train",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--out-dir",
+            out.to_str().unwrap(),
+        ],
+        dir,
+    );
+    out.join("model.safetensors")
+}
+
+/// The two tiny models, trained once per test run: (16² ellipses, 32² anatomical CT).
+fn models() -> &'static (String, String) {
+    static MODELS: OnceLock<(String, String)> = OnceLock::new();
+    MODELS.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli_score_models");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let (ellipses, ct) = std::thread::scope(|s| {
+            let e = s.spawn(|| tiny_model(&dir, "ellipses", false));
+            let c = s.spawn(|| tiny_model(&dir, "ct", true));
+            (e.join().unwrap(), c.join().unwrap())
+        });
+        (
+            ellipses.to_str().unwrap().to_owned(),
+            ct.to_str().unwrap().to_owned(),
+        )
+    })
+}
+
+fn read_f32(path: &Path) -> ArrayD<f32> {
+    match read_npy(path).unwrap() {
+        NpyArray::F32(a) => a,
+        other => panic!("{}: {:?}", path.display(), other.dtype()),
+    }
+}
+
+#[test]
+fn sample_writes_grid_npy_nifti_and_is_seeded() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let model = models().0.as_str();
+    let run = |out: &str, seed: &str, extra: &[&str]| {
+        let mut args = vec![
+            "sample", "--model", model, "--n", "3", "--batch", "2", "--steps", "10", "--seed",
+            seed, "--out", out,
+        ];
+        args.extend_from_slice(extra);
+        ok(&args, d)
+    };
+    let text = run("a", "5", &["--nifti"]);
+    // PC with N = 10, M = 1: N(M + 1) + 1 = 21 NFE per batch.
+    assert!(text.contains("NFE 21, 21 per batch"), "{text}");
+    for f in [
+        "samples.png",
+        "samples.npy",
+        "samples.nii.gz",
+        "samples.json",
+    ] {
+        assert!(d.join("a").join(f).is_file(), "{f} missing");
+    }
+    let a = read_f32(&d.join("a/samples.npy"));
+    assert_eq!(a.shape(), &[3, 16, 16]);
+    assert!(a.iter().all(|v| v.is_finite()));
+    let grid = image::open(d.join("a/samples.png")).unwrap();
+    // 2 columns of 16 px with 2 px gaps: 2·18 + 2 = 38 wide, 2 rows.
+    assert_eq!((grid.width(), grid.height()), (38, 38));
+    let nifti = medsgm::io::nifti_io::read_nifti(&d.join("a/samples.nii.gz")).unwrap();
+    assert_eq!(nifti.data.shape(), &[16, 16, 3]);
+    assert_eq!(nifti.data[[3, 4, 2]], a[[2, 3, 4]]);
+
+    run("b", "5", &[]);
+    run("c", "6", &[]);
+    let (b, c) = (
+        read_f32(&d.join("b/samples.npy")),
+        read_f32(&d.join("c/samples.npy")),
+    );
+    assert_eq!(a, b, "same seed, different samples");
+    assert_ne!(a, c, "different seeds, same samples");
+
+    // Probability-flow ODE with Heun: 2 NFE per step plus the denoising step.
+    let text = ok(
+        &[
+            "sample",
+            "--model",
+            model,
+            "--n",
+            "2",
+            "--sampler",
+            "ode",
+            "--ode-solver",
+            "heun",
+            "--steps",
+            "4",
+            "--out",
+            "ode",
+        ],
+        d,
+    );
+    assert!(text.contains("NFE 9 per batch"), "{text}");
+    let o = read_f32(&d.join("ode/samples.npy"));
+    assert!(o.iter().all(|v| v.is_finite()));
+}
+
+/// Relative residual ‖P(Λ) F x − y‖ / ‖y‖ of a real image against zero-filled k-space `k`
+/// (Λ = the non-zero columns).
+fn kspace_residual(x: &ArrayD<f32>, k: &ArrayD<Complex32>) -> f32 {
+    let (h, w) = (x.shape()[0], x.shape()[1]);
+    let fx = RealInput::new(Fft2::new(h, w).unwrap()).forward(&x.view());
+    let (mut num, mut den) = (0f32, 0f32);
+    for j in 0..w {
+        if (0..h).any(|i| k[[i, j]].norm() > 0.0) {
+            for i in 0..h {
+                num += (fx[[i, j]] - k[[i, j]]).norm_sqr();
+                den += k[[i, j]].norm_sqr();
+            }
+        }
+    }
+    (num / den).sqrt()
+}
+
+#[test]
+fn recon_ct_and_mri_with_a_score_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let model = models().0.as_str();
+    ok(
+        &[
+            "phantom", "--kind", "ellipses", "--size", "16", "--seed", "3", "--out", "gt.npy",
+        ],
+        d,
+    );
+    ok(
+        &[
+            "simulate", "ct", "-i", "gt.npy", "--views", "8", "--out", "ct.npy",
+        ],
+        d,
+    );
+    let text = ok(
+        &[
+            "recon",
+            "ct",
+            "-i",
+            "ct.npy",
+            "--method",
+            "pc-projection",
+            "--model",
+            model,
+            "--steps",
+            "20",
+            "--samples",
+            "2",
+            "--seed",
+            "1",
+            "--out",
+            "rec.npy",
+        ],
+        d,
+    );
+    assert!(text.contains("NFE"), "{text}");
+    let rec = read_f32(&d.join("rec.npy"));
+    let std = read_f32(&d.join("rec_std.npy"));
+    assert_eq!(rec.shape(), &[16, 16]);
+    assert!(std.iter().all(|&s| s.is_finite() && s >= 0.0));
+    assert!(
+        std.iter().any(|&s| s > 0.0),
+        "two samples cannot agree everywhere"
+    );
+
+    ok(
+        &[
+            "simulate",
+            "mri",
+            "-i",
+            "gt.npy",
+            "--acceleration",
+            "2",
+            "--out",
+            "mri.npy",
+        ],
+        d,
+    );
+    ok(
+        &[
+            "recon",
+            "mri",
+            "-i",
+            "mri.npy",
+            "--method",
+            "pc-projection",
+            "--model",
+            model,
+            "--steps",
+            "10",
+            "--out",
+            "mri_rec.nii.gz",
+        ],
+        d,
+    );
+    assert!(
+        !d.join("mri_rec_std.nii.gz").exists(),
+        "K = 1 writes no std map"
+    );
+    // With the exact inverse FFT the final hard projection makes the image consistent with
+    // the measured k-space (a zero image has residual 1), whatever the prior.
+    let rec = medsgm::io::nifti_io::read_nifti(&d.join("mri_rec.nii.gz"))
+        .unwrap()
+        .data
+        .index_axis_move(ndarray::Axis(2), 0)
+        .into_dyn();
+    let k = match read_npy(&d.join("mri.npy")).unwrap() {
+        NpyArray::C64(k) => k,
+        other => panic!("k-space dtype {:?}", other.dtype()),
+    };
+    let r = kspace_residual(&rec, &k);
+    assert!(r < 0.05, "relative k-space residual {r}");
+}
+
+#[test]
+fn recon_mar_pastes_the_metal_back_in_hu() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let model = models().1.as_str();
+    ok(
+        &[
+            "phantom",
+            "--kind",
+            "anatomical",
+            "--size",
+            "32",
+            "--units",
+            "hu",
+            "--metal",
+            "hip-rods",
+            "--out",
+            "hu.npy",
+        ],
+        d,
+    );
+    ok(&["simulate", "mar", "-i", "hu.npy", "--out", "mar.npy"], d);
+    ok(
+        &[
+            "recon",
+            "mar",
+            "-i",
+            "mar.npy",
+            "--method",
+            "pc-projection",
+            "--model",
+            model,
+            "--steps",
+            "10",
+            "--out",
+            "mar_rec.npy",
+        ],
+        d,
+    );
+    let rec = read_f32(&d.join("mar_rec.npy"))
+        .into_dimensionality::<Ix2>()
+        .unwrap();
+    let metal = match read_npy(&d.join("mar.metal.npy")).unwrap() {
+        NpyArray::U8(m) => m.into_dimensionality::<Ix2>().unwrap(),
+        _ => panic!("metal mask"),
+    };
+    assert!(metal.iter().any(|&m| m == 1));
+    // Metal pixels carry the metal's HU (far above any tissue), the rest lies in the body's
+    // range.
+    for ((i, j), &m) in metal.indexed_iter() {
+        let v = rec[[i, j]];
+        if m == 1 {
+            assert!(v > 1500.0, "metal pixel ({i},{j}) = {v} HU");
+        } else {
+            assert!((-1500.0..=2500.0).contains(&v), "pixel ({i},{j}) = {v} HU");
+        }
+    }
+}
+
+#[test]
+fn bad_models_and_sizes_exit_2_without_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let model = models().0.as_str();
+    let ct_model = models().1.as_str();
+    std::fs::write(
+        d.join("corrupt.safetensors"),
+        b"\x10\x00\x00\x00\x00\x00\x00\x00{not json",
+    )
+    .unwrap();
+    ok(
+        &[
+            "phantom", "--kind", "ellipses", "--size", "32", "--out", "gt32.npy",
+        ],
+        d,
+    );
+    ok(
+        &[
+            "simulate", "ct", "-i", "gt32.npy", "--views", "8", "--out", "ct32.npy",
+        ],
+        d,
+    );
+    let recon = |model: &str, extra: &[&str]| {
+        let mut v = vec![
+            "recon",
+            "ct",
+            "-i",
+            "ct32.npy",
+            "--method",
+            "pc-projection",
+            "--model",
+            model,
+            "--steps",
+            "5",
+            "--out",
+            "out.npy",
+        ];
+        v.extend_from_slice(extra);
+        v.into_iter().map(String::from).collect::<Vec<_>>()
+    };
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (recon(model, &[]), "trained on 16x16"),
+        (recon("missing.safetensors", &[]), "does not exist"),
+        (recon("corrupt.safetensors", &[]), "corrupt.safetensors"),
+        (recon(ct_model, &[]), "--units"),
+        (recon(model, &["--samples", "0"]), "--samples"),
+        (recon(model, &["--lambda", "2"]), "--lambda"),
+    ];
+    for (args, expected) in &cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        fails_with_2(&args, d, expected);
+        assert!(!d.join("out.npy").exists(), "{args:?} wrote an output");
+        assert!(!d.join("out_std.npy").exists());
+    }
+    let no_model = [
+        "recon",
+        "ct",
+        "-i",
+        "ct32.npy",
+        "--method",
+        "pc-projection",
+        "--out",
+        "out.npy",
+    ];
+    fails_with_2(&no_model, d, "--model");
+    for bad in ["missing.safetensors", "corrupt.safetensors"] {
+        fails_with_2(&["sample", "--model", bad, "--out", "smp"], d, bad);
+        assert!(
+            !d.join("smp").exists(),
+            "sample created its output directory"
+        );
+    }
+    fails_with_2(
+        &[
+            "sample",
+            "--model",
+            model,
+            "--predictor",
+            "banana",
+            "--out",
+            "smp",
+        ],
+        d,
+        "banana",
+    );
+    assert!(!d.join("smp").exists());
+    fails_with_2(
+        &[
+            "demo",
+            "--model",
+            "corrupt.safetensors",
+            "--out-dir",
+            "demo",
+        ],
+        d,
+        "corrupt",
+    );
+    assert!(!d.join("demo").exists());
+}
