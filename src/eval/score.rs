@@ -111,6 +111,9 @@ impl ModelSolver {
                 &self.device,
                 &mut |_, _| {},
             )?;
+            if r.mean.iter().any(|m| m.iter().any(|v| !v.is_finite())) {
+                bail!("{method} diverged (non-finite output); try more steps or a smaller snr");
+            }
             out.images.extend(r.mean);
             out.nfe = r.nfe;
         }
