@@ -51,7 +51,7 @@ impl Dim {
         }
     }
 
-    fn from_unit(&self, u: f64) -> f64 {
+    fn unit_to_value(&self, u: f64) -> f64 {
         let u = u.clamp(0.0, 1.0);
         if self.log {
             (self.lo.ln() + u * (self.hi.ln() - self.lo.ln())).exp()
@@ -142,7 +142,7 @@ impl OptLog {
         self.dims
             .iter()
             .zip(unit)
-            .map(|(d, u)| d.from_unit(u))
+            .map(|(d, u)| d.unit_to_value(u))
             .collect()
     }
 
