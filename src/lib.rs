@@ -8,6 +8,7 @@
 pub mod bench;
 pub mod checkpoint;
 pub mod cli;
+pub mod eval;
 pub mod io;
 pub mod lsgm;
 pub mod nn;

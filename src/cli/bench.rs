@@ -38,6 +38,9 @@ pub enum Bench {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Reconstruction quality (PSNR/SSIM), NFE and speed of classical and score-based methods
+    /// on held-out images; writes into the directory `--out` (default bench-recon).
+    Recon(crate::cli::bench_recon::ReconBenchArgs),
 }
 
 /// Path of the model benchmark's configuration (default configs/ct_phantom_128.toml).
@@ -59,6 +62,7 @@ fn peer_scripts(which: &Bench) -> Vec<(&'static str, Vec<std::ffi::OsString>)> {
             "data-scripts/peer_bench_model.py",
             vec!["--config".into(), model_config(config).into()],
         )],
+        Bench::Recon(_) => vec![],
     }
 }
 
@@ -122,9 +126,16 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     if !(1..=1000).contains(&a.repeats) {
         return Err(invalid("--repeats must be in 1..=1000"));
     }
-    let name = match a.which {
+    let name = match &a.which {
         Bench::Operators => "operators",
         Bench::Model { .. } => "model",
+        Bench::Recon(r) => {
+            let out = a
+                .out
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("bench-recon"));
+            return crate::cli::bench_recon::run(r, &out);
+        }
     };
     let out = a
         .out
@@ -142,6 +153,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
             let cfg = crate::train::TrainConfig::from_toml_file(&path).invalid_input()?;
             crate::bench::model::run(&cfg.model, a.repeats)?
         }
+        Bench::Recon(_) => unreachable!("handled above"),
     };
     let mut pairs = Vec::new();
     if let Some(python) = &a.peer_python {

@@ -7,6 +7,7 @@
 
 pub mod args;
 pub mod bench;
+pub mod bench_recon;
 pub mod demo;
 pub mod metrics;
 pub mod model;
@@ -16,6 +17,7 @@ pub mod sample;
 pub mod score_recon;
 pub mod simulate;
 pub mod train;
+pub mod tune;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -61,6 +63,8 @@ pub enum Command {
     Sample(sample::SampleArgs),
     /// Benchmarks.
     Bench(bench::BenchArgs),
+    /// Tune a method's parameters on validation images (Bayesian optimisation).
+    Tune(tune::TuneArgs),
 }
 
 /// Runs a parsed command line.
@@ -75,6 +79,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Train(a) => train::run(&a),
         Command::Sample(a) => sample::run(&a),
         Command::Bench(a) => bench::run(&a),
+        Command::Tune(a) => tune::run(&a),
     }
 }
 

@@ -1,0 +1,251 @@
+//! `medsgm bench recon`: the reconstruction benchmark of issue 4 (thesis Tables 8.1–8.3,
+//! Fig. 8.5) on held-out images: per-image CSV/JSON, a markdown summary, quality-vs-measurement
+//! curves, an optional quality-vs-NFE sweep and an image panel of the first test image.
+
+use crate::cli::{invalid, InputContext};
+use crate::eval::cases::{Case, ScoreSolver};
+use crate::eval::method::{EvalMethod, Task, TaskConfig};
+use crate::eval::recon_bench::{run_bench, MethodRun, Record};
+use crate::eval::report::{image_panel, quality_curves, write_records, write_summary};
+use crate::eval::testset::{mri_slices, phantoms, TestImage, TEST_SEED};
+use anyhow::{Context, Result};
+use clap::Args;
+use std::path::{Path, PathBuf};
+
+/// Arguments of `medsgm bench recon` (the output directory is `medsgm bench --out`).
+#[derive(Debug, Clone, Args)]
+pub struct ReconBenchArgs {
+    /// The inverse problem.
+    #[arg(long, value_enum)]
+    pub task: Task,
+    /// CT: numbers of measured views (of 180).
+    #[arg(long, value_delimiter = ',', default_value = "10,20,23,45")]
+    pub views: Vec<usize>,
+    /// MRI: acceleration factors (equispaced columns).
+    #[arg(long, value_delimiter = ',', default_value = "4,8,24")]
+    pub accel: Vec<f64>,
+    /// Methods, comma separated (fbp, fista-tv, zero-filled, li, pc-projection,
+    /// ald-projection, score-sde, langevin).
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub methods: Vec<EvalMethod>,
+    /// Score-model checkpoint (needed by the score methods; sets the image size).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// MRI: held-out slices (a [slices, H, W] NPY volume or a folder of images in [0, 1]).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Number of test images.
+    #[arg(long, default_value_t = 50)]
+    pub n: usize,
+    /// CT/MAR image size when no model is given.
+    #[arg(long, default_value_t = 64)]
+    pub size: usize,
+    /// Predictor steps N of the score methods (overrides the task config).
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Sampler seed (score methods) and MAR noise seed.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Task config with per-method parameters (e.g. configs/tuned_ct.toml from `medsgm tune`).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Also measure quality against NFE at these budgets (first setting, score methods).
+    #[arg(long, value_delimiter = ',')]
+    pub nfe_sweep: Vec<usize>,
+    /// Images per score-model batch.
+    #[arg(long, default_value_t = 8)]
+    pub batch: usize,
+}
+
+/// The test images of a task.
+pub fn task_images(
+    task: Task,
+    size: usize,
+    first_seed: u64,
+    n: usize,
+    data: Option<&Path>,
+) -> Result<Vec<TestImage>> {
+    match task {
+        Task::Ct | Task::Mar => phantoms(size, first_seed, n, task == Task::Mar),
+        Task::Mri => {
+            let path = data.ok_or_else(|| invalid("--task mri needs --data (held-out slices)"))?;
+            mri_slices(path, n).invalid_input()
+        }
+    }
+}
+
+/// The benchmark cases: one per views/acceleration value (CT, MRI) or per image (MAR).
+pub fn task_cases(
+    task: Task,
+    images: &[TestImage],
+    views: &[usize],
+    accel: &[f64],
+    seed: u64,
+) -> Result<Vec<Case>> {
+    let all: Vec<usize> = (0..images.len()).collect();
+    match task {
+        Task::Ct => views
+            .iter()
+            .map(|&v| Case::ct(images, all.clone(), v))
+            .collect(),
+        Task::Mri => accel
+            .iter()
+            .map(|&r| Case::mri(images, all.clone(), r))
+            .collect(),
+        Task::Mar => all
+            .iter()
+            .map(|&i| Case::mar(images, i, seed.wrapping_add(i as u64)))
+            .collect(),
+    }
+}
+
+/// Loads the score solver when one is needed, and the image size to evaluate at.
+pub fn solver_and_size(
+    model: Option<&Path>,
+    needed: bool,
+    size: usize,
+    batch: usize,
+) -> Result<(Option<Box<dyn ScoreSolver>>, usize)> {
+    match model {
+        Some(path) => {
+            let solver = crate::eval::score::ModelSolver::load(path, batch)
+                .with_context(|| format!("loading the score model {}", path.display()))
+                .invalid_input()?;
+            let size = solver.image_size();
+            Ok((Some(Box::new(solver)), size))
+        }
+        None if needed => Err(invalid("the score methods need --model")),
+        None => Ok((None, size)),
+    }
+}
+
+fn validate(a: &ReconBenchArgs) -> Result<()> {
+    if !(1..=10_000).contains(&a.n) {
+        return Err(invalid("--n must be in 1..=10000"));
+    }
+    if !(8..=1024).contains(&a.size) || a.batch == 0 {
+        return Err(invalid("--size must be in 8..=1024 and --batch positive"));
+    }
+    if let Some(m) = a.methods.iter().find(|m| !m.applies_to(a.task)) {
+        return Err(invalid(format!("{m} does not apply to --task {}", a.task)));
+    }
+    if a.task == Task::Ct && a.views.iter().any(|&v| !(1..=180).contains(&v)) {
+        return Err(invalid("--views must be in 1..=180"));
+    }
+    if a.task == Task::Mri && a.accel.iter().any(|&r| !(r.is_finite() && r >= 1.0)) {
+        return Err(invalid("--accel must be ≥ 1"));
+    }
+    if a.steps == Some(0) || a.nfe_sweep.contains(&0) {
+        return Err(invalid("--steps and --nfe-sweep budgets must be positive"));
+    }
+    Ok(())
+}
+
+/// Runs `medsgm bench recon` into `out`.
+pub fn run(a: &ReconBenchArgs, out: &Path) -> Result<()> {
+    validate(a)?;
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let needs_model = a.methods.iter().any(|m| m.is_score());
+    let (solver, size) = solver_and_size(a.model.as_deref(), needs_model, a.size, a.batch)?;
+    let images = task_images(a.task, size, TEST_SEED, a.n, a.data.as_deref())?;
+    let cases = task_cases(a.task, &images, &a.views, &a.accel, a.seed)?;
+    let config = match &a.config {
+        Some(p) => TaskConfig::load(p, false).invalid_input()?,
+        None => TaskConfig::default(),
+    };
+    let runs = a
+        .methods
+        .iter()
+        .map(|&method| {
+            let mut params = config.params(a.task, method).invalid_input()?;
+            params.steps = a.steps.unwrap_or(params.steps);
+            params.seed = a.seed;
+            Ok(MethodRun { method, params })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let solver = solver.as_deref();
+    let mut log = |s: &str| eprintln!("{s}");
+    let result = run_bench(a.task, &images, &cases, &runs, solver, &mut log)?;
+    write_records(out, "per_image", &result.records)?;
+    let title = format!(
+        "medsgm bench recon --task {} ({} images, {}²)",
+        a.task,
+        images.len(),
+        size
+    );
+    let rows = write_summary(out, "summary", &title, &result.records)?;
+    print!("{}", crate::eval::recon_bench::markdown_table(&rows));
+    if cases
+        .iter()
+        .map(|c| c.x.to_bits())
+        .collect::<std::collections::HashSet<_>>()
+        .len()
+        > 1
+    {
+        let x_label = if a.task == Task::Ct {
+            "views"
+        } else {
+            "acceleration"
+        };
+        quality_curves(&out.join("curves.png"), &rows, x_label, false)?;
+    }
+    let first = &images[cases[0].images[0]];
+    image_panel(
+        &out.join("panel.png"),
+        &first.truth,
+        &format!("image {}, {}", first.id, cases[0].label),
+        &result.first,
+        &result
+            .records
+            .iter()
+            .filter(|r| r.setting == cases[0].label && r.image == first.id)
+            .cloned()
+            .collect::<Vec<Record>>(),
+    )?;
+    if !a.nfe_sweep.is_empty() {
+        nfe_sweep(a, &images, &cases, &runs, solver, out)?;
+    }
+    println!("wrote {}", out.display());
+    Ok(())
+}
+
+/// Quality against NFE on the first case (CT, MRI) or every case (MAR).
+fn nfe_sweep(
+    a: &ReconBenchArgs,
+    images: &[TestImage],
+    cases: &[Case],
+    runs: &[MethodRun],
+    solver: Option<&dyn ScoreSolver>,
+    out: &Path,
+) -> Result<()> {
+    let sweep_cases = if a.task == Task::Mar {
+        cases
+    } else {
+        &cases[..1]
+    };
+    let mut records = Vec::new();
+    for run in runs.iter().filter(|r| r.method.is_score()) {
+        for &nfe in &a.nfe_sweep {
+            let mut params = run.params.clone();
+            params.steps = crate::eval::score::steps_for_nfe(run.method, &params, nfe);
+            let swept = MethodRun {
+                method: run.method,
+                params,
+            };
+            let mut log = |s: &str| eprintln!("NFE {nfe}: {s}");
+            let r = run_bench(a.task, images, sweep_cases, &[swept], solver, &mut log)?;
+            records.extend(r.records.into_iter().map(|mut rec| {
+                rec.setting = format!("{} @ {} NFE", rec.setting, rec.nfe);
+                rec.x = rec.nfe as f64;
+                rec
+            }));
+        }
+    }
+    if records.is_empty() {
+        return Err(invalid("--nfe-sweep needs at least one score method"));
+    }
+    write_records(out, "nfe_sweep_per_image", &records)?;
+    let rows = write_summary(out, "nfe_sweep", "quality vs NFE", &records)?;
+    print!("{}", crate::eval::recon_bench::markdown_table(&rows));
+    quality_curves(&out.join("nfe.png"), &rows, "NFE", true)
+}

@@ -1,0 +1,176 @@
+//! `medsgm tune`: tune a method's parameters on validation images (seeds from
+//! `VALIDATION_SEED`, disjoint from the test set) by Gaussian-process Bayesian optimisation,
+//! resumable from its JSON log, and write the best point into a TOML task config.
+
+use crate::cli::bench_recon::{solver_and_size, task_cases, task_images};
+use crate::cli::invalid;
+use crate::eval::bayes_opt::OptLog;
+use crate::eval::method::{EvalMethod, Task, TaskConfig};
+use crate::eval::testset::VALIDATION_SEED;
+use crate::eval::tune::{load_log, search_space, tune, write_config, Metric};
+use anyhow::{Context, Result};
+use clap::Args;
+use std::path::PathBuf;
+
+/// Arguments of `medsgm tune`.
+#[derive(Debug, Clone, Args)]
+pub struct TuneArgs {
+    /// The inverse problem.
+    #[arg(long, value_enum)]
+    pub task: Task,
+    /// The method whose parameters are tuned (fista-tv or a score method).
+    #[arg(long)]
+    pub method: EvalMethod,
+    /// Score-model checkpoint (score methods).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// MRI: validation slices (NPY volume or folder), disjoint from the test slices.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Validation images.
+    #[arg(long, default_value_t = 8)]
+    pub n: usize,
+    /// Total objective evaluations (including those of a resumed log).
+    #[arg(long, default_value_t = 20)]
+    pub budget: usize,
+    /// Initial Latin-hypercube points (default 2·dims + 2).
+    #[arg(long)]
+    pub init: Option<usize>,
+    /// Metric to maximise.
+    #[arg(long, value_enum, default_value = "ssim")]
+    pub metric: Metric,
+    /// CT: measured views.
+    #[arg(long, default_value_t = 23)]
+    pub views: usize,
+    /// MRI: acceleration.
+    #[arg(long, default_value_t = 4.0)]
+    pub accel: f64,
+    /// Predictor steps N of the score methods.
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Optimiser, sampler and MAR noise seed.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// CT/MAR image size when no model is given.
+    #[arg(long, default_value_t = 64)]
+    pub size: usize,
+    /// Images per score-model batch.
+    #[arg(long, default_value_t = 8)]
+    pub batch: usize,
+    /// Task config to update (default configs/tuned_<task>.toml).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Evaluation log (default: beside --out, <stem>.<method>.log.json).
+    #[arg(long)]
+    pub log: Option<PathBuf>,
+    /// Continue from the log instead of starting afresh.
+    #[arg(long)]
+    pub resume: bool,
+}
+
+/// Runs `medsgm tune`.
+pub fn run(a: &TuneArgs) -> Result<()> {
+    if !(1..=1000).contains(&a.n) || !(1..=10_000).contains(&a.budget) || a.batch == 0 {
+        return Err(invalid(
+            "--n, --budget and --batch must be positive (n ≤ 1000)",
+        ));
+    }
+    if a.steps == Some(0) {
+        return Err(invalid("--steps must be positive"));
+    }
+    if !a.method.applies_to(a.task) {
+        return Err(invalid(format!(
+            "{} does not apply to --task {}",
+            a.method, a.task
+        )));
+    }
+    let dims = search_space(a.method).map_err(invalid)?;
+    let out = a
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("configs/tuned_{}.toml", a.task)));
+    let log_path = a.log.clone().unwrap_or_else(|| {
+        let stem = out.file_stem().map(|s| s.to_string_lossy().into_owned());
+        out.with_file_name(format!(
+            "{}.{}.log.json",
+            stem.unwrap_or_else(|| "tune".into()),
+            a.method
+        ))
+    });
+    for p in [&out, &log_path] {
+        if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+    }
+    let mut log = if a.resume && log_path.exists() {
+        let log = load_log(&log_path, &dims).map_err(invalid)?;
+        eprintln!(
+            "resuming from {} ({} evaluations)",
+            log_path.display(),
+            log.evaluations.len()
+        );
+        log
+    } else {
+        OptLog::new(dims.clone(), a.seed, a.init.unwrap_or(2 * dims.len() + 2))?
+    };
+    let (solver, size) = solver_and_size(a.model.as_deref(), a.method.is_score(), a.size, a.batch)?;
+    let images = task_images(a.task, size, VALIDATION_SEED, a.n, a.data.as_deref())?;
+    let cases = task_cases(a.task, &images, &[a.views], &[a.accel], a.seed)?;
+    let mut base = TaskConfig::load(&out, true)?.params(a.task, a.method)?;
+    base.steps = a.steps.unwrap_or(base.steps);
+    base.seed = a.seed;
+    let names: Vec<&str> = dims.iter().map(|d| d.name.as_str()).collect();
+    let best = tune(
+        a.task,
+        &images,
+        &cases,
+        a.method,
+        &base,
+        solver.as_deref(),
+        a.metric,
+        a.budget,
+        &mut log,
+        &log_path,
+        &mut |k, e| {
+            let values: Vec<String> = names
+                .iter()
+                .zip(&e.params)
+                .map(|(n, v)| format!("{n} = {v:.4e}"))
+                .collect();
+            eprintln!(
+                "[{k}/{}] {}: {} {:.4}",
+                a.budget,
+                values.join(", "),
+                a.metric,
+                e.value
+            );
+        },
+    )?;
+    let mut record = toml::Table::new();
+    record.insert("metric".into(), a.metric.to_string().into());
+    record.insert("value".into(), best.value.into());
+    record.insert("evaluations".into(), (log.evaluations.len() as i64).into());
+    record.insert("validation_images".into(), (a.n as i64).into());
+    record.insert("first_seed".into(), (VALIDATION_SEED as i64).into());
+    record.insert("setting".into(), cases[0].label.clone().into());
+    if a.method.is_score() {
+        record.insert("steps".into(), (base.steps as i64).into());
+    }
+    write_config(&out, a.method, &dims, &best, record)?;
+    println!(
+        "best {} = {:.4} at {} after {} evaluations; wrote {} (log {})",
+        a.metric,
+        best.value,
+        names
+            .iter()
+            .zip(&best.params)
+            .map(|(n, v)| format!("{n} = {v:.4e}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        log.evaluations.len(),
+        out.display(),
+        log_path.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,316 @@
+//! Measurement set-ups of the benchmark: for each task the decomposed operator A = P(Λ)T of
+//! thesis §8.2, the simulated measurements of the test images, the classical baselines and the
+//! hand-off to a score-based solver.
+//!
+//! - CT: T = Radon over [`FULL_VIEWS`] = 180 views at 1° (⌈√2 N⌉ detector bins); Λ keeps the
+//!   `views` rows nearest to k·180/views (as `medsgm simulate ct`); noise-free data.
+//! - MRI: T = the unitary centred 2-D FFT of the real image; Λ = equispaced columns with
+//!   score_inverse_problems' centre fraction; noise-free data.
+//! - MAR: T = the full-view Radon transform, the sinogram from the polychromatic simulator
+//!   (`mar_sim`, titanium, Poisson noise, water precorrection) converted to model units, Λ = the
+//!   complement of the trace of the segmented metal dilated by one pixel; metrics exclude the
+//!   metal pixels. One set-up per image (the trace differs per image).
+
+use crate::eval::method::{EvalMethod, MethodParams};
+use crate::eval::testset::{TestImage, CT_WINDOW};
+use anyhow::{anyhow, bail, Context, Result};
+use medsgm_operators::fbp::{fbp, Filter};
+use medsgm_operators::kspace_mask::{equispaced, song_center_fraction};
+use medsgm_operators::mar_sim::{simulate_metal_artifacts, MarSimParams};
+use medsgm_operators::metal::{
+    dilate, mar_mask, metal_trace, segment_metal, METAL_THRESHOLD_HU, TRACE_THRESHOLD,
+};
+use medsgm_operators::radon::{Radon, RadonGeometry};
+use medsgm_operators::solvers::li::li;
+use medsgm_operators::solvers::{fista_tv, zero_filled, ComplexPart, FistaTvParams};
+use medsgm_operators::{operator_norm, Fft2, LinearOperator, RealInput, Subsampled, Transform};
+use ndarray::{Array1, Array2, Ix1};
+use num_complex::Complex32;
+use std::sync::OnceLock;
+
+/// Views of the full CT sinogram (1° steps over [0°, 180°)).
+pub const FULL_VIEWS: usize = 180;
+
+/// Output of a score-based solver for a batch of measurements.
+#[derive(Debug, Clone)]
+pub struct Solved {
+    /// Posterior mean per measurement, [H, W] in model units.
+    pub images: Vec<Array2<f32>>,
+    /// Score-network evaluations per posterior sample.
+    pub nfe: usize,
+}
+
+/// A score-based inverse-problem solver for the two operator families of the benchmark
+/// (implemented over `medsgm_recon::inverse::solve` by [`crate::eval::score::ModelSolver`]).
+pub trait ScoreSolver: Sync {
+    /// Side length of the images the prior models.
+    fn image_size(&self) -> usize;
+    /// Solves y_k = P(Λ) R x_k for every k (CT, MAR).
+    fn solve_radon(
+        &self,
+        op: &Subsampled<Radon>,
+        ys: &[Array1<f32>],
+        method: EvalMethod,
+        params: &MethodParams,
+    ) -> Result<Solved>;
+    /// Solves y_k = P(Λ) F x_k for every k (MRI).
+    fn solve_fft(
+        &self,
+        op: &Subsampled<RealInput<Fft2>>,
+        ys: &[Array1<Complex32>],
+        method: EvalMethod,
+        params: &MethodParams,
+    ) -> Result<Solved>;
+}
+
+/// The operator and data of one set-up.
+pub enum Setup {
+    /// Sparse-view CT.
+    Ct {
+        /// Radon transform over the measured views only (for FBP).
+        sparse: Radon,
+        /// A = P(Λ) R over the full view set.
+        op: Subsampled<Radon>,
+        /// Measurements per image.
+        ys: Vec<Array1<f32>>,
+    },
+    /// Undersampled MRI.
+    Mri {
+        /// A = P(Λ) F.
+        op: Subsampled<RealInput<Fft2>>,
+        /// Measurements per image.
+        ys: Vec<Array1<Complex32>>,
+    },
+    /// Metal-artefact removal of one image.
+    Mar {
+        /// A = P(Λ) R with Λ = ¬trace.
+        op: Subsampled<Radon>,
+        /// The corrupted full sinogram in model units.
+        sinogram: Array2<f32>,
+        /// The metal trace.
+        trace: Array2<bool>,
+        /// The measurement outside the trace.
+        y: Array1<f32>,
+    },
+}
+
+/// One benchmark set-up: a measurement setting applied to some test images.
+pub struct Case {
+    /// Human-readable setting, e.g. "23 views", "4x", "metal".
+    pub label: String,
+    /// Abscissa of the quality curves (views, acceleration; 0 for MAR).
+    pub x: f64,
+    /// Indices of the test images this case measures.
+    pub images: Vec<usize>,
+    /// Where metrics are taken, per image (`None`: the whole image).
+    pub masks: Vec<Option<Array2<bool>>>,
+    /// Operator and measurements.
+    pub setup: Setup,
+    lipschitz: OnceLock<f64>,
+}
+
+fn measure<T: Transform<In = f32>>(op: &Subsampled<T>, x: &Array2<f32>) -> Result<Array1<T::Out>> {
+    op.forward(&x.view().into_dyn())
+        .into_dimensionality::<Ix1>()
+        .map_err(|e| anyhow!("measurement is not a vector: {e}"))
+}
+
+impl Case {
+    fn new(label: String, x: f64, images: Vec<usize>, setup: Setup) -> Self {
+        let masks = vec![None; images.len()];
+        Self {
+            label,
+            x,
+            images,
+            masks,
+            setup,
+            lipschitz: OnceLock::new(),
+        }
+    }
+
+    /// Sparse-view CT with `views` of the [`FULL_VIEWS`] views for the images `idx`.
+    pub fn ct(images: &[TestImage], idx: Vec<usize>, views: usize) -> Result<Self> {
+        if !(1..=FULL_VIEWS).contains(&views) {
+            bail!("views must be in 1..={FULL_VIEWS}, got {views}");
+        }
+        let size = square_size(images, &idx)?;
+        let n_det = RadonGeometry::default_n_det(size);
+        let full = RadonGeometry::equispaced(size, FULL_VIEWS, n_det);
+        let kept: Vec<usize> = (0..views)
+            .map(|k| ((k * FULL_VIEWS) as f64 / views as f64).round() as usize)
+            .collect();
+        let sparse = Radon::new(RadonGeometry::from_radians(
+            size,
+            kept.iter().map(|&k| full.angles[k]).collect(),
+            n_det,
+        ))?;
+        let mask = Array2::from_shape_fn((FULL_VIEWS, n_det), |(v, _)| kept.contains(&v));
+        let op = Subsampled::new(Radon::new(full)?, mask.into_dyn())?;
+        let ys = idx
+            .iter()
+            .map(|&i| measure(&op, &images[i].truth))
+            .collect::<Result<_>>()?;
+        Ok(Self::new(
+            format!("{views} views"),
+            views as f64,
+            idx,
+            Setup::Ct { sparse, op, ys },
+        ))
+    }
+
+    /// Undersampled MRI at acceleration `accel` for the images `idx`.
+    pub fn mri(images: &[TestImage], idx: Vec<usize>, accel: f64) -> Result<Self> {
+        let (h, w) = images
+            .get(idx[0])
+            .map(|im| im.truth.dim())
+            .context("no images")?;
+        if idx.iter().any(|&i| images[i].truth.dim() != (h, w)) {
+            bail!("all MRI slices must have the same shape");
+        }
+        let mask = equispaced(h, w, accel, song_center_fraction(w, accel))?;
+        let op = Subsampled::new(RealInput::new(Fft2::new(h, w)?), mask.into_dyn())?;
+        let ys = idx
+            .iter()
+            .map(|&i| measure(&op, &images[i].truth))
+            .collect::<Result<_>>()?;
+        Ok(Self::new(
+            format!("{accel}x"),
+            accel,
+            idx,
+            Setup::Mri { op, ys },
+        ))
+    }
+
+    /// Metal-artefact removal of image `i` (which must carry a metal source); `seed` drives
+    /// the Poisson noise.
+    pub fn mar(images: &[TestImage], i: usize, seed: u64) -> Result<Self> {
+        let image = &images[i];
+        let src = image
+            .metal
+            .as_ref()
+            .with_context(|| format!("image {} has no implant", image.id))?;
+        let size = square_size(images, &[i])?;
+        let radon = Radon::new(RadonGeometry::equispaced(
+            size,
+            FULL_VIEWS,
+            RadonGeometry::default_n_det(size),
+        ))?;
+        let sim = simulate_metal_artifacts(
+            &radon,
+            &src.tissue_hu.view(),
+            &src.metal_fraction.view(),
+            &MarSimParams::default(),
+            seed,
+        )?;
+        // μ = μ_w (1 + HU/1000) and HU = lo + (hi − lo) u: with lo = −1000 the map from model
+        // units u to μ is linear, μ = μ_w (hi − lo)/1000 · u.
+        let per_unit = sim.mu_water_per_pixel * (CT_WINDOW.hi - CT_WINDOW.lo) / 1000.0;
+        debug_assert_eq!(CT_WINDOW.lo, -1000.0);
+        let sinogram = sim.sinogram.mapv(|p| p / per_unit);
+        let metal = segment_metal(&src.hu_with_metal.view(), METAL_THRESHOLD_HU, 0)?;
+        let trace = metal_trace(&radon, &dilate(&metal.view(), 1).view(), TRACE_THRESHOLD)?;
+        let op = Subsampled::new(radon, mar_mask(&trace.view()).into_dyn())?;
+        let y = op.gather(&sinogram.view().into_dyn());
+        let mut case = Self::new(
+            "metal".into(),
+            0.0,
+            vec![i],
+            Setup::Mar {
+                op,
+                sinogram,
+                trace,
+                y,
+            },
+        );
+        case.masks = vec![Some(metal.mapv(|m| !m))];
+        Ok(case)
+    }
+
+    /// L = 1.01 ‖A‖² for FISTA (power iteration, once per case).
+    fn lipschitz(&self) -> f64 {
+        *self.lipschitz.get_or_init(|| {
+            let norm = match &self.setup {
+                Setup::Ct { op, .. } | Setup::Mar { op, .. } => operator_norm(op, 100, 1e-5, 0),
+                Setup::Mri { op, .. } => operator_norm(op, 100, 1e-5, 0),
+            };
+            1.01 * norm * norm
+        })
+    }
+
+    /// Reconstructs the `k`-th image of the case with a classical method (model units).
+    pub fn classical(
+        &self,
+        method: EvalMethod,
+        k: usize,
+        params: &MethodParams,
+    ) -> Result<Array2<f32>> {
+        let fista = FistaTvParams {
+            weight: params.tv_weight,
+            iterations: params.fista_iterations,
+            nonnegative: true,
+            lipschitz: Some(self.lipschitz()),
+            ..FistaTvParams::default()
+        };
+        let out = match (&self.setup, method) {
+            (Setup::Ct { sparse, ys, .. }, EvalMethod::Fbp) => {
+                let g = sparse.geometry();
+                let sino = ys[k].view().into_shape_with_order((g.n_views(), g.n_det))?;
+                fbp(sparse, &sino, Filter::RamLak)
+            }
+            (Setup::Ct { op, ys, .. }, EvalMethod::FistaTv) => {
+                fista_tv(op, &ys[k].view().into_dyn(), &fista, None, |_, _| {})?
+            }
+            (Setup::Mri { op, ys }, EvalMethod::ZeroFilled) => {
+                zero_filled(op, &ys[k].view(), ComplexPart::Real)?
+            }
+            (Setup::Mri { op, ys }, EvalMethod::FistaTv) => {
+                fista_tv(op, &ys[k].view().into_dyn(), &fista, None, |_, _| {})?
+            }
+            (Setup::Mar { op, sinogram, .. }, EvalMethod::Fbp) => {
+                fbp(op.transform(), &sinogram.view(), Filter::RamLak)
+            }
+            (
+                Setup::Mar {
+                    op,
+                    sinogram,
+                    trace,
+                    ..
+                },
+                EvalMethod::Li,
+            ) => li(op.transform(), &sinogram.view(), &trace.view())?,
+            (Setup::Mar { op, y, .. }, EvalMethod::FistaTv) => {
+                fista_tv(op, &y.view().into_dyn(), &fista, None, |_, _| {})?
+            }
+            (_, m) => bail!("{m} is not a classical method for the {} case", self.label),
+        };
+        Ok(out)
+    }
+
+    /// Reconstructs every image of the case as one batch with a score-based method.
+    pub fn score(
+        &self,
+        solver: &dyn ScoreSolver,
+        method: EvalMethod,
+        params: &MethodParams,
+    ) -> Result<Solved> {
+        match &self.setup {
+            Setup::Ct { op, ys, .. } => solver.solve_radon(op, ys, method, params),
+            Setup::Mar { op, y, .. } => {
+                solver.solve_radon(op, std::slice::from_ref(y), method, params)
+            }
+            Setup::Mri { op, ys } => solver.solve_fft(op, ys, method, params),
+        }
+    }
+}
+
+/// The common side length of the square images `idx`.
+fn square_size(images: &[TestImage], idx: &[usize]) -> Result<usize> {
+    let first = images
+        .get(*idx.first().context("no images")?)
+        .context("image index")?;
+    let (h, w) = first.truth.dim();
+    if h != w || idx.iter().any(|&i| images[i].truth.dim() != (h, w)) {
+        bail!("CT images must be square and of one size");
+    }
+    Ok(h)
+}

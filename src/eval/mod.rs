@@ -1,0 +1,19 @@
+//! Evaluation of reconstruction methods (issue 4): the benchmark harness behind
+//! `medsgm bench recon` and the parameter tuner behind `medsgm tune`.
+//!
+//! - [`method`]: the methods, their parameters and TOML task configs;
+//! - [`testset`]: held-out CT/MAR phantoms and MRI slices;
+//! - [`cases`]: operators A = P(Λ)T and measurements per task, classical baselines, the
+//!   [`cases::ScoreSolver`] hand-off;
+//! - [`recon_bench`]: running, scoring and summarising; [`report`]: CSV/JSON/markdown/PNG;
+//! - [`score`]: a checkpoint driving `medsgm_recon::inverse::solve`;
+//! - [`bayes_opt`] and [`tune`]: Gaussian-process Bayesian optimisation of method parameters.
+
+pub mod bayes_opt;
+pub mod cases;
+pub mod method;
+pub mod recon_bench;
+pub mod report;
+pub mod score;
+pub mod testset;
+pub mod tune;

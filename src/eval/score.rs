@@ -1,0 +1,148 @@
+//! The score-based methods of the benchmark: a checkpoint's network and SDE driving
+//! `medsgm_recon::inverse::solve` (PC/ALD + projection, Score SDE, Langevin; thesis §8.3).
+
+use crate::checkpoint::Checkpoint;
+use crate::eval::cases::{ScoreSolver, Solved};
+use crate::eval::method::{EvalMethod, MethodParams};
+use crate::nn::score::NetScore;
+use crate::nn::Ncsnpp;
+use anyhow::{bail, Result};
+use candle_core::Device;
+use medsgm_operators::{Fft2, RealInput, Subsampled, Transform};
+use medsgm_recon::inverse::{solve, InverseConfig, InverseMethod};
+use medsgm_recon::Sde;
+use ndarray::Array1;
+use num_complex::Complex32;
+use std::path::Path;
+
+/// The solver configuration of a score method with `params` (one posterior sample).
+pub fn inverse_config(method: EvalMethod, params: &MethodParams) -> Result<InverseConfig> {
+    let method = match method {
+        EvalMethod::PcProjection => InverseMethod::PcProjection,
+        EvalMethod::AldProjection => InverseMethod::AldProjection,
+        EvalMethod::ScoreSde => InverseMethod::ScoreSde,
+        EvalMethod::Langevin => InverseMethod::Langevin,
+        m => bail!("{m} is not a score-based method"),
+    };
+    Ok(InverseConfig {
+        method,
+        steps: params.steps,
+        corrector_steps: params.corrector_steps,
+        snr: params.snr,
+        lambda: params.lambda,
+        rho: params.rho,
+        seed: params.seed,
+        samples: 1,
+    })
+}
+
+/// The predictor-step count N whose NFE (`InverseConfig::nfe`) is closest to `nfe`.
+pub fn steps_for_nfe(method: EvalMethod, params: &MethodParams, nfe: usize) -> usize {
+    let at = |steps: usize| {
+        let p = MethodParams {
+            steps,
+            ..params.clone()
+        };
+        inverse_config(method, &p).map(|c| c.nfe()).unwrap_or(steps)
+    };
+    // NFE is affine in N: base + per · N.
+    let per = at(2).saturating_sub(at(1)).max(1);
+    let base = at(1).saturating_sub(per);
+    (nfe.saturating_sub(base) as f64 / per as f64)
+        .round()
+        .max(1.0) as usize
+}
+
+/// A checkpoint's EMA network and SDE as a [`ScoreSolver`] (CPU, batches of `batch` images).
+pub struct ModelSolver {
+    net: Ncsnpp,
+    sde: Box<dyn Sde>,
+    size: usize,
+    batch: usize,
+    device: Device,
+}
+
+impl ModelSolver {
+    /// Loads the checkpoint at `path`.
+    pub fn load(path: &Path, batch: usize) -> Result<Self> {
+        let device = Device::Cpu;
+        let ckpt = Checkpoint::load(path, &device)?;
+        Ok(Self {
+            net: ckpt.network(true, &device)?,
+            sde: ckpt.meta.sde.build()?,
+            size: ckpt.meta.model.image_size,
+            batch: batch.max(1),
+            device,
+        })
+    }
+
+    fn run<T: Transform<In = f32>>(
+        &self,
+        op: &Subsampled<T>,
+        ys: &[Array1<T::Out>],
+        method: EvalMethod,
+        params: &MethodParams,
+    ) -> Result<Solved> {
+        let shape = op.transform().domain_shape();
+        if shape != [self.size, self.size] {
+            bail!(
+                "the model reconstructs {0}x{0} images, the operator expects {shape:?}",
+                self.size
+            );
+        }
+        let score = NetScore {
+            net: &self.net,
+            sde: self.sde.as_ref(),
+        };
+        let mut out = Solved {
+            images: Vec::with_capacity(ys.len()),
+            nfe: 0,
+        };
+        // Each batch gets its own seed so that images at the same batch position differ.
+        for (b, chunk) in ys.chunks(self.batch).enumerate() {
+            let mut cfg = inverse_config(method, params)?;
+            cfg.seed = params.seed.wrapping_add(b as u64);
+            let r = solve(
+                self.sde.as_ref(),
+                &score,
+                op,
+                chunk,
+                &cfg,
+                &self.device,
+                &mut |_, _| {},
+            )?;
+            if r.mean.iter().any(|m| m.iter().any(|v| !v.is_finite())) {
+                bail!("{method} diverged (non-finite output); try more steps or a smaller snr");
+            }
+            out.images.extend(r.mean);
+            out.nfe = r.nfe;
+        }
+        Ok(out)
+    }
+}
+
+impl ScoreSolver for ModelSolver {
+    fn image_size(&self) -> usize {
+        self.size
+    }
+
+    fn solve_radon(
+        &self,
+        op: &Subsampled<medsgm_operators::radon::Radon>,
+        ys: &[Array1<f32>],
+        method: EvalMethod,
+        params: &MethodParams,
+    ) -> Result<Solved> {
+        self.run(op, ys, method, params)
+    }
+
+    fn solve_fft(
+        &self,
+        op: &Subsampled<RealInput<Fft2>>,
+        ys: &[Array1<Complex32>],
+        method: EvalMethod,
+        params: &MethodParams,
+    ) -> Result<Solved> {
+        self.run(op, ys, method, params)
+    }
+}

@@ -1,0 +1,150 @@
+//! Held-out evaluation images in the model's [0, 1] units.
+//!
+//! CT and MAR use the anatomical phantom generator with seeds disjoint from training (training
+//! draws SplitMix64-mixed 64-bit seeds): test seeds start at [`TEST_SEED`], tuning (validation)
+//! seeds at [`VALIDATION_SEED`]. CT intensities are the HU window [−1000, 1000] → [0, 1]
+//! ([`CT_WINDOW`], the shipped CT prior's normalisation). MRI uses held-out slices from a file.
+
+use crate::io::npy::read_npy;
+use crate::io::{read_image, ImageReadOptions};
+use anyhow::{bail, ensure, Context, Result};
+use medsgm_operators::hu::{hu_to_unit, HuWindow};
+use medsgm_operators::phantom::anatomical::{anatomical_ct, AnatomicalParams, MetalImplant};
+use ndarray::{Array2, Axis, Ix3};
+use std::path::Path;
+
+/// First seed of the CT/MAR test phantoms.
+pub const TEST_SEED: u64 = 10_000_000;
+/// First seed of the CT/MAR validation phantoms used by `medsgm tune`.
+pub const VALIDATION_SEED: u64 = 20_000_000;
+/// The HU window of the CT prior.
+pub const CT_WINDOW: HuWindow = HuWindow {
+    lo: -1000.0,
+    hi: 1000.0,
+};
+
+/// One evaluation image.
+#[derive(Debug, Clone)]
+pub struct TestImage {
+    /// Identifier (phantom seed or slice index).
+    pub id: String,
+    /// Ground truth in [0, 1] (for MAR: the metal-free anatomy).
+    pub truth: Array2<f32>,
+    /// MAR only: the metal-free anatomy in HU and the implant's per-pixel area fraction.
+    pub metal: Option<MetalSource>,
+}
+
+/// What the MAR simulator needs besides the ground truth.
+#[derive(Debug, Clone)]
+pub struct MetalSource {
+    /// Metal-free anatomy in HU.
+    pub tissue_hu: Array2<f32>,
+    /// Implant area fraction per pixel (thesis §8.4 setting; see `mar_sim`).
+    pub metal_fraction: Array2<f32>,
+    /// The phantom with the implant painted (HU), for metal segmentation.
+    pub hu_with_metal: Array2<f32>,
+}
+
+/// `n` anatomical CT phantoms of side `size` with seeds `first_seed..first_seed + n`; with
+/// `metal` each also carries a random implant (hip rods, dental, spinal screws).
+pub fn phantoms(size: usize, first_seed: u64, n: usize, metal: bool) -> Result<Vec<TestImage>> {
+    (0..n as u64)
+        .map(|k| {
+            let seed = first_seed + k;
+            let plain = anatomical_ct(size, seed, &AnatomicalParams::default())?;
+            let truth = hu_to_unit(&plain.hu.view(), CT_WINDOW);
+            let metal = if metal {
+                let params = AnatomicalParams {
+                    metal: MetalImplant::Random,
+                    ..AnatomicalParams::default()
+                };
+                let with = anatomical_ct(size, seed, &params)?;
+                Some(MetalSource {
+                    tissue_hu: plain.hu,
+                    metal_fraction: with.metal_fraction,
+                    hu_with_metal: with.hu,
+                })
+            } else {
+                None
+            };
+            Ok(TestImage {
+                id: seed.to_string(),
+                truth,
+                metal,
+            })
+        })
+        .collect()
+}
+
+/// Up to `n` held-out MRI slices in [0, 1] from `path`: a 3-D NPY volume `[slices, H, W]`
+/// (slices along axis 0) or a folder of 2-D images (PNG, NPY, NIfTI; sorted by name). Each
+/// slice is divided by its maximum magnitude when that exceeds 1 (the data-script writes
+/// normalised slices; this only guards against raw intensities).
+pub fn mri_slices(path: &Path, n: usize) -> Result<Vec<TestImage>> {
+    let slices: Vec<(String, Array2<f32>)> = if path.is_dir() {
+        let mut files: Vec<_> = std::fs::read_dir(path)
+            .with_context(|| format!("cannot list {}", path.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file())
+            .collect();
+        files.sort();
+        files
+            .iter()
+            .take(n)
+            .map(|p| {
+                let name = p.file_stem().map(|s| s.to_string_lossy().into_owned());
+                Ok((
+                    name.unwrap_or_default(),
+                    read_image(p, &ImageReadOptions::default())?,
+                ))
+            })
+            .collect::<Result<_>>()?
+    } else {
+        let vol = read_npy(path)?
+            .into_f32()
+            .map_err(|dt| anyhow::anyhow!("{}: expected real slices, got {dt}", path.display()))?
+            .into_dimensionality::<Ix3>()
+            .with_context(|| format!("{}: expected a [slices, H, W] volume", path.display()))?;
+        vol.axis_iter(Axis(0))
+            .take(n)
+            .enumerate()
+            .map(|(k, s)| (k.to_string(), s.to_owned()))
+            .collect()
+    };
+    ensure!(!slices.is_empty(), "{} holds no slices", path.display());
+    slices
+        .into_iter()
+        .map(|(id, mut s)| {
+            if s.iter().any(|v| !v.is_finite()) {
+                bail!("slice {id} of {} is not finite", path.display());
+            }
+            let max = s.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            if max > 1.0 {
+                s.mapv_inplace(|v| v / max);
+            }
+            Ok(TestImage {
+                id,
+                truth: s,
+                metal: None,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phantoms_are_in_unit_range_and_mar_has_metal() {
+        let imgs = phantoms(64, TEST_SEED, 2, true).unwrap();
+        assert_eq!(imgs[1].id, "10000001");
+        for im in &imgs {
+            assert!(im.truth.iter().all(|v| (0.0..=1.0).contains(v)));
+            let m = im.metal.as_ref().unwrap();
+            assert!(m.metal_fraction.iter().any(|&c| c > 0.5));
+            // The metal-free anatomy is the ground truth.
+            assert_eq!(hu_to_unit(&m.tissue_hu.view(), CT_WINDOW), im.truth);
+        }
+    }
+}

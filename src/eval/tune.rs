@@ -1,0 +1,155 @@
+//! `medsgm tune`: choose a method's free parameters on validation images by Bayesian
+//! optimisation ([`crate::eval::bayes_opt`]) of the mean SSIM or PSNR, resumable from a JSON
+//! log, and record the best point in a TOML task config ([`TaskConfig`]).
+//!
+//! Search boxes (all log-scaled): corrector SNR r (η) ∈ [0.01, 1]; λ ∈ [0.01, 1] for the
+//! projection methods (Theorem 8.1 needs λ ∈ [0, 1]); ρ ∈ [0.01, 100] for the Score SDE and
+//! Langevin baselines; λ_TV ∈ [1e-4, 1] for FISTA-TV.
+
+use crate::eval::bayes_opt::{Dim, Evaluation, OptLog};
+use crate::eval::cases::{Case, ScoreSolver};
+use crate::eval::method::{EvalMethod, MethodParams, Task, TaskConfig};
+use crate::eval::recon_bench::{mean_std, run_bench, MethodRun};
+use crate::eval::testset::TestImage;
+use crate::io::atomic::write_bytes_atomic;
+use anyhow::{bail, Context, Result};
+use serde_json::json;
+use std::path::Path;
+
+/// The metric to maximise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Metric {
+    /// Mean SSIM (Gaussian preset).
+    Ssim,
+    /// Mean PSNR (dB).
+    Psnr,
+}
+
+impl std::fmt::Display for Metric {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Metric::Ssim => "ssim",
+            Metric::Psnr => "psnr",
+        })
+    }
+}
+
+/// The tuned parameters of `method` (see the module docs).
+pub fn search_space(method: EvalMethod) -> Result<Vec<Dim>> {
+    let snr = Dim::log("snr", 0.01, 1.0);
+    Ok(match method {
+        EvalMethod::FistaTv => vec![Dim::log("tv_weight", 1e-4, 1.0)],
+        EvalMethod::PcProjection | EvalMethod::AldProjection => {
+            vec![snr, Dim::log("lambda", 0.01, 1.0)]
+        }
+        EvalMethod::ScoreSde | EvalMethod::Langevin => vec![snr, Dim::log("rho", 0.01, 100.0)],
+        m => bail!("{m} has no parameters to tune"),
+    })
+}
+
+/// The values as a TOML table keyed by dimension name.
+pub fn as_table(dims: &[Dim], values: &[f64]) -> toml::Table {
+    dims.iter()
+        .zip(values)
+        .map(|(d, &v)| (d.name.clone(), toml::Value::Float(v)))
+        .collect()
+}
+
+/// Mean validation metric of `method` with `params` on the cases; the info holds both means.
+pub fn objective(
+    task: Task,
+    images: &[TestImage],
+    cases: &[Case],
+    run: &MethodRun,
+    solver: Option<&dyn ScoreSolver>,
+    metric: Metric,
+) -> Result<(f64, serde_json::Value)> {
+    let out = run_bench(
+        task,
+        images,
+        cases,
+        std::slice::from_ref(run),
+        solver,
+        &mut |_| {},
+    )?;
+    let (psnr, _) = mean_std(&out.records.iter().map(|r| r.psnr).collect::<Vec<_>>());
+    let (ssim, _) = mean_std(&out.records.iter().map(|r| r.ssim).collect::<Vec<_>>());
+    let value = match metric {
+        Metric::Ssim => ssim,
+        Metric::Psnr => psnr,
+    };
+    Ok((value, json!({ "psnr": psnr, "ssim": ssim })))
+}
+
+/// Tunes `method` (starting from `base` parameters) until `log` holds `budget` evaluations,
+/// saving the log to `log_path` after each one. Returns the best evaluation.
+#[allow(clippy::too_many_arguments)]
+pub fn tune(
+    task: Task,
+    images: &[TestImage],
+    cases: &[Case],
+    method: EvalMethod,
+    base: &MethodParams,
+    solver: Option<&dyn ScoreSolver>,
+    metric: Metric,
+    budget: usize,
+    log: &mut OptLog,
+    log_path: &Path,
+    report: &mut dyn FnMut(usize, &Evaluation),
+) -> Result<Evaluation> {
+    let dims = log.dims.clone();
+    log.maximize(
+        budget,
+        |values| {
+            let params = base.overlay(&as_table(&dims, values))?;
+            objective(
+                task,
+                images,
+                cases,
+                &MethodRun { method, params },
+                solver,
+                metric,
+            )
+        },
+        |l| {
+            if let Some(e) = l.evaluations.last() {
+                report(l.evaluations.len(), e);
+            }
+            write_bytes_atomic(
+                log_path,
+                (serde_json::to_string_pretty(l)? + "\n").as_bytes(),
+            )
+        },
+    )
+}
+
+/// Loads the log at `path` for resuming, checking that it searches the same box.
+pub fn load_log(path: &Path, dims: &[Dim]) -> Result<OptLog> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read tuning log {}", path.display()))?;
+    let log: OptLog = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a tuning log", path.display()))?;
+    if log.dims != dims {
+        bail!(
+            "{} searches {:?}, not {:?}; remove it or drop --resume",
+            path.display(),
+            log.dims,
+            dims
+        );
+    }
+    Ok(log)
+}
+
+/// Records the best point as `method`'s overrides in the task config at `path` (other
+/// methods' entries are kept) with a `[tuning.method]` record.
+pub fn write_config(
+    path: &Path,
+    method: EvalMethod,
+    dims: &[Dim],
+    best: &Evaluation,
+    record: toml::Table,
+) -> Result<()> {
+    let mut cfg = TaskConfig::load(path, true)?;
+    cfg.set(method, as_table(dims, &best.params), record);
+    write_bytes_atomic(path, cfg.to_toml()?.as_bytes())
+}
