@@ -15,7 +15,7 @@ use crate::cli::metrics::{scores, Scores, SsimChoice};
 use crate::cli::model::LoadedModel;
 use crate::cli::phantom::PhantomKind;
 use crate::cli::recon::run_fista_tv;
-use crate::cli::score_recon::{dense_ct_operator, score_reconstruct, IntensityMap};
+use crate::cli::score_recon::{dense_ct_operator, score_reconstruct, IntensityMap, DENSE_VIEWS};
 use crate::io::npy::write_npy;
 use crate::plot::{comparison_figure, Panel};
 use anyhow::{Context, Result};
@@ -76,6 +76,10 @@ pub struct DemoArgs {
     /// Sampler seed.
     #[arg(long, default_value_t = 0)]
     pub sampler_seed: u64,
+    /// Views of the dense set T of the data-consistency step (see
+    /// `score_recon::dense_ct_operator`).
+    #[arg(long, default_value_t = DENSE_VIEWS)]
+    pub dense_views: usize,
     /// Only the classical methods (no score model needed).
     #[arg(long)]
     pub classical_only: bool,
@@ -158,14 +162,24 @@ pub fn classical_methods() -> Vec<DemoMethod<'static>> {
 
 /// medsgm: [`medsgm_recon::solve`] with A = P(Λ) R, R over the dense view set of
 /// [`dense_ct_operator`] and Λ the measured views, in the model's units.
-pub fn score_method<'a>(model: &'a LoadedModel, config: InverseConfig) -> DemoMethod<'a> {
+pub fn score_method<'a>(
+    model: &'a LoadedModel,
+    config: InverseConfig,
+    dense_views: usize,
+) -> DemoMethod<'a> {
     DemoMethod {
         name: "medsgm".into(),
         reconstruct: Box::new(move |p| {
             let g = p.radon.geometry();
             let measured: Vec<f32> = g.angles.iter().map(|a| a.to_degrees()).collect();
-            let (op, y) =
-                dense_ct_operator(g.size, g.n_det, g.det_spacing, &measured, &p.sinogram)?;
+            let (op, y) = dense_ct_operator(
+                g.size,
+                g.n_det,
+                g.det_spacing,
+                &measured,
+                &p.sinogram,
+                dense_views,
+            )?;
             let r = score_reconstruct(model, &op, &y, IntensityMap::IDENTITY, &config)?;
             Ok(MethodOutput {
                 image: r.mean,
@@ -325,7 +339,7 @@ pub fn run(a: &DemoArgs) -> Result<()> {
             a.samples,
             a.steps
         );
-        methods.push(score_method(&model, config));
+        methods.push(score_method(&model, config, a.dense_views));
     }
     let results = pipeline(&problem, &methods)?;
 

@@ -312,7 +312,14 @@ fn subsampled_radon(m: &Measurement) -> Result<(Subsampled<Radon>, Array1<f32>)>
     match (&m.sidecar.mask, &m.sinogram_mask) {
         (Mask::Views { kept }, _) if angles_deg.len() < score_recon::DENSE_VIEWS => {
             let measured: Vec<f32> = kept.iter().map(|&k| angles_deg[k]).collect();
-            score_recon::dense_ct_operator(*size, *n_det, *det_spacing, &measured, sino)
+            score_recon::dense_ct_operator(
+                *size,
+                *n_det,
+                *det_spacing,
+                &measured,
+                sino,
+                score_recon::DENSE_VIEWS,
+            )
         }
         (Mask::Views { kept }, _) => {
             let radon = radon_of(m, None)?;

@@ -264,6 +264,7 @@ pub fn dense_ct_operator(
     det_spacing: f32,
     measured_deg: &[f32],
     sino: &Array2<f32>,
+    dense: usize,
 ) -> Result<(Subsampled<Radon>, Array1<f32>)> {
     anyhow::ensure!(
         sino.nrows() == measured_deg.len(),
@@ -271,7 +272,7 @@ pub fn dense_ct_operator(
         measured_deg.len(),
         sino.nrows()
     );
-    let step = 180.0 / DENSE_VIEWS as f32;
+    let step = 180.0 / dense as f32;
     let near = |a: f32, b: f32| {
         let d = (a - b).rem_euclid(180.0);
         d.min(180.0 - d) < 0.5 * step
@@ -283,7 +284,7 @@ pub fn dense_ct_operator(
         .map(|(i, &a)| (a, Some(i)))
         .collect();
     views.extend(
-        (0..DENSE_VIEWS)
+        (0..dense)
             .map(|k| k as f32 * step)
             .filter(|&g| !measured_deg.iter().any(|&a| near(a, g)))
             .map(|g| (g, None)),
@@ -461,7 +462,7 @@ mod tests {
             .forward(&x.view().into_dyn())
             .into_dimensionality::<Ix2>()
             .unwrap();
-        let (op, y) = dense_ct_operator(n, 23, 1.0, &measured, &sino).unwrap();
+        let (op, y) = dense_ct_operator(n, 23, 1.0, &measured, &sino, 180).unwrap();
         let ax: Array1<f32> = op
             .forward(&x.view().into_dyn())
             .into_dimensionality()
