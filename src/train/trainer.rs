@@ -392,17 +392,19 @@ impl Trainer {
             bar.set_message(format!("{loss:.4}"));
             bar.inc(1);
             if self.step % self.config.ckpt_every == 0 || self.step == total {
+                // Read before `suspend`: it holds the bar's lock, which `elapsed` takes too.
+                let elapsed = bar.elapsed().as_secs_f64();
                 bar.suspend(|| -> anyhow::Result<()> {
                     self.save_all(dir)?;
                     // A plain line per checkpoint, visible in logs where the bar is hidden.
-                    let recent = &self.losses[self.losses.len().saturating_sub(
-                        self.config.ckpt_every as usize,
-                    )..];
+                    let recent = &self.losses[self
+                        .losses
+                        .len()
+                        .saturating_sub(self.config.ckpt_every as usize)..];
                     let mean = recent.iter().map(|l| l.1).sum::<f64>() / recent.len() as f64;
                     eprintln!(
                         "step {}/{total}  mean loss {mean:.4}  {:.0} s elapsed",
-                        self.step,
-                        bar.elapsed().as_secs_f64()
+                        self.step, elapsed
                     );
                     Ok(())
                 })?;
