@@ -1,7 +1,8 @@
 //! Times the forward and the backward pass of one NCSN++ training step per iteration (a
 //! profiling aid for `perf record`, not a benchmark: see `medsgm bench model`).
 //! Usage: cargo run --release --example profile_step -- [size 64] [nf 16] [batch 16] [iters 5]
-//! (`NO_TUNE=1` skips `medsgm::nn::cpu_runtime::configure`).
+//! (`NO_TUNE=1` skips `medsgm::nn::cpu_runtime::configure`; `NFE_ONLY=1` times network
+//! evaluations without autograd instead).
 use candle_core::{Device, Tensor};
 use candle_nn::VarMap;
 use medsgm::nn::{Ncsnpp, NcsnppConfig};
@@ -38,6 +39,26 @@ fn main() -> anyhow::Result<()> {
     let x = Tensor::rand(0f32, 1.0, (batch, 1, size, size), &device)?;
     let z = Tensor::randn(0f32, 1.0, (batch, 1, size, size), &device)?;
     let sigma = Tensor::full(0.5f32, batch, &device)?;
+    if std::env::var_os("NFE_ONLY").is_some() {
+        let x = x.detach();
+        let weights = map
+            .data()
+            .lock()
+            .map_err(|_| anyhow::anyhow!("poisoned VarMap"))?
+            .iter()
+            .map(|(n, v)| (n.clone(), v.as_tensor().detach()))
+            .collect();
+        let net = Ncsnpp::new(
+            &cfg,
+            candle_nn::VarBuilder::from_tensors(weights, candle_core::DType::F32, &device),
+        )?;
+        for it in 0..iters {
+            let t0 = Instant::now();
+            net.forward(&x, &sigma, false)?;
+            eprintln!("iter {it}: nfe {:.1} ms", t0.elapsed().as_secs_f64() * 1e3);
+        }
+        return Ok(());
+    }
     for it in 0..iters {
         let t0 = Instant::now();
         let out = net.forward(&(&x + (&z * 0.5)?)?, &sigma, true)?;

@@ -19,11 +19,20 @@ pub struct BenchRow {
     pub note: String,
 }
 
-/// Median wall time in milliseconds of `repeats` calls of `f` after one warm-up call.
-pub fn median_ms<F: FnMut() -> anyhow::Result<()>>(
+/// Minimum and median wall time of repeated calls, in milliseconds.
+#[derive(Clone, Copy, Debug)]
+pub struct Timing {
+    /// Fastest repetition (least disturbed by other processes on a shared machine).
+    pub min_ms: f64,
+    /// Median repetition.
+    pub median_ms: f64,
+}
+
+/// Times `repeats` calls of `f` after one warm-up call.
+pub fn time_ms<F: FnMut() -> anyhow::Result<()>>(
     repeats: usize,
     mut f: F,
-) -> anyhow::Result<f64> {
+) -> anyhow::Result<Timing> {
     f()?;
     let mut times = Vec::with_capacity(repeats.max(1));
     for _ in 0..repeats.max(1) {
@@ -32,7 +41,15 @@ pub fn median_ms<F: FnMut() -> anyhow::Result<()>>(
         times.push(start.elapsed().as_secs_f64() * 1e3);
     }
     times.sort_by(f64::total_cmp);
-    Ok(times[times.len() / 2])
+    Ok(Timing {
+        min_ms: times[0],
+        median_ms: times[times.len() / 2],
+    })
+}
+
+/// Median wall time in milliseconds of `repeats` calls of `f` after one warm-up call.
+pub fn median_ms<F: FnMut() -> anyhow::Result<()>>(repeats: usize, f: F) -> anyhow::Result<f64> {
+    Ok(time_ms(repeats, f)?.median_ms)
 }
 
 /// Runs a peer benchmark script (`data-scripts/peer_bench_*.py`: same cases in scikit-image,

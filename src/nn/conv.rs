@@ -9,8 +9,8 @@
 //! (`[B, Co]`) so that a residual block's time-embedding shift is folded in too. The backward
 //! recomputes the columns: `∂W = Σ_b g_b · cols(x_b)ᵀ`, `∂bias_b = g_b 1`,
 //! `∂x_b = col2im(Wᵀ g_b)`. Batches with at least one sample per thread are split across the
-//! rayon threads (single-threaded GEMMs, one column buffer per thread); smaller ones use the
-//! GEMM's own threading. Other devices use candle's `conv2d`.
+//! rayon threads (single-threaded GEMMs, one column buffer per thread, kept between calls);
+//! smaller ones use the GEMM's own threading. Other devices use candle's `conv2d`.
 
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 use candle_nn::{Init, VarBuilder};
@@ -154,11 +154,15 @@ fn matmul(dst: &mut [f32], a: Mat, b: Mat, accumulate: bool, par: gemm::Parallel
     Ok(())
 }
 
-/// How a kernel splits its batch: `groups` contiguous runs of `per_group` samples, processed
-/// in parallel with single-threaded GEMMs when the batch has at least one sample per rayon
-/// thread; otherwise one run whose GEMMs use all threads.
+/// How a kernel splits its batch. With at least one sample per rayon thread, samples are
+/// independent rayon tasks (work-stealing, so a descheduled thread does not hold the others up)
+/// with single-threaded GEMMs, and sums over the batch use `per_group`-sample contiguous groups,
+/// one per thread, added in a fixed order (deterministic for a given thread count). Otherwise
+/// the samples run in turn (`min_len` = the batch: rayon does not split) and each GEMM uses
+/// all threads.
 #[derive(Clone, Copy, Debug)]
 struct BatchSplit {
+    min_len: usize,
     per_group: usize,
     gemm: gemm::Parallelism,
 }
@@ -166,14 +170,17 @@ struct BatchSplit {
 impl BatchSplit {
     fn new(batch: usize) -> Self {
         let threads = rayon::current_num_threads();
+        let batch = batch.max(1);
         if threads > 1 && batch >= threads {
             Self {
+                min_len: 1,
                 per_group: batch.div_ceil(threads),
                 gemm: gemm::Parallelism::None,
             }
         } else {
             Self {
-                per_group: batch.max(1),
+                min_len: batch,
+                per_group: batch,
                 gemm: if threads > 1 {
                     gemm::Parallelism::Rayon(threads)
                 } else {
@@ -182,6 +189,28 @@ impl BatchSplit {
             }
         }
     }
+}
+
+thread_local! {
+    /// Per-thread column buffer, kept between calls: a fresh multi-megabyte buffer per conv
+    /// would be page-faulted in every time (the largest, 576 × 256² floats = 151 MB for the
+    /// 64-channel 256² convolutions of an nf = 32 network, stays allocated per thread).
+    static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` on a scratch slice of `len` floats (arbitrary contents): the thread's buffer, or a
+/// fresh one when the thread's buffer is in use further up its stack (rayon may run a second
+/// sample on a thread that waits inside the first).
+fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            if buf.len() < len {
+                buf.resize(len, 0.0);
+            }
+            f(&mut buf[..len])
+        }
+        Err(_) => f(&mut vec![0f32; len]),
+    })
 }
 
 fn contiguous_f32<'a>(storage: &'a CpuStorage, layout: &Layout, what: &str) -> Result<&'a [f32]> {
@@ -283,19 +312,18 @@ impl CustomOp3 for ConvSame {
         let (chw, cohw) = (d.c * d.hw(), d.co * d.hw());
         let mut out = vec![0f32; d.b * cohw];
         let split = BatchSplit::new(d.b);
-        x.par_chunks(split.per_group * chw)
-            .zip(out.par_chunks_mut(split.per_group * cohw))
-            .zip(bias.par_chunks(split.per_group * d.co))
-            .try_for_each(|((xs, ys), bs)| {
-                let mut cols = vec![0f32; d.cols_len()];
-                for ((xb, yb), bb) in xs.chunks(chw).zip(ys.chunks_mut(cohw)).zip(bs.chunks(d.co)) {
-                    for (row, &v) in yb.chunks_mut(d.hw()).zip(bb) {
-                        row.fill(v);
-                    }
-                    let rhs = d.columns(xb, &mut cols);
-                    matmul(yb, d.weight(wt, false), rhs, true, split.gemm)?;
+        x.par_chunks(chw)
+            .zip(out.par_chunks_mut(cohw))
+            .zip(bias.par_chunks(d.co))
+            .with_min_len(split.min_len)
+            .try_for_each(|((xb, yb), bb)| {
+                for (row, &v) in yb.chunks_mut(d.hw()).zip(bb) {
+                    row.fill(v);
                 }
-                Ok::<(), candle_core::Error>(())
+                with_scratch(d.cols_len(), |cols| {
+                    let rhs = d.columns(xb, cols);
+                    matmul(yb, d.weight(wt, false), rhs, true, split.gemm)
+                })
             })?;
         Ok((CpuStorage::F32(out), Shape::from((d.b, d.co, d.h, d.w))))
     }
@@ -355,25 +383,25 @@ impl CustomOp2 for ConvSameGradInput {
         let (chw, cohw) = (d.c * d.hw(), d.co * d.hw());
         let mut out = vec![0f32; d.b * chw];
         let split = BatchSplit::new(d.b);
-        g.par_chunks(split.per_group * cohw)
-            .zip(out.par_chunks_mut(split.per_group * chw))
-            .try_for_each(|(gs, xs)| {
-                let mut cols = vec![0f32; d.cols_len()];
-                for (gb, xb) in gs.chunks(cohw).zip(xs.chunks_mut(chw)) {
-                    let rhs = Mat {
-                        data: gb,
-                        rows: d.co,
-                        cols: d.hw(),
-                        transposed: false,
-                    };
-                    if d.k == 1 {
-                        matmul(xb, d.weight(wt, true), rhs, false, split.gemm)?;
-                    } else {
-                        matmul(&mut cols, d.weight(wt, true), rhs, false, split.gemm)?;
-                        fold(&cols, xb, d.k, d.h, d.w);
-                    }
+        g.par_chunks(cohw)
+            .zip(out.par_chunks_mut(chw))
+            .with_min_len(split.min_len)
+            .try_for_each(|(gb, xb)| {
+                let rhs = Mat {
+                    data: gb,
+                    rows: d.co,
+                    cols: d.hw(),
+                    transposed: false,
+                };
+                if d.k == 1 {
+                    matmul(xb, d.weight(wt, true), rhs, false, split.gemm)
+                } else {
+                    with_scratch(d.cols_len(), |cols| {
+                        matmul(cols, d.weight(wt, true), rhs, false, split.gemm)?;
+                        fold(cols, xb, d.k, d.h, d.w);
+                        Ok(())
+                    })
                 }
-                Ok::<(), candle_core::Error>(())
             })?;
         Ok((CpuStorage::F32(out), Shape::from((d.b, d.c, d.h, d.w))))
     }
@@ -420,7 +448,6 @@ impl CustomOp2 for ConvSameGradParams {
             .zip(gbias.par_chunks_mut(split.per_group * d.co))
             .map(|((xs, gs), gbs)| {
                 let mut gw = vec![0f32; nw];
-                let mut cols = vec![0f32; d.cols_len()];
                 for (i, ((xb, gb), gbb)) in xs
                     .chunks(chw)
                     .zip(gs.chunks(cohw))
@@ -436,12 +463,13 @@ impl CustomOp2 for ConvSameGradParams {
                         cols: d.hw(),
                         transposed: false,
                     };
-                    let cols_b = d.columns(xb, &mut cols);
-                    let rhs = Mat {
-                        transposed: true,
-                        ..cols_b
-                    };
-                    matmul(&mut gw, lhs, rhs, i > 0, split.gemm)?;
+                    with_scratch(d.cols_len(), |cols| {
+                        let rhs = Mat {
+                            transposed: true,
+                            ..d.columns(xb, cols)
+                        };
+                        matmul(&mut gw, lhs, rhs, i > 0, split.gemm)
+                    })?;
                 }
                 Ok(gw)
             })
