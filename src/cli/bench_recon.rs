@@ -31,7 +31,8 @@ pub struct ReconBenchArgs {
     /// Score-model checkpoint (needed by the score methods; sets the image size).
     #[arg(long)]
     pub model: Option<PathBuf>,
-    /// MRI: held-out slices (a [slices, H, W] NPY volume or a folder of images in [0, 1]).
+    /// MRI: held-out slices (a [slices, H, W] NPY volume, a folder of images in [0, 1], or a
+    /// nifti-slices training config such as configs/mri_mni_64.toml: its held-out block).
     #[arg(long)]
     pub data: Option<PathBuf>,
     /// Number of test images.

@@ -7,6 +7,9 @@
 
 use crate::io::npy::read_npy;
 use crate::io::{read_image, ImageReadOptions};
+use crate::train::config::TrainConfig;
+use crate::train::data::DataConfig;
+use crate::train::volume::{volume_slices, Split};
 use anyhow::{bail, ensure, Context, Result};
 use medsgm_operators::hu::{hu_to_unit, HuWindow};
 use medsgm_operators::phantom::anatomical::{anatomical_ct, AnatomicalParams, MetalImplant};
@@ -76,12 +79,34 @@ pub fn phantoms(size: usize, first_seed: u64, n: usize, metal: bool) -> Result<V
         .collect()
 }
 
+/// The held-out block of a `nifti-slices` training configuration, at the model's size.
+fn held_out_slices(config: &Path) -> Result<Vec<(String, Array2<f32>)>> {
+    let cfg = TrainConfig::from_toml_file(config)?;
+    let DataConfig::NiftiSlices(slicing) = &cfg.data else {
+        bail!(
+            "{}: the data source is not nifti-slices (no held-out block)",
+            config.display()
+        )
+    };
+    let slices = volume_slices(slicing, cfg.model.image_size, Split::HeldOut)
+        .with_context(|| format!("held-out slices of {}", config.display()))?;
+    Ok(slices
+        .into_iter()
+        .map(|(k, s)| (format!("slice{k}"), s))
+        .collect())
+}
+
 /// Up to `n` held-out MRI slices in [0, 1] from `path`: a 3-D NPY volume `[slices, H, W]`
-/// (slices along axis 0) or a folder of 2-D images (PNG, NPY, NIfTI; sorted by name). Each
+/// (slices along axis 0), a folder of 2-D images (PNG, NPY, NIfTI; sorted by name), or the
+/// TOML training configuration of a `nifti-slices` prior (e.g. `configs/mri_mni_64.toml`),
+/// whose held-out block is read exactly as training prepared its slices. Each
 /// slice is divided by its maximum magnitude when that exceeds 1 (the data-script writes
 /// normalised slices; this only guards against raw intensities).
 pub fn mri_slices(path: &Path, n: usize) -> Result<Vec<TestImage>> {
-    let slices: Vec<(String, Array2<f32>)> = if path.is_dir() {
+    let is_toml = path.extension().is_some_and(|e| e == "toml");
+    let slices: Vec<(String, Array2<f32>)> = if is_toml {
+        held_out_slices(path)?.into_iter().take(n).collect()
+    } else if path.is_dir() {
         let mut files: Vec<_> = std::fs::read_dir(path)
             .with_context(|| format!("cannot list {}", path.display()))?
             .filter_map(|e| e.ok().map(|e| e.path()))
