@@ -6,7 +6,7 @@ use medsgm::eval::bayes_opt::{Dim, OptLog};
 use medsgm::eval::cases::{Case, ScoreSolver, Solved};
 use medsgm::eval::method::{EvalMethod, MethodParams, Task};
 use medsgm::eval::recon_bench::{run_bench, MethodRun, Record};
-use medsgm::eval::testset::{phantoms, TEST_SEED};
+use medsgm::eval::testset::{mri_slices, phantoms, EvalSplit, TEST_SEED};
 use medsgm_operators::radon::Radon;
 use medsgm_operators::{Fft2, RealInput, Subsampled, Transform};
 use ndarray::{Array1, Ix2};
@@ -300,4 +300,54 @@ fn tune_cli_resumes_and_writes_the_task_config() {
         out.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// `--data <training config>`: the test split is exactly the config's held-out block and the
+/// validation split (for `tune`) never touches the block or its guard band.
+#[test]
+fn mri_slices_from_a_training_config_respect_the_held_out_block() {
+    let nii = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("data/real/mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz");
+    assert!(
+        nii.is_file(),
+        "{} is missing: run data-scripts/fetch_test_data.sh",
+        nii.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/mri_mni_64.toml"),
+    )
+    .unwrap();
+    let mut cfg: toml::Table = shipped.parse().unwrap();
+    let data = cfg["data"].as_table_mut().unwrap();
+    data.insert("path".into(), nii.to_string_lossy().into_owned().into());
+    let [lo, hi] = [95, 110];
+    data.insert(
+        "holdout".into(),
+        toml::Value::Array(vec![lo.into(), hi.into()]),
+    );
+    data.insert("guard".into(), 3.into());
+    let path = dir.path().join("mri.toml");
+    std::fs::write(&path, toml::to_string(&cfg).unwrap()).unwrap();
+    let index = |id: &str| id.trim_start_matches("slice").parse::<i64>().unwrap();
+
+    let test = mri_slices(&path, 100, EvalSplit::Test).unwrap();
+    let ids: Vec<i64> = test.iter().map(|t| index(&t.id)).collect();
+    assert_eq!(ids, (lo..hi).collect::<Vec<_>>());
+    assert!(test.iter().all(|t| t.truth.dim() == (64, 64)));
+    let val = mri_slices(&path, 8, EvalSplit::Validation).unwrap();
+    assert_eq!(val.len(), 8);
+    for t in &val {
+        let k = index(&t.id);
+        assert!(
+            k < lo - 3 || k >= hi + 3,
+            "validation slice {k} inside the guarded block"
+        );
+        assert!(t.truth.iter().all(|v| (0.0..=1.0).contains(v)));
+    }
+    // A config whose data source has no held-out block is refused.
+    let phantom =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/ct_phantom_64.toml");
+    let err = mri_slices(&phantom, 4, EvalSplit::Test).unwrap_err();
+    assert!(format!("{err:#}").contains("not nifti-slices"), "{err:#}");
 }

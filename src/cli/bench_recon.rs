@@ -7,7 +7,7 @@ use crate::eval::cases::{Case, ScoreSolver};
 use crate::eval::method::{EvalMethod, Task, TaskConfig};
 use crate::eval::recon_bench::{run_bench, MethodRun, Record};
 use crate::eval::report::{image_panel, quality_curves, write_records, write_summary};
-use crate::eval::testset::{mri_slices, phantoms, TestImage, TEST_SEED};
+use crate::eval::testset::{mri_slices, phantoms, EvalSplit, TestImage};
 use anyhow::{Context, Result};
 use clap::Args;
 use std::path::{Path, PathBuf};
@@ -62,15 +62,15 @@ pub struct ReconBenchArgs {
 pub fn task_images(
     task: Task,
     size: usize,
-    first_seed: u64,
+    split: EvalSplit,
     n: usize,
     data: Option<&Path>,
 ) -> Result<Vec<TestImage>> {
     match task {
-        Task::Ct | Task::Mar => phantoms(size, first_seed, n, task == Task::Mar),
+        Task::Ct | Task::Mar => phantoms(size, split.first_seed(), n, task == Task::Mar),
         Task::Mri => {
             let path = data.ok_or_else(|| invalid("--task mri needs --data (held-out slices)"))?;
-            mri_slices(path, n).invalid_input()
+            mri_slices(path, n, split).invalid_input()
         }
     }
 }
@@ -148,7 +148,7 @@ pub fn run(a: &ReconBenchArgs, out: &Path) -> Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let needs_model = a.methods.iter().any(|m| m.is_score());
     let (solver, size) = solver_and_size(a.model.as_deref(), needs_model, a.size, a.batch)?;
-    let images = task_images(a.task, size, TEST_SEED, a.n, a.data.as_deref())?;
+    let images = task_images(a.task, size, EvalSplit::Test, a.n, a.data.as_deref())?;
     let cases = task_cases(a.task, &images, &a.views, &a.accel, a.seed)?;
     let config = match &a.config {
         Some(p) => TaskConfig::load(p, false).invalid_input()?,

@@ -79,8 +79,29 @@ pub fn phantoms(size: usize, first_seed: u64, n: usize, metal: bool) -> Result<V
         .collect()
 }
 
-/// The held-out block of a `nifti-slices` training configuration, at the model's size.
-fn held_out_slices(config: &Path) -> Result<Vec<(String, Array2<f32>)>> {
+/// Which evaluation images: the test set of `bench recon` or the validation set of `tune`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EvalSplit {
+    /// Test images: phantom seeds from [`TEST_SEED`]; a training config's held-out block.
+    Test,
+    /// Validation images: phantom seeds from [`VALIDATION_SEED`]; `n` training slices of a
+    /// training config, evenly spread over the training split (never the held-out block).
+    Validation,
+}
+
+impl EvalSplit {
+    /// The first phantom seed of the split.
+    pub fn first_seed(self) -> u64 {
+        match self {
+            EvalSplit::Test => TEST_SEED,
+            EvalSplit::Validation => VALIDATION_SEED,
+        }
+    }
+}
+
+/// Up to `n` slices of a `nifti-slices` training configuration at the model's size: its
+/// held-out block ([`EvalSplit::Test`]) or slices spread evenly over its training split.
+fn config_slices(config: &Path, n: usize, split: EvalSplit) -> Result<Vec<(String, Array2<f32>)>> {
     let cfg = TrainConfig::from_toml_file(config)?;
     let DataConfig::NiftiSlices(slicing) = &cfg.data else {
         bail!(
@@ -88,24 +109,35 @@ fn held_out_slices(config: &Path) -> Result<Vec<(String, Array2<f32>)>> {
             config.display()
         )
     };
-    let slices = volume_slices(slicing, cfg.model.image_size, Split::HeldOut)
-        .with_context(|| format!("held-out slices of {}", config.display()))?;
+    let vs = match split {
+        EvalSplit::Test => Split::HeldOut,
+        EvalSplit::Validation => Split::Train,
+    };
+    let slices = volume_slices(slicing, cfg.model.image_size, vs)
+        .with_context(|| format!("slices of {}", config.display()))?;
+    let stride = match split {
+        EvalSplit::Test => 1,
+        EvalSplit::Validation => (slices.len() / n.max(1)).max(1),
+    };
     Ok(slices
         .into_iter()
+        .step_by(stride)
+        .take(n)
         .map(|(k, s)| (format!("slice{k}"), s))
         .collect())
 }
 
-/// Up to `n` held-out MRI slices in [0, 1] from `path`: a 3-D NPY volume `[slices, H, W]`
-/// (slices along axis 0), a folder of 2-D images (PNG, NPY, NIfTI; sorted by name), or the
-/// TOML training configuration of a `nifti-slices` prior (e.g. `configs/mri_mni_64.toml`),
-/// whose held-out block is read exactly as training prepared its slices. Each
+/// Up to `n` MRI slices in [0, 1] from `path`: a 3-D NPY volume `[slices, H, W]` (slices
+/// along axis 0) or a folder of 2-D images (PNG, NPY, NIfTI; sorted by name) — these hold the
+/// split the caller chose — or the TOML training configuration of a `nifti-slices` prior
+/// (e.g. `configs/mri_mni_64.toml`), read exactly as training prepared its slices: the
+/// held-out block for [`EvalSplit::Test`], training slices for [`EvalSplit::Validation`]. Each
 /// slice is divided by its maximum magnitude when that exceeds 1 (the data-script writes
 /// normalised slices; this only guards against raw intensities).
-pub fn mri_slices(path: &Path, n: usize) -> Result<Vec<TestImage>> {
+pub fn mri_slices(path: &Path, n: usize, split: EvalSplit) -> Result<Vec<TestImage>> {
     let is_toml = path.extension().is_some_and(|e| e == "toml");
     let slices: Vec<(String, Array2<f32>)> = if is_toml {
-        held_out_slices(path)?.into_iter().take(n).collect()
+        config_slices(path, n, split)?
     } else if path.is_dir() {
         let mut files: Vec<_> = std::fs::read_dir(path)
             .with_context(|| format!("cannot list {}", path.display()))?
