@@ -39,6 +39,8 @@ pub enum DataConfig {
     },
     /// Slices of a NIfTI volume with a held-out block (see [`super::volume`]).
     NiftiSlices(super::volume::VolumeSlicing),
+    /// Slices of every DICOM series under a folder (see [`super::dicom_slices`]).
+    DicomSeries(super::dicom_slices::DicomSlicing),
 }
 
 fn default_ellipses() -> usize {
@@ -97,17 +99,36 @@ impl<F: Fn(u64) -> anyhow::Result<Array2<f32>> + Send + Sync> DataSource for FnS
     }
 }
 
-/// Images loaded once from a folder; each draw picks a file (and a flip) at random.
-pub struct FolderSource {
+/// Images prepared once (a folder, the slices of volumes or series); each draw picks one (and
+/// a left–right flip) at random from the per-image seed, so a run is resumable.
+pub struct SlicePool {
     images: Vec<Array2<f32>>,
     seed: u64,
     flip: bool,
     description: String,
 }
 
-impl FolderSource {
-    /// Loads every `.png` / `.npy` file of `dir` (sorted by name), resized to `size²`.
-    pub fn open(dir: &Path, size: usize, flip: bool, seed: u64) -> anyhow::Result<Self> {
+impl SlicePool {
+    /// A pool of `images` (at least one), described by `description` in checkpoints.
+    pub fn new(
+        images: Vec<Array2<f32>>,
+        seed: u64,
+        flip: bool,
+        description: String,
+    ) -> anyhow::Result<Self> {
+        if images.is_empty() {
+            bail!("{description}: no training images")
+        }
+        Ok(Self {
+            images,
+            seed,
+            flip,
+            description,
+        })
+    }
+
+    /// Every `.png` / `.npy` file of `dir` (sorted by name), resized to `size²`.
+    pub fn folder(dir: &Path, size: usize, flip: bool, seed: u64) -> anyhow::Result<Self> {
         let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
             .with_context(|| format!("reading data folder {}", dir.display()))?
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -126,16 +147,11 @@ impl FolderSource {
             dir.display(),
             images.len()
         );
-        Ok(Self {
-            images,
-            seed,
-            flip,
-            description,
-        })
+        Self::new(images, seed, flip, description)
     }
 }
 
-impl DataSource for FolderSource {
+impl DataSource for SlicePool {
     fn image(&self, step: u64, index: usize) -> anyhow::Result<Array2<f32>> {
         let mut rng = ChaCha8Rng::seed_from_u64(image_seed(self.seed, step, index));
         let img = &self.images[rng.random_range(0..self.images.len())];
@@ -276,9 +292,12 @@ pub fn build_source(
 ) -> anyhow::Result<Box<dyn DataSource>> {
     match config {
         DataConfig::Folder { path, flip } => {
-            Ok(Box::new(FolderSource::open(path, size, *flip, seed)?))
+            Ok(Box::new(SlicePool::folder(path, size, *flip, seed)?))
         }
-        DataConfig::NiftiSlices(cfg) => Ok(Box::new(super::volume::VolumeSource::open(
+        DataConfig::NiftiSlices(cfg) => {
+            Ok(Box::new(super::volume::volume_source(cfg, size, seed)?))
+        }
+        DataConfig::DicomSeries(cfg) => Ok(Box::new(super::dicom_slices::dicom_source(
             cfg, size, seed,
         )?)),
         DataConfig::PhantomEllipses { n_ellipses } => {
