@@ -84,8 +84,8 @@ pub fn phantoms(size: usize, first_seed: u64, n: usize, metal: bool) -> Result<V
 pub enum EvalSplit {
     /// Test images: phantom seeds from [`TEST_SEED`]; a training config's held-out block.
     Test,
-    /// Validation images: phantom seeds from [`VALIDATION_SEED`]; `n` training slices of a
-    /// training config, evenly spread over the training split (never the held-out block).
+    /// Validation images: phantom seeds from [`VALIDATION_SEED`]; the `n` training slices of a
+    /// training config nearest its held-out block (never the block or its guard band).
     Validation,
 }
 
@@ -100,7 +100,7 @@ impl EvalSplit {
 }
 
 /// Up to `n` slices of a `nifti-slices` training configuration at the model's size: its
-/// held-out block ([`EvalSplit::Test`]) or slices spread evenly over its training split.
+/// held-out block ([`EvalSplit::Test`]) or the training slices nearest the block.
 fn config_slices(config: &Path, n: usize, split: EvalSplit) -> Result<Vec<(String, Array2<f32>)>> {
     let cfg = TrainConfig::from_toml_file(config)?;
     let DataConfig::NiftiSlices(slicing) = &cfg.data else {
@@ -115,13 +115,20 @@ fn config_slices(config: &Path, n: usize, split: EvalSplit) -> Result<Vec<(Strin
     };
     let slices = volume_slices(slicing, cfg.model.image_size, vs)
         .with_context(|| format!("slices of {}", config.display()))?;
-    let stride = match split {
-        EvalSplit::Test => 1,
-        EvalSplit::Validation => (slices.len() / n.max(1)).max(1),
-    };
+    let mut slices = slices;
+    if split == EvalSplit::Validation {
+        // The training slices nearest the held-out block: the same anatomy, disjoint slices.
+        let centre = (slicing.holdout[0] + slicing.holdout[1]) as f64 / 2.0;
+        slices.sort_by(|a, b| {
+            (a.0 as f64 - centre)
+                .abs()
+                .total_cmp(&(b.0 as f64 - centre).abs())
+        });
+        slices.truncate(n);
+        slices.sort_by_key(|s| s.0);
+    }
     Ok(slices
         .into_iter()
-        .step_by(stride)
         .take(n)
         .map(|(k, s)| (format!("slice{k}"), s))
         .collect())

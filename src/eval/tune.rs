@@ -38,7 +38,7 @@ impl std::fmt::Display for Metric {
 pub fn search_space(method: EvalMethod) -> Result<Vec<Dim>> {
     let snr = Dim::log("snr", 0.01, 1.0);
     Ok(match method {
-        EvalMethod::FistaTv => vec![Dim::log("tv_weight", 1e-4, 1.0)],
+        EvalMethod::FistaTv => vec![Dim::log("tv_weight", 1e-6, 1.0)],
         EvalMethod::PcProjection | EvalMethod::AldProjection => {
             vec![snr, Dim::log("lambda", 0.01, 1.0)]
         }
