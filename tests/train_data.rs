@@ -87,3 +87,26 @@ fn dicom_series_errors_name_the_problem() {
     std::fs::write(dir.path().join("broken.dcm"), b"DICM but not really").unwrap();
     assert!(dicom_slices(&slicing(dir.path()), 32).is_err());
 }
+
+#[test]
+fn folder_npy_in_unit_range_is_kept_and_raw_npy_is_min_max_scaled() {
+    use medsgm::io::npy::write_npy;
+    use medsgm::train::data::read_image;
+    use ndarray::Array2;
+    let dir = tempfile::tempdir().unwrap();
+    let unit = Array2::from_shape_fn((8, 8), |(r, c)| (r * 8 + c) as f32 / 80.0); // max 0.7875
+    let raw = unit.mapv(|v| 2000.0 * v - 1000.0);
+    write_npy(&dir.path().join("unit.npy"), &unit.view().into_dyn()).unwrap();
+    write_npy(&dir.path().join("raw.npy"), &raw.view().into_dyn()).unwrap();
+    assert_eq!(read_image(&dir.path().join("unit.npy")).unwrap(), unit);
+    let scaled = read_image(&dir.path().join("raw.npy")).unwrap();
+    let expected = unit.mapv(|v| v / 0.7875);
+    assert!(scaled
+        .iter()
+        .zip(&expected)
+        .all(|(a, b)| (a - b).abs() < 1e-5));
+    let nan = Array2::from_elem((4, 4), f32::NAN);
+    write_npy(&dir.path().join("nan.npy"), &nan.view().into_dyn()).unwrap();
+    let err = read_image(&dir.path().join("nan.npy")).unwrap_err();
+    assert!(format!("{err:#}").contains("nan.npy"), "{err:#}");
+}

@@ -28,8 +28,8 @@ pub enum DataConfig {
         #[serde(default = "default_hu_hi")]
         hu_hi: f32,
     },
-    /// A folder of PNG (8/16-bit grey) or NPY (2-D, f32/f64/u8/u16/i16) images, each divided by
-    /// its type's maximum (PNG) or min–max scaled (NPY) to [0, 1] and resized (bilinear).
+    /// A folder of PNG (8/16-bit grey) or 2-D NPY images (see [`read_image`]: PNG divided by
+    /// its type's maximum, NPY in [0, 1] as is, otherwise min–max scaled), resized (bilinear).
     Folder {
         /// Directory (not recursive).
         path: PathBuf,
@@ -166,102 +166,21 @@ impl DataSource for SlicePool {
     }
 }
 
-/// Reads a grey PNG (scaled by the type maximum) or a 2-D NPY (min–max scaled) into [0, 1].
+/// Reads a training image: a grey PNG (codes scaled by the type maximum) or a 2-D NPY used
+/// as is when its values lie in [0, 1] (the data-scripts write normalised slices) and min–max
+/// scaled otherwise (raw intensities).
 pub fn read_image(path: &Path) -> anyhow::Result<Array2<f32>> {
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or_default();
-    if ext == "npy" {
-        let a = read_npy(path)?;
-        let (lo, hi) = a
-            .iter()
-            .fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &v| {
-                (l.min(v), h.max(v))
-            });
-        let span = if hi > lo { hi - lo } else { 1.0 };
-        return Ok(a.mapv(|v| (v - lo) / span));
+    let a = crate::io::read_image(path, &crate::io::ImageReadOptions::default())?;
+    let (lo, hi) = a
+        .iter()
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &v| {
+            (l.min(v), h.max(v))
+        });
+    if lo >= 0.0 && hi <= 1.0 {
+        return Ok(a);
     }
-    let img = image::open(path)
-        .with_context(|| format!("decoding {}", path.display()))?
-        .into_luma16();
-    let (w, h) = img.dimensions();
-    let data: Vec<f32> = img
-        .into_raw()
-        .into_iter()
-        .map(|v| v as f32 / 65535.0)
-        .collect();
-    Ok(Array2::from_shape_vec((h as usize, w as usize), data)?)
-}
-
-/// Minimal reader of 2-D little-endian C-order `.npy` arrays (f4, f8, u1, u2, i2).
-fn read_npy(path: &Path) -> anyhow::Result<Array2<f32>> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
-        bail!("{} is not an .npy file", path.display())
-    }
-    let (hlen, start) = if bytes[6] == 1 {
-        (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10)
-    } else {
-        (
-            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
-            12,
-        )
-    };
-    let header = std::str::from_utf8(
-        bytes
-            .get(start..start + hlen)
-            .context("truncated npy header")?,
-    )?;
-    let field = |key: &str| -> anyhow::Result<&str> {
-        let i = header
-            .find(key)
-            .with_context(|| format!("{}: npy header lacks {key}", path.display()))?;
-        Ok(header[i + key.len()..].trim_start_matches([':', ' ', '\'']))
-    };
-    if field("'fortran_order'")?.starts_with("True") {
-        bail!("{}: Fortran-order .npy is not supported", path.display())
-    }
-    let descr = field("'descr'")?;
-    let shape_str = field("'shape'")?;
-    let dims: Vec<usize> = shape_str[1..shape_str.find(')').context("npy shape")?]
-        .split(',')
-        .filter(|s| !s.trim().is_empty())
-        .map(|s| s.trim().parse::<usize>())
-        .collect::<Result<_, _>>()?;
-    let [h, w] = dims[..] else {
-        bail!("{}: expected a 2-D array, shape {dims:?}", path.display())
-    };
-    let data = &bytes[start + hlen..];
-    let n = h * w;
-    let values: Vec<f32> = match &descr[..3] {
-        "<f4" => data
-            .chunks_exact(4)
-            .take(n)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect(),
-        "<f8" => data
-            .chunks_exact(8)
-            .take(n)
-            .map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8])) as f32)
-            .collect(),
-        "|u1" => data.iter().take(n).map(|&v| v as f32).collect(),
-        "<u2" => data
-            .chunks_exact(2)
-            .take(n)
-            .map(|c| u16::from_le_bytes([c[0], c[1]]) as f32)
-            .collect(),
-        "<i2" => data
-            .chunks_exact(2)
-            .take(n)
-            .map(|c| i16::from_le_bytes([c[0], c[1]]) as f32)
-            .collect(),
-        other => bail!("{}: unsupported npy dtype {other}", path.display()),
-    };
-    if values.len() != n {
-        bail!("{}: truncated npy data", path.display())
-    }
-    Ok(Array2::from_shape_vec((h, w), values)?)
+    let span = if hi > lo { hi - lo } else { 1.0 };
+    Ok(a.mapv(|v| (v - lo) / span))
 }
 
 /// Bilinear resize (pixel-centre aligned) of a 2-D image to `size × size`.
