@@ -44,13 +44,18 @@ pub struct ReconBenchArgs {
     /// Predictor steps N of the score methods (overrides the task config).
     #[arg(long)]
     pub steps: Option<usize>,
+    /// Posterior samples K per image of the score methods (their mean is the reconstruction;
+    /// the reported NFE is per image, K times the per-sample NFE). Overrides the task config.
+    #[arg(long)]
+    pub samples: Option<usize>,
     /// Sampler seed (score methods) and MAR noise seed.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Task config with per-method parameters (e.g. configs/tuned_ct.toml from `medsgm tune`).
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Also measure quality against NFE at these budgets (first setting, score methods).
+    /// Also measure quality against NFE at these budgets per image (first setting, score
+    /// methods; with --samples K each sample gets budget / K).
     #[arg(long, value_delimiter = ',')]
     pub nfe_sweep: Vec<usize>,
     /// Images per score-model batch.
@@ -136,8 +141,10 @@ fn validate(a: &ReconBenchArgs) -> Result<()> {
     if a.task == Task::Mri && a.accel.iter().any(|&r| !(r.is_finite() && r >= 1.0)) {
         return Err(invalid("--accel must be ≥ 1"));
     }
-    if a.steps == Some(0) || a.nfe_sweep.contains(&0) {
-        return Err(invalid("--steps and --nfe-sweep budgets must be positive"));
+    if a.steps == Some(0) || a.samples == Some(0) || a.nfe_sweep.contains(&0) {
+        return Err(invalid(
+            "--steps, --samples and --nfe-sweep budgets must be positive",
+        ));
     }
     Ok(())
 }
@@ -160,6 +167,7 @@ pub fn run(a: &ReconBenchArgs, out: &Path) -> Result<()> {
         .map(|&method| {
             let mut params = config.params(a.task, method).invalid_input()?;
             params.steps = a.steps.unwrap_or(params.steps);
+            params.samples = a.samples.unwrap_or(params.samples);
             params.seed = a.seed;
             Ok(MethodRun { method, params })
         })
@@ -228,7 +236,9 @@ fn nfe_sweep(
     for run in runs.iter().filter(|r| r.method.is_score()) {
         for &nfe in &a.nfe_sweep {
             let mut params = run.params.clone();
-            params.steps = crate::eval::score::steps_for_nfe(run.method, &params, nfe);
+            // The budget is per image: K posterior samples share it.
+            let per_sample = nfe / params.samples.max(1);
+            params.steps = crate::eval::score::steps_for_nfe(run.method, &params, per_sample);
             let swept = MethodRun {
                 method: run.method,
                 params,

@@ -15,7 +15,7 @@ use ndarray::Array1;
 use num_complex::Complex32;
 use std::path::Path;
 
-/// The solver configuration of a score method with `params` (one posterior sample).
+/// The solver configuration of a score method with `params`.
 pub fn inverse_config(method: EvalMethod, params: &MethodParams) -> Result<InverseConfig> {
     let method = match method {
         EvalMethod::PcProjection => InverseMethod::PcProjection,
@@ -32,7 +32,7 @@ pub fn inverse_config(method: EvalMethod, params: &MethodParams) -> Result<Inver
         lambda: params.lambda,
         rho: params.rho,
         seed: params.seed,
-        samples: 1,
+        samples: params.samples.max(1),
     })
 }
 
