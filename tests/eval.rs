@@ -351,3 +351,93 @@ fn mri_slices_from_a_training_config_respect_the_held_out_block() {
     let err = mri_slices(&phantom, 4, EvalSplit::Test).unwrap_err();
     assert!(format!("{err:#}").contains("not nifti-slices"), "{err:#}");
 }
+
+/// A solver that diverges for large snr (and is otherwise broken for a negative λ).
+struct FragileSolver;
+
+impl FragileSolver {
+    fn check(params: &MethodParams) -> anyhow::Result<()> {
+        if params.lambda < 0.0 {
+            anyhow::bail!("not a divergence: a broken set-up");
+        }
+        if params.snr > 0.5 {
+            return Err(medsgm::eval::score::Diverged("diverged".into()).into());
+        }
+        Ok(())
+    }
+}
+
+impl ScoreSolver for FragileSolver {
+    fn image_size(&self) -> usize {
+        32
+    }
+    fn solve_radon(
+        &self,
+        _: &Subsampled<Radon>,
+        _: &[Array1<f32>],
+        _: EvalMethod,
+        _: &MethodParams,
+    ) -> anyhow::Result<Solved> {
+        unreachable!("MRI only")
+    }
+    fn solve_fft(
+        &self,
+        op: &Subsampled<RealInput<Fft2>>,
+        ys: &[Array1<Complex32>],
+        _: EvalMethod,
+        params: &MethodParams,
+    ) -> anyhow::Result<Solved> {
+        Self::check(params)?;
+        let zf = ZeroFillSolver {
+            batches: Mutex::new(Vec::new()),
+        };
+        Ok(zf.solve(op, ys))
+    }
+}
+
+/// `tune`'s objective scores a diverged evaluation as a failure (PSNR 0) and goes on, but
+/// still stops on any other error.
+#[test]
+fn tuning_objective_scores_divergence_as_a_failure() {
+    use medsgm::eval::tune::{objective, Metric};
+    let images = phantoms(32, TEST_SEED, 2, false).unwrap();
+    let cases = vec![Case::mri(&images, vec![0, 1], 2.0).unwrap()];
+    let run = |snr: f64, lambda: f64| MethodRun {
+        method: EvalMethod::PcProjection,
+        params: MethodParams {
+            snr,
+            lambda,
+            ..MethodParams::defaults(Task::Mri)
+        },
+    };
+    let ok = objective(
+        Task::Mri,
+        &images,
+        &cases,
+        &run(0.1, 1.0),
+        Some(&FragileSolver),
+        Metric::Psnr,
+    )
+    .unwrap();
+    assert!(ok.0 > 5.0, "{ok:?}");
+    let failed = objective(
+        Task::Mri,
+        &images,
+        &cases,
+        &run(0.9, 1.0),
+        Some(&FragileSolver),
+        Metric::Psnr,
+    )
+    .unwrap();
+    assert_eq!(failed.0, 0.0);
+    assert!(failed.1["failed"].as_str().unwrap().contains("diverged"));
+    assert!(objective(
+        Task::Mri,
+        &images,
+        &cases,
+        &run(0.1, -1.0),
+        Some(&FragileSolver),
+        Metric::Psnr,
+    )
+    .is_err());
+}
