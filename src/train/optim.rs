@@ -187,7 +187,9 @@ mod ema_tests {
         assert_eq!(ema.decay_at(1_000_000), 0.999);
         // Weights jump from 0 to 1 and stay: after 300 updates a constant 0.999 would keep
         // 0.999^300 ≈ 74 % of the initial 0; the warm-up keeps Π (1+k)/(10+k) < 1e-3 of it.
-        p[0].1.set(&Tensor::new(&[1f32], &Device::Cpu).unwrap()).unwrap();
+        p[0].1
+            .set(&Tensor::new(&[1f32], &Device::Cpu).unwrap())
+            .unwrap();
         for k in 0..300 {
             ema.update(&p, k).unwrap();
         }
