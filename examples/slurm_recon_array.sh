@@ -22,4 +22,4 @@ MODEL=${MODEL:-models/ct_phantom_64/model.safetensors}
 "$MEDSGM" recon ct \
     --method pc-projection --model "$MODEL" --units hu --steps 500 --seed 0 \
     --input "$INPUT" --output "$OUTPUT" \
-    --shard "${SLURM_ARRAY_TASK_ID}/${SLURM_ARRAY_TASK_COUNT}" --resume
+    --shard "$((SLURM_ARRAY_TASK_ID - ${SLURM_ARRAY_TASK_MIN:-0}))/${SLURM_ARRAY_TASK_COUNT}" --resume
