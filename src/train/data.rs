@@ -28,8 +28,8 @@ pub enum DataConfig {
         #[serde(default = "default_hu_hi")]
         hu_hi: f32,
     },
-    /// A folder of PNG (8/16-bit grey) or NPY (2-D, f32/f64/u8/u16/i16) images, each divided by
-    /// its type's maximum (PNG) or min–max scaled (NPY) to [0, 1] and resized (bilinear).
+    /// A folder of PNG (8/16-bit grey) or 2-D NPY images (see [`read_image`]: PNG divided by
+    /// its type's maximum, NPY in [0, 1] as is, otherwise min–max scaled), resized (bilinear).
     Folder {
         /// Directory (not recursive).
         path: PathBuf,
@@ -39,6 +39,8 @@ pub enum DataConfig {
     },
     /// Slices of a NIfTI volume with a held-out block (see [`super::volume`]).
     NiftiSlices(super::volume::VolumeSlicing),
+    /// Slices of every DICOM series under a folder (see [`super::dicom_slices`]).
+    DicomSeries(super::dicom_slices::DicomSlicing),
 }
 
 fn default_ellipses() -> usize {
@@ -97,17 +99,36 @@ impl<F: Fn(u64) -> anyhow::Result<Array2<f32>> + Send + Sync> DataSource for FnS
     }
 }
 
-/// Images loaded once from a folder; each draw picks a file (and a flip) at random.
-pub struct FolderSource {
+/// Images prepared once (a folder, the slices of volumes or series); each draw picks one (and
+/// a left–right flip) at random from the per-image seed, so a run is resumable.
+pub struct SlicePool {
     images: Vec<Array2<f32>>,
     seed: u64,
     flip: bool,
     description: String,
 }
 
-impl FolderSource {
-    /// Loads every `.png` / `.npy` file of `dir` (sorted by name), resized to `size²`.
-    pub fn open(dir: &Path, size: usize, flip: bool, seed: u64) -> anyhow::Result<Self> {
+impl SlicePool {
+    /// A pool of `images` (at least one), described by `description` in checkpoints.
+    pub fn new(
+        images: Vec<Array2<f32>>,
+        seed: u64,
+        flip: bool,
+        description: String,
+    ) -> anyhow::Result<Self> {
+        if images.is_empty() {
+            bail!("{description}: no training images")
+        }
+        Ok(Self {
+            images,
+            seed,
+            flip,
+            description,
+        })
+    }
+
+    /// Every `.png` / `.npy` file of `dir` (sorted by name), resized to `size²`.
+    pub fn folder(dir: &Path, size: usize, flip: bool, seed: u64) -> anyhow::Result<Self> {
         let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
             .with_context(|| format!("reading data folder {}", dir.display()))?
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -126,16 +147,11 @@ impl FolderSource {
             dir.display(),
             images.len()
         );
-        Ok(Self {
-            images,
-            seed,
-            flip,
-            description,
-        })
+        Self::new(images, seed, flip, description)
     }
 }
 
-impl DataSource for FolderSource {
+impl DataSource for SlicePool {
     fn image(&self, step: u64, index: usize) -> anyhow::Result<Array2<f32>> {
         let mut rng = ChaCha8Rng::seed_from_u64(image_seed(self.seed, step, index));
         let img = &self.images[rng.random_range(0..self.images.len())];
@@ -150,102 +166,21 @@ impl DataSource for FolderSource {
     }
 }
 
-/// Reads a grey PNG (scaled by the type maximum) or a 2-D NPY (min–max scaled) into [0, 1].
+/// Reads a training image: a grey PNG (codes scaled by the type maximum) or a 2-D NPY used
+/// as is when its values lie in [0, 1] (the data-scripts write normalised slices) and min–max
+/// scaled otherwise (raw intensities).
 pub fn read_image(path: &Path) -> anyhow::Result<Array2<f32>> {
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or_default();
-    if ext == "npy" {
-        let a = read_npy(path)?;
-        let (lo, hi) = a
-            .iter()
-            .fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &v| {
-                (l.min(v), h.max(v))
-            });
-        let span = if hi > lo { hi - lo } else { 1.0 };
-        return Ok(a.mapv(|v| (v - lo) / span));
+    let a = crate::io::read_image(path, &crate::io::ImageReadOptions::default())?;
+    let (lo, hi) = a
+        .iter()
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &v| {
+            (l.min(v), h.max(v))
+        });
+    if lo >= 0.0 && hi <= 1.0 {
+        return Ok(a);
     }
-    let img = image::open(path)
-        .with_context(|| format!("decoding {}", path.display()))?
-        .into_luma16();
-    let (w, h) = img.dimensions();
-    let data: Vec<f32> = img
-        .into_raw()
-        .into_iter()
-        .map(|v| v as f32 / 65535.0)
-        .collect();
-    Ok(Array2::from_shape_vec((h as usize, w as usize), data)?)
-}
-
-/// Minimal reader of 2-D little-endian C-order `.npy` arrays (f4, f8, u1, u2, i2).
-fn read_npy(path: &Path) -> anyhow::Result<Array2<f32>> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
-        bail!("{} is not an .npy file", path.display())
-    }
-    let (hlen, start) = if bytes[6] == 1 {
-        (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10)
-    } else {
-        (
-            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
-            12,
-        )
-    };
-    let header = std::str::from_utf8(
-        bytes
-            .get(start..start + hlen)
-            .context("truncated npy header")?,
-    )?;
-    let field = |key: &str| -> anyhow::Result<&str> {
-        let i = header
-            .find(key)
-            .with_context(|| format!("{}: npy header lacks {key}", path.display()))?;
-        Ok(header[i + key.len()..].trim_start_matches([':', ' ', '\'']))
-    };
-    if field("'fortran_order'")?.starts_with("True") {
-        bail!("{}: Fortran-order .npy is not supported", path.display())
-    }
-    let descr = field("'descr'")?;
-    let shape_str = field("'shape'")?;
-    let dims: Vec<usize> = shape_str[1..shape_str.find(')').context("npy shape")?]
-        .split(',')
-        .filter(|s| !s.trim().is_empty())
-        .map(|s| s.trim().parse::<usize>())
-        .collect::<Result<_, _>>()?;
-    let [h, w] = dims[..] else {
-        bail!("{}: expected a 2-D array, shape {dims:?}", path.display())
-    };
-    let data = &bytes[start + hlen..];
-    let n = h * w;
-    let values: Vec<f32> = match &descr[..3] {
-        "<f4" => data
-            .chunks_exact(4)
-            .take(n)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect(),
-        "<f8" => data
-            .chunks_exact(8)
-            .take(n)
-            .map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8])) as f32)
-            .collect(),
-        "|u1" => data.iter().take(n).map(|&v| v as f32).collect(),
-        "<u2" => data
-            .chunks_exact(2)
-            .take(n)
-            .map(|c| u16::from_le_bytes([c[0], c[1]]) as f32)
-            .collect(),
-        "<i2" => data
-            .chunks_exact(2)
-            .take(n)
-            .map(|c| i16::from_le_bytes([c[0], c[1]]) as f32)
-            .collect(),
-        other => bail!("{}: unsupported npy dtype {other}", path.display()),
-    };
-    if values.len() != n {
-        bail!("{}: truncated npy data", path.display())
-    }
-    Ok(Array2::from_shape_vec((h, w), values)?)
+    let span = if hi > lo { hi - lo } else { 1.0 };
+    Ok(a.mapv(|v| (v - lo) / span))
 }
 
 /// Bilinear resize (pixel-centre aligned) of a 2-D image to `size × size`.
@@ -276,9 +211,12 @@ pub fn build_source(
 ) -> anyhow::Result<Box<dyn DataSource>> {
     match config {
         DataConfig::Folder { path, flip } => {
-            Ok(Box::new(FolderSource::open(path, size, *flip, seed)?))
+            Ok(Box::new(SlicePool::folder(path, size, *flip, seed)?))
         }
-        DataConfig::NiftiSlices(cfg) => Ok(Box::new(super::volume::VolumeSource::open(
+        DataConfig::NiftiSlices(cfg) => {
+            Ok(Box::new(super::volume::volume_source(cfg, size, seed)?))
+        }
+        DataConfig::DicomSeries(cfg) => Ok(Box::new(super::dicom_slices::dicom_source(
             cfg, size, seed,
         )?)),
         DataConfig::PhantomEllipses { n_ellipses } => {

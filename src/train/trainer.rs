@@ -191,10 +191,10 @@ impl Trainer {
             .lock()
             .map_err(|_| anyhow::anyhow!("poisoned VarMap"))?
             .iter()
-            .map(|(n, v)| (n.clone(), v.as_tensor().clone()))
+            .map(|(n, v)| (n.clone(), v.as_tensor().detach()))
             .collect();
         let mut ema = weights.clone();
-        ema.extend(self.ema.shadow.iter().map(|(n, t)| (n.clone(), t.clone())));
+        ema.extend(self.ema.shadow.iter().map(|(n, t)| (n.clone(), t.detach())));
         let meta = CheckpointMeta::new(
             self.config.model.clone(),
             self.config.sde,
