@@ -250,4 +250,22 @@ mod tests {
         assert_eq!(items[1].kind, InputKind::Measurement);
         assert_eq!(items[3].kind, InputKind::Dicom);
     }
+
+    #[test]
+    fn manifest_lists_relative_paths_in_sorted_order() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("list.csv"),
+            "path,comment\n# skipped\n\nz/b.nii.gz,second\na.npy\nz/b.nii.gz\n",
+        )
+        .unwrap();
+        let items = expand(&dir.path().join("list.csv")).unwrap();
+        let paths: Vec<PathBuf> = items.iter().map(|i| i.path.clone()).collect();
+        assert_eq!(
+            paths,
+            [dir.path().join("a.npy"), dir.path().join("z/b.nii.gz")]
+        );
+        assert_eq!(items[1].name, "b");
+        assert!(expand(&dir.path().join("missing")).is_err());
+    }
 }
