@@ -13,11 +13,13 @@ pub mod metrics;
 pub mod model;
 pub mod phantom;
 pub mod recon;
+pub mod recon_batch;
 pub mod sample;
 pub mod score_recon;
 pub mod simulate;
 pub mod train;
 pub mod tune;
+pub mod worklist;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -28,7 +30,9 @@ Exit codes:
   0  success
   1  runtime failure (e.g. an output cannot be written, a numerical failure)
   2  usage error or invalid input (bad arguments; a missing, unreadable, malformed or
-     non-finite input file; a measurement whose JSON sidecar disagrees with its data)";
+     non-finite input file; a measurement whose JSON sidecar disagrees with its data);
+     batch runs (`recon --output DIR`) process every input, then exit 2 when some input was
+     invalid, 1 when some input hit a runtime failure (see DIR/summary.json)";
 
 /// Top-level command line.
 #[derive(Debug, Parser)]
@@ -51,7 +55,8 @@ pub enum Command {
     Phantom(phantom::PhantomArgs),
     /// Simulate a measurement (sinogram or k-space + JSON sidecar) from an image.
     Simulate(simulate::SimulateArgs),
-    /// Reconstruct an image from a measurement file.
+    /// Reconstruct an image from a measurement file, or a batch (folder, manifest, DICOM series,
+    /// NIfTI volumes) into an output folder.
     Recon(recon::ReconArgs),
     /// Compare an image with a reference (PSNR, SSIM, NMSE) and print JSON.
     Metrics(metrics::MetricsArgs),

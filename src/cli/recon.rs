@@ -6,8 +6,9 @@
 //! scale. Score-based methods with `--samples K > 1` also write the per-pixel posterior
 //! standard deviation to `<out>_std` (same format).
 
-use crate::cli::args::{progress, ImageOutput};
+use crate::cli::args::{progress, Depth, ImageOutput};
 use crate::cli::model::LoadedModel;
+use crate::cli::recon_batch::{self, BatchArgs};
 use crate::cli::score_recon::{
     self, ct_intensity_map, model_hu_window, mri_intensity_map, IntensityMap, ScoreArgs, ScoreRecon,
 };
@@ -120,7 +121,9 @@ pub struct ReconArgs {
     /// The inverse problem.
     #[arg(value_enum)]
     pub problem: Problem,
-    /// Measurement file (.npy with its .json sidecar).
+    /// Measurement file (.npy with its .json sidecar); with --output also a folder, a manifest
+    /// .csv, a DICOM file or series folder, or a NIfTI volume (.nii/.nii.gz), reconstructed
+    /// slice by slice from a simulated measurement (see --views, --acceleration).
     #[arg(long, short)]
     pub input: PathBuf,
     /// Reconstruction method.
@@ -141,9 +144,34 @@ pub struct ReconArgs {
     /// Score-based methods.
     #[command(flatten)]
     pub score: ScoreArgs,
-    /// Output image.
+    /// Output image (single measurement): .png, .npy, .nii or .nii.gz.
+    #[arg(
+        long,
+        short,
+        required_unless_present = "output",
+        conflicts_with = "output"
+    )]
+    pub out: Option<PathBuf>,
+    /// PNG output: intensities LOW,HIGH mapped to black and white (default depends on the data).
+    #[arg(long, allow_hyphen_values = true)]
+    pub window: Option<Window>,
+    /// PNG output bit depth.
+    #[arg(long, value_enum, default_value = "16")]
+    pub bit_depth: Depth,
+    /// Batch processing (folders, manifests, DICOM series, NIfTI volumes).
     #[command(flatten)]
-    pub output: ImageOutput,
+    pub batch: BatchArgs,
+}
+
+impl ReconArgs {
+    /// The output image settings for the file `out`.
+    pub fn image_output(&self, out: PathBuf) -> ImageOutput {
+        ImageOutput {
+            out,
+            window: self.window,
+            bit_depth: self.bit_depth,
+        }
+    }
 }
 
 impl Problem {
@@ -164,8 +192,8 @@ impl Problem {
     }
 }
 
-/// Loads the measurement and checks it against the requested problem and method.
-fn load_checked(a: &ReconArgs) -> Result<Measurement> {
+/// Checks the method and its options against the problem (invalid input).
+pub fn check_method(a: &ReconArgs) -> Result<()> {
     if !a.problem.methods().contains(&a.method) {
         return Err(invalid(format!(
             "method {:?} does not apply to {}; choose one of {:?}",
@@ -185,12 +213,16 @@ fn load_checked(a: &ReconArgs) -> Result<Measurement> {
     if a.method.inverse_method().is_some() {
         a.score.validate()?;
     }
-    a.output.validate()?;
-    let m = load_measurement(&a.input).invalid_input()?;
+    Ok(())
+}
+
+/// Loads the measurement at `path` and checks its kind against the problem.
+pub fn load_checked(a: &ReconArgs, path: &Path) -> Result<Measurement> {
+    let m = load_measurement(path).invalid_input()?;
     if m.sidecar.kind != a.problem.kind() {
         return Err(invalid(format!(
             "{} is a {} measurement, not {}",
-            a.input.display(),
+            path.display(),
             m.sidecar.kind,
             a.problem.kind()
         )));
@@ -219,15 +251,15 @@ pub fn run_fista_tv<A: LinearOperator<In = f32>>(
 }
 
 /// A reconstruction ready to be written.
-struct ReconOutput {
+pub struct ReconOutput {
     /// The image in data units.
-    image: Array2<f32>,
+    pub image: Array2<f32>,
     /// Posterior standard deviation (score-based methods with K > 1).
-    std: Option<Array2<f32>>,
+    pub std: Option<Array2<f32>>,
     /// Default PNG window of the image.
-    window: Window,
+    pub window: Window,
     /// NFE per posterior sample and seconds (score-based methods).
-    score: Option<(usize, f64)>,
+    pub score: Option<(usize, f64)>,
 }
 
 impl ReconOutput {
@@ -462,33 +494,53 @@ pub fn std_path(out: &Path) -> PathBuf {
     out.with_file_name(format!("{}_std{}", &name[..split], &name[split..]))
 }
 
-/// Runs `medsgm recon`.
+/// Reconstructs one measurement of the requested problem.
+pub fn reconstruct(
+    a: &ReconArgs,
+    m: &Measurement,
+    model: Option<&LoadedModel>,
+) -> Result<ReconOutput> {
+    match a.problem {
+        Problem::Ct => recon_ct(a, m, model),
+        Problem::Mri => recon_mri(a, m, model),
+        Problem::Mar => recon_mar(a, m, model),
+    }
+}
+
+/// The model of a score-based method (None for classical methods).
+pub fn load_model(a: &ReconArgs) -> Result<Option<LoadedModel>> {
+    match a.method.inverse_method() {
+        Some(_) => Ok(Some(a.score.load_model()?)),
+        None => Ok(None),
+    }
+}
+
+/// Runs `medsgm recon`: one measurement to `--out`, or a batch to `--output`.
 pub fn run(a: &ReconArgs) -> Result<()> {
-    let m = load_checked(a)?;
-    let model = match a.method.inverse_method() {
-        Some(_) => Some(a.score.load_model()?),
-        None => None,
+    check_method(a)?;
+    let output = match (&a.out, &a.batch.output) {
+        (_, Some(dir)) => return recon_batch::run(a, dir),
+        (Some(out), None) => a.image_output(out.clone()),
+        (None, None) => return Err(invalid("give --out FILE or --output FOLDER")),
     };
-    let model = model.as_ref();
-    let out = match a.problem {
-        Problem::Ct => recon_ct(a, &m, model)?,
-        Problem::Mri => recon_mri(a, &m, model)?,
-        Problem::Mar => recon_mar(a, &m, model)?,
-    };
-    a.output.write(&out.image.view(), out.window)?;
+    output.validate()?;
+    let m = load_checked(a, &a.input)?;
+    let model = load_model(a)?;
+    let out = reconstruct(a, &m, model.as_ref())?;
+    output.write(&out.image.view(), out.window)?;
     let (rows, cols) = out.image.dim();
     let mut report = format!(
         "wrote {} ({rows}x{cols}, {:?})",
-        a.output.out.display(),
+        output.out.display(),
         a.method
     );
     if let Some(std) = &out.std {
-        let path = std_path(&a.output.out);
+        let path = std_path(&output.out);
         let max = std.iter().copied().fold(0.0f32, f32::max);
         let std_output = ImageOutput {
             out: path.clone(),
             window: None,
-            bit_depth: a.output.bit_depth,
+            bit_depth: a.bit_depth,
         };
         std_output
             .write(

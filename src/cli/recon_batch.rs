@@ -1,0 +1,514 @@
+//! `medsgm recon … --input <file|folder|manifest.csv> --output <folder>`: batch reconstruction
+//! (issue 5, "Volumes and batches").
+//!
+//! Inputs (see [`worklist`]): measurement files are reconstructed as by the single-file
+//! command; NIfTI volumes and DICOM files/series are measured slice by slice along `--axis`
+//! with the problem's forward model (CT: `--views` equispaced parallel-beam views of the image
+//! in its own units, e.g. HU; MRI: equispaced Cartesian columns at `--acceleration`, 8 %
+//! centre) and reconstructed from that simulated measurement.
+//!
+//! Outputs in `--output`, each written to a temporary name and renamed, so an output that
+//! exists is complete (this is what `--resume` checks): `<name>.npy` for measurements
+//! (`<name>_std.npy` with K > 1 samples), `<name>.nii.gz` for NIfTI inputs (the input's header:
+//! qform/sform, pixdim, units), `<name>/` — a new derived DICOM series (new UIDs,
+//! SeriesDescription naming the method, `--anonymize` de-identifies) — for DICOM inputs.
+//! `summary.json` (`summary_shard_K_of_N.json` with `--shard`) is rewritten atomically after
+//! every input: per input its status (`ok`, `failed`, `skipped`), outputs, error, seconds and,
+//! with `--reference`, PSNR/SSIM against the reference of the same name.
+//!
+//! Exit code: 0 when every input succeeded or was skipped; otherwise the run still processes
+//! every input and exits 1 when some failure was a runtime failure, else 2 (invalid input).
+
+use crate::cli::args::progress;
+use crate::cli::model::LoadedModel;
+use crate::cli::recon::{self, Problem, ReconArgs};
+use crate::cli::worklist::{self, InputKind, Shard, WorkItem};
+use crate::cli::{exit_code, invalid, InputContext};
+use crate::io::atomic::write_bytes_atomic;
+use crate::io::dicom::{read_dicom, write_derived_series, DerivedSeriesOptions};
+use crate::io::measurement::{Geometry, Kind, Mask, Measurement, MeasurementData, Noise, Sidecar};
+use crate::io::nifti_io::{read_nifti, write_nifti};
+use crate::io::{read_image, write_image, ImageReadOptions, ImageWriteOptions};
+use anyhow::{anyhow, Context, Result};
+use clap::{Args, ValueEnum};
+use indicatif::MultiProgress;
+use medsgm_operators::metrics::{psnr, ssim, SsimPreset};
+use medsgm_operators::radon::{Radon, RadonGeometry};
+use medsgm_operators::{kspace_mask, Fft2, LinearOperator, RealInput};
+use ndarray::{Array2, Array3, Axis, Ix2};
+use num_complex::Complex32;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Options of batch processing.
+#[derive(Debug, Clone, Args)]
+pub struct BatchArgs {
+    /// Batch mode: output folder (created) for every input of --input.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// Process only shard K of N (0-based) of the sorted work list: inputs i with i mod N = K.
+    #[arg(long, requires = "output")]
+    pub shard: Option<Shard>,
+    /// Skip inputs whose output already exists (outputs are renamed into place when complete).
+    #[arg(long, requires = "output")]
+    pub resume: bool,
+    /// Folder of ground-truth images named like the inputs (`<name>.npy`, `.nii`, `.nii.gz`
+    /// or a DICOM series folder `<name>/`): PSNR and SSIM go to the summary.
+    #[arg(long, requires = "output")]
+    pub reference: Option<PathBuf>,
+    /// DICOM outputs: de-identify (PS3.15 basic profile subset).
+    #[arg(long, requires = "output")]
+    pub anonymize: bool,
+    /// Volumes: the slice axis (default: 2 for NIfTI, 0 for DICOM; DICOM output needs 0).
+    #[arg(long, requires = "output")]
+    pub axis: Option<usize>,
+    /// Volumes, CT: number of simulated equispaced views over [0°, 180°).
+    #[arg(long, default_value_t = 23)]
+    pub views: usize,
+    /// Volumes, MRI: simulated acceleration (equispaced columns, 8 % fully sampled centre).
+    #[arg(long, default_value_t = 4.0)]
+    pub acceleration: f64,
+}
+
+/// Outcome of one input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Reconstructed and written.
+    Ok,
+    /// Failed (see `error`).
+    Failed,
+    /// Output already present (`--resume`).
+    Skipped,
+}
+
+/// Image quality against the reference, averaged over slices.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Quality {
+    /// PSNR in dB (data range = reference max − min).
+    pub psnr: f64,
+    /// SSIM (Gaussian window, Wang 2004).
+    pub ssim: f64,
+}
+
+/// One input's entry in the summary.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FileReport {
+    /// The input path.
+    pub input: String,
+    /// Its kind.
+    pub kind: InputKind,
+    /// Status.
+    pub status: Status,
+    /// Output files or folders.
+    pub outputs: Vec<String>,
+    /// Error message (failed inputs; never patient identifiers).
+    pub error: Option<String>,
+    /// Exit code class of the error: 2 invalid input, 1 runtime failure.
+    pub error_code: Option<u8>,
+    /// Slices reconstructed.
+    pub slices: usize,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+    /// Quality against `--reference`.
+    pub metrics: Option<Quality>,
+}
+
+/// `summary.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// medsgm version.
+    pub medsgm_version: String,
+    /// Problem and method names.
+    pub problem: String,
+    /// Method.
+    pub method: String,
+    /// `--shard` when given.
+    pub shard: Option<String>,
+    /// Counts of ok / failed / skipped inputs.
+    pub ok: usize,
+    /// Failed inputs.
+    pub failed: usize,
+    /// Skipped inputs.
+    pub skipped: usize,
+    /// Per input, in work-list order.
+    pub files: Vec<FileReport>,
+}
+
+/// The clap name of a value.
+fn value_name<T: ValueEnum>(v: &T) -> String {
+    v.to_possible_value()
+        .map(|p| p.get_name().to_owned())
+        .unwrap_or_default()
+}
+
+/// The main output path of an item.
+pub fn output_path(dir: &Path, item: &WorkItem) -> PathBuf {
+    match item.kind {
+        InputKind::Nifti => dir.join(format!("{}.nii.gz", item.name)),
+        InputKind::Dicom => dir.join(&item.name),
+        _ => dir.join(format!("{}.npy", item.name)),
+    }
+}
+
+/// The measurement of one image slice under the problem's forward model (noiseless).
+fn slice_measurement(a: &ReconArgs, image: &Array2<f32>) -> Result<Measurement> {
+    let (h, w) = image.dim();
+    let (data, geometry, mask) = match a.problem {
+        Problem::Ct => {
+            if h != w {
+                return Err(invalid(format!("CT needs square slices, got {h}x{w}")));
+            }
+            if a.batch.views == 0 {
+                return Err(invalid("--views must be positive"));
+            }
+            let angles: Vec<f32> = (0..a.batch.views)
+                .map(|k| k as f32 * 180.0 / a.batch.views as f32)
+                .collect();
+            let n_det = RadonGeometry::default_n_det(h);
+            let radon =
+                Radon::new(RadonGeometry::from_degrees(h, &angles, n_det)).invalid_input()?;
+            let sino = radon
+                .forward(&image.view().into_dyn())
+                .into_dimensionality::<Ix2>()?;
+            (
+                MeasurementData::Sinogram(sino),
+                Geometry::ParallelBeam {
+                    size: h,
+                    angles_deg: angles,
+                    n_det,
+                    det_spacing: 1.0,
+                },
+                Mask::Views {
+                    kept: (0..a.batch.views).collect(),
+                },
+            )
+        }
+        Problem::Mri => {
+            let mask = kspace_mask::equispaced(h, w, a.batch.acceleration, 0.08).invalid_input()?;
+            let fft = RealInput::new(Fft2::new(h, w).invalid_input()?);
+            let mut k = fft
+                .forward(&image.view().into_dyn())
+                .into_dimensionality::<Ix2>()?;
+            k.zip_mut_with(&mask, |v, &keep| {
+                if !keep {
+                    *v = Complex32::new(0.0, 0.0)
+                }
+            });
+            (
+                MeasurementData::KSpace(k),
+                Geometry::Cartesian { h, w },
+                Mask::Columns {
+                    kept: kspace_mask::kept_columns(&mask),
+                    generator: None,
+                },
+            )
+        }
+        Problem::Mar => return Err(invalid(
+            "mar reconstructs measurement files only (simulate them with `medsgm simulate mar`)",
+        )),
+    };
+    let kind = match a.problem {
+        Problem::Ct => Kind::Ct,
+        _ => Kind::Mri,
+    };
+    let sidecar = Sidecar::new(kind, &data, geometry, mask, Noise::None, "image intensity");
+    Ok(Measurement {
+        sidecar,
+        data,
+        sinogram_mask: None,
+        metal_mask: None,
+    })
+}
+
+/// Reconstructs every slice of `volume` along `axis` into a volume of the same shape.
+fn reconstruct_volume(
+    a: &ReconArgs,
+    volume: &Array3<f32>,
+    axis: usize,
+    model: Option<&LoadedModel>,
+    bar: &indicatif::ProgressBar,
+) -> Result<Array3<f32>> {
+    if axis > 2 {
+        return Err(invalid(format!("--axis {axis}: a volume has axes 0, 1, 2")));
+    }
+    let n = volume.len_of(Axis(axis));
+    bar.set_length(n as u64);
+    bar.set_position(0);
+    let mut out = Array3::<f32>::zeros(volume.dim());
+    for k in 0..n {
+        let slice = volume.index_axis(Axis(axis), k).to_owned();
+        let m = slice_measurement(a, &slice)?;
+        let r = recon::reconstruct(a, &m, model)?;
+        if r.image.dim() != slice.dim() {
+            return Err(anyhow!(
+                "slice {k}: the reconstruction is {:?}, the slice {:?}",
+                r.image.dim(),
+                slice.dim()
+            ));
+        }
+        out.index_axis_mut(Axis(axis), k).assign(&r.image);
+        bar.inc(1);
+    }
+    Ok(out)
+}
+
+/// The reference volume of an item (slices along `axis`), if the reference folder has one.
+fn reference_volume(a: &ReconArgs, item: &WorkItem) -> Result<Option<(Array3<f32>, usize)>> {
+    let Some(dir) = &a.batch.reference else {
+        return Ok(None);
+    };
+    for ext in ["npy", "nii.gz", "nii", "png"] {
+        let p = dir.join(format!("{}.{ext}", item.name));
+        if p.is_file() {
+            return Ok(Some(match ext {
+                "nii.gz" | "nii" => (read_nifti(&p).invalid_input()?.data, axis_of(a, item)),
+                _ => {
+                    let image = read_image(&p, &ImageReadOptions::default()).invalid_input()?;
+                    (image.insert_axis(Axis(0)), 0)
+                }
+            }));
+        }
+    }
+    let p = dir.join(&item.name);
+    if p.is_dir() {
+        return Ok(Some((read_dicom(&p).invalid_input()?.data, 0)));
+    }
+    Ok(None)
+}
+
+/// PSNR/SSIM of `x` against the reference, averaged over the slices along `axis`.
+fn quality(x: &Array3<f32>, reference: &Array3<f32>, axis: usize) -> Result<Quality> {
+    if x.dim() != reference.dim() {
+        return Err(invalid(format!(
+            "the reference has shape {:?}, the reconstruction {:?}",
+            reference.dim(),
+            x.dim()
+        )));
+    }
+    let (lo, hi) = reference
+        .iter()
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &v| {
+            (l.min(v), h.max(v))
+        });
+    let range = f64::from(hi - lo).max(f64::EPSILON);
+    let n = x.len_of(Axis(axis));
+    let (mut p, mut s) = (0.0, 0.0);
+    for k in 0..n {
+        let (xs, rs) = (
+            x.index_axis(Axis(axis), k),
+            reference.index_axis(Axis(axis), k),
+        );
+        p += psnr(&xs, &rs, range)?;
+        s += ssim(&xs, &rs, range, SsimPreset::Gaussian)?;
+    }
+    Ok(Quality {
+        psnr: p / n as f64,
+        ssim: s / n as f64,
+    })
+}
+
+/// The slice axis of a volume input.
+fn axis_of(a: &ReconArgs, item: &WorkItem) -> usize {
+    a.batch.axis.unwrap_or(match item.kind {
+        InputKind::Nifti => 2,
+        _ => 0,
+    })
+}
+
+/// DICOM series settings naming the method.
+fn series_options(a: &ReconArgs) -> DerivedSeriesOptions {
+    let method = value_name(&a.method);
+    let settings = match a.method.inverse_method() {
+        Some(_) => format!(
+            "N={} M={} snr={} lambda={} K={} seed={}",
+            a.score.steps,
+            a.score.corrector_steps,
+            a.score.snr,
+            a.score.lambda,
+            a.score.samples,
+            a.score.seed
+        ),
+        None => match a.problem {
+            Problem::Mri => format!("R={}", a.batch.acceleration),
+            _ => format!("views={}", a.batch.views),
+        },
+    };
+    DerivedSeriesOptions {
+        description: format!("medsgm {method} {settings}"),
+        derivation: format!(
+            "medsgm {} recon {} --method {method} {settings} (from a simulated measurement)",
+            env!("CARGO_PKG_VERSION"),
+            value_name(&a.problem)
+        ),
+        anonymize: a.batch.anonymize,
+        ..DerivedSeriesOptions::default()
+    }
+}
+
+/// Reconstructs one input; returns (outputs, slices, quality).
+fn process(
+    a: &ReconArgs,
+    item: &WorkItem,
+    out_dir: &Path,
+    model: Option<&LoadedModel>,
+    bar: &indicatif::ProgressBar,
+) -> Result<(Vec<PathBuf>, usize, Option<Quality>)> {
+    let out = output_path(out_dir, item);
+    let axis = axis_of(a, item);
+    let (recon, outputs) = match item.kind {
+        InputKind::Unknown => {
+            return Err(invalid(format!(
+                "{}: not a measurement, NIfTI or DICOM input",
+                item.path.display()
+            )))
+        }
+        InputKind::Measurement => {
+            bar.set_length(1);
+            let m = recon::load_checked(a, &item.path)?;
+            let r = recon::reconstruct(a, &m, model)?;
+            let opts = ImageWriteOptions::default();
+            let mut outputs = vec![];
+            if let Some(std) = &r.std {
+                let p = recon::std_path(&out);
+                write_image(&p, &std.view(), &opts)?;
+                outputs.push(p);
+            }
+            // The main output last: its presence marks the input as complete.
+            write_image(&out, &r.image.view(), &opts)?;
+            outputs.push(out);
+            bar.inc(1);
+            (r.image.insert_axis(Axis(0)), outputs)
+        }
+        InputKind::Nifti => {
+            let vol = read_nifti(&item.path).invalid_input()?;
+            let x = reconstruct_volume(a, &vol.data, axis, model, bar)?;
+            write_nifti(&out, &x.view().into_dyn(), &vol.meta)?;
+            (x, vec![out])
+        }
+        InputKind::Dicom => {
+            if axis != 0 {
+                return Err(invalid(
+                    "DICOM inputs are reconstructed along their slice axis 0 (drop --axis)",
+                ));
+            }
+            let vol = read_dicom(&item.path).invalid_input()?;
+            let x = reconstruct_volume(a, &vol.data, 0, model, bar)?;
+            write_derived_series(&out, &x.view(), Some(&vol), &series_options(a))?;
+            (x, vec![out])
+        }
+    };
+    let slices = recon.len_of(Axis(axis.min(recon.ndim() - 1)));
+    let metrics = match reference_volume(a, item)? {
+        Some((reference, ref_axis)) => Some(quality(&recon, &reference, ref_axis)?),
+        None => None,
+    };
+    Ok((outputs, slices, metrics))
+}
+
+/// Writes the summary atomically.
+fn write_summary(path: &Path, s: &Summary) -> Result<()> {
+    let json = serde_json::to_vec_pretty(s)?;
+    write_bytes_atomic(path, &json)
+}
+
+/// Runs a batch reconstruction into `out_dir`.
+pub fn run(a: &ReconArgs, out_dir: &Path) -> Result<()> {
+    let items = worklist::expand(&a.input).invalid_input()?;
+    let items = match a.batch.shard {
+        Some(shard) => shard.select(items),
+        None => items,
+    };
+    std::fs::create_dir_all(out_dir)
+        .with_context(|| format!("cannot create the output folder {}", out_dir.display()))?;
+    let summary_path = out_dir.join(match a.batch.shard {
+        Some(s) => format!("summary_shard_{}_of_{}.json", s.index, s.count),
+        None => "summary.json".to_owned(),
+    });
+    let model = recon::load_model(a)?;
+    let mut summary = Summary {
+        medsgm_version: env!("CARGO_PKG_VERSION").to_owned(),
+        problem: value_name(&a.problem),
+        method: value_name(&a.method),
+        shard: a.batch.shard.map(|s| s.to_string()),
+        ok: 0,
+        failed: 0,
+        skipped: 0,
+        files: Vec::with_capacity(items.len()),
+    };
+    let bars = MultiProgress::new();
+    let overall = bars.add(progress(items.len() as u64, "inputs"));
+    let slices = bars.add(progress(0, "slices"));
+    for item in &items {
+        let start = Instant::now();
+        let out = output_path(out_dir, item);
+        let mut report = FileReport {
+            input: item.path.display().to_string(),
+            kind: item.kind,
+            status: Status::Skipped,
+            outputs: vec![],
+            error: None,
+            error_code: None,
+            slices: 0,
+            seconds: 0.0,
+            metrics: None,
+        };
+        if a.batch.resume && out.exists() {
+            report.outputs.push(out.display().to_string());
+            summary.skipped += 1;
+        } else {
+            match process(a, item, out_dir, model.as_ref(), &slices) {
+                Ok((outputs, n, metrics)) => {
+                    report.status = Status::Ok;
+                    report.outputs = outputs.iter().map(|p| p.display().to_string()).collect();
+                    report.slices = n;
+                    report.metrics = metrics;
+                    summary.ok += 1;
+                }
+                Err(e) => {
+                    report.status = Status::Failed;
+                    report.error = Some(format!("{e:#}"));
+                    report.error_code = Some(exit_code(&e));
+                    summary.failed += 1;
+                }
+            }
+        }
+        report.seconds = start.elapsed().as_secs_f64();
+        let line = format!(
+            "{}: {:?} ({:.2} s){}",
+            item.name,
+            report.status,
+            report.seconds,
+            report
+                .error
+                .as_deref()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default()
+        );
+        if overall.is_hidden() {
+            eprintln!("{line}");
+        } else {
+            overall.println(line);
+        }
+        summary.files.push(report);
+        write_summary(&summary_path, &summary)?;
+        overall.inc(1);
+    }
+    overall.finish_and_clear();
+    slices.finish_and_clear();
+    println!(
+        "{} inputs: {} ok, {} failed, {} skipped; summary {}",
+        items.len(),
+        summary.ok,
+        summary.failed,
+        summary.skipped,
+        summary_path.display()
+    );
+    let codes: Vec<u8> = summary.files.iter().filter_map(|f| f.error_code).collect();
+    match codes.iter().max() {
+        None => Ok(()),
+        Some(_) if codes.contains(&1) => Err(anyhow!("{} input(s) failed", summary.failed)),
+        Some(_) => Err(invalid(format!("{} input(s) were invalid", summary.failed))),
+    }
+}

@@ -1,0 +1,331 @@
+//! Batch reconstruction (`medsgm recon … --input <folder> --output <folder>`): summary and exit
+//! codes with corrupt inputs, sharding, resume, DICOM series and NIfTI volumes in and out.
+
+use dicom::dictionary_std::tags;
+use medsgm::io::dicom::{read_dicom, read_dicom_file, write_derived_series};
+use medsgm::io::nifti_io::{read_nifti, write_nifti, NiftiMeta};
+use ndarray::{Array3, Axis};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn medsgm(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_medsgm"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("cannot run medsgm")
+}
+
+fn ok(o: &Output) {
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+fn real(name: &str) -> Option<PathBuf> {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("data/real")
+        .join(name);
+    if p.exists() {
+        Some(p)
+    } else {
+        eprintln!(
+            "skipping: {} is missing (run data-scripts/fetch_test_data.sh)",
+            p.display()
+        );
+        None
+    }
+}
+
+/// Writes `n` sparse-view CT measurements `m{i}.npy` (+ sidecar) of 32² phantoms into `dir`.
+fn measurements(dir: &Path, n: usize) {
+    std::fs::create_dir_all(dir).unwrap();
+    for i in 0..n {
+        let gt = dir.join(format!(".gt{i}.npy"));
+        let gt = gt.to_str().unwrap();
+        ok(&medsgm(
+            &[
+                "phantom",
+                "--kind",
+                "ellipses",
+                "--size",
+                "32",
+                "--seed",
+                &i.to_string(),
+                "--out",
+                gt,
+            ],
+            dir,
+        ));
+        ok(&medsgm(
+            &[
+                "simulate",
+                "ct",
+                "--input",
+                gt,
+                "--out",
+                &format!("m{i}.npy"),
+            ],
+            dir,
+        ));
+        std::fs::remove_file(gt).unwrap();
+    }
+}
+
+fn summary(path: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+fn statuses(s: &Value) -> Vec<(String, String)> {
+    s["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["input"].as_str().unwrap().to_owned(),
+                f["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn corrupt_inputs_are_reported_and_the_rest_processed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    measurements(&input, 2);
+    // A truncated measurement and a NIfTI file that is not one.
+    let data = std::fs::read(input.join("m1.npy")).unwrap();
+    std::fs::write(input.join("m1.npy"), &data[..data.len() / 2]).unwrap();
+    std::fs::write(input.join("vol.nii.gz"), b"not a nifti file").unwrap();
+    let o = medsgm(
+        &[
+            "recon", "ct", "--method", "fbp", "--input", "in", "--output", "out",
+        ],
+        tmp.path(),
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let s = summary(&tmp.path().join("out/summary.json"));
+    let st = statuses(&s);
+    assert_eq!(st.len(), 3);
+    assert_eq!(st[0].1, "ok");
+    assert_eq!(st[1].1, "failed");
+    assert_eq!(st[2].1, "failed");
+    assert!(s["files"][1]["error"].as_str().unwrap().contains("m1"));
+    assert_eq!(s["files"][1]["error_code"], 2);
+    assert_eq!((s["ok"].as_u64(), s["failed"].as_u64()), (Some(1), Some(2)));
+    // Only the good output and the summary: no partial or temporary files.
+    assert_eq!(names(&tmp.path().join("out")), ["m0.npy", "summary.json"]);
+}
+
+#[test]
+fn shards_partition_the_work_and_resume_skips_done_outputs() {
+    let tmp = tempfile::tempdir().unwrap();
+    measurements(&tmp.path().join("in"), 5);
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "recon", "ct", "--method", "fbp", "--input", "in", "--output", "out",
+        ];
+        args.extend_from_slice(extra);
+        medsgm(&args, tmp.path())
+    };
+    ok(&run(&["--shard", "0/2"]));
+    ok(&run(&["--shard", "1/2"]));
+    let a = statuses(&summary(&tmp.path().join("out/summary_shard_0_of_2.json")));
+    let b = statuses(&summary(&tmp.path().join("out/summary_shard_1_of_2.json")));
+    assert_eq!((a.len(), b.len()), (3, 2));
+    let mut all: Vec<&String> = a.iter().chain(&b).map(|(p, _)| p).collect();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), 5, "shards are disjoint and cover the 5 inputs");
+    assert!(a.iter().chain(&b).all(|(_, s)| s == "ok"));
+    for i in 0..5 {
+        assert!(tmp.path().join(format!("out/m{i}.npy")).is_file());
+    }
+    // Resume: everything is done; after removing one output only that one is redone.
+    std::fs::remove_file(tmp.path().join("out/m3.npy")).unwrap();
+    ok(&run(&["--resume"]));
+    let s = summary(&tmp.path().join("out/summary.json"));
+    let st = statuses(&s);
+    let done: Vec<&str> = st.iter().map(|(_, s)| s.as_str()).collect();
+    assert_eq!(done, ["skipped", "skipped", "skipped", "ok", "skipped"]);
+    assert!(tmp.path().join("out/m3.npy").is_file());
+    assert!(
+        medsgm(
+            &[
+                "recon", "ct", "--method", "fbp", "--input", "in", "--output", "o", "--shard",
+                "2/2"
+            ],
+            tmp.path()
+        )
+        .status
+        .code()
+            == Some(2)
+    );
+}
+
+/// Mean absolute difference inside the inscribed circle of every slice (FBP is only
+/// accurate there).
+fn fov_mean_abs_diff(a: &Array3<f32>, b: &Array3<f32>) -> f32 {
+    let (_, h, w) = a.dim();
+    let (cy, cx, r) = (
+        (h as f32 - 1.0) / 2.0,
+        (w as f32 - 1.0) / 2.0,
+        h as f32 * 0.45,
+    );
+    let (mut sum, mut n) = (0.0, 0usize);
+    for ((k, i, j), &x) in a.indexed_iter() {
+        if (i as f32 - cy).hypot(j as f32 - cx) < r {
+            sum += (x - b[[k, i, j]]).abs();
+            n += 1;
+        }
+    }
+    sum / n as f32
+}
+
+#[test]
+fn dicom_series_in_gives_a_derived_series_out() {
+    let Some(ct) = real("CT_small.dcm") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let src = read_dicom_file(&ct).unwrap();
+    let patient = src.header.string(tags::PATIENT_NAME).unwrap();
+    // A three-slice series of this patient written by medsgm itself.
+    let data = ndarray::concatenate(
+        Axis(0),
+        &[src.data.view(), src.data.view(), src.data.view()],
+    )
+    .unwrap();
+    let mut vol = src.clone();
+    vol.frames = vec![src.frames[0].clone(); 3];
+    for (k, f) in vol.frames.iter_mut().enumerate() {
+        if let Some(p) = f.position.as_mut() {
+            p[2] += k as f64 * 5.0;
+        }
+    }
+    vol.data = data.clone();
+    std::fs::create_dir(tmp.path().join("in")).unwrap();
+    let series_in = tmp.path().join("in/series1");
+    write_derived_series(&series_in, &data.view(), Some(&vol), &Default::default()).unwrap();
+    let input = read_dicom(&series_in).unwrap();
+    for anonymize in [false, true] {
+        let out = if anonymize { "anon" } else { "plain" };
+        let mut args = vec![
+            "recon", "ct", "--method", "fbp", "--views", "180", "--input", "in", "--output", out,
+        ];
+        if anonymize {
+            args.push("--anonymize");
+        }
+        let o = medsgm(&args, tmp.path());
+        ok(&o);
+        let printed = format!(
+            "{}{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr),
+            std::fs::read_to_string(tmp.path().join(out).join("summary.json")).unwrap()
+        );
+        assert!(!printed.contains(&patient), "patient name printed");
+        let back = read_dicom(&tmp.path().join(out).join("series1")).unwrap();
+        assert_eq!(back.data.dim(), input.data.dim());
+        // HU in, HU out: 180-view FBP of the 128² slice is close to the input.
+        let err = fov_mean_abs_diff(&back.data, &input.data);
+        assert!(err < 60.0, "mean |HU error| {err}");
+        let (h, s) = (&back.header, &input.header);
+        assert_ne!(
+            h.string(tags::SERIES_INSTANCE_UID),
+            s.string(tags::SERIES_INSTANCE_UID)
+        );
+        assert!(h
+            .string(tags::SERIES_DESCRIPTION)
+            .unwrap()
+            .contains("medsgm fbp"));
+        let name = h.string(tags::PATIENT_NAME);
+        if anonymize {
+            assert_ne!(name.as_deref(), Some(patient.as_str()));
+            assert!(name.unwrap_or_default().is_empty());
+        } else {
+            assert_eq!(name.as_deref(), Some(patient.as_str()));
+        }
+    }
+}
+
+#[test]
+fn nifti_in_gives_nifti_out_with_the_same_affine() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir(tmp.path().join("in")).unwrap();
+    let vol = Array3::from_shape_fn((32, 32, 3), |(i, j, k)| {
+        let (x, y) = (i as f32 - 15.5, j as f32 - 15.5);
+        if x.hypot(y) < 10.0 {
+            1.0 + 0.2 * k as f32
+        } else {
+            0.0
+        }
+    });
+    let affine = [
+        [0.0, -0.8, 0.0, 12.5],
+        [0.9, 0.0, 0.0, -40.0],
+        [0.0, 0.0, 2.5, 7.0],
+        [0.0, 0.0, 0.0, 1.0],
+    ];
+    write_nifti(
+        &tmp.path().join("in/brain.nii.gz"),
+        &vol.view().into_dyn(),
+        &NiftiMeta::from_affine(affine),
+    )
+    .unwrap();
+    let reference = tmp.path().join("ref");
+    std::fs::create_dir(&reference).unwrap();
+    std::fs::copy(
+        tmp.path().join("in/brain.nii.gz"),
+        reference.join("brain.nii.gz"),
+    )
+    .unwrap();
+    ok(&medsgm(
+        &[
+            "recon",
+            "mri",
+            "--method",
+            "zero-filled",
+            "--input",
+            "in",
+            "--output",
+            "out",
+            "--reference",
+            "ref",
+            "--acceleration",
+            "2",
+        ],
+        tmp.path(),
+    ));
+    let input = read_nifti(&tmp.path().join("in/brain.nii.gz")).unwrap();
+    let out = read_nifti(&tmp.path().join("out/brain.nii.gz")).unwrap();
+    assert_eq!(out.data.dim(), vol.dim());
+    assert_eq!(out.meta.affine, input.meta.affine);
+    assert_eq!(out.meta.pixdim, input.meta.pixdim);
+    assert_eq!(out.meta.xyzt_units, input.meta.xyzt_units);
+    assert_ne!(out.data, vol, "the zero-filled reconstruction is not exact");
+    let s = summary(&tmp.path().join("out/summary.json"));
+    assert_eq!(s["files"][0]["slices"], 3);
+    let p = s["files"][0]["metrics"]["psnr"].as_f64().unwrap();
+    assert!(p > 10.0 && p < 100.0, "psnr {p}");
+}
