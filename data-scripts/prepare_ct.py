@@ -162,6 +162,12 @@ def main(argv=None) -> int:
         where = f"{key[0]} series {os.path.relpath(os.path.dirname(items[0][0]), args.input)}"
         ordered = sort_slices(items, where, report)
         series_index = sum(1 for k in series if k[0] == key[0] and k < key)
+        if args.dry_run:  # decode one slice per series: catches missing codecs, bad pixel data
+            mid = ordered[len(ordered) // 2][0]
+            try:
+                to_hu(pydicom.dcmread(mid))
+            except Exception as e:
+                report.problem(os.path.relpath(mid, args.input), f"cannot decode pixels ({e})")
         for k in range(0, len(ordered), args.slice_step):
             path, _ = ordered[k]
             report.add("slices considered")

@@ -1,8 +1,8 @@
 //! Training data sources: images in [0, 1] of the model resolution, drawn reproducibly from
 //! (seed, step, index) so that a resumed run sees exactly the same batches.
 
-use anyhow::{bail, Context};
-use ndarray::Array2;
+use anyhow::{anyhow, bail, Context};
+use ndarray::{Array2, Ix2};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -29,7 +29,8 @@ pub enum DataConfig {
         hu_hi: f32,
     },
     /// A folder of PNG (8/16-bit grey) or NPY (2-D, f32/f64/u8/u16/i16) images, each divided by
-    /// its type's maximum (PNG) or min–max scaled (NPY) to [0, 1] and resized (bilinear).
+    /// its type's maximum (PNG), kept (NPY already in [0, 1]) or min–max scaled (other NPY) to
+    /// [0, 1] and resized (bilinear); see [`read_image`].
     Folder {
         /// Directory (not recursive).
         path: PathBuf,
@@ -150,21 +151,17 @@ impl DataSource for FolderSource {
     }
 }
 
-/// Reads a grey PNG (scaled by the type maximum) or a 2-D NPY (min–max scaled) into [0, 1].
+/// Reads a grey PNG (scaled by the type maximum) or a 2-D real NPY into [0, 1]. An NPY whose
+/// values already lie in [0, 1] (what the data-scripts/prepare_*.py scripts write) is used as is,
+/// so calibrated intensities (e.g. a fixed HU window) survive; any other is min–max scaled.
+/// NPY parsing is [`crate::io::npy::read_npy`]; non-finite values are an error.
 pub fn read_image(path: &Path) -> anyhow::Result<Array2<f32>> {
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
         .unwrap_or_default();
     if ext == "npy" {
-        let a = read_npy(path)?;
-        let (lo, hi) = a
-            .iter()
-            .fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &v| {
-                (l.min(v), h.max(v))
-            });
-        let span = if hi > lo { hi - lo } else { 1.0 };
-        return Ok(a.mapv(|v| (v - lo) / span));
+        return read_npy_image(path);
     }
     let img = image::open(path)
         .with_context(|| format!("decoding {}", path.display()))?
@@ -178,74 +175,35 @@ pub fn read_image(path: &Path) -> anyhow::Result<Array2<f32>> {
     Ok(Array2::from_shape_vec((h as usize, w as usize), data)?)
 }
 
-/// Minimal reader of 2-D little-endian C-order `.npy` arrays (f4, f8, u1, u2, i2).
-fn read_npy(path: &Path) -> anyhow::Result<Array2<f32>> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
-        bail!("{} is not an .npy file", path.display())
-    }
-    let (hlen, start) = if bytes[6] == 1 {
-        (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10)
-    } else {
-        (
-            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
-            12,
+/// A 2-D real NPY image in [0, 1] (see [`read_image`]).
+fn read_npy_image(path: &Path) -> anyhow::Result<Array2<f32>> {
+    let a = crate::io::npy::read_npy(path)?.into_f32().map_err(|dt| {
+        anyhow!(
+            "{}: a training image must be real, not {dt}",
+            path.display()
         )
-    };
-    let header = std::str::from_utf8(
-        bytes
-            .get(start..start + hlen)
-            .context("truncated npy header")?,
-    )?;
-    let field = |key: &str| -> anyhow::Result<&str> {
-        let i = header
-            .find(key)
-            .with_context(|| format!("{}: npy header lacks {key}", path.display()))?;
-        Ok(header[i + key.len()..].trim_start_matches([':', ' ', '\'']))
-    };
-    if field("'fortran_order'")?.starts_with("True") {
-        bail!("{}: Fortran-order .npy is not supported", path.display())
+    })?;
+    let a = a
+        .into_dimensionality::<Ix2>()
+        .map_err(|e| anyhow!("{}: expected a 2-D image: {e}", path.display()))?;
+    if a.is_empty() {
+        bail!("{}: the image is empty", path.display());
     }
-    let descr = field("'descr'")?;
-    let shape_str = field("'shape'")?;
-    let dims: Vec<usize> = shape_str[1..shape_str.find(')').context("npy shape")?]
-        .split(',')
-        .filter(|s| !s.trim().is_empty())
-        .map(|s| s.trim().parse::<usize>())
-        .collect::<Result<_, _>>()?;
-    let [h, w] = dims[..] else {
-        bail!("{}: expected a 2-D array, shape {dims:?}", path.display())
-    };
-    let data = &bytes[start + hlen..];
-    let n = h * w;
-    let values: Vec<f32> = match &descr[..3] {
-        "<f4" => data
-            .chunks_exact(4)
-            .take(n)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect(),
-        "<f8" => data
-            .chunks_exact(8)
-            .take(n)
-            .map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8])) as f32)
-            .collect(),
-        "|u1" => data.iter().take(n).map(|&v| v as f32).collect(),
-        "<u2" => data
-            .chunks_exact(2)
-            .take(n)
-            .map(|c| u16::from_le_bytes([c[0], c[1]]) as f32)
-            .collect(),
-        "<i2" => data
-            .chunks_exact(2)
-            .take(n)
-            .map(|c| i16::from_le_bytes([c[0], c[1]]) as f32)
-            .collect(),
-        other => bail!("{}: unsupported npy dtype {other}", path.display()),
-    };
-    if values.len() != n {
-        bail!("{}: truncated npy data", path.display())
+    crate::io::ensure_finite(&path.display().to_string(), a.iter().copied())?;
+    let (lo, hi) = a
+        .iter()
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &v| {
+            (l.min(v), h.max(v))
+        });
+    if lo >= 0.0 && hi <= 1.0 {
+        return Ok(a);
     }
-    Ok(Array2::from_shape_vec((h, w), values)?)
+    // In f64: hi − lo can overflow f32 for extreme (finite) values.
+    let (lo, span) = (f64::from(lo), f64::from(hi) - f64::from(lo));
+    if span == 0.0 {
+        return Ok(Array2::zeros(a.raw_dim()));
+    }
+    Ok(a.mapv(|v| ((f64::from(v) - lo) / span) as f32))
 }
 
 /// Bilinear resize (pixel-centre aligned) of a 2-D image to `size × size`.
