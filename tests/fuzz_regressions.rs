@@ -84,3 +84,17 @@ fn deflated_dicom_with_overlong_element_is_rejected_before_allocation() {
     assert!(e.contains("deflate_overlong.dcm"), "{e}");
     assert!(e.contains("declares") || e.contains("inflate"), "{e}");
 }
+
+/// `nifti`: a truncated .nii.gz whose header says datatype 4 (int16) with bitpix 32; the nifti
+/// crate sized the data by bitpix, converted by datatype and panicked on its own `expect`
+/// (caught, but with a panic message and only with unwinding). The header check now requires
+/// bitpix to match the datatype.
+#[test]
+fn nifti_bitpix_datatype_mismatch_is_an_error() {
+    let p = fixture("nifti/fuzz/bitpix_mismatch.nii.gz");
+    let e = err_text(medsgm::io::nifti_io::read_nifti(&p));
+    assert!(
+        e.contains("bitpix_mismatch.nii.gz") && e.contains("bitpix 32 disagrees with datatype 4"),
+        "{e}"
+    );
+}
