@@ -213,7 +213,10 @@ impl Checkpoint {
         let source = if use_ema { &self.ema } else { &self.weights };
         let tensors = source
             .iter()
-            .map(|(n, t)| Ok((n.clone(), t.to_device(device)?)))
+            // Detached: a network built from training `Var`s would record every forward op,
+            // and a sampler's chain of evaluations would keep all activations alive (the
+            // trainer's sample grids ran out of 24 GiB this way).
+            .map(|(n, t)| Ok((n.clone(), t.detach().to_device(device)?)))
             .collect::<candle_core::Result<HashMap<_, _>>>()?;
         let vb = VarBuilder::from_tensors(tensors, candle_core::DType::F32, device);
         Ncsnpp::new(&self.meta.model, vb)

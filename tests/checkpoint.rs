@@ -110,3 +110,52 @@ fn load_rejects_newer_versions_and_mismatched_configs() {
     std::fs::write(dir.path().join("junk.safetensors"), b"not a checkpoint").unwrap();
     assert!(Checkpoint::load(&dir.path().join("junk.safetensors"), &Device::Cpu).is_err());
 }
+
+/// Networks built from a checkpoint whose tensors are training `Var`s must not record ops:
+/// a sampler's chain of evaluations would otherwise keep every activation alive.
+#[test]
+fn networks_from_training_vars_do_not_record_ops() {
+    use candle_core::{DType, Device, Tensor, Var};
+    use medsgm::checkpoint::Checkpoint;
+    use medsgm::nn::NcsnppConfig;
+    let device = Device::Cpu;
+    let cfg = NcsnppConfig {
+        nf: 8,
+        ch_mult: vec![1, 2],
+        num_res_blocks: 1,
+        attn_resolutions: vec![],
+        image_size: 8,
+        ..Default::default()
+    };
+    let map = candle_nn::VarMap::new();
+    let vb = candle_nn::VarBuilder::from_varmap(&map, DType::F32, &device);
+    medsgm::nn::Ncsnpp::new(&cfg, vb).unwrap();
+    let vars: std::collections::HashMap<String, Tensor> = map
+        .data()
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(n, v): (&String, &Var)| (n.clone(), v.as_tensor().clone()))
+        .collect();
+    assert!(vars.values().all(|t| t.is_variable()));
+    let ckpt = Checkpoint {
+        meta: medsgm::checkpoint::CheckpointMeta::new(
+            cfg,
+            medsgm_recon::SdeConfig::Ve {
+                sigma_min: 0.01,
+                sigma_max: 10.0,
+            },
+            medsgm::checkpoint::Normalization::Identity,
+            0,
+            0,
+            "test",
+        ),
+        weights: vars.clone(),
+        ema: vars,
+    };
+    let net = ckpt.network(true, &device).unwrap();
+    let x = Tensor::zeros((1, 1, 8, 8), DType::F32, &device).unwrap();
+    let t = Tensor::new(&[0.5f32], &device).unwrap();
+    let y = net.forward(&x, &t, false).unwrap();
+    assert!(!y.track_op(), "the network output records its ops");
+}

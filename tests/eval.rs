@@ -6,7 +6,7 @@ use medsgm::eval::bayes_opt::{Dim, OptLog};
 use medsgm::eval::cases::{Case, ScoreSolver, Solved};
 use medsgm::eval::method::{EvalMethod, MethodParams, Task};
 use medsgm::eval::recon_bench::{run_bench, MethodRun, Record};
-use medsgm::eval::testset::{phantoms, TEST_SEED};
+use medsgm::eval::testset::{mri_slices, phantoms, EvalSplit, TEST_SEED};
 use medsgm_operators::radon::Radon;
 use medsgm_operators::{Fft2, RealInput, Subsampled, Transform};
 use ndarray::{Array1, Ix2};
@@ -300,4 +300,144 @@ fn tune_cli_resumes_and_writes_the_task_config() {
         out.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// `--data <training config>`: the test split is exactly the config's held-out block and the
+/// validation split (for `tune`) never touches the block or its guard band.
+#[test]
+fn mri_slices_from_a_training_config_respect_the_held_out_block() {
+    let nii = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("data/real/mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz");
+    assert!(
+        nii.is_file(),
+        "{} is missing: run data-scripts/fetch_test_data.sh",
+        nii.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/mri_mni_64.toml"),
+    )
+    .unwrap();
+    let mut cfg: toml::Table = shipped.parse().unwrap();
+    let data = cfg["data"].as_table_mut().unwrap();
+    data.insert("path".into(), nii.to_string_lossy().into_owned().into());
+    let [lo, hi] = [95, 110];
+    data.insert(
+        "holdout".into(),
+        toml::Value::Array(vec![lo.into(), hi.into()]),
+    );
+    data.insert("guard".into(), 3.into());
+    let path = dir.path().join("mri.toml");
+    std::fs::write(&path, toml::to_string(&cfg).unwrap()).unwrap();
+    let index = |id: &str| id.trim_start_matches("slice").parse::<i64>().unwrap();
+
+    let test = mri_slices(&path, 100, EvalSplit::Test).unwrap();
+    let ids: Vec<i64> = test.iter().map(|t| index(&t.id)).collect();
+    assert_eq!(ids, (lo..hi).collect::<Vec<_>>());
+    assert!(test.iter().all(|t| t.truth.dim() == (64, 64)));
+    let val = mri_slices(&path, 8, EvalSplit::Validation).unwrap();
+    assert_eq!(val.len(), 8);
+    for t in &val {
+        let k = index(&t.id);
+        assert!(
+            k < lo - 3 || k >= hi + 3,
+            "validation slice {k} inside the guarded block"
+        );
+        assert!(t.truth.iter().all(|v| (0.0..=1.0).contains(v)));
+    }
+    // A config whose data source has no held-out block is refused.
+    let phantom =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/ct_phantom_64.toml");
+    let err = mri_slices(&phantom, 4, EvalSplit::Test).unwrap_err();
+    assert!(format!("{err:#}").contains("not nifti-slices"), "{err:#}");
+}
+
+/// A solver that diverges for large snr (and is otherwise broken for a negative λ).
+struct FragileSolver;
+
+impl FragileSolver {
+    fn check(params: &MethodParams) -> anyhow::Result<()> {
+        if params.lambda < 0.0 {
+            anyhow::bail!("not a divergence: a broken set-up");
+        }
+        if params.snr > 0.5 {
+            return Err(medsgm::eval::score::Diverged("diverged".into()).into());
+        }
+        Ok(())
+    }
+}
+
+impl ScoreSolver for FragileSolver {
+    fn image_size(&self) -> usize {
+        32
+    }
+    fn solve_radon(
+        &self,
+        _: &Subsampled<Radon>,
+        _: &[Array1<f32>],
+        _: EvalMethod,
+        _: &MethodParams,
+    ) -> anyhow::Result<Solved> {
+        unreachable!("MRI only")
+    }
+    fn solve_fft(
+        &self,
+        op: &Subsampled<RealInput<Fft2>>,
+        ys: &[Array1<Complex32>],
+        _: EvalMethod,
+        params: &MethodParams,
+    ) -> anyhow::Result<Solved> {
+        Self::check(params)?;
+        let zf = ZeroFillSolver {
+            batches: Mutex::new(Vec::new()),
+        };
+        Ok(zf.solve(op, ys))
+    }
+}
+
+/// `tune`'s objective scores a diverged evaluation as a failure (PSNR 0) and goes on, but
+/// still stops on any other error.
+#[test]
+fn tuning_objective_scores_divergence_as_a_failure() {
+    use medsgm::eval::tune::{objective, Metric};
+    let images = phantoms(32, TEST_SEED, 2, false).unwrap();
+    let cases = vec![Case::mri(&images, vec![0, 1], 2.0).unwrap()];
+    let run = |snr: f64, lambda: f64| MethodRun {
+        method: EvalMethod::PcProjection,
+        params: MethodParams {
+            snr,
+            lambda,
+            ..MethodParams::defaults(Task::Mri)
+        },
+    };
+    let ok = objective(
+        Task::Mri,
+        &images,
+        &cases,
+        &run(0.1, 1.0),
+        Some(&FragileSolver),
+        Metric::Psnr,
+    )
+    .unwrap();
+    assert!(ok.0 > 5.0, "{ok:?}");
+    let failed = objective(
+        Task::Mri,
+        &images,
+        &cases,
+        &run(0.9, 1.0),
+        Some(&FragileSolver),
+        Metric::Psnr,
+    )
+    .unwrap();
+    assert_eq!(failed.0, 0.0);
+    assert!(failed.1["failed"].as_str().unwrap().contains("diverged"));
+    assert!(objective(
+        Task::Mri,
+        &images,
+        &cases,
+        &run(0.1, -1.0),
+        Some(&FragileSolver),
+        Metric::Psnr,
+    )
+    .is_err());
 }

@@ -36,7 +36,8 @@ fn write(dir: &Path, name: &str, a: &Array2<f32>) -> PathBuf {
 }
 
 /// `train_image`: NaN/Inf went through the min–max scaling into the training batch; now an
-/// error. Images already in [0, 1] are kept (calibrated windows survive), others min–max scaled.
+/// error. Images already in [0, 1] are kept (calibrated windows survive), others min–max scaled
+/// without overflow (the f32 range hi − lo = 6e38 used to give inf / inf = NaN).
 #[test]
 fn training_npy_values() {
     let tmp = tempfile::tempdir().unwrap();

@@ -21,6 +21,7 @@ pub mod phantom;
 pub mod radon;
 pub mod scalar;
 pub mod solvers;
+pub mod sparse_view;
 pub mod subsampled;
 
 pub use error::{OpError, Result};

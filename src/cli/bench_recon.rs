@@ -7,7 +7,7 @@ use crate::eval::cases::{Case, ScoreSolver};
 use crate::eval::method::{EvalMethod, Task, TaskConfig};
 use crate::eval::recon_bench::{run_bench, MethodRun, Record};
 use crate::eval::report::{image_panel, quality_curves, write_records, write_summary};
-use crate::eval::testset::{mri_slices, phantoms, TestImage, TEST_SEED};
+use crate::eval::testset::{mri_slices, phantoms, EvalSplit, TestImage};
 use anyhow::{Context, Result};
 use clap::Args;
 use std::path::{Path, PathBuf};
@@ -31,7 +31,8 @@ pub struct ReconBenchArgs {
     /// Score-model checkpoint (needed by the score methods; sets the image size).
     #[arg(long)]
     pub model: Option<PathBuf>,
-    /// MRI: held-out slices (a [slices, H, W] NPY volume or a folder of images in [0, 1]).
+    /// MRI: held-out slices (a [slices, H, W] NPY volume, a folder of images in [0, 1], or a
+    /// nifti-slices training config such as configs/mri_mni_64.toml: its held-out block).
     #[arg(long)]
     pub data: Option<PathBuf>,
     /// Number of test images.
@@ -43,13 +44,18 @@ pub struct ReconBenchArgs {
     /// Predictor steps N of the score methods (overrides the task config).
     #[arg(long)]
     pub steps: Option<usize>,
+    /// Posterior samples K per image of the score methods (their mean is the reconstruction;
+    /// the reported NFE is per image, K times the per-sample NFE). Overrides the task config.
+    #[arg(long)]
+    pub samples: Option<usize>,
     /// Sampler seed (score methods) and MAR noise seed.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Task config with per-method parameters (e.g. configs/tuned_ct.toml from `medsgm tune`).
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Also measure quality against NFE at these budgets (first setting, score methods).
+    /// Also measure quality against NFE at these budgets per image (first setting, score
+    /// methods; with --samples K each sample gets budget / K).
     #[arg(long, value_delimiter = ',')]
     pub nfe_sweep: Vec<usize>,
     /// Images per score-model batch.
@@ -61,15 +67,15 @@ pub struct ReconBenchArgs {
 pub fn task_images(
     task: Task,
     size: usize,
-    first_seed: u64,
+    split: EvalSplit,
     n: usize,
     data: Option<&Path>,
 ) -> Result<Vec<TestImage>> {
     match task {
-        Task::Ct | Task::Mar => phantoms(size, first_seed, n, task == Task::Mar),
+        Task::Ct | Task::Mar => phantoms(size, split.first_seed(), n, task == Task::Mar),
         Task::Mri => {
             let path = data.ok_or_else(|| invalid("--task mri needs --data (held-out slices)"))?;
-            mri_slices(path, n).invalid_input()
+            mri_slices(path, n, split).invalid_input()
         }
     }
 }
@@ -135,8 +141,10 @@ fn validate(a: &ReconBenchArgs) -> Result<()> {
     if a.task == Task::Mri && a.accel.iter().any(|&r| !(r.is_finite() && r >= 1.0)) {
         return Err(invalid("--accel must be ≥ 1"));
     }
-    if a.steps == Some(0) || a.nfe_sweep.contains(&0) {
-        return Err(invalid("--steps and --nfe-sweep budgets must be positive"));
+    if a.steps == Some(0) || a.samples == Some(0) || a.nfe_sweep.contains(&0) {
+        return Err(invalid(
+            "--steps, --samples and --nfe-sweep budgets must be positive",
+        ));
     }
     Ok(())
 }
@@ -147,7 +155,7 @@ pub fn run(a: &ReconBenchArgs, out: &Path) -> Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let needs_model = a.methods.iter().any(|m| m.is_score());
     let (solver, size) = solver_and_size(a.model.as_deref(), needs_model, a.size, a.batch)?;
-    let images = task_images(a.task, size, TEST_SEED, a.n, a.data.as_deref())?;
+    let images = task_images(a.task, size, EvalSplit::Test, a.n, a.data.as_deref())?;
     let cases = task_cases(a.task, &images, &a.views, &a.accel, a.seed)?;
     let config = match &a.config {
         Some(p) => TaskConfig::load(p, false).invalid_input()?,
@@ -159,6 +167,7 @@ pub fn run(a: &ReconBenchArgs, out: &Path) -> Result<()> {
         .map(|&method| {
             let mut params = config.params(a.task, method).invalid_input()?;
             params.steps = a.steps.unwrap_or(params.steps);
+            params.samples = a.samples.unwrap_or(params.samples);
             params.seed = a.seed;
             Ok(MethodRun { method, params })
         })
@@ -227,7 +236,9 @@ fn nfe_sweep(
     for run in runs.iter().filter(|r| r.method.is_score()) {
         for &nfe in &a.nfe_sweep {
             let mut params = run.params.clone();
-            params.steps = crate::eval::score::steps_for_nfe(run.method, &params, nfe);
+            // The budget is per image: K posterior samples share it.
+            let per_sample = nfe / params.samples.max(1);
+            params.steps = crate::eval::score::steps_for_nfe(run.method, &params, per_sample);
             let swept = MethodRun {
                 method: run.method,
                 params,

@@ -31,6 +31,7 @@ use anyhow::Result;
 use clap::{Args, ValueEnum};
 use medsgm_operators::hu::HuWindow;
 use medsgm_operators::radon::{Radon, RadonGeometry};
+use medsgm_operators::sparse_view::SparseViewCt;
 use medsgm_operators::{LinearOperator, Scalar, Subsampled, Transform};
 use medsgm_recon::{solve, InverseConfig, InverseMethod};
 use ndarray::{Array1, Array2, ArrayD, IxDyn};
@@ -250,9 +251,9 @@ pub const DENSE_VIEWS: usize = 180;
 /// The decomposed CT operator A = P(Λ) R for measured views at `measured_deg` (degrees) and
 /// the measurement vector y of the sinogram `sino` (`[measured views, det]`).
 ///
-/// T = R over a *dense* view set: a [`DENSE_VIEWS`] equispaced grid over [0°, 180°) in which
-/// each measured angle replaces the grid angles closer than half a grid step (modulo 180°),
-/// and Λ selects the measured views. The density matters for the data-consistency step
+/// T = R over a *dense* view set ([`SparseViewCt`]): a [`DENSE_VIEWS`] equispaced grid over
+/// [0°, 180°) in which each measured angle replaces the grid angles closer than half a grid
+/// step (modulo 180°), and Λ selects the measured views. The density matters for the data-consistency step
 /// k(x, y, λ) = x + FBP_T[λ Λ(y − T x)] (Theorem 8.1 with T⁻¹ = FBP): with T over the measured
 /// views only, FBP·R is far from the identity and the repeated step diverges (e.g. 23 of 23
 /// views at 64²: residual 4e−2 after one step, 4e3 after 20), whereas with the dense set it is
@@ -272,39 +273,11 @@ pub fn dense_ct_operator(
         measured_deg.len(),
         sino.nrows()
     );
-    let step = 180.0 / dense as f32;
-    let near = |a: f32, b: f32| {
-        let d = (a - b).rem_euclid(180.0);
-        d.min(180.0 - d) < 0.5 * step
-    };
-    // (angle, measured row) pairs: the measured views and the grid angles they leave free.
-    let mut views: Vec<(f32, Option<usize>)> = measured_deg
-        .iter()
-        .enumerate()
-        .map(|(i, &a)| (a, Some(i)))
-        .collect();
-    views.extend(
-        (0..dense)
-            .map(|k| k as f32 * step)
-            .filter(|&g| !measured_deg.iter().any(|&a| near(a, g)))
-            .map(|g| (g, None)),
-    );
-    views.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let angles: Vec<f32> = views.iter().map(|v| v.0).collect();
-    let radon =
-        Radon::new(RadonGeometry::from_degrees(size, &angles, n_det).with_det_spacing(det_spacing))
-            .invalid_input()?;
-    let mut full = Array2::<f32>::zeros((angles.len(), n_det));
-    let mut mask = Array2::from_elem((angles.len(), n_det), false);
-    for (row, (_, measured)) in views.iter().enumerate() {
-        if let Some(i) = measured {
-            full.row_mut(row).assign(&sino.row(*i));
-            mask.row_mut(row).fill(true);
-        }
-    }
-    let op = Subsampled::new(radon, mask.into_dyn()).invalid_input()?;
-    let y = op.gather(&full.view().into_dyn());
-    Ok((op, y))
+    let measured =
+        RadonGeometry::from_degrees(size, measured_deg, n_det).with_det_spacing(det_spacing);
+    let ct = SparseViewCt::new(&measured, dense).invalid_input()?;
+    let y = ct.measurement(&sino.view()).invalid_input()?;
+    Ok((ct.op, y))
 }
 
 /// A score-based reconstruction in data units.
@@ -375,6 +348,7 @@ mod tests {
     use super::*;
     use medsgm_operators::hu::{hu_to_mu, hu_to_unit};
     use medsgm_operators::radon::{Radon, RadonGeometry};
+    use medsgm_operators::sparse_view::SparseViewCt;
     use ndarray::Ix2;
 
     /// An HU image inside the window [−1000, 1000] (no clipping).

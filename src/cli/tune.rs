@@ -6,7 +6,7 @@ use crate::cli::bench_recon::{solver_and_size, task_cases, task_images};
 use crate::cli::invalid;
 use crate::eval::bayes_opt::OptLog;
 use crate::eval::method::{EvalMethod, Task, TaskConfig};
-use crate::eval::testset::VALIDATION_SEED;
+use crate::eval::testset::{EvalSplit, VALIDATION_SEED};
 use crate::eval::tune::{load_log, search_space, tune, write_config, Metric};
 use anyhow::{Context, Result};
 use clap::Args;
@@ -24,7 +24,8 @@ pub struct TuneArgs {
     /// Score-model checkpoint (score methods).
     #[arg(long)]
     pub model: Option<PathBuf>,
-    /// MRI: validation slices (NPY volume or folder), disjoint from the test slices.
+    /// MRI: validation slices (NPY volume or folder, disjoint from the test slices), or a
+    /// nifti-slices training config (then training slices, never its held-out block).
     #[arg(long)]
     pub data: Option<PathBuf>,
     /// Validation images.
@@ -115,7 +116,7 @@ pub fn run(a: &TuneArgs) -> Result<()> {
         OptLog::new(dims.clone(), a.seed, a.init.unwrap_or(2 * dims.len() + 2))?
     };
     let (solver, size) = solver_and_size(a.model.as_deref(), a.method.is_score(), a.size, a.batch)?;
-    let images = task_images(a.task, size, VALIDATION_SEED, a.n, a.data.as_deref())?;
+    let images = task_images(a.task, size, EvalSplit::Validation, a.n, a.data.as_deref())?;
     let cases = task_cases(a.task, &images, &[a.views], &[a.accel], a.seed)?;
     let mut base = TaskConfig::load(&out, true)?.params(a.task, a.method)?;
     base.steps = a.steps.unwrap_or(base.steps);

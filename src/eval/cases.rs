@@ -2,8 +2,9 @@
 //! thesis §8.2, the simulated measurements of the test images, the classical baselines and the
 //! hand-off to a score-based solver.
 //!
-//! - CT: T = Radon over [`FULL_VIEWS`] = 180 views at 1° (⌈√2 N⌉ detector bins); Λ keeps the
-//!   `views` rows nearest to k·180/views (as `medsgm simulate ct`); noise-free data.
+//! - CT: `views` equispaced views over [0°, 180°) (⌈√2 N⌉ detector bins), merged into a grid
+//!   of [`FULL_VIEWS`] = 180 views ([`SparseViewCt`], as `medsgm recon ct` does); T = Radon
+//!   over the merged set, Λ = the measured views; noise-free data.
 //! - MRI: T = the unitary centred 2-D FFT of the real image; Λ = equispaced columns with
 //!   score_inverse_problems' centre fraction; noise-free data.
 //! - MAR: T = the full-view Radon transform, the sinogram from the polychromatic simulator
@@ -23,6 +24,7 @@ use medsgm_operators::metal::{
 use medsgm_operators::radon::{Radon, RadonGeometry};
 use medsgm_operators::solvers::li::li;
 use medsgm_operators::solvers::{fista_tv, zero_filled, ComplexPart, FistaTvParams};
+use medsgm_operators::sparse_view::SparseViewCt;
 use medsgm_operators::{operator_norm, Fft2, LinearOperator, RealInput, Subsampled, Transform};
 use ndarray::{Array1, Array2, Ix1};
 use num_complex::Complex32;
@@ -135,17 +137,9 @@ impl Case {
         }
         let size = square_size(images, &idx)?;
         let n_det = RadonGeometry::default_n_det(size);
-        let full = RadonGeometry::equispaced(size, FULL_VIEWS, n_det);
-        let kept: Vec<usize> = (0..views)
-            .map(|k| ((k * FULL_VIEWS) as f64 / views as f64).round() as usize)
-            .collect();
-        let sparse = Radon::new(RadonGeometry::from_radians(
-            size,
-            kept.iter().map(|&k| full.angles[k]).collect(),
-            n_det,
-        ))?;
-        let mask = Array2::from_shape_fn((FULL_VIEWS, n_det), |(v, _)| kept.contains(&v));
-        let op = Subsampled::new(Radon::new(full)?, mask.into_dyn())?;
+        let measured = RadonGeometry::equispaced(size, views, n_det);
+        let sparse = Radon::new(measured.clone())?;
+        let op = SparseViewCt::new(&measured, FULL_VIEWS)?.op;
         let ys = idx
             .iter()
             .map(|&i| measure(&op, &images[i].truth))

@@ -135,12 +135,16 @@ pub struct MethodParams {
     pub rho: f64,
     /// Sampler seed.
     pub seed: u64,
+    /// Score methods: posterior samples K per image; the reconstruction is their mean (the
+    /// MMSE estimate), at K times the NFE.
+    pub samples: usize,
 }
 
 impl MethodParams {
     /// Defaults for `task`: λ_TV = 0.05 for sinograms of 64–128² images in [0, 1] (CT, MAR;
     /// as `medsgm demo`), 0.005 for unitary k-space (MRI); 200 FISTA iterations; the
-    /// `InverseConfig` defaults for the score methods (N = 500, M = 1, r = 0.16, λ = ρ = 1).
+    /// `InverseConfig` defaults for the score methods (N = 500, M = 1, r = 0.16, λ = ρ = 1,
+    /// K = 1).
     pub fn defaults(task: Task) -> Self {
         Self {
             tv_weight: if task == Task::Mri { 0.005 } else { 0.05 },
@@ -151,6 +155,7 @@ impl MethodParams {
             lambda: 1.0,
             rho: 1.0,
             seed: 0,
+            samples: 1,
         }
     }
 

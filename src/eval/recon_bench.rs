@@ -99,7 +99,11 @@ pub fn run_bench(
                     solver.with_context(|| format!("{m} needs a score model (--model)"))?;
                 let solved = case.score(solver, m, &run.params)?;
                 let each = start.elapsed().as_secs_f64() / case.images.len() as f64;
-                (solved.images, solved.nfe, vec![each; case.images.len()])
+                (
+                    solved.images,
+                    solved.nfe * run.params.samples.max(1),
+                    vec![each; case.images.len()],
+                )
             } else {
                 let mut times = Vec::new();
                 let recons = (0..case.images.len())

@@ -10,12 +10,18 @@ use anyhow::{bail, Result};
 use candle_core::Device;
 use medsgm_operators::{Fft2, RealInput, Subsampled, Transform};
 use medsgm_recon::inverse::{solve, InverseConfig, InverseMethod};
-use medsgm_recon::Sde;
+use medsgm_recon::{ReconError, Sde};
 use ndarray::Array1;
 use num_complex::Complex32;
 use std::path::Path;
 
-/// The solver configuration of a score method with `params` (one posterior sample).
+/// A score-based solver that diverged for these parameters (a numerical failure or non-finite
+/// output), as opposed to an invalid set-up: `tune` scores it as a failed evaluation.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Diverged(pub String);
+
+/// The solver configuration of a score method with `params`.
 pub fn inverse_config(method: EvalMethod, params: &MethodParams) -> Result<InverseConfig> {
     let method = match method {
         EvalMethod::PcProjection => InverseMethod::PcProjection,
@@ -32,7 +38,7 @@ pub fn inverse_config(method: EvalMethod, params: &MethodParams) -> Result<Inver
         lambda: params.lambda,
         rho: params.rho,
         seed: params.seed,
-        samples: 1,
+        samples: params.samples.max(1),
     })
 }
 
@@ -110,9 +116,18 @@ impl ModelSolver {
                 &cfg,
                 &self.device,
                 &mut |_, _| {},
-            )?;
+            )
+            .map_err(|e| match e {
+                ReconError::Numerical { .. } => anyhow::Error::new(Diverged(format!(
+                    "{method} diverged ({e}); try more steps or a smaller snr"
+                ))),
+                e => e.into(),
+            })?;
             if r.mean.iter().any(|m| m.iter().any(|v| !v.is_finite())) {
-                bail!("{method} diverged (non-finite output); try more steps or a smaller snr");
+                return Err(Diverged(format!(
+                    "{method} diverged (non-finite output); try more steps or a smaller snr"
+                ))
+                .into());
             }
             out.images.extend(r.mean);
             out.nfe = r.nfe;

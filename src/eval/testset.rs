@@ -7,6 +7,9 @@
 
 use crate::io::npy::read_npy;
 use crate::io::{read_image, ImageReadOptions};
+use crate::train::config::TrainConfig;
+use crate::train::data::DataConfig;
+use crate::train::volume::{volume_slices, Split};
 use anyhow::{bail, ensure, Context, Result};
 use medsgm_operators::hu::{hu_to_unit, HuWindow};
 use medsgm_operators::phantom::anatomical::{anatomical_ct, AnatomicalParams, MetalImplant};
@@ -76,12 +79,73 @@ pub fn phantoms(size: usize, first_seed: u64, n: usize, metal: bool) -> Result<V
         .collect()
 }
 
-/// Up to `n` held-out MRI slices in [0, 1] from `path`: a 3-D NPY volume `[slices, H, W]`
-/// (slices along axis 0) or a folder of 2-D images (PNG, NPY, NIfTI; sorted by name). Each
+/// Which evaluation images: the test set of `bench recon` or the validation set of `tune`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EvalSplit {
+    /// Test images: phantom seeds from [`TEST_SEED`]; a training config's held-out block.
+    Test,
+    /// Validation images: phantom seeds from [`VALIDATION_SEED`]; the `n` training slices of a
+    /// training config nearest its held-out block (never the block or its guard band).
+    Validation,
+}
+
+impl EvalSplit {
+    /// The first phantom seed of the split.
+    pub fn first_seed(self) -> u64 {
+        match self {
+            EvalSplit::Test => TEST_SEED,
+            EvalSplit::Validation => VALIDATION_SEED,
+        }
+    }
+}
+
+/// Up to `n` slices of a `nifti-slices` training configuration at the model's size: its
+/// held-out block ([`EvalSplit::Test`]) or the training slices nearest the block.
+fn config_slices(config: &Path, n: usize, split: EvalSplit) -> Result<Vec<(String, Array2<f32>)>> {
+    let cfg = TrainConfig::from_toml_file(config)?;
+    let DataConfig::NiftiSlices(slicing) = &cfg.data else {
+        bail!(
+            "{}: the data source is not nifti-slices (no held-out block)",
+            config.display()
+        )
+    };
+    let vs = match split {
+        EvalSplit::Test => Split::HeldOut,
+        EvalSplit::Validation => Split::Train,
+    };
+    let slices = volume_slices(slicing, cfg.model.image_size, vs)
+        .with_context(|| format!("slices of {}", config.display()))?;
+    let mut slices = slices;
+    if split == EvalSplit::Validation {
+        // The training slices nearest the held-out block: the same anatomy, disjoint slices.
+        let centre = (slicing.holdout[0] + slicing.holdout[1]) as f64 / 2.0;
+        slices.sort_by(|a, b| {
+            (a.0 as f64 - centre)
+                .abs()
+                .total_cmp(&(b.0 as f64 - centre).abs())
+        });
+        slices.truncate(n);
+        slices.sort_by_key(|s| s.0);
+    }
+    Ok(slices
+        .into_iter()
+        .take(n)
+        .map(|(k, s)| (format!("slice{k}"), s))
+        .collect())
+}
+
+/// Up to `n` MRI slices in [0, 1] from `path`: a 3-D NPY volume `[slices, H, W]` (slices
+/// along axis 0) or a folder of 2-D images (PNG, NPY, NIfTI; sorted by name) — these hold the
+/// split the caller chose — or the TOML training configuration of a `nifti-slices` prior
+/// (e.g. `configs/mri_mni_64.toml`), read exactly as training prepared its slices: the
+/// held-out block for [`EvalSplit::Test`], training slices for [`EvalSplit::Validation`]. Each
 /// slice is divided by its maximum magnitude when that exceeds 1 (the data-script writes
 /// normalised slices; this only guards against raw intensities).
-pub fn mri_slices(path: &Path, n: usize) -> Result<Vec<TestImage>> {
-    let slices: Vec<(String, Array2<f32>)> = if path.is_dir() {
+pub fn mri_slices(path: &Path, n: usize, split: EvalSplit) -> Result<Vec<TestImage>> {
+    let is_toml = path.extension().is_some_and(|e| e == "toml");
+    let slices: Vec<(String, Array2<f32>)> = if is_toml {
+        config_slices(path, n, split)?
+    } else if path.is_dir() {
         let mut files: Vec<_> = std::fs::read_dir(path)
             .with_context(|| format!("cannot list {}", path.display()))?
             .filter_map(|e| e.ok().map(|e| e.path()))

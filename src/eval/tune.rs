@@ -10,6 +10,7 @@ use crate::eval::bayes_opt::{Dim, Evaluation, OptLog};
 use crate::eval::cases::{Case, ScoreSolver};
 use crate::eval::method::{EvalMethod, MethodParams, Task, TaskConfig};
 use crate::eval::recon_bench::{mean_std, run_bench, MethodRun};
+use crate::eval::score::Diverged;
 use crate::eval::testset::TestImage;
 use crate::io::atomic::write_bytes_atomic;
 use anyhow::{bail, Context, Result};
@@ -38,7 +39,7 @@ impl std::fmt::Display for Metric {
 pub fn search_space(method: EvalMethod) -> Result<Vec<Dim>> {
     let snr = Dim::log("snr", 0.01, 1.0);
     Ok(match method {
-        EvalMethod::FistaTv => vec![Dim::log("tv_weight", 1e-4, 1.0)],
+        EvalMethod::FistaTv => vec![Dim::log("tv_weight", 1e-6, 1.0)],
         EvalMethod::PcProjection | EvalMethod::AldProjection => {
             vec![snr, Dim::log("lambda", 0.01, 1.0)]
         }
@@ -56,6 +57,8 @@ pub fn as_table(dims: &[Dim], values: &[f64]) -> toml::Table {
 }
 
 /// Mean validation metric of `method` with `params` on the cases; the info holds both means.
+/// A score method that diverges with these parameters scores PSNR 0 dB / SSIM 0 (its info
+/// holds the error), so the search moves away instead of stopping.
 pub fn objective(
     task: Task,
     images: &[TestImage],
@@ -64,14 +67,20 @@ pub fn objective(
     solver: Option<&dyn ScoreSolver>,
     metric: Metric,
 ) -> Result<(f64, serde_json::Value)> {
-    let out = run_bench(
+    let out = match run_bench(
         task,
         images,
         cases,
         std::slice::from_ref(run),
         solver,
         &mut |_| {},
-    )?;
+    ) {
+        Ok(out) => out,
+        Err(e) => match e.downcast_ref::<Diverged>() {
+            Some(d) => return Ok((0.0, json!({ "failed": d.0 }))),
+            None => return Err(e),
+        },
+    };
     let (psnr, _) = mean_std(&out.records.iter().map(|r| r.psnr).collect::<Vec<_>>());
     let (ssim, _) = mean_std(&out.records.iter().map(|r| r.ssim).collect::<Vec<_>>());
     let value = match metric {

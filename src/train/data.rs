@@ -1,8 +1,8 @@
 //! Training data sources: images in [0, 1] of the model resolution, drawn reproducibly from
 //! (seed, step, index) so that a resumed run sees exactly the same batches.
 
-use anyhow::{anyhow, bail, Context};
-use ndarray::{Array2, Ix2};
+use anyhow::{bail, Context};
+use ndarray::Array2;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -28,9 +28,8 @@ pub enum DataConfig {
         #[serde(default = "default_hu_hi")]
         hu_hi: f32,
     },
-    /// A folder of PNG (8/16-bit grey) or NPY (2-D, f32/f64/u8/u16/i16) images, each divided by
-    /// its type's maximum (PNG), kept (NPY already in [0, 1]) or min–max scaled (other NPY) to
-    /// [0, 1] and resized (bilinear); see [`read_image`].
+    /// A folder of PNG (8/16-bit grey) or 2-D NPY images (see [`read_image`]: PNG divided by
+    /// its type's maximum, NPY in [0, 1] as is, otherwise min–max scaled), resized (bilinear).
     Folder {
         /// Directory (not recursive).
         path: PathBuf,
@@ -40,6 +39,8 @@ pub enum DataConfig {
     },
     /// Slices of a NIfTI volume with a held-out block (see [`super::volume`]).
     NiftiSlices(super::volume::VolumeSlicing),
+    /// Slices of every DICOM series under a folder (see [`super::dicom_slices`]).
+    DicomSeries(super::dicom_slices::DicomSlicing),
 }
 
 fn default_ellipses() -> usize {
@@ -98,17 +99,36 @@ impl<F: Fn(u64) -> anyhow::Result<Array2<f32>> + Send + Sync> DataSource for FnS
     }
 }
 
-/// Images loaded once from a folder; each draw picks a file (and a flip) at random.
-pub struct FolderSource {
+/// Images prepared once (a folder, the slices of volumes or series); each draw picks one (and
+/// a left–right flip) at random from the per-image seed, so a run is resumable.
+pub struct SlicePool {
     images: Vec<Array2<f32>>,
     seed: u64,
     flip: bool,
     description: String,
 }
 
-impl FolderSource {
-    /// Loads every `.png` / `.npy` file of `dir` (sorted by name), resized to `size²`.
-    pub fn open(dir: &Path, size: usize, flip: bool, seed: u64) -> anyhow::Result<Self> {
+impl SlicePool {
+    /// A pool of `images` (at least one), described by `description` in checkpoints.
+    pub fn new(
+        images: Vec<Array2<f32>>,
+        seed: u64,
+        flip: bool,
+        description: String,
+    ) -> anyhow::Result<Self> {
+        if images.is_empty() {
+            bail!("{description}: no training images")
+        }
+        Ok(Self {
+            images,
+            seed,
+            flip,
+            description,
+        })
+    }
+
+    /// Every `.png` / `.npy` file of `dir` (sorted by name), resized to `size²`.
+    pub fn folder(dir: &Path, size: usize, flip: bool, seed: u64) -> anyhow::Result<Self> {
         let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
             .with_context(|| format!("reading data folder {}", dir.display()))?
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -127,16 +147,11 @@ impl FolderSource {
             dir.display(),
             images.len()
         );
-        Ok(Self {
-            images,
-            seed,
-            flip,
-            description,
-        })
+        Self::new(images, seed, flip, description)
     }
 }
 
-impl DataSource for FolderSource {
+impl DataSource for SlicePool {
     fn image(&self, step: u64, index: usize) -> anyhow::Result<Array2<f32>> {
         let mut rng = ChaCha8Rng::seed_from_u64(image_seed(self.seed, step, index));
         let img = &self.images[rng.random_range(0..self.images.len())];
@@ -151,45 +166,11 @@ impl DataSource for FolderSource {
     }
 }
 
-/// Reads a grey PNG (scaled by the type maximum) or a 2-D real NPY into [0, 1]. An NPY whose
-/// values already lie in [0, 1] (what the data-scripts/prepare_*.py scripts write) is used as is,
-/// so calibrated intensities (e.g. a fixed HU window) survive; any other is min–max scaled.
-/// NPY parsing is [`crate::io::npy::read_npy`]; non-finite values are an error.
+/// Reads a training image: a grey PNG (codes scaled by the type maximum) or a 2-D NPY used
+/// as is when its values lie in [0, 1] (the data-scripts write normalised slices) and min–max
+/// scaled otherwise (raw intensities).
 pub fn read_image(path: &Path) -> anyhow::Result<Array2<f32>> {
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or_default();
-    if ext == "npy" {
-        return read_npy_image(path);
-    }
-    let img = image::open(path)
-        .with_context(|| format!("decoding {}", path.display()))?
-        .into_luma16();
-    let (w, h) = img.dimensions();
-    let data: Vec<f32> = img
-        .into_raw()
-        .into_iter()
-        .map(|v| v as f32 / 65535.0)
-        .collect();
-    Ok(Array2::from_shape_vec((h as usize, w as usize), data)?)
-}
-
-/// A 2-D real NPY image in [0, 1] (see [`read_image`]).
-fn read_npy_image(path: &Path) -> anyhow::Result<Array2<f32>> {
-    let a = crate::io::npy::read_npy(path)?.into_f32().map_err(|dt| {
-        anyhow!(
-            "{}: a training image must be real, not {dt}",
-            path.display()
-        )
-    })?;
-    let a = a
-        .into_dimensionality::<Ix2>()
-        .map_err(|e| anyhow!("{}: expected a 2-D image: {e}", path.display()))?;
-    if a.is_empty() {
-        bail!("{}: the image is empty", path.display());
-    }
-    crate::io::ensure_finite(&path.display().to_string(), a.iter().copied())?;
+    let a = crate::io::read_image(path, &crate::io::ImageReadOptions::default())?;
     let (lo, hi) = a
         .iter()
         .fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &v| {
@@ -198,11 +179,9 @@ fn read_npy_image(path: &Path) -> anyhow::Result<Array2<f32>> {
     if lo >= 0.0 && hi <= 1.0 {
         return Ok(a);
     }
-    // In f64: hi − lo can overflow f32 for extreme (finite) values.
+    // In f64: hi − lo overflows f32 for extreme finite values (inf / inf = NaN; fuzz finding).
     let (lo, span) = (f64::from(lo), f64::from(hi) - f64::from(lo));
-    if span == 0.0 {
-        return Ok(Array2::zeros(a.raw_dim()));
-    }
+    let span = if span > 0.0 { span } else { 1.0 };
     Ok(a.mapv(|v| ((f64::from(v) - lo) / span) as f32))
 }
 
@@ -234,9 +213,12 @@ pub fn build_source(
 ) -> anyhow::Result<Box<dyn DataSource>> {
     match config {
         DataConfig::Folder { path, flip } => {
-            Ok(Box::new(FolderSource::open(path, size, *flip, seed)?))
+            Ok(Box::new(SlicePool::folder(path, size, *flip, seed)?))
         }
-        DataConfig::NiftiSlices(cfg) => Ok(Box::new(super::volume::VolumeSource::open(
+        DataConfig::NiftiSlices(cfg) => {
+            Ok(Box::new(super::volume::volume_source(cfg, size, seed)?))
+        }
+        DataConfig::DicomSeries(cfg) => Ok(Box::new(super::dicom_slices::dicom_source(
             cfg, size, seed,
         )?)),
         DataConfig::PhantomEllipses { n_ellipses } => {

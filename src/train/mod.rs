@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod data;
+pub mod dicom_slices;
 pub mod optim;
 pub mod plot;
 pub mod trainer;

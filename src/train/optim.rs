@@ -143,7 +143,7 @@ impl Ema {
     pub fn new(decay: f64, params: &[(String, Var)]) -> Result<Self> {
         let shadow = params
             .iter()
-            .map(|(n, p)| Ok((n.clone(), p.as_tensor().copy()?)))
+            .map(|(n, p)| Ok((n.clone(), p.as_tensor().detach().copy()?)))
             .collect::<Result<_>>()?;
         Ok(Self { decay, shadow })
     }
@@ -161,7 +161,9 @@ impl Ema {
         let d = self.decay_at(k);
         for (name, p) in params {
             if let Some(s) = self.shadow.get_mut(name) {
-                *s = ((&*s * d)? + (p.as_tensor() * (1.0 - d))?)?;
+                // θ detached: through the `Var` the new shadow would record the op and keep
+                // every previous shadow alive (memory grew by one model per step).
+                *s = ((&*s * d)? + (p.as_tensor().detach() * (1.0 - d))?)?;
             }
         }
         Ok(())
@@ -187,7 +189,9 @@ mod ema_tests {
         assert_eq!(ema.decay_at(1_000_000), 0.999);
         // Weights jump from 0 to 1 and stay: after 300 updates a constant 0.999 would keep
         // 0.999^300 ≈ 74 % of the initial 0; the warm-up keeps Π (1+k)/(10+k) < 1e-3 of it.
-        p[0].1.set(&Tensor::new(&[1f32], &Device::Cpu).unwrap()).unwrap();
+        p[0].1
+            .set(&Tensor::new(&[1f32], &Device::Cpu).unwrap())
+            .unwrap();
         for k in 0..300 {
             ema.update(&p, k).unwrap();
         }
@@ -195,5 +199,21 @@ mod ema_tests {
         let kept: f64 = (0..300).map(|k| ema.decay_at(k)).product();
         assert!((f64::from(1.0 - v) - kept).abs() < 1e-5, "{v} vs {kept}");
         assert!(v > 0.5, "{v}");
+    }
+
+    #[test]
+    fn the_average_records_no_ops_of_the_trained_vars() {
+        // A shadow that recorded `θ · (1 − d)` would chain every update's graph (a leak of one
+        // model per step) and make networks built from it record every forward op.
+        let p = vec![(
+            "w".to_string(),
+            Var::new(&[0f32, 1.0], &Device::Cpu).unwrap(),
+        )];
+        let mut ema = Ema::new(0.9, &p).unwrap();
+        for k in 0..3 {
+            ema.update(&p, k).unwrap();
+        }
+        assert!(!ema.shadow["w"].track_op());
+        assert!(!ema.shadow["w"].is_variable());
     }
 }

@@ -191,10 +191,10 @@ impl Trainer {
             .lock()
             .map_err(|_| anyhow::anyhow!("poisoned VarMap"))?
             .iter()
-            .map(|(n, v)| (n.clone(), v.as_tensor().clone()))
+            .map(|(n, v)| (n.clone(), v.as_tensor().detach()))
             .collect();
         let mut ema = weights.clone();
-        ema.extend(self.ema.shadow.iter().map(|(n, t)| (n.clone(), t.clone())));
+        ema.extend(self.ema.shadow.iter().map(|(n, t)| (n.clone(), t.detach())));
         let meta = CheckpointMeta::new(
             self.config.model.clone(),
             self.config.sde,
@@ -404,14 +404,14 @@ impl Trainer {
                 bar.suspend(|| -> anyhow::Result<()> {
                     self.save_all(dir)?;
                     // A plain line per checkpoint, visible in logs where the bar is hidden.
-                    let recent = &self.losses[self.losses.len().saturating_sub(
-                        self.config.ckpt_every as usize,
-                    )..];
+                    let recent = &self.losses[self
+                        .losses
+                        .len()
+                        .saturating_sub(self.config.ckpt_every as usize)..];
                     let mean = recent.iter().map(|l| l.1).sum::<f64>() / recent.len() as f64;
                     eprintln!(
                         "step {}/{total}  mean loss {mean:.4}  {:.0} s elapsed",
-                        self.step,
-                        elapsed
+                        self.step, elapsed
                     );
                     Ok(())
                 })?;
