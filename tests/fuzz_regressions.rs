@@ -99,3 +99,16 @@ fn nifti_bitpix_datatype_mismatch_is_an_error() {
         "{e}"
     );
 }
+
+/// `dicom_file`: an RLE Lossless file whose segment decodes to fewer bytes than a frame needs;
+/// dicom-rs's RLE adapter indexes past the segment and panics (a dependency bug). medsgm's
+/// `catch_unwind` around the decoder must turn it into an error naming the file.
+#[test]
+fn rle_segment_shorter_than_the_frame_is_an_error() {
+    let p = fixture("dicom/fuzz/rle_short_segment.dcm");
+    let e = err_text(medsgm::io::dicom::read_dicom_file(&p));
+    assert!(
+        e.contains("rle_short_segment.dcm") && e.contains("pixel decoder failed"),
+        "{e}"
+    );
+}

@@ -3,7 +3,7 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
+fuzz_target!(init: medsgm_fuzz::contain_panics(), |data: &[u8]| {
     let path = medsgm_fuzz::scratch_file("input.dcm", data);
     match medsgm::io::dicom::read_dicom_file(&path) {
         Ok(v) => {

@@ -3,7 +3,7 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
+fuzz_target!(init: medsgm_fuzz::contain_panics(), |data: &[u8]| {
     let name = if data.starts_with(&[0x1f, 0x8b]) {
         "input.nii.gz"
     } else {

@@ -45,3 +45,13 @@ pub fn assert_finite<'a>(values: impl IntoIterator<Item = &'a f32>) {
         "a reader returned non-finite values"
     );
 }
+
+/// Lets panics that a reader contains (medsgm wraps the dicom-rs and nifti decoders in
+/// `catch_unwind` and turns their panics into errors) be logged instead of aborting, so the
+/// fuzzer looks for panics that escape to the caller. libfuzzer-sys's hook aborts on every
+/// panic; with `MEDSGM_FUZZ_STRICT=1` it is kept and contained panics are findings too.
+pub fn contain_panics() {
+    if std::env::var_os("MEDSGM_FUZZ_STRICT").is_none() {
+        std::panic::set_hook(Box::new(|info| eprintln!("contained panic: {info}")));
+    }
+}
