@@ -112,3 +112,16 @@ fn rle_segment_shorter_than_the_frame_is_an_error() {
         "{e}"
     );
 }
+
+/// `dicom_file`: a mutated JPEG-extended file with an unknown VR code (`\0\0`) and an undefined
+/// length; the length prescan stopped there while the parser read on as a sequence and allocated
+/// 2.4 GB for a later element. Unknown VR codes with undefined lengths are now rejected.
+#[test]
+fn unknown_vr_with_undefined_length_is_rejected() {
+    let p = fixture("dicom/fuzz/unknown_vr_undefined_length.dcm");
+    let e = err_text(medsgm::io::dicom::read_dicom_file(&p));
+    assert!(
+        e.contains("unknown_vr_undefined_length.dcm") && e.contains("unknown VR code"),
+        "{e}"
+    );
+}

@@ -104,6 +104,7 @@ pub fn check_bytes(b: &[u8], encoding: Encoding, meta_only: bool) -> Result<()> 
         let big = !meta && encoding == Encoding::ExplicitBig;
         let explicit = meta || encoding != Encoding::ImplicitLittle;
         let tag = Tag(u16_at(b, pos, big), u16_at(b, pos + 2, big));
+        let pos_vr = pos + 4;
         if tag.0 == 0xFFFE {
             // Item, item delimiter or sequence delimiter: tag + 4-byte length.
             let len = u32_at(b, pos + 4, big);
@@ -158,6 +159,15 @@ pub fn check_bytes(b: &[u8], encoding: Encoding, meta_only: bool) -> Result<()> 
             (vr == Some(VR::SQ), len, false)
         };
         if len == UNDEFINED {
+            if explicit && VR::from_binary([b[pos_vr], b[pos_vr + 1]]).is_none() {
+                // The parser reads an unknown VR code as UN and an undefined-length UN as a
+                // sequence, past what this walk can follow (fuzz finding 6): corrupt, reject.
+                bail!(
+                    "element ({:04X},{:04X}) has an unknown VR code and an undefined length: the file is corrupt",
+                    tag.0,
+                    tag.1
+                );
+            }
             if tag == dicom::dictionary_std::tags::PIXEL_DATA {
                 in_pixel_sequence = true;
             } else if definite_vr {
