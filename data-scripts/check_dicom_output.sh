@@ -6,11 +6,9 @@
 #
 # Usage: data-scripts/check_dicom_output.sh        (CI-usable; installs into .venv if needed)
 set -euo pipefail
+cd "$(dirname "$0")/.."
 venv="${MEDSGM_VENV:-.venv}"
-if ! "$venv/bin/python" -c "import pydicom, numpy" 2>/dev/null || [ ! -x "$venv/bin/dciodvfy" ]; then
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet pydicom==3.0.2 numpy dicom3tools==20260927
-fi
+bash data-scripts/ci_venv.sh
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 MEDSGM_DICOM_OUT="$out" cargo test --release -p medsgm --test dicom_write --quiet

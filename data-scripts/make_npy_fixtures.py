@@ -2,7 +2,7 @@
 """Writes NumPy-generated .npy fixtures for medsgm's NPY reader tests (tests/npy.rs).
 
 Each file holds v[i] = value(i) for the flat C-order index i of a (2, 3, 4) array, with
-value(i) = i - 7 (integers: i for uint8), plus 0.5 for floats and imaginary part -2i for complex,
+value(i) = i - 7 (integers: i for uint8, 2000 i + 7 for uint16), plus 0.5 for floats and imaginary part -2i for complex,
 stored in C or Fortran order and little- or big-endian. The Rust test recomputes the expected
 values from this formula, so the fixtures check the reader against NumPy's own writer.
 
@@ -20,6 +20,7 @@ i = np.arange(24).reshape(2, 3, 4)
 values = {
     "u1": i.astype(np.uint8),
     "i2": (i - 7).astype(np.int16),
+    "u2": (2000 * i + 7).astype(np.uint16),
     "f4": (i - 7 + 0.5).astype(np.float32),
     "f8": (i - 7 + 0.5).astype(np.float64),
     "c8": ((i - 7 + 0.5) - 2j * i).astype(np.complex64),

@@ -1,5 +1,5 @@
 //! Hostile and broken DICOM inputs give errors, never panics or huge allocations: truncation at
-//! every position, a seeded mutation fuzzer, overlong declared element lengths, huge or
+//! every position, a seeded mutation smoke test, overlong declared element lengths, huge or
 //! inconsistent image dimensions, non-DICOM files; series sorting is independent of file names
 //! and listing order.
 
@@ -96,22 +96,13 @@ fn mutate(bytes: &mut Vec<u8>, rng: &mut ChaCha8Rng) {
     }
 }
 
-/// A bounded mutation fuzzer over the fixtures and real files: every mutated input must give
-/// an error or finite values, never a panic. MEDSGM_DICOM_FUZZ_ITERS (default 25 per file) and
-/// MEDSGM_DICOM_FUZZ_SEED (default 5) scale it up (data-scripts/fuzz_dicom.sh); reads slower
-/// than one second are reported on stderr with their input kept under
-/// MEDSGM_DICOM_FUZZ_KEEP when set.
+/// A small seeded mutation smoke test over the fixtures and real files (25 mutations per file):
+/// every mutated input must give an error or finite values, never a panic. Coverage-guided
+/// fuzzing of the same reader is the `dicom_file` cargo-fuzz target (data-scripts/fuzz.sh,
+/// docs/fuzzing.md); this test keeps a cheap guard in the ordinary test run.
 #[test]
 fn mutated_inputs_never_panic() {
-    let env = |k: &str, d: u64| {
-        std::env::var(k)
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(d)
-    };
-    let iters = env("MEDSGM_DICOM_FUZZ_ITERS", 25);
-    let mut rng = ChaCha8Rng::seed_from_u64(env("MEDSGM_DICOM_FUZZ_SEED", 5));
-    let keep = std::env::var_os("MEDSGM_DICOM_FUZZ_KEEP").map(PathBuf::from);
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
     let mut corpus: Vec<PathBuf> = [
         "CT_small.dcm",
         "MR_small.dcm",
@@ -136,38 +127,17 @@ fn mutated_inputs_never_panic() {
     );
     let tmp = tempfile::tempdir().unwrap();
     let p = tmp.path().join("m.dcm");
-    let (mut ok, mut failed, mut slow) = (0usize, 0usize, 0usize);
     for file in &corpus {
         let original = std::fs::read(file).unwrap();
-        for it in 0..iters {
+        for _ in 0..25 {
             let mut bytes = original.clone();
             mutate(&mut bytes, &mut rng);
             std::fs::write(&p, &bytes).unwrap();
-            let start = std::time::Instant::now();
-            match read_dicom_file(&p) {
-                Ok(v) => {
-                    assert!(v.data.iter().all(|x| x.is_finite()));
-                    ok += 1;
-                }
-                Err(_) => failed += 1,
-            }
-            if start.elapsed().as_secs_f64() > 1.0 {
-                slow += 1;
-                eprintln!(
-                    "slow read ({:.1} s): mutation {it} of {}",
-                    start.elapsed().as_secs_f64(),
-                    file.display()
-                );
-                if let Some(dir) = &keep {
-                    std::fs::write(dir.join(format!("slow_{slow}.dcm")), &bytes).unwrap();
-                }
+            if let Ok(v) = read_dicom_file(&p) {
+                assert!(v.data.iter().all(|x| x.is_finite()));
             }
         }
     }
-    eprintln!(
-        "fuzz: {} inputs, {ok} read, {failed} rejected, {slow} slow",
-        ok + failed
-    );
 }
 
 /// CT_small with its data set modified by `f`, written to `path`.

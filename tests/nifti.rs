@@ -51,9 +51,13 @@ fn nibabel_fixtures_read_correctly() {
 fn write_with_reference_keeps_geometry() {
     let exp = expected();
     let dir = tempfile::tempdir().unwrap();
+    // With MEDSGM_NIFTI_OUT set the outputs are kept there for nibabel
+    // (data-scripts/check_nifti_output.sh).
+    let out_dir =
+        std::env::var_os("MEDSGM_NIFTI_OUT").map_or(dir.path().to_path_buf(), PathBuf::from);
     for name in ["qform_flipped.nii", "sform.nii", "qform_only.nii.gz"] {
         let v = read_nifti(&fixtures().join(name)).unwrap();
-        let out = dir.path().join(format!("out-{name}"));
+        let out = out_dir.join(format!("out-{name}"));
         let doubled = v.data.mapv(|x| 2.0 * x);
         write_nifti(&out, &doubled.view().into_dyn(), &v.meta).unwrap();
         let back = read_nifti(&out).unwrap();

@@ -36,6 +36,12 @@ fn numpy_fixtures_decode_to_the_generating_formula() {
                 }
                 other => panic!("i2 read as {:?}", other.dtype()),
             }
+            match read("u2") {
+                NpyArray::U16(a) => {
+                    (0..24).for_each(|i| assert_eq!(a[IxDyn(&flat(i))], 2000 * i as u16 + 7))
+                }
+                other => panic!("u2 read as {:?}", other.dtype()),
+            }
             match read("f4") {
                 NpyArray::F32(a) => {
                     assert_eq!(a.shape(), &[2, 3, 4]);

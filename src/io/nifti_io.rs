@@ -157,10 +157,25 @@ fn validate_header(h: &NiftiHeader, path: &Path) -> Result<[usize; 3]> {
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))
         .filter(|&n| n <= MAX_VOXELS)
         .ok_or_else(|| anyhow!("volume {dims:?} exceeds the limit of {MAX_VOXELS} voxels"))?;
-    let bytes_per_voxel = usize::try_from(h.bitpix.max(0)).unwrap_or(0).div_ceil(8);
-    if bytes_per_voxel == 0 {
-        bail!("invalid bitpix {}", h.bitpix);
+    // NIfTI-1 datatype codes (nifti1.h) medsgm reads, with their bits per voxel; the decoder
+    // sizes the data by bitpix and converts by datatype, so the two must agree.
+    let bits = match h.datatype {
+        2 | 256 => 8,         // uint8, int8
+        4 | 512 => 16,        // int16, uint16
+        8 | 16 | 768 => 32,   // int32, float32, uint32
+        64 | 1024 | 1280 => 64, // float64, int64, uint64
+        other => bail!(
+            "datatype {other} is not supported (integers, float32 and float64 only; complex and RGB volumes are not images medsgm reconstructs)"
+        ),
+    };
+    if i32::from(h.bitpix) != bits {
+        bail!(
+            "bitpix {} disagrees with datatype {} ({bits} bits per voxel): the header is corrupt",
+            h.bitpix,
+            h.datatype
+        );
     }
+    let bytes_per_voxel = bits as usize / 8;
     if !path.to_string_lossy().ends_with(".gz") {
         let file_len = std::fs::metadata(path)?.len();
         let need = (h.vox_offset.max(0.0) as u64)

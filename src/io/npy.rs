@@ -28,6 +28,8 @@ pub enum DType {
     U8,
     /// `i2`: signed 16-bit integer (e.g. stored HU).
     I16,
+    /// `u2`: unsigned 16-bit integer (e.g. 16-bit grey images).
+    U16,
     /// `f4`: IEEE single precision.
     F32,
     /// `f8`: IEEE double precision.
@@ -41,7 +43,7 @@ impl DType {
     pub fn size(self) -> usize {
         match self {
             DType::U8 => 1,
-            DType::I16 => 2,
+            DType::I16 | DType::U16 => 2,
             DType::F32 => 4,
             DType::F64 | DType::C64 => 8,
         }
@@ -52,6 +54,7 @@ impl DType {
         match self {
             DType::U8 => "u1",
             DType::I16 => "i2",
+            DType::U16 => "u2",
             DType::F32 => "f4",
             DType::F64 => "f8",
             DType::C64 => "c8",
@@ -63,6 +66,7 @@ impl DType {
         match self {
             DType::U8 => "uint8",
             DType::I16 => "int16",
+            DType::U16 => "uint16",
             DType::F32 => "float32",
             DType::F64 => "float64",
             DType::C64 => "complex64",
@@ -73,6 +77,7 @@ impl DType {
         Some(match code {
             "u1" | "B" => DType::U8,
             "i2" | "h" => DType::I16,
+            "u2" | "H" => DType::U16,
             "f4" | "f" => DType::F32,
             "f8" | "d" => DType::F64,
             "c8" | "F" => DType::C64,
@@ -119,7 +124,9 @@ pub enum NpyError {
     #[error("malformed NPY header: {0}")]
     Header(String),
     /// A dtype medsgm does not handle.
-    #[error("unsupported NPY dtype {0:?} (supported: u1, i2, f4, f8, c8 in either byte order)")]
+    #[error(
+        "unsupported NPY dtype {0:?} (supported: u1, i2, u2, f4, f8, c8 in either byte order)"
+    )]
     DType(String),
     /// Shape product or byte count overflows.
     #[error("NPY shape {0:?} is too large (element count overflows)")]
@@ -147,6 +154,8 @@ pub enum NpyArray {
     U8(ArrayD<u8>),
     /// `i2`.
     I16(ArrayD<i16>),
+    /// `u2`.
+    U16(ArrayD<u16>),
     /// `f4`.
     F32(ArrayD<f32>),
     /// `f8`.
@@ -161,6 +170,7 @@ impl NpyArray {
         match self {
             NpyArray::U8(_) => DType::U8,
             NpyArray::I16(_) => DType::I16,
+            NpyArray::U16(_) => DType::U16,
             NpyArray::F32(_) => DType::F32,
             NpyArray::F64(_) => DType::F64,
             NpyArray::C64(_) => DType::C64,
@@ -172,6 +182,7 @@ impl NpyArray {
         match self {
             NpyArray::U8(a) => a.shape(),
             NpyArray::I16(a) => a.shape(),
+            NpyArray::U16(a) => a.shape(),
             NpyArray::F32(a) => a.shape(),
             NpyArray::F64(a) => a.shape(),
             NpyArray::C64(a) => a.shape(),
@@ -183,6 +194,7 @@ impl NpyArray {
         Ok(match self {
             NpyArray::U8(a) => a.mapv(f32::from),
             NpyArray::I16(a) => a.mapv(f32::from),
+            NpyArray::U16(a) => a.mapv(f32::from),
             NpyArray::F32(a) => a,
             NpyArray::F64(a) => a.mapv(|v| v as f32),
             NpyArray::C64(_) => return Err(DType::C64),
@@ -231,6 +243,7 @@ macro_rules! npy_primitive {
 
 npy_primitive!(u8, DType::U8, U8);
 npy_primitive!(i16, DType::I16, I16);
+npy_primitive!(u16, DType::U16, U16);
 npy_primitive!(f32, DType::F32, F32);
 npy_primitive!(f64, DType::F64, F64);
 
@@ -302,6 +315,7 @@ pub fn parse_npy(bytes: &[u8]) -> NpyResult<NpyArray> {
     match header.dtype {
         DType::U8 => decode_array::<u8>(&header, data),
         DType::I16 => decode_array::<i16>(&header, data),
+        DType::U16 => decode_array::<u16>(&header, data),
         DType::F32 => decode_array::<f32>(&header, data),
         DType::F64 => decode_array::<f64>(&header, data),
         DType::C64 => decode_array::<Complex32>(&header, data),

@@ -179,8 +179,10 @@ pub fn read_image(path: &Path) -> anyhow::Result<Array2<f32>> {
     if lo >= 0.0 && hi <= 1.0 {
         return Ok(a);
     }
-    let span = if hi > lo { hi - lo } else { 1.0 };
-    Ok(a.mapv(|v| (v - lo) / span))
+    // In f64: hi − lo overflows f32 for extreme finite values (inf / inf = NaN; fuzz finding).
+    let (lo, span) = (f64::from(lo), f64::from(hi) - f64::from(lo));
+    let span = if span > 0.0 { span } else { 1.0 };
+    Ok(a.mapv(|v| ((f64::from(v) - lo) / span) as f32))
 }
 
 /// Bilinear resize (pixel-centre aligned) of a 2-D image to `size × size`.

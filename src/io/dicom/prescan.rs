@@ -5,7 +5,7 @@
 //! then fail. This walk over the element headers (PS3.5 §7.1: tag, VR, length; items and
 //! delimiters §7.5) rejects any defined length that runs past the end of the file first.
 //! It covers explicit and implicit VR little endian (including encapsulated pixel data) and
-//! explicit VR big endian; deflated data sets are left to the parser. The walk is conservative:
+//! explicit VR big endian; deflated data sets are inflated (with a size cap) and then checked. The walk is conservative:
 //! where it cannot follow the structure (an undefined-length value that is neither a sequence
 //! nor pixel data) it stops checking rather than guess.
 
@@ -104,6 +104,7 @@ pub fn check_bytes(b: &[u8], encoding: Encoding, meta_only: bool) -> Result<()> 
         let big = !meta && encoding == Encoding::ExplicitBig;
         let explicit = meta || encoding != Encoding::ImplicitLittle;
         let tag = Tag(u16_at(b, pos, big), u16_at(b, pos + 2, big));
+        let pos_vr = pos + 4;
         if tag.0 == 0xFFFE {
             // Item, item delimiter or sequence delimiter: tag + 4-byte length.
             let len = u32_at(b, pos + 4, big);
@@ -158,6 +159,15 @@ pub fn check_bytes(b: &[u8], encoding: Encoding, meta_only: bool) -> Result<()> 
             (vr == Some(VR::SQ), len, false)
         };
         if len == UNDEFINED {
+            if explicit && VR::from_binary([b[pos_vr], b[pos_vr + 1]]).is_none() {
+                // The parser reads an unknown VR code as UN and an undefined-length UN as a
+                // sequence, past what this walk can follow (fuzz finding 6): corrupt, reject.
+                bail!(
+                    "element ({:04X},{:04X}) has an unknown VR code and an undefined length: the file is corrupt",
+                    tag.0,
+                    tag.1
+                );
+            }
             if tag == dicom::dictionary_std::tags::PIXEL_DATA {
                 in_pixel_sequence = true;
             } else if definite_vr {
@@ -196,16 +206,44 @@ pub fn check_meta(b: &[u8]) -> Result<()> {
     check_bytes(b, Encoding::ExplicitLittle, true)
 }
 
+/// Largest inflated size accepted for a deflated data set (Deflated Explicit VR Little Endian,
+/// PS3.5 §A.5): a bound on decompression bombs, far above real deflated images.
+pub const MAX_INFLATED_BYTES: u64 = 512 << 20;
+
 /// Checks the declared lengths of the whole file (bytes `b` after the preamble and `DICM`) in
-/// transfer syntax `ts_uid`. Deflated data sets are only checked up to the end of the meta group.
+/// transfer syntax `ts_uid`. A deflated data set is inflated (at most [`MAX_INFLATED_BYTES`])
+/// and its elements checked as explicit VR little endian.
 pub fn check_dataset(b: &[u8], ts_uid: &str) -> Result<()> {
     let encoding = match ts_uid {
         "1.2.840.10008.1.2" => Encoding::ImplicitLittle,
         "1.2.840.10008.1.2.2" => Encoding::ExplicitBig,
-        "1.2.840.10008.1.2.1.99" => return check_meta(b),
+        "1.2.840.10008.1.2.1.99" => {
+            check_meta(b)?;
+            return check_bytes(&inflate_dataset(b)?, Encoding::ExplicitLittle, false);
+        }
         _ => Encoding::ExplicitLittle,
     };
     check_bytes(b, encoding, false)
+}
+
+/// The inflated data set of a deflated file (`b` after `DICM`): raw deflate (RFC 1951) after the
+/// file meta group, whose extent (0002,0000) gives.
+fn inflate_dataset(b: &[u8]) -> Result<Vec<u8>> {
+    use std::io::Read;
+    if b.len() < 12 || b[..6] != [0x02, 0x00, 0x00, 0x00, b'U', b'L'] {
+        bail!("a deflated data set needs the file meta group length (0002,0000) first");
+    }
+    let start = 12usize.saturating_add(u32_at(b, 8, false) as usize);
+    let deflated = b.get(start..).unwrap_or_default();
+    let mut out = Vec::new();
+    flate2::read::DeflateDecoder::new(deflated)
+        .take(MAX_INFLATED_BYTES + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| anyhow::anyhow!("the deflated data set cannot be inflated: {e}"))?;
+    if out.len() as u64 > MAX_INFLATED_BYTES {
+        bail!("the deflated data set inflates to more than {MAX_INFLATED_BYTES} bytes");
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
