@@ -5,6 +5,7 @@ pub mod config;
 pub mod data;
 pub mod optim;
 pub mod plot;
+pub mod progress;
 pub mod trainer;
 pub mod volume;
 

@@ -76,3 +76,20 @@ pub fn write_image_grid(path: &Path, images: &[Array2<f32>], cols: usize) -> any
     buf.save(path)
         .with_context(|| format!("writing {}", path.display()))
 }
+
+/// Splits a `[B, 1, H, W]` tensor into B images.
+pub fn tensor_images(x: &candle_core::Tensor) -> anyhow::Result<Vec<Array2<f32>>> {
+    let dims = x.dims();
+    anyhow::ensure!(
+        dims.len() == 4 && dims[1] == 1,
+        "expected a [B, 1, H, W] batch, got {dims:?}"
+    );
+    let (b, h, w) = (dims[0], dims[2], dims[3]);
+    let v = x.flatten_all()?.to_vec1::<f32>()?;
+    Ok((0..b)
+        .map(|i| {
+            Array2::from_shape_vec((h, w), v[i * h * w..(i + 1) * h * w].to_vec())
+                .expect("chunk holds one image")
+        })
+        .collect())
+}

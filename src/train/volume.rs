@@ -88,7 +88,10 @@ pub fn volume_slices(
         bail!("nifti-slices: axis {} must be 0, 1 or 2", cfg.axis)
     }
     if !(cfg.percentile > 0.0 && cfg.percentile <= 100.0) {
-        bail!("nifti-slices: percentile {} must be in (0, 100]", cfg.percentile)
+        bail!(
+            "nifti-slices: percentile {} must be in (0, 100]",
+            cfg.percentile
+        )
     }
     let vol = read_nifti(&cfg.path)?.data;
     let n = vol.len_of(Axis(cfg.axis));
@@ -110,7 +113,10 @@ pub fn volume_slices(
     for k in (0..n).filter(|&k| keep(k)) {
         let sl = vol.index_axis(Axis(cfg.axis), k);
         // Radiological display: rows = second in-plane axis reversed (anterior/superior up).
-        let img = sl.t().slice(s![..;-1, ..]).mapv(|v| (v / scale).clamp(0.0, 1.0));
+        let img = sl
+            .t()
+            .slice(s![..;-1, ..])
+            .mapv(|v| (v / scale).clamp(0.0, 1.0));
         let (h, w) = img.dim();
         let side = h.max(w);
         let mut square = Array2::<f32>::zeros((side, side));
@@ -123,7 +129,10 @@ pub fn volume_slices(
         }
     }
     if out.is_empty() {
-        bail!("{}: no non-empty slice in the {split:?} split", cfg.path.display())
+        bail!(
+            "{}: no non-empty slice in the {split:?} split",
+            cfg.path.display()
+        )
     }
     Ok(out)
 }
@@ -204,7 +213,11 @@ mod tests {
         let out = resize_area(&img, 3);
         // Output (0, 0) covers rows 0–1 and columns 0–2 exactly.
         let block = img.slice(s![0..2, 0..3]).mean().unwrap();
-        assert!((out[[0, 0]] - block).abs() < 1e-4, "{} vs {block}", out[[0, 0]]);
+        assert!(
+            (out[[0, 0]] - block).abs() < 1e-4,
+            "{} vs {block}",
+            out[[0, 0]]
+        );
         assert!((out.mean().unwrap() - img.mean().unwrap()).abs() < 1e-3);
         // Non-integer ratio: still mean-preserving.
         let out = resize_area(&img, 4);
