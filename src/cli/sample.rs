@@ -178,7 +178,7 @@ fn ode_config(a: &SampleArgs, seed: u64) -> OdeConfig {
 
 /// What `--model` holds: a pixel-space score model, or an LSGM (latent prior + decoder).
 enum Target {
-    Pixel(LoadedModel),
+    Pixel(Box<LoadedModel>),
     Latent {
         ck: LsgmCheckpoint,
         vae: Vae,
@@ -202,7 +202,7 @@ impl Target {
                 device,
             });
         }
-        Ok(Target::Pixel(LoadedModel::load(path)?))
+        Ok(Target::Pixel(Box::new(LoadedModel::load(path)?)))
     }
 
     fn describe(&self) -> String {
