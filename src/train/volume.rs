@@ -4,10 +4,12 @@
 //! zero-padded to a square, area-resampled to the model size, and empty slices are skipped.
 //! A contiguous block of slices, plus a guard band on each side, is held out of training.
 
-use super::data::SlicePool;
+use super::data::{image_seed, DataSource};
 use crate::io::nifti_io::read_nifti;
 use anyhow::{bail, Context};
 use ndarray::{s, Array2, Array3, Axis};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -86,10 +88,7 @@ pub fn volume_slices(
         bail!("nifti-slices: axis {} must be 0, 1 or 2", cfg.axis)
     }
     if !(cfg.percentile > 0.0 && cfg.percentile <= 100.0) {
-        bail!(
-            "nifti-slices: percentile {} must be in (0, 100]",
-            cfg.percentile
-        )
+        bail!("nifti-slices: percentile {} must be in (0, 100]", cfg.percentile)
     }
     let vol = read_nifti(&cfg.path)?.data;
     let n = vol.len_of(Axis(cfg.axis));
@@ -111,38 +110,26 @@ pub fn volume_slices(
     for k in (0..n).filter(|&k| keep(k)) {
         let sl = vol.index_axis(Axis(cfg.axis), k);
         // Radiological display: rows = second in-plane axis reversed (anterior/superior up).
-        let img = sl
-            .t()
-            .slice(s![..;-1, ..])
-            .mapv(|v| (v / scale).clamp(0.0, 1.0));
-        if let Some(slice) = model_slice(&img, size, cfg.min_fill) {
-            out.push((k, slice));
+        let img = sl.t().slice(s![..;-1, ..]).mapv(|v| (v / scale).clamp(0.0, 1.0));
+        let (h, w) = img.dim();
+        let side = h.max(w);
+        let mut square = Array2::<f32>::zeros((side, side));
+        let (r0, c0) = ((side - h) / 2, (side - w) / 2);
+        square.slice_mut(s![r0..r0 + h, c0..c0 + w]).assign(&img);
+        let resized = resize_area(&square, size);
+        let filled = resized.iter().filter(|&&v| v > 0.1).count() as f32 / (size * size) as f32;
+        if filled >= cfg.min_fill {
+            out.push((k, resized));
         }
     }
     if out.is_empty() {
-        bail!(
-            "{}: no non-empty slice in the {split:?} split",
-            cfg.path.display()
-        )
+        bail!("{}: no non-empty slice in the {split:?} split", cfg.path.display())
     }
     Ok(out)
 }
 
-/// A [0, 1] slice zero-padded to a square and area-resampled to `size²`, or `None` when it is
-/// empty: fewer than the fraction `min_fill` of its pixels exceed 0.1.
-pub fn model_slice(img: &Array2<f32>, size: usize, min_fill: f32) -> Option<Array2<f32>> {
-    let (h, w) = img.dim();
-    let side = h.max(w);
-    let mut square = Array2::<f32>::zeros((side, side));
-    let (r0, c0) = ((side - h) / 2, (side - w) / 2);
-    square.slice_mut(s![r0..r0 + h, c0..c0 + w]).assign(img);
-    let resized = resize_area(&square, size);
-    let filled = resized.iter().filter(|&&v| v > 0.1).count() as f32 / (size * size) as f32;
-    (filled >= min_fill).then_some(resized)
-}
-
 /// The `p`-th percentile (nearest rank) of the non-zero voxels.
-pub fn percentile_of_nonzero(vol: &Array3<f32>, p: f32) -> Option<f32> {
+fn percentile_of_nonzero(vol: &Array3<f32>, p: f32) -> Option<f32> {
     let mut v: Vec<f32> = vol.iter().copied().filter(|&x| x > 0.0).collect();
     if v.is_empty() {
         return None;
@@ -152,29 +139,59 @@ pub fn percentile_of_nonzero(vol: &Array3<f32>, p: f32) -> Option<f32> {
     Some(*x)
 }
 
-/// The training split of `cfg` at `size²` as a [`SlicePool`].
-pub fn volume_source(cfg: &VolumeSlicing, size: usize, seed: u64) -> anyhow::Result<SlicePool> {
-    let slices: Vec<Array2<f32>> = volume_slices(cfg, size, Split::Train)?
-        .into_iter()
-        .map(|(_, s)| s)
-        .collect();
-    let description = format!(
-        "{} axis {} ({} training slices, held out [{}, {}) ± {}, {size}², flip {})",
-        file_name(&cfg.path),
-        cfg.axis,
-        slices.len(),
-        cfg.holdout[0],
-        cfg.holdout[1],
-        cfg.guard,
-        cfg.flip
-    );
-    SlicePool::new(slices, seed, cfg.flip, description)
+/// Training slices of a volume; each draw picks a slice (and a flip) from (seed, step, index).
+pub struct VolumeSource {
+    slices: Vec<Array2<f32>>,
+    seed: u64,
+    flip: bool,
+    description: String,
+}
+
+impl VolumeSource {
+    /// Loads the training split of `cfg` at `size²`.
+    pub fn open(cfg: &VolumeSlicing, size: usize, seed: u64) -> anyhow::Result<Self> {
+        let slices: Vec<Array2<f32>> = volume_slices(cfg, size, Split::Train)?
+            .into_iter()
+            .map(|(_, s)| s)
+            .collect();
+        let description = format!(
+            "{} axis {} ({} training slices, held out [{}, {}) ± {}, {size}², flip {})",
+            file_name(&cfg.path),
+            cfg.axis,
+            slices.len(),
+            cfg.holdout[0],
+            cfg.holdout[1],
+            cfg.guard,
+            cfg.flip
+        );
+        Ok(Self {
+            slices,
+            seed,
+            flip: cfg.flip,
+            description,
+        })
+    }
 }
 
 fn file_name(p: &Path) -> String {
     p.file_name()
         .map(|f| f.to_string_lossy().into_owned())
         .unwrap_or_default()
+}
+
+impl DataSource for VolumeSource {
+    fn image(&self, step: u64, index: usize) -> anyhow::Result<Array2<f32>> {
+        let mut rng = ChaCha8Rng::seed_from_u64(image_seed(self.seed, step, index));
+        let img = &self.slices[rng.random_range(0..self.slices.len())];
+        Ok(if self.flip && rng.random::<bool>() {
+            img.slice(s![.., ..;-1]).to_owned()
+        } else {
+            img.clone()
+        })
+    }
+    fn describe(&self) -> String {
+        self.description.clone()
+    }
 }
 
 #[cfg(test)]
@@ -187,11 +204,7 @@ mod tests {
         let out = resize_area(&img, 3);
         // Output (0, 0) covers rows 0–1 and columns 0–2 exactly.
         let block = img.slice(s![0..2, 0..3]).mean().unwrap();
-        assert!(
-            (out[[0, 0]] - block).abs() < 1e-4,
-            "{} vs {block}",
-            out[[0, 0]]
-        );
+        assert!((out[[0, 0]] - block).abs() < 1e-4, "{} vs {block}", out[[0, 0]]);
         assert!((out.mean().unwrap() - img.mean().unwrap()).abs() < 1e-3);
         // Non-integer ratio: still mean-preserving.
         let out = resize_area(&img, 4);
