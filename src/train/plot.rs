@@ -3,6 +3,7 @@
 
 use anyhow::Context;
 use ndarray::Array2;
+use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::prelude::*;
 use std::path::Path;
 use std::sync::Once;
@@ -37,23 +38,43 @@ pub fn write_loss_curve(path: &Path, losses: &[(u64, f64)]) -> anyhow::Result<()
         );
         let lo = points.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
         let hi = points.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
-        let mut chart = ChartBuilder::on(&root)
-            .caption("DSM training loss", (FONT, 22))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(70)
-            .build_cartesian_2d(x0..x1, (lo.max(1e-12) * 0.9..hi * 1.1).log_scale())?;
-        chart
-            .configure_mesh()
-            .x_desc("step")
-            .y_desc("loss")
-            .label_style((FONT, 14))
-            .draw()?;
-        chart.draw_series(LineSeries::new(points.iter().copied(), &BLUE))?;
+        if lo > 0.0 {
+            draw_chart(&root, x0..x1, (lo * 0.9..hi * 1.1).log_scale(), &points)?;
+        } else {
+            let pad = 0.05 * (hi - lo).max(1e-12);
+            draw_chart(&root, x0..x1, lo - pad..hi + pad, &points)?;
+        }
         root.present()?;
         Ok(())
     };
     draw().map_err(|e| anyhow::anyhow!("drawing {}: {e}", path.display()))
+}
+
+/// Draws the loss line on `root` with the y axis `y` (linear or log).
+fn draw_chart<DB: DrawingBackend, Y: AsRangedCoord<Value = f64>>(
+    root: &DrawingArea<DB, plotters::coord::Shift>,
+    x: std::ops::Range<f64>,
+    y: Y,
+    points: &[(f64, f64)],
+) -> Result<(), Box<dyn std::error::Error>>
+where
+    DB::ErrorType: 'static,
+    Y::CoordDescType: ValueFormatter<f64>,
+{
+    let mut chart = ChartBuilder::on(root)
+        .caption("training loss", (FONT, 22))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .build_cartesian_2d(x, y)?;
+    chart
+        .configure_mesh()
+        .x_desc("step")
+        .y_desc("loss")
+        .label_style((FONT, 14))
+        .draw()?;
+    chart.draw_series(LineSeries::new(points.iter().copied(), &BLUE))?;
+    Ok(())
 }
 
 /// Writes images (values clipped to [0, 1]) as an 8-bit grey PNG grid with `cols` columns.
