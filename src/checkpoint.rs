@@ -127,6 +127,32 @@ pub fn read_safetensors<M: for<'de> Deserialize<'de>>(
     parse_safetensors(&bytes, &path.display().to_string(), device)
 }
 
+/// The `format` field of the medsgm metadata of the safetensors file at `path`, read from the
+/// header without decoding tensors: tells a score-model checkpoint ([`FORMAT`]) from an LSGM
+/// one (`crate::lsgm::trainer::LSGM_FORMAT`) or a training-state file.
+pub fn read_format(path: &Path) -> anyhow::Result<String> {
+    #[derive(Deserialize)]
+    struct Format {
+        format: String,
+    }
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes)
+        .with_context(|| format!("{} is not a safetensors file", path.display()))?;
+    let json = header
+        .metadata()
+        .as_ref()
+        .and_then(|m| m.get(META_KEY))
+        .with_context(|| {
+            format!(
+                "{} has no '{META_KEY}' metadata (not written by medsgm)",
+                path.display()
+            )
+        })?;
+    let f: Format = serde_json::from_str(json)
+        .with_context(|| format!("{}: unreadable '{META_KEY}' metadata", path.display()))?;
+    Ok(f.format)
+}
+
 /// Decodes safetensors `bytes` (named `what` in errors) and the JSON stored under
 /// [`META_KEY`].
 pub fn parse_safetensors<M: for<'de> Deserialize<'de>>(

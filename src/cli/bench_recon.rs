@@ -4,6 +4,7 @@
 
 use crate::cli::{invalid, InputContext};
 use crate::eval::cases::{Case, ScoreSolver};
+use crate::eval::latent::{LatentSolver, SolverSet};
 use crate::eval::method::{EvalMethod, Task, TaskConfig};
 use crate::eval::recon_bench::{run_bench, MethodRun, Record};
 use crate::eval::report::{image_panel, quality_curves, write_records, write_summary};
@@ -25,12 +26,21 @@ pub struct ReconBenchArgs {
     #[arg(long, value_delimiter = ',', default_value = "4,8,24")]
     pub accel: Vec<f64>,
     /// Methods, comma separated (fbp, fista-tv, zero-filled, li, pc-projection,
-    /// ald-projection, score-sde, langevin).
+    /// ald-projection, score-sde, langevin, latent-dc = latent-projection: the LSGM prior).
     #[arg(long, value_delimiter = ',', required = true)]
     pub methods: Vec<EvalMethod>,
     /// Score-model checkpoint (needed by the score methods; sets the image size).
     #[arg(long)]
     pub model: Option<PathBuf>,
+    /// LSGM checkpoint (`lsgm.safetensors` from `medsgm train` with an LSGM config), needed by
+    /// latent-dc.
+    #[arg(long)]
+    pub latent_model: Option<PathBuf>,
+    /// Reverse-diffusion steps of latent-dc (2 NFE each; default: --steps or the task
+    /// config). Set it so that latent-dc's s/slice matches pc-projection's for a comparison at
+    /// equal wall time.
+    #[arg(long)]
+    pub latent_steps: Option<usize>,
     /// MRI: held-out slices (a [slices, H, W] NPY volume, a folder of images in [0, 1], or a
     /// nifti-slices training config such as configs/mri_mni_64.toml: its held-out block).
     #[arg(long)]
@@ -125,6 +135,34 @@ pub fn solver_and_size(
     }
 }
 
+/// The pixel-space (`--model`) and latent (`--latent-model`) solvers the methods need, and the
+/// image size.
+fn solvers(a: &ReconBenchArgs) -> Result<(Option<SolverSet>, usize)> {
+    let latent_needed = a.methods.contains(&EvalMethod::LatentDc);
+    let pixel_needed = a
+        .methods
+        .iter()
+        .any(|m| m.is_score() && *m != EvalMethod::LatentDc);
+    let (pixel, size) = solver_and_size(a.model.as_deref(), pixel_needed, a.size, a.batch)?;
+    let latent: Option<Box<dyn ScoreSolver>> = match &a.latent_model {
+        Some(path) => Some(Box::new(
+            LatentSolver::load(path, a.batch)
+                .with_context(|| format!("loading the LSGM {}", path.display()))
+                .invalid_input()?,
+        )),
+        None if latent_needed => return Err(invalid("latent-dc needs --latent-model")),
+        None => None,
+    };
+    let size = match (&pixel, &latent) {
+        (None, Some(l)) => l.image_size(),
+        _ => size,
+    };
+    if pixel.is_none() && latent.is_none() {
+        return Ok((None, size));
+    }
+    Ok((Some(SolverSet::new(pixel, latent).invalid_input()?), size))
+}
+
 fn validate(a: &ReconBenchArgs) -> Result<()> {
     if !(1..=10_000).contains(&a.n) {
         return Err(invalid("--n must be in 1..=10000"));
@@ -141,9 +179,13 @@ fn validate(a: &ReconBenchArgs) -> Result<()> {
     if a.task == Task::Mri && a.accel.iter().any(|&r| !(r.is_finite() && r >= 1.0)) {
         return Err(invalid("--accel must be ≥ 1"));
     }
-    if a.steps == Some(0) || a.samples == Some(0) || a.nfe_sweep.contains(&0) {
+    if a.steps == Some(0)
+        || a.latent_steps == Some(0)
+        || a.samples == Some(0)
+        || a.nfe_sweep.contains(&0)
+    {
         return Err(invalid(
-            "--steps, --samples and --nfe-sweep budgets must be positive",
+            "--steps, --latent-steps, --samples and --nfe-sweep budgets must be positive",
         ));
     }
     Ok(())
@@ -153,8 +195,7 @@ fn validate(a: &ReconBenchArgs) -> Result<()> {
 pub fn run(a: &ReconBenchArgs, out: &Path) -> Result<()> {
     validate(a)?;
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let needs_model = a.methods.iter().any(|m| m.is_score());
-    let (solver, size) = solver_and_size(a.model.as_deref(), needs_model, a.size, a.batch)?;
+    let (solver, size) = solvers(a)?;
     let images = task_images(a.task, size, EvalSplit::Test, a.n, a.data.as_deref())?;
     let cases = task_cases(a.task, &images, &a.views, &a.accel, a.seed)?;
     let config = match &a.config {
@@ -168,11 +209,14 @@ pub fn run(a: &ReconBenchArgs, out: &Path) -> Result<()> {
             let mut params = config.params(a.task, method).invalid_input()?;
             params.steps = a.steps.unwrap_or(params.steps);
             params.samples = a.samples.unwrap_or(params.samples);
+            if method == EvalMethod::LatentDc {
+                params.steps = a.latent_steps.unwrap_or(params.steps);
+            }
             params.seed = a.seed;
             Ok(MethodRun { method, params })
         })
         .collect::<Result<Vec<_>>>()?;
-    let solver = solver.as_deref();
+    let solver = solver.as_ref().map(|s| s as &dyn ScoreSolver);
     let mut log = |s: &str| eprintln!("{s}");
     let result = run_bench(a.task, &images, &cases, &runs, solver, &mut log)?;
     write_records(out, "per_image", &result.records)?;

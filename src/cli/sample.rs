@@ -1,6 +1,8 @@
 //! `medsgm sample`: unconditional samples from a trained score model (issue 3 "Sampling") with
 //! the predictor–corrector sampler (thesis Alg. B.3; method digest §3.7–3.8) or the
-//! probability-flow ODE (thesis §7.4.3; digest §3.4).
+//! probability-flow ODE (thesis §7.4.3; digest §3.4). An LSGM checkpoint (told apart by the
+//! `format` of its safetensors metadata) is sampled the same way in its latent space with the
+//! mixed-score prior's EMA weights, then decoded by the VAE's decoder mean (LSGM §7.7, issue 6).
 //!
 //! Writes into `--out DIR`: `samples.png` (grid, model units [0, 1] shown black..white),
 //! `samples.npy` (float32 `[n, H, W]` in the model's normalised units; the normalisation that
@@ -8,21 +10,27 @@
 //! `samples.nii.gz` (the same images as a volume `[H, W, n]`), and `samples.json` (sampler,
 //! NFE, seconds, model description).
 
+use crate::checkpoint::read_format;
 use crate::cli::args::progress;
 use crate::cli::invalid;
 use crate::cli::model::{LoadedModel, ModelArgs};
+use crate::cli::InputContext;
 use crate::io::atomic::write_bytes_atomic;
 use crate::io::nifti_io::{write_nifti, NiftiMeta};
 use crate::io::npy::write_npy;
+use crate::lsgm::trainer::LSGM_FORMAT;
+use crate::lsgm::{LatentPrior, LsgmCheckpoint, Vae};
+use crate::train::plot::tensor_images;
 use anyhow::{Context, Result};
 use candle_core::Tensor;
 use clap::{Args, ValueEnum};
+use medsgm_recon::lsgm::LatentSchedule;
 use medsgm_recon::ode_sampler::{ode_sample, OdeConfig, OdeMethod};
 use medsgm_recon::ode_solver::Tolerances;
-use medsgm_recon::{NoHook, PcConfig, PcSampler, Samples};
+use medsgm_recon::{NoHook, PcConfig, PcSampler, Samples, ScoreModel, Sde};
 use ndarray::{Array2, Array3, Axis};
 use serde::Serialize;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// Sampler families.
@@ -168,83 +176,161 @@ fn ode_config(a: &SampleArgs, seed: u64) -> OdeConfig {
     }
 }
 
-/// Splits a `[B, 1, H, W]` tensor into B images.
-pub fn tensor_images(x: &Tensor) -> Result<Vec<Array2<f32>>> {
-    let dims = x.dims();
-    anyhow::ensure!(
-        dims.len() == 4 && dims[1] == 1,
-        "expected a [B, 1, H, W] batch, got {dims:?}"
-    );
-    let (b, h, w) = (dims[0], dims[2], dims[3]);
-    let v = x.flatten_all()?.to_vec1::<f32>()?;
-    Ok((0..b)
-        .map(|i| {
-            Array2::from_shape_vec((h, w), v[i * h * w..(i + 1) * h * w].to_vec())
-                .expect("chunk holds one image")
-        })
-        .collect())
+/// What `--model` holds: a pixel-space score model, or an LSGM (latent prior + decoder).
+enum Target {
+    Pixel(Box<LoadedModel>),
+    Latent {
+        ck: LsgmCheckpoint,
+        vae: Vae,
+        prior: LatentPrior,
+        sde: Box<dyn Sde>,
+        device: candle_core::Device,
+    },
 }
 
-/// Runs `medsgm sample`.
-pub fn run(a: &SampleArgs) -> Result<()> {
-    validate(a)?;
-    let model = LoadedModel::load(&a.model.model)?;
-    if model.channels() != 1 {
-        return Err(invalid(format!(
-            "the model has {} channels; `medsgm sample` writes single-channel images",
-            model.channels()
-        )));
+impl Target {
+    /// Loads `path`, telling the kind from the `format` of its safetensors metadata.
+    fn load(path: &Path) -> Result<Self> {
+        if path.is_file() && read_format(path).ok().as_deref() == Some(LSGM_FORMAT) {
+            let device = crate::cli::train::device()?;
+            let ck = LsgmCheckpoint::load(path, &device).invalid_input()?;
+            return Ok(Target::Latent {
+                vae: ck.vae(&device).invalid_input()?,
+                prior: ck.prior(true, &device).invalid_input()?,
+                sde: ck.meta.config.sde.build()?,
+                ck,
+                device,
+            });
+        }
+        Ok(Target::Pixel(Box::new(LoadedModel::load(path)?)))
     }
-    // Resolve the sampler names before any output exists.
-    let pc = match a.sampler {
-        SamplerKind::Pc => Some(PcSampler::new(pc_config(a, a.seed)).map_err(invalid)?),
-        SamplerKind::Ode => None,
-    };
-    let size = model.image_size();
-    let score = model.score();
+
+    fn describe(&self) -> String {
+        match self {
+            Target::Pixel(m) => m.describe(),
+            Target::Latent { ck, .. } => {
+                let c = &ck.meta.config;
+                format!(
+                    "LSGM: VAE {0}² → {1}×{2}² latents, prior nf {3}, {4:?} stage 2, {5} + {6} steps on {7}",
+                    c.vae.image_size,
+                    c.vae.latent_channels,
+                    c.vae.latent_size(),
+                    c.prior.nf,
+                    c.stage2,
+                    ck.meta.vae_step,
+                    ck.meta.prior_step,
+                    ck.meta.dataset
+                )
+            }
+        }
+    }
+
+    fn normalization(&self) -> crate::checkpoint::Normalization {
+        match self {
+            Target::Pixel(m) => m.meta.normalization.clone(),
+            Target::Latent { ck, .. } => ck.meta.config.data.normalization(),
+        }
+    }
+}
+
+/// Draws `a.n` samples of shape `[C, H, W]` per image in batches of `a.batch` with the PC
+/// sampler or the probability-flow ODE of (`sde`, `score`), mapping each batch through `decode`
+/// (identity in pixel space, the VAE decoder for an LSGM). Returns the images and the NFE per
+/// batch.
+fn draw(
+    a: &SampleArgs,
+    sde: &dyn Sde,
+    score: &dyn ScoreModel,
+    chw: [usize; 3],
+    device: &candle_core::Device,
+    decode: &dyn Fn(&Tensor) -> Result<Tensor>,
+) -> Result<(Vec<Array2<f32>>, Vec<usize>)> {
     let batches: Vec<usize> = (0..a.n.div_ceil(a.batch))
         .map(|b| a.batch.min(a.n - b * a.batch))
         .collect();
-    eprintln!("sampling {} images with {}", a.n, model.describe());
-    let start = Instant::now();
     let mut images = Vec::with_capacity(a.n);
     let mut nfe = Vec::with_capacity(batches.len());
-    let bar = match &pc {
-        Some(_) => progress((a.steps * batches.len()) as u64, "PC steps"),
-        None => progress(batches.len() as u64, "ODE batches"),
+    let bar = match a.sampler {
+        SamplerKind::Pc => progress((a.steps * batches.len()) as u64, "PC steps"),
+        SamplerKind::Ode => progress(batches.len() as u64, "ODE batches"),
     };
     for (b, &count) in batches.iter().enumerate() {
         let seed = a.seed.wrapping_add(b as u64);
-        let shape = [count, 1, size, size];
-        let out: Samples = match &pc {
-            Some(_) => {
-                let sampler = PcSampler::new(pc_config(a, seed))?;
-                sampler.sample(
-                    model.sde.as_ref(),
-                    &score,
-                    &shape,
-                    &model.device,
-                    &mut NoHook,
-                    &mut |_, _| bar.inc(1),
-                )?
-            }
-            None => {
-                let s = ode_sample(
-                    model.sde.as_ref(),
-                    &score,
-                    &shape,
-                    &model.device,
-                    &ode_config(a, seed),
-                )?;
+        let shape = [count, chw[0], chw[1], chw[2]];
+        let out: Samples = match a.sampler {
+            SamplerKind::Pc => PcSampler::new(pc_config(a, seed))?.sample(
+                sde,
+                score,
+                &shape,
+                device,
+                &mut NoHook,
+                &mut |_, _| bar.inc(1),
+            )?,
+            SamplerKind::Ode => {
+                let s = ode_sample(sde, score, &shape, device, &ode_config(a, seed))?;
                 bar.inc(1);
                 s
             }
         };
         nfe.push(out.nfe);
-        images.extend(tensor_images(&out.samples)?);
+        images.extend(tensor_images(&decode(&out.samples)?)?);
     }
     bar.finish_and_clear();
+    Ok((images, nfe))
+}
+
+/// Runs `medsgm sample`.
+pub fn run(a: &SampleArgs) -> Result<()> {
+    validate(a)?;
+    let target = Target::load(&a.model.model)?;
+    if let Target::Pixel(model) = &target {
+        if model.channels() != 1 {
+            return Err(invalid(format!(
+                "the model has {} channels; `medsgm sample` writes single-channel images",
+                model.channels()
+            )));
+        }
+    }
+    // Resolve the sampler names before any output exists.
+    if a.sampler == SamplerKind::Pc {
+        PcSampler::new(pc_config(a, a.seed)).map_err(invalid)?;
+    }
+    eprintln!("sampling {} images with {}", a.n, target.describe());
+    let start = Instant::now();
+    let (images, nfe) = match &target {
+        Target::Pixel(model) => {
+            let s = model.image_size();
+            draw(
+                a,
+                model.sde.as_ref(),
+                &model.score(),
+                [1, s, s],
+                &model.device,
+                &|x| Ok(x.clone()),
+            )?
+        }
+        Target::Latent {
+            ck,
+            vae,
+            prior,
+            sde,
+            device,
+        } => {
+            let c = &ck.meta.config;
+            let model = prior.mixed(LatentSchedule::new(&c.sde)?, sde.as_ref(), false);
+            let h = c.vae.latent_size();
+            draw(
+                a,
+                sde.as_ref(),
+                &model,
+                [c.vae.latent_channels, h, h],
+                device,
+                &|z| Ok(vae.decode(z)?),
+            )?
+        }
+    };
     let seconds = start.elapsed().as_secs_f64();
+    let size = images.first().map(|i| i.nrows()).unwrap_or(0);
 
     std::fs::create_dir_all(&a.out)
         .with_context(|| format!("cannot create {}", a.out.display()))?;
@@ -271,8 +357,8 @@ pub fn run(a: &SampleArgs) -> Result<()> {
     };
     let summary = SampleSummary {
         model: a.model.model.display().to_string(),
-        model_description: model.describe(),
-        normalization: model.meta.normalization.clone(),
+        model_description: target.describe(),
+        normalization: target.normalization(),
         sampler: a.sampler,
         n: a.n,
         seed: a.seed,

@@ -348,7 +348,6 @@ mod tests {
     use super::*;
     use medsgm_operators::hu::{hu_to_mu, hu_to_unit};
     use medsgm_operators::radon::{Radon, RadonGeometry};
-    use medsgm_operators::sparse_view::SparseViewCt;
     use ndarray::Ix2;
 
     /// An HU image inside the window [−1000, 1000] (no clipping).

@@ -1,7 +1,12 @@
 //! `medsgm train --config configs/<name>.toml --out-dir <dir> [--resume]`: denoising
-//! score-matching training of the NCSN++-style score network (see [`crate::train`]).
+//! score-matching training of the NCSN++-style score network (see [`crate::train`]), or, for a
+//! configuration with a `[vae]` table (`configs/lsgm_*.toml`), LSGM training: VAE pretraining,
+//! then the latent score prior, disjoint or joint (see [`crate::lsgm`]). Both write their
+//! checkpoint, `train_state.safetensors`, `train_log.csv`, `loss.png` and sample grids into
+//! `--out-dir` and resume bit for bit.
 
 use crate::cli::{invalid, InputContext};
+use crate::lsgm::{LsgmConfig, LsgmTrainer};
 use crate::train::data::build_source;
 use crate::train::trainer::{Trainer, STATE_FILE};
 use crate::train::TrainConfig;
@@ -25,7 +30,7 @@ pub struct TrainArgs {
     /// With --resume: restart the EMA of the weights at the current weights.
     #[arg(long, requires = "resume")]
     pub reset_ema: bool,
-    /// Override the total number of steps of the configuration.
+    /// Override the total number of steps of the configuration (LSGM: of stage 2).
     #[arg(long)]
     pub steps: Option<u64>,
 }
@@ -41,27 +46,35 @@ pub fn device() -> Result<Device> {
     Ok(Device::Cpu)
 }
 
+/// Whether the TOML file at `path` configures an LSGM run (it has a `[vae]` table).
+pub fn is_lsgm_config(path: &std::path::Path) -> Result<bool> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading {}", path.display()))
+        .invalid_input()?;
+    let doc: toml::Table = text
+        .parse()
+        .with_context(|| format!("parsing {}", path.display()))
+        .invalid_input()?;
+    Ok(doc.contains_key("vae"))
+}
+
 /// Runs `medsgm train`.
 pub fn run(a: &TrainArgs) -> Result<()> {
+    if a.steps == Some(0) {
+        return Err(invalid("--steps must be positive"));
+    }
+    if is_lsgm_config(&a.config)? {
+        return run_lsgm(a);
+    }
     let mut config = TrainConfig::from_toml_file(&a.config).invalid_input()?;
     if let Some(steps) = a.steps {
-        if steps == 0 {
-            return Err(invalid("--steps must be positive"));
-        }
         config.steps = steps;
     }
     let device = device()?;
     let size = config.model.image_size;
-    let state = a.out_dir.join(STATE_FILE);
     let mut trainer = if a.resume {
-        if !state.exists() {
-            return Err(invalid(format!(
-                "--resume: {} does not exist",
-                state.display()
-            )));
-        }
         let data = build_source(&config.data, size, config.seed).invalid_input()?;
-        let mut t = Trainer::resume(&state, data, &device).invalid_input()?;
+        let mut t = Trainer::resume(&resume_state(a)?, data, &device).invalid_input()?;
         t.set_total_steps(config.steps);
         if a.reset_ema {
             t.reset_ema()?;
@@ -80,12 +93,60 @@ pub fn run(a: &TrainArgs) -> Result<()> {
         trainer.step(),
         trainer.config().steps
     );
-    std::fs::create_dir_all(&a.out_dir)
-        .with_context(|| format!("creating {}", a.out_dir.display()))?;
-    // Keep the configuration next to the checkpoint for provenance.
+    write_config(&a.out_dir, trainer.config())?;
+    trainer.run(&a.out_dir)
+}
+
+/// The state file of `--resume` (an error naming it when missing).
+fn resume_state(a: &TrainArgs) -> Result<PathBuf> {
+    let state = a.out_dir.join(STATE_FILE);
+    if !state.exists() {
+        return Err(invalid(format!(
+            "--resume: {} does not exist",
+            state.display()
+        )));
+    }
+    Ok(state)
+}
+
+/// Writes the configuration next to the checkpoint for provenance.
+fn write_config<C: serde::Serialize>(dir: &std::path::Path, config: &C) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     crate::io::atomic::write_bytes_atomic(
-        &a.out_dir.join("config.toml"),
-        toml::to_string_pretty(trainer.config())?.as_bytes(),
-    )?;
+        &dir.join("config.toml"),
+        toml::to_string_pretty(config)?.as_bytes(),
+    )
+}
+
+/// LSGM training (`[vae]` configurations).
+fn run_lsgm(a: &TrainArgs) -> Result<()> {
+    let mut config = LsgmConfig::from_toml_file(&a.config).invalid_input()?;
+    if let Some(steps) = a.steps {
+        config.prior_steps = steps;
+    }
+    let device = device()?;
+    let data = build_source(&config.data, config.vae.image_size, config.seed).invalid_input()?;
+    let mut trainer = if a.resume {
+        let mut t = LsgmTrainer::resume(&resume_state(a)?, data, &device).invalid_input()?;
+        t.set_prior_steps(config.prior_steps);
+        if a.reset_ema {
+            t.reset_ema()?;
+        }
+        t
+    } else {
+        LsgmTrainer::new(config, data, &device)?
+    };
+    eprintln!(
+        "LSGM: training {} parameters on {} ({}), VAE step {} of {}, {:?} stage-2 step {} of {}",
+        trainer.num_parameters(),
+        trainer.describe_data(),
+        if device.is_cpu() { "cpu" } else { "cuda" },
+        trainer.vae_step(),
+        trainer.config().vae_steps,
+        trainer.config().stage2,
+        trainer.prior_step(),
+        trainer.config().prior_steps
+    );
+    write_config(&a.out_dir, trainer.config())?;
     trainer.run(&a.out_dir)
 }

@@ -49,10 +49,13 @@ pub enum EvalMethod {
     ScoreSde,
     /// Annealed Langevin with a likelihood gradient (Jalal et al.).
     Langevin,
+    /// The LSGM latent prior: reverse diffusion in latent space with a normalised
+    /// data-consistency gradient step through the decoder (`crate::lsgm::latent_solve`).
+    LatentDc,
 }
 
 /// Every method with its command-line name.
-pub const ALL_METHODS: [(EvalMethod, &str); 8] = [
+pub const ALL_METHODS: [(EvalMethod, &str); 9] = [
     (EvalMethod::Fbp, "fbp"),
     (EvalMethod::FistaTv, "fista-tv"),
     (EvalMethod::ZeroFilled, "zero-filled"),
@@ -61,6 +64,7 @@ pub const ALL_METHODS: [(EvalMethod, &str); 8] = [
     (EvalMethod::AldProjection, "ald-projection"),
     (EvalMethod::ScoreSde, "score-sde"),
     (EvalMethod::Langevin, "langevin"),
+    (EvalMethod::LatentDc, "latent-dc"),
 ];
 
 impl EvalMethod {
@@ -81,6 +85,7 @@ impl EvalMethod {
                 | EvalMethod::AldProjection
                 | EvalMethod::ScoreSde
                 | EvalMethod::Langevin
+                | EvalMethod::LatentDc
         )
     }
 
@@ -104,6 +109,10 @@ impl std::fmt::Display for EvalMethod {
 impl std::str::FromStr for EvalMethod {
     type Err = String;
     fn from_str(s: &str) -> std::result::Result<Self, String> {
+        // The name for the latent prior's method.
+        if s == "latent-projection" {
+            return Ok(EvalMethod::LatentDc);
+        }
         ALL_METHODS
             .iter()
             .find(|(_, n)| *n == s)
@@ -138,13 +147,20 @@ pub struct MethodParams {
     /// Score methods: posterior samples K per image; the reconstruction is their mean (the
     /// MMSE estimate), at K times the NFE.
     pub samples: usize,
+    /// Step size ζ of latent-dc's normalised data-consistency step.
+    #[serde(default = "default_latent_step_size")]
+    pub latent_step_size: f64,
+}
+
+fn default_latent_step_size() -> f64 {
+    2.0
 }
 
 impl MethodParams {
     /// Defaults for `task`: λ_TV = 0.05 for sinograms of 64–128² images in [0, 1] (CT, MAR;
     /// as `medsgm demo`), 0.005 for unitary k-space (MRI); 200 FISTA iterations; the
     /// `InverseConfig` defaults for the score methods (N = 500, M = 1, r = 0.16, λ = ρ = 1,
-    /// K = 1).
+    /// K = 1); latent-dc ζ = 2.
     pub fn defaults(task: Task) -> Self {
         Self {
             tv_weight: if task == Task::Mri { 0.005 } else { 0.05 },
@@ -156,6 +172,7 @@ impl MethodParams {
             rho: 1.0,
             seed: 0,
             samples: 1,
+            latent_step_size: default_latent_step_size(),
         }
     }
 

@@ -6,11 +6,13 @@
 //! - [`cases`]: operators A = P(Λ)T and measurements per task, classical baselines, the
 //!   [`cases::ScoreSolver`] hand-off;
 //! - [`recon_bench`]: running, scoring and summarising; [`report`]: CSV/JSON/markdown/PNG;
-//! - [`score`]: a checkpoint driving `medsgm_recon::inverse::solve`;
+//! - [`score`]: a checkpoint driving `medsgm_recon::inverse::solve`; [`latent`]: an LSGM
+//!   checkpoint driving `crate::lsgm::latent_solve`, and the pixel/latent solver router;
 //! - [`bayes_opt`] and [`tune`]: Gaussian-process Bayesian optimisation of method parameters.
 
 pub mod bayes_opt;
 pub mod cases;
+pub mod latent;
 pub mod method;
 pub mod recon_bench;
 pub mod report;

@@ -44,6 +44,10 @@ pub fn inverse_config(method: EvalMethod, params: &MethodParams) -> Result<Inver
 
 /// The predictor-step count N whose NFE (`InverseConfig::nfe`) is closest to `nfe`.
 pub fn steps_for_nfe(method: EvalMethod, params: &MethodParams, nfe: usize) -> usize {
+    if method == EvalMethod::LatentDc {
+        // One predictor and one Tweedie (data-consistency) evaluation per step.
+        return (nfe / 2).max(1);
+    }
     let at = |steps: usize| {
         let p = MethodParams {
             steps,

@@ -149,6 +149,13 @@ pub struct LsgmConfig {
     /// Checkpoint every this many steps of either stage (and at the end of each).
     #[serde(default = "default_ckpt_every")]
     pub ckpt_every: u64,
+    /// Write a sample grid (latent RK45 ODE, EMA prior) every this many stage-2 steps
+    /// (0 = never).
+    #[serde(default)]
+    pub sample_every: u64,
+    /// Images in a sample grid.
+    #[serde(default = "default_sample_n")]
+    pub sample_n: usize,
     /// Seed of initialisation, data and noise.
     #[serde(default)]
     pub seed: u64,
@@ -177,6 +184,9 @@ fn default_kl() -> f64 {
 }
 fn default_ema() -> f64 {
     0.9999
+}
+fn default_sample_n() -> usize {
+    16
 }
 fn default_ckpt_every() -> u64 {
     1000

@@ -10,11 +10,14 @@ use super::config::{EncoderTime, LsgmConfig, Stage2};
 use super::prior::LatentPrior;
 use super::vae::Vae;
 use crate::checkpoint::{read_safetensors, write_safetensors_atomic};
+use crate::io::atomic::write_bytes_atomic;
 use crate::nn::embedding::FOURIER_WEIGHT;
 use crate::nn::init::seeded_var_builder;
 use crate::train::data::{image_seed, DataSource};
 use crate::train::optim::{Adam, Ema};
-use crate::train::plot::write_loss_curve;
+use crate::train::plot::{tensor_images, write_image_grid, write_loss_curve};
+use crate::train::progress::{drive, loss_log_csv, StepSchedule};
+use crate::train::trainer::{LOG_FILE, LOSS_FILE, STATE_FILE};
 use anyhow::{bail, Context};
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
@@ -33,6 +36,8 @@ pub const LSGM_FORMAT: &str = "medsgm-lsgm-checkpoint";
 pub const LSGM_FORMAT_VERSION: u32 = 1;
 /// Checkpoint file name in the output directory.
 pub const LSGM_CHECKPOINT_FILE: &str = "lsgm.safetensors";
+/// `format` of LSGM training-state files.
+pub const LSGM_STATE_FORMAT: &str = "medsgm-lsgm-train-state";
 
 const VAE_STREAM: u64 = 0x7661_6500_0000_0001;
 const PRIOR_STREAM: u64 = 0x7072_696F_7200_0002;
@@ -58,6 +63,15 @@ pub struct LsgmMeta {
     pub prior_losses: Vec<(u64, f64)>,
     /// Description of the training data.
     pub dataset: String,
+}
+
+/// Metadata of an LSGM training-state file (the checkpoint's plus the optimiser steps).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct LsgmStateMeta {
+    format: String,
+    checkpoint: LsgmMeta,
+    vae_adam_t: u64,
+    prior_adam_t: u64,
 }
 
 /// NELBO terms per image in nats (means over images and draws).
@@ -180,11 +194,31 @@ impl LsgmTrainer {
         })
     }
 
-    /// Continues a run from its checkpoint: weights, prior EMA, step counters and loss
-    /// histories are restored; the Adam moments restart from zero.
-    pub fn resume(path: &Path, data: Box<dyn DataSource>, device: &Device) -> anyhow::Result<Self> {
-        let ck = LsgmCheckpoint::load(path, device)?;
-        let mut t = Self::new(ck.meta.config.clone(), data, device)?;
+    /// Continues a run from its state file (see [`LsgmTrainer::save_state`]): weights, prior
+    /// EMA, Adam moments of both optimisers, step counters and loss histories, so that the
+    /// continued run matches an uninterrupted one bit for bit.
+    pub fn resume(
+        state: &Path,
+        data: Box<dyn DataSource>,
+        device: &Device,
+    ) -> anyhow::Result<Self> {
+        let (tensors, meta): (HashMap<String, Tensor>, LsgmStateMeta) =
+            read_safetensors(state, device)?;
+        if meta.format != LSGM_STATE_FORMAT {
+            bail!(
+                "{}: not an LSGM training-state file (format '{}')",
+                state.display(),
+                meta.format
+            )
+        }
+        let ck = meta.checkpoint;
+        let take = |key: &str| {
+            tensors
+                .get(key)
+                .cloned()
+                .with_context(|| format!("{}: tensor {key} is missing", state.display()))
+        };
+        let mut t = Self::new(ck.config.clone(), data, device)?;
         for (map, prefix) in [(&t.vae_map, "vae."), (&t.prior_map, "prior.")] {
             for (name, var) in map
                 .data()
@@ -192,20 +226,61 @@ impl LsgmTrainer {
                 .map_err(|_| anyhow::anyhow!("poisoned VarMap"))?
                 .iter()
             {
-                var.set(&ck.get(&format!("{prefix}{name}"))?)
+                var.set(&take(&format!("{prefix}{name}"))?)
                     .with_context(|| format!("restoring {prefix}{name}"))?;
             }
         }
         for (name, _) in &t.prior_params {
             t.prior_ema
                 .shadow
-                .insert(name.clone(), ck.get(&format!("ema.prior.{name}"))?);
+                .insert(name.clone(), take(&format!("ema.prior.{name}"))?);
         }
-        t.vae_step = ck.meta.vae_step;
-        t.prior_step = ck.meta.prior_step;
-        t.vae_losses = ck.meta.vae_losses;
-        t.prior_losses = ck.meta.prior_losses;
+        t.vae_adam.restore("adam.vae", meta.vae_adam_t, &take)?;
+        t.prior_adam
+            .restore("adam.prior", meta.prior_adam_t, &take)?;
+        t.vae_step = ck.vae_step;
+        t.prior_step = ck.prior_step;
+        t.vae_losses = ck.vae_losses;
+        t.prior_losses = ck.prior_losses;
         Ok(t)
+    }
+
+    /// Changes the number of stage-2 steps (e.g. to extend a resumed run; the stage-1 count
+    /// fixes the data stream and cannot change).
+    pub fn set_prior_steps(&mut self, steps: u64) {
+        self.config.prior_steps = steps;
+    }
+
+    /// Restarts the prior's weight average at its current weights.
+    pub fn reset_ema(&mut self) -> anyhow::Result<()> {
+        Ok(self.prior_ema.reset(&self.prior_params)?)
+    }
+
+    /// Description of the training data.
+    pub fn describe_data(&self) -> String {
+        self.data.describe()
+    }
+
+    /// Trainable parameters of the VAE and the prior.
+    pub fn num_parameters(&self) -> usize {
+        self.vae_params
+            .iter()
+            .chain(&self.prior_params)
+            .map(|(_, v)| v.elem_count())
+            .sum()
+    }
+
+    /// The prior with its EMA weights (as sampling uses them).
+    pub fn ema_prior(&self) -> anyhow::Result<LatentPrior> {
+        let mut tensors: HashMap<String, Tensor> =
+            tensors_of(&self.prior_map, "")?.into_iter().collect();
+        for (name, t) in &self.prior_ema.shadow {
+            tensors.insert(name.clone(), t.clone());
+        }
+        Ok(LatentPrior::new(
+            &self.config,
+            VarBuilder::from_tensors(tensors, DType::F32, &self.device),
+        )?)
     }
 
     /// The configuration.
@@ -388,11 +463,11 @@ impl LsgmTrainer {
         })
     }
 
-    /// The NELBO per image with log p_θ(z₀) from the probability-flow ODE of the prior
-    /// (Hutchinson–Skilling, RK45, cutoff max(t_min, 1e-5); LSGM §7.7: one draw, K = 1):
-    /// mean over images of −log p_ψ(x|z₀) − H(q) − log p_θ(z₀). Returns (NELBO, the mean
-    /// log p_θ(z₀), NFE).
-    pub fn nelbo_ode(&self, x: &Tensor, seed: u64) -> anyhow::Result<(f64, f64, usize)> {
+    /// The NELBO of each image of `x` with log p_θ(z₀) from the probability-flow ODE of the
+    /// prior (Hutchinson–Skilling, RK45, cutoff max(t_min, 1e-5); LSGM §7.7: one draw, K = 1):
+    /// −log p_ψ(x|z₀) − H(q) − log p_θ(z₀). Returns (NELBO per image, log p_θ(z₀) per image,
+    /// NFE).
+    pub fn nelbo_ode(&self, x: &Tensor, seed: u64) -> anyhow::Result<(Vec<f64>, Vec<f64>, usize)> {
         let mut noise = Noise::new(seed);
         let q = self.vae.encode(x)?;
         let z = q.sample(&mut noise)?.detach();
@@ -408,10 +483,29 @@ impl LsgmTrainer {
                 ..LikelihoodConfig::default()
             },
         )?;
-        let log_prior = ll.log_likelihood.iter().sum::<f64>() / ll.log_likelihood.len() as f64;
-        let rec = scalar(&self.vae.reconstruction_nll(x, &z)?.mean_all()?)?;
-        let entropy = scalar(&q.entropy()?.mean_all()?)?;
-        Ok((rec - entropy - log_prior, log_prior, ll.nfe))
+        let per_image = |t: Tensor| -> anyhow::Result<Vec<f64>> {
+            Ok(t.to_dtype(DType::F64)?.to_vec1::<f64>()?)
+        };
+        let rec = per_image(self.vae.reconstruction_nll(x, &z)?)?;
+        let entropy = per_image(q.entropy()?)?;
+        let nelbo = rec
+            .iter()
+            .zip(&entropy)
+            .zip(&ll.log_likelihood)
+            .map(|((r, h), lp)| r - h - lp)
+            .collect();
+        Ok((nelbo, ll.log_likelihood.clone(), ll.nfe))
+    }
+
+    /// Replaces the prior's weights by their EMA (for evaluating the weights that sampling
+    /// uses; training must not continue afterwards).
+    pub fn use_ema_prior(&mut self) -> anyhow::Result<()> {
+        for (name, var) in &self.prior_params {
+            if let Some(t) = self.prior_ema.shadow.get(name) {
+                var.set(t)?;
+            }
+        }
+        Ok(())
     }
 
     /// Mean and variance of the per-latent objective (w(t)/(2r(t)))‖ε − ε_θ(z_t, t)‖² of
@@ -444,7 +538,7 @@ impl LsgmTrainer {
     }
 
     /// The checkpoint tensors: `vae.*`, `prior.*` and the prior's EMA `ema.prior.*`.
-    pub fn save(&self, path: &Path) -> anyhow::Result<()> {
+    fn checkpoint_tensors(&self) -> anyhow::Result<Vec<(String, Tensor)>> {
         let mut tensors = tensors_of(&self.vae_map, "vae.")?;
         let prior = tensors_of(&self.prior_map, "prior.")?;
         // Fixed buffers (Fourier matrix) are copied into the EMA set unchanged.
@@ -454,7 +548,11 @@ impl LsgmTrainer {
             tensors.push((format!("ema.{name}"), ema));
         }
         tensors.extend(prior);
-        let meta = LsgmMeta {
+        Ok(tensors)
+    }
+
+    fn meta(&self) -> LsgmMeta {
+        LsgmMeta {
             format: LSGM_FORMAT.into(),
             format_version: LSGM_FORMAT_VERSION,
             medsgm_version: env!("CARGO_PKG_VERSION").into(),
@@ -464,49 +562,120 @@ impl LsgmTrainer {
             vae_losses: self.vae_losses.clone(),
             prior_losses: self.prior_losses.clone(),
             dataset: self.data.describe(),
+        }
+    }
+
+    /// Writes the model checkpoint (weights, prior EMA, configuration, loss histories).
+    pub fn save(&self, path: &Path) -> anyhow::Result<()> {
+        write_safetensors_atomic(path, &self.checkpoint_tensors()?, &self.meta())
+    }
+
+    /// Writes the resumable state: the checkpoint plus both optimisers' Adam moments
+    /// (`adam.vae.*`, `adam.prior.*`) and step counts.
+    pub fn save_state(&self, path: &Path) -> anyhow::Result<()> {
+        let mut tensors = self.checkpoint_tensors()?;
+        tensors.extend(self.vae_adam.state_tensors("adam.vae"));
+        tensors.extend(self.prior_adam.state_tensors("adam.prior"));
+        let meta = LsgmStateMeta {
+            format: LSGM_STATE_FORMAT.into(),
+            checkpoint: self.meta(),
+            vae_adam_t: self.vae_adam.t,
+            prior_adam_t: self.prior_adam.t,
         };
         write_safetensors_atomic(path, &tensors, &meta)
     }
 
-    /// Writes the checkpoint and the loss curves of both stages into `dir`.
+    /// Writes into `dir` the checkpoint `lsgm.safetensors`, the resumable state
+    /// `train_state.safetensors`, `train_log.csv` (`stage,step,loss`), the per-stage loss
+    /// curves `loss_vae.png`, `loss_prior.png` and `loss.png` (the stage running).
     pub fn save_all(&self, dir: &Path) -> anyhow::Result<()> {
         self.save(&dir.join(LSGM_CHECKPOINT_FILE))?;
-        if !self.vae_losses.is_empty() {
-            write_loss_curve(&dir.join("loss_vae.png"), &self.vae_losses)?;
+        self.save_state(&dir.join(STATE_FILE))?;
+        let log = loss_log_csv(&[("vae", &self.vae_losses), ("prior", &self.prior_losses)]);
+        write_bytes_atomic(&dir.join(LOG_FILE), log.as_bytes())?;
+        for (file, losses) in [
+            ("loss_vae.png", &self.vae_losses),
+            ("loss_prior.png", &self.prior_losses),
+        ] {
+            if !losses.is_empty() {
+                write_loss_curve(&dir.join(file), losses)?;
+            }
         }
-        if !self.prior_losses.is_empty() {
-            write_loss_curve(&dir.join("loss_prior.png"), &self.prior_losses)?;
-        }
-        Ok(())
+        let current = if self.prior_losses.is_empty() {
+            &self.vae_losses
+        } else {
+            &self.prior_losses
+        };
+        write_loss_curve(&dir.join(LOSS_FILE), current)
     }
 
-    /// Runs stage 1 to `vae_steps`, then stage 2 to `prior_steps`, checkpointing every
-    /// `ckpt_every` steps and at the end of each stage; `progress(stage, step, loss)`.
-    pub fn run(
-        &mut self,
-        dir: &Path,
-        progress: &mut dyn FnMut(&str, u64, f64),
-    ) -> anyhow::Result<()> {
+    /// Draws `config.sample_n` images with the EMA prior (latent RK45 ODE, seed
+    /// `config.seed`) and writes the grid `samples_<stage-2 step>.png` into `dir`.
+    pub fn write_samples(&self, dir: &Path) -> anyhow::Result<()> {
+        let prior = self.ema_prior()?;
+        let ode = OdeConfig {
+            seed: self.config.seed,
+            ..OdeConfig::default()
+        };
+        let out = sample(
+            &self.vae,
+            &prior,
+            &self.config,
+            self.config.sample_n,
+            &ode,
+            &self.device,
+        )?;
+        let images = tensor_images(&out.images)?;
+        let cols = (images.len() as f64).sqrt().ceil() as usize;
+        write_image_grid(
+            &dir.join(format!("samples_{:07}.png", self.prior_step)),
+            &images,
+            cols,
+        )
+    }
+
+    /// Runs stage 1 to `vae_steps`, then stage 2 (disjoint or joint) to `prior_steps`, with
+    /// the progress bar and checkpoint cadence of pixel-space training
+    /// ([`crate::train::progress::drive`]): everything of [`LsgmTrainer::save_all`] every
+    /// `ckpt_every` steps and at the end of each stage, sample grids every `sample_every`
+    /// stage-2 steps.
+    pub fn run(&mut self, dir: &Path) -> anyhow::Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let every = self.config.ckpt_every;
-        while self.vae_step < self.config.vae_steps {
-            let loss = self.vae_step_once()?;
-            progress("vae", self.vae_step, loss);
-            if self.vae_step % every == 0 || self.vae_step == self.config.vae_steps {
-                self.save_all(dir)?;
-            }
-        }
-        while self.prior_step < self.config.prior_steps {
-            let loss = match self.config.stage2 {
-                Stage2::Disjoint => self.prior_step_once()?,
-                Stage2::Joint => self.joint_step_once()?.1,
-            };
-            progress("prior", self.prior_step, loss);
-            if self.prior_step % every == 0 || self.prior_step == self.config.prior_steps {
-                self.save_all(dir)?;
-            }
-        }
-        Ok(())
+        let vae = StepSchedule {
+            label: "vae".into(),
+            total: self.config.vae_steps,
+            ckpt_every: self.config.ckpt_every,
+            sample_every: 0,
+        };
+        let save = |t: &Self| t.save_all(dir);
+        drive(
+            self,
+            &vae,
+            &|t| t.vae_step,
+            &mut |t| t.vae_step_once(),
+            &save,
+            &|_| Ok(()),
+        )?;
+        let prior = StepSchedule {
+            label: match self.config.stage2 {
+                Stage2::Disjoint => "prior".into(),
+                Stage2::Joint => "joint".into(),
+            },
+            total: self.config.prior_steps,
+            ckpt_every: self.config.ckpt_every,
+            sample_every: self.config.sample_every,
+        };
+        drive(
+            self,
+            &prior,
+            &|t| t.prior_step,
+            &mut |t| match t.config.stage2 {
+                Stage2::Disjoint => t.prior_step_once(),
+                Stage2::Joint => Ok(t.joint_step_once()?.1),
+            },
+            &save,
+            &|t| t.write_samples(dir),
+        )
     }
 }
 
@@ -574,13 +743,6 @@ impl LsgmCheckpoint {
             .validate()
             .with_context(|| format!("{}: invalid configuration", path.display()))?;
         Ok(Self { meta, tensors })
-    }
-
-    fn get(&self, name: &str) -> anyhow::Result<Tensor> {
-        self.tensors
-            .get(name)
-            .cloned()
-            .with_context(|| format!("LSGM checkpoint: tensor {name} is missing"))
     }
 
     fn builder(&self, prefix: &str, device: &Device) -> anyhow::Result<VarBuilder<'static>> {

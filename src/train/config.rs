@@ -123,12 +123,6 @@ impl TrainConfig {
 
     /// Intensity normalisation implied by the data source.
     pub fn normalization(&self) -> Normalization {
-        match &self.data {
-            DataConfig::PhantomAnatomical { hu_lo, hu_hi } => Normalization::CtHuWindow {
-                lo: *hu_lo,
-                hi: *hu_hi,
-            },
-            _ => Normalization::Identity,
-        }
+        self.data.normalization()
     }
 }

@@ -62,6 +62,20 @@ pub trait DataSource: Send + Sync {
     fn describe(&self) -> String;
 }
 
+impl DataConfig {
+    /// Intensity normalisation of the images this source yields (recorded in checkpoints).
+    pub fn normalization(&self) -> crate::checkpoint::Normalization {
+        use crate::checkpoint::Normalization;
+        match self {
+            DataConfig::PhantomAnatomical { hu_lo, hu_hi } => Normalization::CtHuWindow {
+                lo: *hu_lo,
+                hi: *hu_hi,
+            },
+            _ => Normalization::Identity,
+        }
+    }
+}
+
 /// The per-image seed derived from the data seed, step and batch index (SplitMix64 mixing).
 pub fn image_seed(seed: u64, step: u64, index: usize) -> u64 {
     let mut z = seed

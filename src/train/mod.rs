@@ -6,6 +6,7 @@ pub mod data;
 pub mod dicom_slices;
 pub mod optim;
 pub mod plot;
+pub mod progress;
 pub mod trainer;
 pub mod volume;
 

@@ -94,6 +94,39 @@ impl Adam {
         &self.config
     }
 
+    /// The moments as named tensors `{prefix}.m.{name}` and `{prefix}.v.{name}` (for a
+    /// resumable state file).
+    pub fn state_tensors(&self, prefix: &str) -> Vec<(String, Tensor)> {
+        let named = |kind: &str, store: &BTreeMap<String, Tensor>| {
+            store
+                .iter()
+                .map(|(n, t)| (format!("{prefix}.{kind}.{n}"), t.clone()))
+                .collect::<Vec<_>>()
+        };
+        let mut out = named("m", &self.m);
+        out.extend(named("v", &self.v));
+        out
+    }
+
+    /// Restores the moments written by [`Adam::state_tensors`] (`get` looks a tensor up by
+    /// name) and the step count `t` (it sets the bias correction and the warm-up position).
+    pub fn restore(
+        &mut self,
+        prefix: &str,
+        t: u64,
+        get: &dyn Fn(&str) -> anyhow::Result<Tensor>,
+    ) -> anyhow::Result<()> {
+        let names: Vec<String> = self.m.keys().cloned().collect();
+        for name in names {
+            self.m
+                .insert(name.clone(), get(&format!("{prefix}.m.{name}"))?);
+            self.v
+                .insert(name.clone(), get(&format!("{prefix}.v.{name}"))?);
+        }
+        self.t = t;
+        Ok(())
+    }
+
     /// One update of `params` from `grads`: clip to the global norm, then
     /// m ← β1 m + (1−β1) g, v ← β2 v + (1−β2) g², θ ← θ − lr_t m̂/(√v̂ + ε).
     /// Returns the gradient norm before clipping.

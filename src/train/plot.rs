@@ -3,6 +3,7 @@
 
 use anyhow::Context;
 use ndarray::Array2;
+use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::prelude::*;
 use std::path::Path;
 use std::sync::Once;
@@ -37,23 +38,43 @@ pub fn write_loss_curve(path: &Path, losses: &[(u64, f64)]) -> anyhow::Result<()
         );
         let lo = points.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
         let hi = points.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
-        let mut chart = ChartBuilder::on(&root)
-            .caption("DSM training loss", (FONT, 22))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(70)
-            .build_cartesian_2d(x0..x1, (lo.max(1e-12) * 0.9..hi * 1.1).log_scale())?;
-        chart
-            .configure_mesh()
-            .x_desc("step")
-            .y_desc("loss")
-            .label_style((FONT, 14))
-            .draw()?;
-        chart.draw_series(LineSeries::new(points.iter().copied(), &BLUE))?;
+        if lo > 0.0 {
+            draw_chart(&root, x0..x1, (lo * 0.9..hi * 1.1).log_scale(), &points)?;
+        } else {
+            let pad = 0.05 * (hi - lo).max(1e-12);
+            draw_chart(&root, x0..x1, lo - pad..hi + pad, &points)?;
+        }
         root.present()?;
         Ok(())
     };
     draw().map_err(|e| anyhow::anyhow!("drawing {}: {e}", path.display()))
+}
+
+/// Draws the loss line on `root` with the y axis `y` (linear or log).
+fn draw_chart<DB: DrawingBackend, Y: AsRangedCoord<Value = f64>>(
+    root: &DrawingArea<DB, plotters::coord::Shift>,
+    x: std::ops::Range<f64>,
+    y: Y,
+    points: &[(f64, f64)],
+) -> Result<(), Box<dyn std::error::Error>>
+where
+    DB::ErrorType: 'static,
+    Y::CoordDescType: ValueFormatter<f64>,
+{
+    let mut chart = ChartBuilder::on(root)
+        .caption("training loss", (FONT, 22))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .build_cartesian_2d(x, y)?;
+    chart
+        .configure_mesh()
+        .x_desc("step")
+        .y_desc("loss")
+        .label_style((FONT, 14))
+        .draw()?;
+    chart.draw_series(LineSeries::new(points.iter().copied(), &BLUE))?;
+    Ok(())
 }
 
 /// Writes images (values clipped to [0, 1]) as an 8-bit grey PNG grid with `cols` columns.
@@ -75,4 +96,21 @@ pub fn write_image_grid(path: &Path, images: &[Array2<f32>], cols: usize) -> any
     }
     buf.save(path)
         .with_context(|| format!("writing {}", path.display()))
+}
+
+/// Splits a `[B, 1, H, W]` tensor into B images.
+pub fn tensor_images(x: &candle_core::Tensor) -> anyhow::Result<Vec<Array2<f32>>> {
+    let dims = x.dims();
+    anyhow::ensure!(
+        dims.len() == 4 && dims[1] == 1,
+        "expected a [B, 1, H, W] batch, got {dims:?}"
+    );
+    let (b, h, w) = (dims[0], dims[2], dims[3]);
+    let v = x.flatten_all()?.to_vec1::<f32>()?;
+    Ok((0..b)
+        .map(|i| {
+            Array2::from_shape_vec((h, w), v[i * h * w..(i + 1) * h * w].to_vec())
+                .expect("chunk holds one image")
+        })
+        .collect())
 }

@@ -6,7 +6,8 @@
 use super::config::{TrainConfig, Weighting};
 use super::data::{image_seed, DataSource};
 use super::optim::{Adam, Ema};
-use super::plot::{write_image_grid, write_loss_curve};
+use super::plot::{tensor_images, write_image_grid, write_loss_curve};
+use super::progress::{drive, loss_log_csv, StepSchedule};
 use crate::checkpoint::{read_safetensors, write_safetensors_atomic, Checkpoint, CheckpointMeta};
 use crate::nn::embedding::FOURIER_WEIGHT;
 use crate::nn::score::NetScore;
@@ -137,14 +138,9 @@ impl Trainer {
             t.ema
                 .shadow
                 .insert(name.clone(), take(format!("ema.{name}"))?);
-            t.adam
-                .m
-                .insert(name.clone(), take(format!("adam.m.{name}"))?);
-            t.adam
-                .v
-                .insert(name.clone(), take(format!("adam.v.{name}"))?);
         }
-        t.adam.t = meta.step;
+        t.adam
+            .restore("adam", meta.step, &|key| take(key.to_string()))?;
         t.step = meta.step;
         t.losses = meta.losses;
         Ok(t)
@@ -162,17 +158,13 @@ impl Trainer {
         {
             tensors.push((format!("model.{name}"), var.as_tensor().clone()));
         }
-        for (prefix, store) in [
-            ("ema", &self.ema.shadow),
-            ("adam.m", &self.adam.m),
-            ("adam.v", &self.adam.v),
-        ] {
-            tensors.extend(
-                store
-                    .iter()
-                    .map(|(n, t)| (format!("{prefix}.{n}"), t.clone())),
-            );
-        }
+        tensors.extend(
+            self.ema
+                .shadow
+                .iter()
+                .map(|(n, t)| (format!("ema.{n}"), t.clone())),
+        );
+        tensors.extend(self.adam.state_tensors("adam"));
         let meta = StateMeta {
             format: STATE_FORMAT.into(),
             medsgm_version: env!("CARGO_PKG_VERSION").into(),
@@ -334,10 +326,7 @@ impl Trainer {
     pub fn save_all(&self, dir: &Path) -> anyhow::Result<()> {
         self.checkpoint()?.save(&dir.join(CHECKPOINT_FILE))?;
         self.save_state(&dir.join(STATE_FILE))?;
-        let mut log = String::from("step,loss\n");
-        for (step, loss) in &self.losses {
-            log += &format!("{step},{loss}\n");
-        }
+        let log = loss_log_csv(&[("", &self.losses)]);
         crate::io::atomic::write_bytes_atomic(&dir.join(LOG_FILE), log.as_bytes())?;
         write_loss_curve(&dir.join(LOSS_FILE), &self.losses)
     }
@@ -366,12 +355,7 @@ impl Trainer {
             &mut medsgm_recon::NoHook,
             &mut |_, _| {},
         )?;
-        let images = (0..self.config.sample_n)
-            .map(|i| {
-                let v = out.samples.get(i)?.flatten_all()?.to_vec1::<f32>()?;
-                Ok(ndarray::Array2::from_shape_vec((s, s), v)?)
-            })
-            .collect::<anyhow::Result<Vec<_>>>()?;
+        let images = tensor_images(&out.samples)?;
         let cols = (self.config.sample_n as f64).sqrt().ceil() as usize;
         write_image_grid(
             &dir.join(format!("samples_{:07}.png", self.step)),
@@ -385,42 +369,19 @@ impl Trainer {
     /// bar (loss, it/s, ETA) on stderr.
     pub fn run(&mut self, dir: &Path) -> anyhow::Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let total = self.config.steps;
-        let bar = indicatif::ProgressBar::new(total).with_position(self.step);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{bar:30} {pos}/{len} loss {msg} {per_sec} ETA {eta}",
-            )
-            .map_err(|e| anyhow::anyhow!("progress template: {e}"))?,
-        );
-        while self.step < total {
-            let loss = self.train_step()?;
-            bar.set_message(format!("{loss:.4}"));
-            bar.inc(1);
-            if self.step % self.config.ckpt_every == 0 || self.step == total {
-                // Read before `suspend`: it holds the bar's lock, so `bar.elapsed()` inside
-                // the closure would deadlock.
-                let elapsed = bar.elapsed().as_secs_f64();
-                bar.suspend(|| -> anyhow::Result<()> {
-                    self.save_all(dir)?;
-                    // A plain line per checkpoint, visible in logs where the bar is hidden.
-                    let recent = &self.losses[self
-                        .losses
-                        .len()
-                        .saturating_sub(self.config.ckpt_every as usize)..];
-                    let mean = recent.iter().map(|l| l.1).sum::<f64>() / recent.len() as f64;
-                    eprintln!(
-                        "step {}/{total}  mean loss {mean:.4}  {:.0} s elapsed",
-                        self.step, elapsed
-                    );
-                    Ok(())
-                })?;
-            }
-            if self.config.sample_every > 0 && self.step % self.config.sample_every == 0 {
-                bar.suspend(|| self.write_samples(dir))?;
-            }
-        }
-        bar.finish();
-        Ok(())
+        let schedule = StepSchedule {
+            label: String::new(),
+            total: self.config.steps,
+            ckpt_every: self.config.ckpt_every,
+            sample_every: self.config.sample_every,
+        };
+        drive(
+            self,
+            &schedule,
+            &|t| t.step,
+            &mut |t| t.train_step(),
+            &|t| t.save_all(dir),
+            &|t| t.write_samples(dir),
+        )
     }
 }

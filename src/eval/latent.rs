@@ -1,0 +1,170 @@
+//! The latent-prior method of the benchmark (issue 6): an LSGM checkpoint driving
+//! [`crate::lsgm::latent_solve`] (reverse diffusion in latent space with a data-consistency
+//! step through the decoder), and [`SolverSet`], which routes each score method to the pixel
+//! or the latent solver so that both priors run in one `medsgm bench recon`.
+
+use crate::eval::cases::{ScoreSolver, Solved};
+use crate::eval::method::{EvalMethod, MethodParams};
+use crate::lsgm::{latent_solve, LatentDcConfig, LatentPrior, LsgmCheckpoint, LsgmConfig, Vae};
+use anyhow::{bail, Context, Result};
+use candle_core::Device;
+use medsgm_operators::radon::Radon;
+use medsgm_operators::{Fft2, RealInput, Subsampled, Transform};
+use ndarray::Array1;
+use num_complex::Complex32;
+use std::path::Path;
+
+/// An LSGM checkpoint (VAE + EMA prior) as a [`ScoreSolver`] for [`EvalMethod::LatentDc`]
+/// (CPU, batches of `batch` images).
+pub struct LatentSolver {
+    vae: Vae,
+    prior: LatentPrior,
+    config: LsgmConfig,
+    batch: usize,
+    device: Device,
+}
+
+impl LatentSolver {
+    /// Loads the LSGM checkpoint at `path`.
+    pub fn load(path: &Path, batch: usize) -> Result<Self> {
+        let device = Device::Cpu;
+        let ck = LsgmCheckpoint::load(path, &device)?;
+        Ok(Self {
+            vae: ck.vae(&device)?,
+            prior: ck.prior(true, &device)?,
+            config: ck.meta.config,
+            batch: batch.max(1),
+            device,
+        })
+    }
+
+    fn run<T: Transform<In = f32>>(
+        &self,
+        op: &Subsampled<T>,
+        ys: &[Array1<T::Out>],
+        method: EvalMethod,
+        params: &MethodParams,
+    ) -> Result<Solved> {
+        if method != EvalMethod::LatentDc {
+            bail!("the LSGM checkpoint only runs latent-dc, not {method}");
+        }
+        let mut out = Solved {
+            images: Vec::with_capacity(ys.len()),
+            nfe: 0,
+        };
+        for (b, chunk) in ys.chunks(self.batch).enumerate() {
+            let dc = LatentDcConfig {
+                steps: params.steps,
+                step_size: params.latent_step_size,
+                seed: params.seed.wrapping_add(b as u64),
+            };
+            let r = latent_solve(
+                &self.vae,
+                &self.prior,
+                &self.config,
+                op,
+                chunk,
+                &dc,
+                &self.device,
+            )?;
+            if r.images.iter().any(|m| m.iter().any(|v| !v.is_finite())) {
+                bail!("latent-dc diverged (non-finite output); try a smaller latent_step_size");
+            }
+            out.images.extend(r.images);
+            out.nfe = r.nfe;
+        }
+        Ok(out)
+    }
+}
+
+impl ScoreSolver for LatentSolver {
+    fn image_size(&self) -> usize {
+        self.config.vae.image_size
+    }
+
+    fn solve_radon(
+        &self,
+        op: &Subsampled<Radon>,
+        ys: &[Array1<f32>],
+        method: EvalMethod,
+        params: &MethodParams,
+    ) -> Result<Solved> {
+        self.run(op, ys, method, params)
+    }
+
+    fn solve_fft(
+        &self,
+        op: &Subsampled<RealInput<Fft2>>,
+        ys: &[Array1<Complex32>],
+        method: EvalMethod,
+        params: &MethodParams,
+    ) -> Result<Solved> {
+        self.run(op, ys, method, params)
+    }
+}
+
+/// A pixel-space and a latent solver behind one [`ScoreSolver`]: `latent-dc` goes to the
+/// latent one, every other score method to the pixel one.
+pub struct SolverSet {
+    pixel: Option<Box<dyn ScoreSolver>>,
+    latent: Option<Box<dyn ScoreSolver>>,
+}
+
+impl SolverSet {
+    /// Combines the solvers (at least one; both must model images of one size).
+    pub fn new(
+        pixel: Option<Box<dyn ScoreSolver>>,
+        latent: Option<Box<dyn ScoreSolver>>,
+    ) -> Result<Self> {
+        match (&pixel, &latent) {
+            (None, None) => bail!("no score model given"),
+            (Some(p), Some(l)) if p.image_size() != l.image_size() => bail!(
+                "the pixel model is {0}x{0} but the LSGM is {1}x{1}",
+                p.image_size(),
+                l.image_size()
+            ),
+            _ => Ok(Self { pixel, latent }),
+        }
+    }
+
+    fn pick(&self, method: EvalMethod) -> Result<&dyn ScoreSolver> {
+        let (solver, flag) = if method == EvalMethod::LatentDc {
+            (&self.latent, "--latent-model")
+        } else {
+            (&self.pixel, "--model")
+        };
+        solver
+            .as_deref()
+            .with_context(|| format!("{method} needs {flag}"))
+    }
+}
+
+impl ScoreSolver for SolverSet {
+    fn image_size(&self) -> usize {
+        self.pixel
+            .as_ref()
+            .or(self.latent.as_ref())
+            .map(|s| s.image_size())
+            .unwrap_or(0)
+    }
+
+    fn solve_radon(
+        &self,
+        op: &Subsampled<Radon>,
+        ys: &[Array1<f32>],
+        method: EvalMethod,
+        params: &MethodParams,
+    ) -> Result<Solved> {
+        self.pick(method)?.solve_radon(op, ys, method, params)
+    }
+
+    fn solve_fft(
+        &self,
+        op: &Subsampled<RealInput<Fft2>>,
+        ys: &[Array1<Complex32>],
+        method: EvalMethod,
+        params: &MethodParams,
+    ) -> Result<Solved> {
+        self.pick(method)?.solve_fft(op, ys, method, params)
+    }
+}
