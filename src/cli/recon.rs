@@ -28,9 +28,10 @@ use medsgm_operators::solvers::{
     li::{li, paste_metal},
     zero_filled, ComplexPart, FistaTvParams,
 };
-use medsgm_operators::{Fft2, LinearOperator, RealInput, Subsampled};
+use medsgm_operators::{Fft2, LinearOperator, RealInput, Subsampled, Transform};
 use medsgm_recon::InverseMethod;
 use ndarray::{Array1, Array2, ArrayViewD};
+use num_complex::Complex32;
 use std::path::{Path, PathBuf};
 
 /// The problem a measurement belongs to (must match its sidecar).
@@ -375,18 +376,64 @@ fn subsampled_radon(m: &Measurement) -> Result<(Subsampled<Radon>, Array1<f32>)>
     }
 }
 
-/// Sparse-view CT.
-fn recon_ct(a: &ReconArgs, m: &Measurement, model: Option<&LoadedModel>) -> Result<ReconOutput> {
-    if let (Some(model), Some(method)) = (model, a.method.inverse_method()) {
-        let map = ct_intensity_map(model, a.score.units)?;
-        let (op, y) = subsampled_radon(m)?;
-        let r = score_recon::score_reconstruct(model, &op, &y, map, &a.score.config(method))?;
-        return Ok(ReconOutput::score(
-            r,
-            a.score.samples,
-            model_range_window(map),
-        ));
+/// A score-based problem: the operator A = P(Λ)T of a measurement, its measurement vector y
+/// and the map from its data units to the model's.
+type ScoreProblem<T> = (
+    Subsampled<T>,
+    Array1<<T as LinearOperator>::Out>,
+    score_recon::IntensityMap,
+);
+
+/// The score-based problem of a sparse-view CT measurement.
+fn ct_score_problem(
+    a: &ReconArgs,
+    m: &Measurement,
+    model: &LoadedModel,
+) -> Result<ScoreProblem<Radon>> {
+    let map = ct_intensity_map(model, a.score.units)?;
+    let (op, y) = subsampled_radon(m)?;
+    Ok((op, y, map))
+}
+
+/// Solves the score-based `problem` of each measurement in one sampler batch (they must share
+/// geometry and mask, hence the operator); one output per measurement, in order.
+fn score_batch<T: Transform<In = f32> + Clone>(
+    a: &ReconArgs,
+    ms: &[Measurement],
+    model: &LoadedModel,
+    method: InverseMethod,
+    problem: impl Fn(&Measurement) -> Result<ScoreProblem<T>>,
+) -> Result<Vec<ReconOutput>> {
+    let Some(first) = ms.first() else {
+        return Ok(Vec::new());
+    };
+    if let Some(k) = ms.iter().position(|m| {
+        m.sidecar.geometry != first.sidecar.geometry
+            || m.sidecar.mask != first.sidecar.mask
+            || m.sinogram_mask != first.sinogram_mask
+    }) {
+        return Err(invalid(format!(
+            "measurement {k} of the batch has another geometry or mask than the first (a batch shares one operator)"
+        )));
     }
+    let mut op = None;
+    let mut ys = Vec::with_capacity(ms.len());
+    for m in ms {
+        let (o, y, map) = problem(m)?;
+        op.get_or_insert(o);
+        ys.push((y, map));
+    }
+    let op = op.ok_or_else(|| anyhow::anyhow!("empty batch"))?;
+    let rs = score_recon::score_reconstruct_batch(model, &op, &ys, &a.score.config(method))?;
+    Ok(rs
+        .into_iter()
+        .zip(&ys)
+        .map(|(r, (_, map))| ReconOutput::score(r, a.score.samples, model_range_window(*map)))
+        .collect())
+}
+
+/// Sparse-view CT, classical methods.
+fn recon_ct(a: &ReconArgs, m: &Measurement) -> Result<ReconOutput> {
     let Mask::Views { kept } = &m.sidecar.mask else {
         bail!("a ct measurement needs a view mask");
     };
@@ -405,8 +452,10 @@ fn recon_ct(a: &ReconArgs, m: &Measurement, model: Option<&LoadedModel>) -> Resu
     Ok(ReconOutput::classical(image, Window::UNIT))
 }
 
-/// MRI: A = P(Λ) F on real images, Λ = the measured columns.
-fn recon_mri(a: &ReconArgs, m: &Measurement, model: Option<&LoadedModel>) -> Result<ReconOutput> {
+/// MRI: A = P(Λ) F on real images, Λ = the measured columns; y; the zero-filled image.
+fn mri_operator(
+    m: &Measurement,
+) -> Result<(Subsampled<RealInput<Fft2>>, Array1<Complex32>, Array2<f32>)> {
     let (Geometry::Cartesian { h, w }, Mask::Columns { kept, .. }, MeasurementData::KSpace(k)) =
         (&m.sidecar.geometry, &m.sidecar.mask, &m.data)
     else {
@@ -416,15 +465,24 @@ fn recon_mri(a: &ReconArgs, m: &Measurement, model: Option<&LoadedModel>) -> Res
     let op = Subsampled::new(RealInput::new(Fft2::new(*h, *w)?), mask.into_dyn())?;
     let y = op.gather(&k.view().into_dyn());
     let zf = zero_filled(&op, &y.view(), ComplexPart::Real)?;
-    if let (Some(model), Some(method)) = (model, a.method.inverse_method()) {
-        let map = mri_intensity_map(model, a.score.units, &zf)?;
-        let r = score_recon::score_reconstruct(model, &op, &y, map, &a.score.config(method))?;
-        return Ok(ReconOutput::score(
-            r,
-            a.score.samples,
-            model_range_window(map),
-        ));
-    }
+    Ok((op, y, zf))
+}
+
+/// The score-based problem of an MRI measurement (the intensity scale from its zero-filled
+/// image).
+fn mri_score_problem(
+    a: &ReconArgs,
+    m: &Measurement,
+    model: &LoadedModel,
+) -> Result<ScoreProblem<RealInput<Fft2>>> {
+    let (op, y, zf) = mri_operator(m)?;
+    let map = mri_intensity_map(model, a.score.units, &zf)?;
+    Ok((op, y, map))
+}
+
+/// Undersampled MRI, classical methods.
+fn recon_mri(a: &ReconArgs, m: &Measurement) -> Result<ReconOutput> {
+    let (op, y, zf) = mri_operator(m)?;
     let image = match a.method {
         Method::ZeroFilled => zf,
         _ => run_fista_tv(
@@ -500,10 +558,35 @@ pub fn reconstruct(
     m: &Measurement,
     model: Option<&LoadedModel>,
 ) -> Result<ReconOutput> {
-    match a.problem {
-        Problem::Ct => recon_ct(a, m, model),
-        Problem::Mri => recon_mri(a, m, model),
-        Problem::Mar => recon_mar(a, m, model),
+    reconstruct_batch(a, std::slice::from_ref(m), model)?
+        .pop()
+        .ok_or_else(|| anyhow::anyhow!("the reconstruction returned no image"))
+}
+
+/// Reconstructs measurements that share one geometry and mask (the slices of a volume): the
+/// score-based CT and MRI methods sample them together as one batch (see
+/// [`score_recon::score_reconstruct_batch`]); classical methods and MAR (whose metal differs
+/// per slice) go one by one. One output per measurement, in order.
+pub fn reconstruct_batch(
+    a: &ReconArgs,
+    ms: &[Measurement],
+    model: Option<&LoadedModel>,
+) -> Result<Vec<ReconOutput>> {
+    match (model, a.method.inverse_method(), a.problem) {
+        (Some(model), Some(method), Problem::Ct) => {
+            score_batch(a, ms, model, method, |m| ct_score_problem(a, m, model))
+        }
+        (Some(model), Some(method), Problem::Mri) => {
+            score_batch(a, ms, model, method, |m| mri_score_problem(a, m, model))
+        }
+        _ => ms
+            .iter()
+            .map(|m| match a.problem {
+                Problem::Ct => recon_ct(a, m),
+                Problem::Mri => recon_mri(a, m),
+                Problem::Mar => recon_mar(a, m, model),
+            })
+            .collect(),
     }
 }
 

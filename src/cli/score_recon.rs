@@ -301,24 +301,45 @@ pub fn score_reconstruct<T: Transform<In = f32> + Clone>(
     map: IntensityMap,
     config: &InverseConfig,
 ) -> Result<ScoreRecon> {
+    let mut out = score_reconstruct_batch(model, op, &[(y.clone(), map)], config)?;
+    out.pop()
+        .ok_or_else(|| anyhow::anyhow!("the solver returned no reconstruction"))
+}
+
+/// Runs [`solve`] on a batch of measurements of one operator `op` (slices of a volume): each
+/// `(y, map)` pair is a measurement in data units and its map to the model's units. The slices
+/// go through the sampler together as one `[B·K, 1, H, W]` batch (one score evaluation per
+/// step for the whole batch), so the random draws depend on the batch composition: a run is
+/// reproduced by the same seed *and* batch size. `seconds` of each result is the batch's wall
+/// time divided by its size.
+pub fn score_reconstruct_batch<T: Transform<In = f32> + Clone>(
+    model: &LoadedModel,
+    op: &Subsampled<T>,
+    ys: &[(Array1<T::Out>, IntensityMap)],
+    config: &InverseConfig,
+) -> Result<Vec<ScoreRecon>> {
     let shape = op.domain_shape();
     anyhow::ensure!(shape.len() == 2, "the operator's domain must be an image");
+    anyhow::ensure!(!ys.is_empty(), "no measurement to reconstruct");
     model.check_image_shape((shape[0], shape[1]), "the measured image")?;
-    let a_one = if map.offset != 0.0 {
+    let a_one = if ys.iter().any(|(_, map)| map.offset != 0.0) {
         let ones = ArrayD::from_elem(IxDyn(&shape), 1.0f32);
         op.forward(&ones.view())
             .into_dimensionality::<ndarray::Ix1>()?
     } else {
         Array1::from_vec(Vec::new())
     };
-    let y_model = map.measurement(y, &a_one);
+    let y_model: Vec<Array1<T::Out>> = ys
+        .iter()
+        .map(|(y, map)| map.measurement(y, &a_one))
+        .collect();
     let bar = progress(config.steps as u64, config.method.to_string().as_str());
     let start = Instant::now();
     let out = solve(
         model.sde.as_ref(),
         &model.score(),
         op,
-        std::slice::from_ref(&y_model),
+        &y_model,
         config,
         &model.device,
         &mut |step, total| {
@@ -327,20 +348,28 @@ pub fn score_reconstruct<T: Transform<In = f32> + Clone>(
         },
     )?;
     bar.finish_and_clear();
-    let seconds = start.elapsed().as_secs_f64();
-    let (Some(mean), Some(std)) = (out.mean.first(), out.std.first()) else {
-        anyhow::bail!("the solver returned no reconstruction");
-    };
-    crate::io::ensure_finite(
-        "the score-based reconstruction (the sampler diverged; try more --steps or a smaller --snr)",
-        mean.iter().chain(std.iter()).copied(),
-    )?;
-    Ok(ScoreRecon {
-        mean: map.to_data(mean),
-        std: map.std_to_data(std),
-        nfe: out.nfe,
-        seconds,
-    })
+    let seconds = start.elapsed().as_secs_f64() / ys.len() as f64;
+    anyhow::ensure!(
+        out.mean.len() == ys.len() && out.std.len() == ys.len(),
+        "the solver returned {} reconstructions for {} measurements",
+        out.mean.len(),
+        ys.len()
+    );
+    ys.iter()
+        .zip(out.mean.iter().zip(&out.std))
+        .map(|((_, map), (mean, std))| {
+            crate::io::ensure_finite(
+                "the score-based reconstruction (the sampler diverged; try more --steps or a smaller --snr)",
+                mean.iter().chain(std.iter()).copied(),
+            )?;
+            Ok(ScoreRecon {
+                mean: map.to_data(mean),
+                std: map.std_to_data(std),
+                nfe: out.nfe,
+                seconds,
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Reruns the reconstruction-quality tables of BENCHMARKS.md (issue 4): sparse-view CT against
+# the number of views, the score methods at equal NFE, quality against NFE, MAR, and MRI at
+# 4x/8x/24x, all on held-out images with the shipped priors and the tuned task configs.
+#
+# Usage: data-scripts/bench_accuracy.sh [out-dir] [n-images]
+# Needs data/real (data-scripts/fetch_test_data.sh) for MRI. Set MEDSGM to use another binary.
+set -euo pipefail
+out=${1:-bench-accuracy}; n=${2:-8}
+medsgm=${MEDSGM:-target/release/medsgm}
+ct=models/ct_phantom_64/model.safetensors
+mri=models/mri_mni_64/model.safetensors
+mkdir -p "$out"
+run() { local name=$1; shift; echo "== $name: medsgm bench recon $*" >&2
+  "$medsgm" bench recon --repeats 1 --steps 100 --out "$out/$name" "$@"; }
+
+run ct_views --task ct --views 10,20,23,45,90 --methods fbp,fista-tv,pc-projection \
+  --model "$ct" --config configs/tuned_ct.toml --n "$n"
+run ct_methods --task ct --views 23 --methods ald-projection,score-sde,langevin \
+  --model "$ct" --config configs/tuned_ct.toml --n "$n"
+run ct_nfe --task ct --views 23 --methods pc-projection --model "$ct" \
+  --config configs/tuned_ct.toml --n "$(( n / 2 ))" --nfe-sweep 100,200,500,1000,2000
+run mar --task mar --methods fbp,li,pc-projection --model "$ct" \
+  --config configs/tuned_ct.toml --n "$n"
+run mri --task mri --accel 4,8,24 \
+  --methods zero-filled,fista-tv,pc-projection,ald-projection,score-sde,langevin \
+  --model "$mri" --data configs/mri_mni_64.toml --config configs/tuned_mri.toml --n "$n"
