@@ -145,6 +145,38 @@ fn lsgm_train_resume_sample_and_bench() {
     ok(&o);
     let summary = String::from_utf8_lossy(&o.stdout);
     assert!(summary.contains("| 8 views | latent-dc | 2 |"), "{summary}");
+    // `tune` searches latent-dc's step size ζ and records it in the task config.
+    ok(&medsgm(
+        &[
+            "tune",
+            "--task",
+            "ct",
+            "--method",
+            "latent-dc",
+            "--latent-model",
+            "run/lsgm.safetensors",
+            "--views",
+            "8",
+            "--n",
+            "1",
+            "--steps",
+            "2",
+            "--budget",
+            "3",
+            "--init",
+            "2",
+            "--out",
+            "tuned.toml",
+        ],
+        d,
+    ));
+    let tuned: toml::Table = std::fs::read_to_string(d.join("tuned.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let zeta = tuned["latent-dc"]["latent_step_size"].as_float().unwrap();
+    assert!((0.05..=20.0).contains(&zeta), "ζ = {zeta}");
+    assert_eq!(tuned["tuning"]["latent-dc"]["evaluations"].as_integer(), Some(3));
     // latent-dc without the LSGM is a usage error.
     let o = medsgm(
         &[

@@ -135,18 +135,23 @@ pub fn solver_and_size(
     }
 }
 
-/// The pixel-space (`--model`) and latent (`--latent-model`) solvers the methods need, and the
-/// image size.
-fn solvers(a: &ReconBenchArgs) -> Result<(Option<SolverSet>, usize)> {
-    let latent_needed = a.methods.contains(&EvalMethod::LatentDc);
-    let pixel_needed = a
-        .methods
+/// The pixel-space (`--model`) and latent (`--latent-model`) solvers that `methods` need, and
+/// the image size (the models', else `size`).
+pub fn solvers(
+    methods: &[EvalMethod],
+    model: Option<&Path>,
+    latent_model: Option<&Path>,
+    size: usize,
+    batch: usize,
+) -> Result<(Option<SolverSet>, usize)> {
+    let latent_needed = methods.contains(&EvalMethod::LatentDc);
+    let pixel_needed = methods
         .iter()
         .any(|m| m.is_score() && *m != EvalMethod::LatentDc);
-    let (pixel, size) = solver_and_size(a.model.as_deref(), pixel_needed, a.size, a.batch)?;
-    let latent: Option<Box<dyn ScoreSolver>> = match &a.latent_model {
+    let (pixel, size) = solver_and_size(model, pixel_needed, size, batch)?;
+    let latent: Option<Box<dyn ScoreSolver>> = match latent_model {
         Some(path) => Some(Box::new(
-            LatentSolver::load(path, a.batch)
+            LatentSolver::load(path, batch)
                 .with_context(|| format!("loading the LSGM {}", path.display()))
                 .invalid_input()?,
         )),
@@ -195,7 +200,13 @@ fn validate(a: &ReconBenchArgs) -> Result<()> {
 pub fn run(a: &ReconBenchArgs, out: &Path) -> Result<()> {
     validate(a)?;
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let (solver, size) = solvers(a)?;
+    let (solver, size) = solvers(
+        &a.methods,
+        a.model.as_deref(),
+        a.latent_model.as_deref(),
+        a.size,
+        a.batch,
+    )?;
     let images = task_images(a.task, size, EvalSplit::Test, a.n, a.data.as_deref())?;
     let cases = task_cases(a.task, &images, &a.views, &a.accel, a.seed)?;
     let config = match &a.config {

@@ -2,7 +2,7 @@
 //! `VALIDATION_SEED`, disjoint from the test set) by Gaussian-process Bayesian optimisation,
 //! resumable from its JSON log, and write the best point into a TOML task config.
 
-use crate::cli::bench_recon::{solver_and_size, task_cases, task_images};
+use crate::cli::bench_recon::{solvers, task_cases, task_images};
 use crate::cli::invalid;
 use crate::eval::bayes_opt::OptLog;
 use crate::eval::method::{EvalMethod, Task, TaskConfig};
@@ -24,6 +24,9 @@ pub struct TuneArgs {
     /// Score-model checkpoint (score methods).
     #[arg(long)]
     pub model: Option<PathBuf>,
+    /// LSGM checkpoint (latent-dc).
+    #[arg(long)]
+    pub latent_model: Option<PathBuf>,
     /// MRI: validation slices (NPY volume or folder, disjoint from the test slices), or a
     /// nifti-slices training config (then training slices, never its held-out block).
     #[arg(long)]
@@ -115,7 +118,13 @@ pub fn run(a: &TuneArgs) -> Result<()> {
     } else {
         OptLog::new(dims.clone(), a.seed, a.init.unwrap_or(2 * dims.len() + 2))?
     };
-    let (solver, size) = solver_and_size(a.model.as_deref(), a.method.is_score(), a.size, a.batch)?;
+    let (solver, size) = solvers(
+        &[a.method],
+        a.model.as_deref(),
+        a.latent_model.as_deref(),
+        a.size,
+        a.batch,
+    )?;
     let images = task_images(a.task, size, EvalSplit::Validation, a.n, a.data.as_deref())?;
     let cases = task_cases(a.task, &images, &[a.views], &[a.accel], a.seed)?;
     let mut base = TaskConfig::load(&out, true)?.params(a.task, a.method)?;
@@ -128,7 +137,9 @@ pub fn run(a: &TuneArgs) -> Result<()> {
         &cases,
         a.method,
         &base,
-        solver.as_deref(),
+        solver
+            .as_ref()
+            .map(|s| s as &dyn crate::eval::cases::ScoreSolver),
         a.metric,
         a.budget,
         &mut log,

@@ -4,7 +4,8 @@
 //!
 //! Search boxes (all log-scaled): corrector SNR r (η) ∈ [0.01, 1]; λ ∈ [0.01, 1] for the
 //! projection methods (Theorem 8.1 needs λ ∈ [0, 1]); ρ ∈ [0.01, 100] for the Score SDE and
-//! Langevin baselines; λ_TV ∈ [1e-4, 1] for FISTA-TV.
+//! Langevin baselines; λ_TV ∈ [1e-6, 1] for FISTA-TV; the step
+//! size ζ ∈ [0.05, 20] of latent-dc (LSGM data consistency through the decoder).
 
 use crate::eval::bayes_opt::{Dim, Evaluation, OptLog};
 use crate::eval::cases::{Case, ScoreSolver};
@@ -44,6 +45,7 @@ pub fn search_space(method: EvalMethod) -> Result<Vec<Dim>> {
             vec![snr, Dim::log("lambda", 0.01, 1.0)]
         }
         EvalMethod::ScoreSde | EvalMethod::Langevin => vec![snr, Dim::log("rho", 0.01, 100.0)],
+        EvalMethod::LatentDc => vec![Dim::log("latent_step_size", 0.05, 20.0)],
         m => bail!("{m} has no parameters to tune"),
     })
 }
