@@ -137,6 +137,37 @@ fn corrupt_inputs_are_reported_and_the_rest_processed() {
     assert_eq!(names(&tmp.path().join("out")), ["m0.npy", "summary.json"]);
 }
 
+/// A failure that is not the input's fault (the output cannot be written: a folder is in the
+/// way) is a runtime failure: the rest is processed and the run exits 1, the entry has
+/// error_code 1, and no temporary file is left behind.
+#[test]
+fn an_unwritable_output_is_a_runtime_failure() {
+    let tmp = tempfile::tempdir().unwrap();
+    measurements(&tmp.path().join("in"), 2);
+    std::fs::create_dir_all(tmp.path().join("out/m0.npy")).unwrap();
+    let o = medsgm(
+        &[
+            "recon", "ct", "--method", "fbp", "--input", "in", "--output", "out",
+        ],
+        tmp.path(),
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let s = summary(&tmp.path().join("out/summary.json"));
+    let st: Vec<String> = statuses(&s).into_iter().map(|(_, v)| v).collect();
+    assert_eq!(st, ["failed", "ok"]);
+    assert_eq!(s["files"][0]["error_code"], 1);
+    assert_eq!(
+        names(&tmp.path().join("out")),
+        ["m0.npy", "m1.npy", "summary.json"]
+    );
+    assert!(tmp.path().join("out/m0.npy").is_dir());
+}
+
 #[test]
 fn shards_partition_the_work_and_resume_skips_done_outputs() {
     let tmp = tempfile::tempdir().unwrap();
