@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Reruns the reconstruction-quality tables of BENCHMARKS.md (issue 4): sparse-view CT against
-# the number of views, the score methods at equal NFE, quality against NFE, MAR, and MRI at
-# 4x/8x/24x, all on held-out images with the shipped priors and the tuned task configs.
+# the number of views, the score methods at equal NFE (single samples and posterior means of 4),
+# the classical methods around 23 views, quality against NFE, MAR, and MRI at 4x/8x/24x,
+# all on held-out images with the shipped priors and the tuned task configs.
 #
 # Usage: data-scripts/bench_accuracy.sh [out-dir] [n-images]
 # Needs data/real (data-scripts/fetch_test_data.sh) for MRI. Set MEDSGM to use another binary.
@@ -18,6 +19,13 @@ run ct_views --task ct --views 10,20,23,45,90 --methods fbp,fista-tv,pc-projecti
   --model "$ct" --config configs/tuned_ct.toml --n "$n"
 run ct_methods --task ct --views 23 --methods ald-projection,score-sde,langevin \
   --model "$ct" --config configs/tuned_ct.toml --n "$n"
+# Posterior means of K = 4 samples (201 NFE each) for every score method at 23 views.
+run ct_k4 --task ct --views 23 \
+  --methods fbp,fista-tv,pc-projection,ald-projection,score-sde,langevin --samples 4 \
+  --model "$ct" --config configs/tuned_ct.toml --n "$n"
+# The classical methods around 23 views: even view counts contain the 90° view.
+run ct_parity --task ct --views 18,19,20,21,22,23,24,25,26 --methods fbp,fista-tv \
+  --config configs/tuned_ct.toml --n "$n"
 run ct_nfe --task ct --views 23 --methods pc-projection --model "$ct" \
   --config configs/tuned_ct.toml --n "$(( n / 2 ))" --nfe-sweep 100,200,500,1000,2000
 run mar --task mar --methods fbp,li,pc-projection --model "$ct" \

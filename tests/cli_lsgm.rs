@@ -176,7 +176,10 @@ fn lsgm_train_resume_sample_and_bench() {
         .unwrap();
     let zeta = tuned["latent-dc"]["latent_step_size"].as_float().unwrap();
     assert!((0.05..=20.0).contains(&zeta), "ζ = {zeta}");
-    assert_eq!(tuned["tuning"]["latent-dc"]["evaluations"].as_integer(), Some(3));
+    assert_eq!(
+        tuned["tuning"]["latent-dc"]["evaluations"].as_integer(),
+        Some(3)
+    );
     // latent-dc without the LSGM is a usage error.
     let o = medsgm(
         &[

@@ -79,6 +79,8 @@ pub fn quality_curves(path: &Path, rows: &[SummaryRow], x_label: &str, log_x: bo
                         let mut chart = $chart;
                         chart
                             .configure_mesh()
+                            .x_labels(12)
+                            .x_label_formatter(&tick_label)
                             .x_desc(x_label)
                             .y_desc(name)
                             .label_style(("sans-serif", 14))
@@ -110,7 +112,8 @@ pub fn quality_curves(path: &Path, rows: &[SummaryRow], x_label: &str, log_x: bo
                     }};
                 }
                 if log_x {
-                    finish!(builder.build_cartesian_2d((x0.max(1e-9)..x1).log_scale(), lo..hi)?);
+                    let (a, b) = (x0.max(1e-9) / 1.25, x1 * 1.25);
+                    finish!(builder.build_cartesian_2d((a..b).log_scale(), lo..hi)?);
                 } else {
                     let pad = 0.05 * (x1 - x0);
                     finish!(builder.build_cartesian_2d(x0 - pad..x1 + pad, lo..hi)?);
@@ -127,6 +130,15 @@ pub fn quality_curves(path: &Path, rows: &[SummaryRow], x_label: &str, log_x: bo
     img.write_to(&mut png, image::ImageFormat::Png)
         .context("encoding the curves as PNG")?;
     write_bytes_atomic(path, png.get_ref())
+}
+
+/// An x-axis tick: integers without decimals (views, NFE), other values with up to two.
+fn tick_label(v: &f64) -> String {
+    if (v - v.round()).abs() < 1e-9 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.2}").trim_end_matches('0').to_string()
+    }
 }
 
 /// The image panel: ground truth, every method's reconstruction with its scores, and the
