@@ -13,7 +13,7 @@ ct=models/ct_phantom_64/model.safetensors
 mri=models/mri_mni_64/model.safetensors
 mkdir -p "$out"
 run() { local name=$1; shift; echo "== $name: medsgm bench recon $*" >&2
-  "$medsgm" bench recon --repeats 1 --steps 100 --out "$out/$name" "$@"; }
+  "$medsgm" bench recon --repeats 1 --steps "${STEPS:-100}" --out "$out/$name" "$@"; }
 
 run ct_views --task ct --views 10,20,23,45,90 --methods fbp,fista-tv,pc-projection \
   --model "$ct" --config configs/tuned_ct.toml --n "$n"
@@ -27,7 +27,10 @@ run ct_k4 --task ct --views 23 \
 run ct_parity --task ct --views 18,19,20,21,22,23,24,25,26 --methods fbp,fista-tv \
   --config configs/tuned_ct.toml --n "$n"
 run ct_nfe --task ct --views 23 --methods pc-projection --model "$ct" \
-  --config configs/tuned_ct.toml --n "$(( n / 2 ))" --nfe-sweep 100,200,500,1000,2000
+  --config configs/tuned_ct.toml --n "$n" --nfe-sweep 100,200,500,1000,2000
+# The default step count (N = 500, 1001 NFE per sample), posterior mean of 4 samples.
+STEPS=500 run ct_default_k4 --task ct --views 23 --methods pc-projection --samples 4 \
+  --model "$ct" --config configs/tuned_ct.toml --n "$n"
 run mar --task mar --methods fbp,li,pc-projection --model "$ct" \
   --config configs/tuned_ct.toml --n "$n"
 run mri --task mri --accel 4,8,24 \

@@ -80,7 +80,7 @@ pub fn quality_curves(path: &Path, rows: &[SummaryRow], x_label: &str, log_x: bo
                         chart
                             .configure_mesh()
                             .x_labels(12)
-                            .x_label_formatter(&tick_label)
+                            .x_label_formatter(&|v: &f64| tick_label(*v, log_x))
                             .x_desc(x_label)
                             .y_desc(name)
                             .label_style(("sans-serif", 14))
@@ -132,9 +132,13 @@ pub fn quality_curves(path: &Path, rows: &[SummaryRow], x_label: &str, log_x: bo
     write_bytes_atomic(path, png.get_ref())
 }
 
-/// An x-axis tick: integers without decimals (views, NFE), other values with up to two.
-fn tick_label(v: &f64) -> String {
-    if (v - v.round()).abs() < 1e-9 {
+/// An x-axis tick: integers without decimals (views, NFE), other values with up to two; on a
+/// log axis only the 1-2-5 ticks are labelled (the others would overlap).
+fn tick_label(v: f64, log_x: bool) -> String {
+    let lead = v / 10f64.powf(v.log10().floor());
+    if log_x && ![1.0, 2.0, 5.0].iter().any(|d| (lead - d).abs() < 1e-6) {
+        String::new()
+    } else if (v - v.round()).abs() < 1e-9 {
         format!("{v:.0}")
     } else {
         format!("{v:.2}").trim_end_matches('0').to_string()
@@ -206,4 +210,21 @@ pub fn write_summary(
         (serde_json::to_string_pretty(&rows)? + "\n").as_bytes(),
     )?;
     Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tick_label;
+
+    #[test]
+    fn ticks_are_plain_numbers_and_log_axes_label_only_1_2_5() {
+        assert_eq!(tick_label(23.0, false), "23");
+        assert_eq!(tick_label(2.5, false), "2.5");
+        assert_eq!(tick_label(600.0, false), "600");
+        assert_eq!(tick_label(500.0, true), "500");
+        assert_eq!(tick_label(1000.0, true), "1000");
+        assert_eq!(tick_label(2000.0, true), "2000");
+        assert_eq!(tick_label(600.0, true), "");
+        assert_eq!(tick_label(900.0, true), "");
+    }
 }
