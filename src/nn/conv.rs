@@ -253,7 +253,7 @@ impl ConvDims {
         let n = unit.rows.len() * self.w;
         let start = unit.b * self.co * self.hw() + unit.rows.start * self.w;
         Mat {
-            data: &g[start..start + (self.co - 1) * self.hw() + n],
+            data: &g[start..start + self.co.saturating_sub(1) * self.hw() + n],
             rows: self.co,
             cols: n,
             ld: self.hw(),
@@ -363,7 +363,7 @@ impl BandPlan {
                 if d.k == 1 {
                     let start = unit.rows.start * d.w;
                     let cols = Mat {
-                        data: &xb[start..start + (d.c - 1) * hw + n],
+                        data: &xb[start..start + d.c.saturating_sub(1) * hw + n],
                         rows: d.c,
                         cols: n,
                         ld: hw,
