@@ -68,6 +68,50 @@ fn im2col_conv_matches_candle_conv2d_values_and_gradients() {
     }
 }
 
+/// Images whose column matrix exceeds the 1 MiB band budget (8·3²·64² floats = 1.2 MB) are
+/// convolved in several row bands; values and gradients still equal candle's `conv2d`
+/// (relative to the largest reference entry: the weight gradient sums 2·64² products).
+#[test]
+fn banded_im2col_conv_matches_candle_conv2d_values_and_gradients() {
+    let dev = Device::Cpu;
+    let max_abs = |t: &Tensor| max_abs_diff(t, &t.zeros_like().unwrap());
+    for &(b, c, co, h, w) in &[(1, 8, 4, 64, 64), (2, 8, 3, 72, 64)] {
+        let x = Var::from_tensor(&Tensor::randn(0f32, 1.0, (b, c, h, w), &dev).unwrap()).unwrap();
+        let wt = Var::from_tensor(&Tensor::randn(0f32, 1.0, (co, c, 3, 3), &dev).unwrap()).unwrap();
+        let bias = Var::from_tensor(&Tensor::randn(0f32, 1.0, (b, co), &dev).unwrap()).unwrap();
+        let probe = Tensor::randn(0f32, 1.0, (b, co, h, w), &dev).unwrap();
+        let ours = conv2d_same_im2col(x.as_tensor(), wt.as_tensor(), bias.as_tensor()).unwrap();
+        let reference = x
+            .as_tensor()
+            .conv2d(wt.as_tensor(), 1, 1, 1, 1)
+            .unwrap()
+            .broadcast_add(&bias.as_tensor().unsqueeze(2).unwrap().unsqueeze(3).unwrap())
+            .unwrap();
+        assert!(max_abs_diff(&ours, &reference) < 1e-4 * max_abs(&reference));
+        let g1 = (ours * &probe)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        let g2 = (reference * &probe)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        for v in [&x, &wt, &bias] {
+            let (a, r) = (g1.get(v).unwrap(), g2.get(v).unwrap());
+            let rel = max_abs_diff(a, r) / max_abs(r);
+            assert!(
+                rel < 1e-4,
+                "gradient mismatch {rel} for {:?}",
+                (b, c, co, h, w)
+            );
+        }
+    }
+}
+
 #[test]
 fn fused_group_norm_matches_candle_nn_values_and_gradients() {
     use candle_nn::Module;

@@ -4,17 +4,34 @@
 //! 3–4× the forward (see `dependencies.md`), and an im2col built from candle ops would keep the
 //! 9×-inflated column matrix alive for the backward pass. On the CPU a stride-1 "same"
 //! convolution is therefore a fused custom op: per sample, an im2col into a reused buffer
-//! (none for 1×1 kernels) followed by one GEMM `y_b[Co, HW] = bias_b 1ᵀ + W[Co, C·k²] ·
+//! (none for 1×1 kernels) followed by a GEMM `y_b[Co, HW] = bias_b 1ᵀ + W[Co, C·k²] ·
 //! cols(x_b)[C·k², HW]` (the `gemm` crate that candle's matmul uses). The bias is per sample
 //! (`[B, Co]`) so that a residual block's time-embedding shift is folded in too. The backward
-//! recomputes the columns: `∂W = Σ_b g_b · cols(x_b)ᵀ`, `∂bias_b = g_b 1`,
-//! `∂x_b = col2im(Wᵀ g_b)`. Batches with at least one sample per thread are split across the
-//! rayon threads (single-threaded GEMMs, one column buffer per thread, kept between calls);
-//! smaller ones use the GEMM's own threading. Other devices use candle's `conv2d`.
+//! recomputes the columns: `∂W = Σ_b g_b · cols(x_b)ᵀ`, `∂bias_b = g_b 1`, and
+//! `∂x = conv_same(g, W̃)`, a forward convolution of the output gradient with the flipped,
+//! channel-transposed kernel (the adjoint of a symmetric-padding stride-1 convolution).
+//!
+//! **Row bands.** The full column matrix is large (576 × 256² floats = 151 MB for a 64-channel
+//! 3×3 convolution at 256²): building it and streaming it through one GEMM is memory-bound.
+//! Every sample is therefore processed in bands of output rows `r0..r1`: the band's columns
+//! `cols(x_b)[:, r0·W..r1·W]` are unfolded into a per-thread scratch buffer and consumed at
+//! once while they are still in cache, by a GEMM into the strided sub-block
+//! `y_b[:, r0·W..r1·W]` (row stride HW) of the output, or, for `∂W`, a GEMM with the matching
+//! sub-block of `g_b` accumulated over bands. The band height is the largest number of rows
+//! whose columns, `C·k²·band·W·4` bytes, fit in 1 MiB (about half the per-core L2 of the
+//! development machine, leaving room for the GEMM's packed panels), at least one row; when the
+//! whole column matrix fits (small images, few channels) it is a single band, the unbanded
+//! computation. The bands are evened out, and with fewer samples than threads their count is
+//! rounded up to a multiple of the thread count. One band loop ([`BandPlan::run`]) serves the
+//! forward and both backward kernels. With at least one (sample, band) unit per rayon thread
+//! the units are rayon tasks (single-threaded im2col and GEMMs, one scratch buffer per thread,
+//! kept between calls; `∂W` sums per-thread contiguous groups in a fixed order); otherwise the
+//! units run in turn with multi-threaded im2col and GEMMs. Other devices use candle's `conv2d`.
 
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 use candle_nn::{Init, VarBuilder};
 use rayon::prelude::*;
+use std::ops::Range;
 
 /// Shifted copy of one image row: `dst[x] = src[x + dx − pad]` with zeros outside `src`.
 #[inline]
@@ -31,72 +48,54 @@ fn shifted_row(dst: &mut [f32], src: &[f32], dx: usize, pad: usize) {
     }
 }
 
-/// `dst[x + dx − pad] += src[x]` for the in-range part (adjoint of [`shifted_row`]).
-#[inline]
-fn add_shifted_row(dst: &mut [f32], src: &[f32], dx: usize, pad: usize) {
-    let w = src.len() as isize;
-    let off = dx as isize - pad as isize;
-    let lo = (-off).clamp(0, w) as usize;
-    let hi = (w - off).clamp(0, w) as usize;
-    if lo < hi {
-        let s = (lo as isize + off) as usize;
-        for (d, v) in dst[s..s + (hi - lo)].iter_mut().zip(&src[lo..hi]) {
-            *d += v;
+/// im2col of output rows `rows` of one sample: `x: [C, H, W] → cols: [C·k·k, |rows|·W]`, row
+/// `(c·k + ky)·k + kx` holding `x[c, y + ky − p, x + kx − p]` (zero outside) for `y ∈ rows`,
+/// p = k/2. The channels are split across the rayon threads when `par`.
+fn unfold(
+    x: &[f32],
+    cols: &mut [f32],
+    k: usize,
+    h: usize,
+    w: usize,
+    rows: Range<usize>,
+    par: bool,
+) {
+    let (n, pad) = (rows.len() * w, k / 2);
+    let plane_cols = |(block, plane): (&mut [f32], &[f32])| {
+        for (kk, dst_rows) in block.chunks_mut(n).enumerate() {
+            let (ky, kx) = (kk / k, kk % k);
+            for (y, dst) in rows.clone().zip(dst_rows.chunks_mut(w)) {
+                let sy = y as isize + ky as isize - pad as isize;
+                if sy < 0 || sy >= h as isize {
+                    dst.fill(0.0);
+                } else {
+                    let sy = sy as usize;
+                    shifted_row(dst, &plane[sy * w..(sy + 1) * w], kx, pad);
+                }
+            }
         }
+    };
+    let (block_len, hw) = (k * k * n, h * w);
+    if par {
+        cols.par_chunks_mut(block_len)
+            .zip(x.par_chunks(hw))
+            .for_each(plane_cols);
+    } else {
+        cols.chunks_mut(block_len)
+            .zip(x.chunks(hw))
+            .for_each(plane_cols);
     }
 }
 
-/// im2col of one sample: `x: [C, H, W] → cols: [C·k·k, H·W]`, row `(c·k + ky)·k + kx` holding
-/// `x[c, y + ky − p, x + kx − p]` (zero outside), p = k/2.
-fn unfold(x: &[f32], cols: &mut [f32], k: usize, h: usize, w: usize) {
-    let (hw, pad) = (h * w, k / 2);
-    cols.par_chunks_mut(k * k * hw)
-        .zip(x.par_chunks(hw))
-        .for_each(|(block, plane)| {
-            for ky in 0..k {
-                for kx in 0..k {
-                    let rows = &mut block[(ky * k + kx) * hw..(ky * k + kx + 1) * hw];
-                    for (y, dst) in rows.chunks_mut(w).enumerate() {
-                        let sy = y as isize + ky as isize - pad as isize;
-                        if sy < 0 || sy >= h as isize {
-                            dst.fill(0.0);
-                        } else {
-                            let sy = sy as usize;
-                            shifted_row(dst, &plane[sy * w..(sy + 1) * w], kx, pad);
-                        }
-                    }
-                }
-            }
-        });
-}
-
-/// col2im of one sample, the adjoint of [`unfold`]: accumulates `cols` into `x: [C, H, W]`.
-fn fold(cols: &[f32], x: &mut [f32], k: usize, h: usize, w: usize) {
-    let (hw, pad) = (h * w, k / 2);
-    x.par_chunks_mut(hw)
-        .zip(cols.par_chunks(k * k * hw))
-        .for_each(|(plane, block)| {
-            for ky in 0..k {
-                for kx in 0..k {
-                    let rows = &block[(ky * k + kx) * hw..(ky * k + kx + 1) * hw];
-                    for (y, src) in rows.chunks(w).enumerate() {
-                        let sy = y as isize + ky as isize - pad as isize;
-                        if sy >= 0 && sy < h as isize {
-                            let sy = sy as usize;
-                            add_shifted_row(&mut plane[sy * w..(sy + 1) * w], src, kx, pad);
-                        }
-                    }
-                }
-            }
-        });
-}
-
-/// A row-major matrix operand for [`matmul`]: `rows × cols`, optionally read transposed.
+/// A GEMM operand for [`gemm_into`]: the `rows × cols` matrix stored row-major with row stride
+/// `ld` from the start of `data` (a strided sub-block when `ld > cols`), optionally read
+/// transposed.
 #[derive(Clone, Copy)]
 struct Mat<'a> {
     data: &'a [f32],
     rows: usize,
     cols: usize,
+    ld: usize,
     transposed: bool,
 }
 
@@ -104,38 +103,62 @@ impl Mat<'_> {
     /// (rows, cols, column stride, row stride) of the operand as used.
     fn geometry(&self) -> (usize, usize, isize, isize) {
         if self.transposed {
-            (self.cols, self.rows, self.cols as isize, 1)
+            (self.cols, self.rows, self.ld as isize, 1)
         } else {
-            (self.rows, self.cols, 1, self.cols as isize)
+            (self.rows, self.cols, 1, self.ld as isize)
         }
+    }
+    /// Whether `data` holds every addressed element.
+    fn in_bounds(&self) -> bool {
+        self.cols <= self.ld
+            && (self.rows == 0 || self.data.len() >= (self.rows - 1) * self.ld + self.cols)
     }
 }
 
-/// `dst (+)= a · b` with row-major `dst: [m, n]`; accumulates when `accumulate`; the GEMM
-/// itself is multi-threaded when `par` says so.
-fn matmul(dst: &mut [f32], a: Mat, b: Mat, accumulate: bool, par: gemm::Parallelism) -> Result<()> {
+/// A raw pointer that rayon tasks may share; each task writes a disjoint set of elements.
+#[derive(Clone, Copy)]
+struct SharedMut(*mut f32);
+// SAFETY: only used to write disjoint blocks of one buffer that outlives the parallel loop.
+unsafe impl Send for SharedMut {}
+unsafe impl Sync for SharedMut {}
+
+impl SharedMut {
+    /// The pointer `i` elements on (a method, so that closures capture the whole wrapper).
+    fn at(self, i: usize) -> *mut f32 {
+        self.0.wrapping_add(i)
+    }
+}
+
+/// `dst (+)= a · b` into the `m × n` row-major block at `dst` with row stride `dst_ld`;
+/// accumulates when `accumulate`; the GEMM itself is multi-threaded when `par` says so.
+///
+/// # Safety
+/// `dst` must be valid for writes of the block (`(m − 1)·dst_ld + n` elements, `n ≤ dst_ld`)
+/// and no other thread may access the block's elements meanwhile.
+unsafe fn gemm_into(
+    dst: *mut f32,
+    dst_ld: usize,
+    a: Mat,
+    b: Mat,
+    accumulate: bool,
+    par: gemm::Parallelism,
+) -> Result<()> {
     let (m, ka, a_cs, a_rs) = a.geometry();
     let (kb, n, b_cs, b_rs) = b.geometry();
-    if ka != kb
-        || dst.len() != m * n
-        || a.data.len() != a.rows * a.cols
-        || b.data.len() != b.rows * b.cols
-    {
-        candle_core::bail!(
-            "conv matmul: inconsistent sizes {m}×{ka} · {kb}×{n} into {}",
-            dst.len()
-        )
+    if ka != kb || n > dst_ld || !a.in_bounds() || !b.in_bounds() {
+        candle_core::bail!("conv matmul: inconsistent sizes {m}×{ka} · {kb}×{n}")
     }
-    // SAFETY: the slices hold exactly the m×k, k×n and m×n elements addressed by the strides
-    // above (checked), `dst` is exclusively borrowed and does not alias the inputs.
+    // SAFETY: the operands hold every element addressed by their strides (checked above), the
+    // caller guarantees exclusive access to the destination block, which the inputs (shared
+    // borrows) cannot alias.
     unsafe {
         gemm::gemm(
             m,
             n,
             ka,
-            dst.as_mut_ptr(),
+            dst,
             1,
-            n as isize,
+            dst_ld as isize,
             accumulate,
             a.data.as_ptr(),
             a_cs,
@@ -154,53 +177,16 @@ fn matmul(dst: &mut [f32], a: Mat, b: Mat, accumulate: bool, par: gemm::Parallel
     Ok(())
 }
 
-/// How a kernel splits its batch. With at least one sample per rayon thread, samples are
-/// independent rayon tasks (work-stealing, so a descheduled thread does not hold the others up)
-/// with single-threaded GEMMs, and sums over the batch use `per_group`-sample contiguous groups,
-/// one per thread, added in a fixed order (deterministic for a given thread count). Otherwise
-/// the samples run in turn (`min_len` = the batch: rayon does not split) and each GEMM uses
-/// all threads.
-#[derive(Clone, Copy, Debug)]
-struct BatchSplit {
-    min_len: usize,
-    per_group: usize,
-    gemm: gemm::Parallelism,
-}
-
-impl BatchSplit {
-    fn new(batch: usize) -> Self {
-        let threads = rayon::current_num_threads();
-        let batch = batch.max(1);
-        if threads > 1 && batch >= threads {
-            Self {
-                min_len: 1,
-                per_group: batch.div_ceil(threads),
-                gemm: gemm::Parallelism::None,
-            }
-        } else {
-            Self {
-                min_len: batch,
-                per_group: batch,
-                gemm: if threads > 1 {
-                    gemm::Parallelism::Rayon(threads)
-                } else {
-                    gemm::Parallelism::None
-                },
-            }
-        }
-    }
-}
-
 thread_local! {
-    /// Per-thread column buffer, kept between calls: a fresh multi-megabyte buffer per conv
-    /// would be page-faulted in every time (the largest, 576 × 256² floats = 151 MB for the
-    /// 64-channel 256² convolutions of an nf = 32 network, stays allocated per thread).
+    /// Per-thread column buffer, kept between calls: a fresh buffer per band would be page-faulted
+    /// in every time. Bands keep it at about [`BAND_BYTES`]; a single-band column matrix larger
+    /// than that (a band is at least one image row) stays allocated per thread.
     static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Runs `f` on a scratch slice of `len` floats (arbitrary contents): the thread's buffer, or a
 /// fresh one when the thread's buffer is in use further up its stack (rayon may run a second
-/// sample on a thread that waits inside the first).
+/// task on a thread that waits inside the first).
 fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
     SCRATCH.with(|cell| match cell.try_borrow_mut() {
         Ok(mut buf) => {
@@ -219,6 +205,10 @@ fn contiguous_f32<'a>(storage: &'a CpuStorage, layout: &Layout, what: &str) -> R
         .ok_or_else(|| candle_core::Error::Msg(format!("conv: {what} must be contiguous")))?;
     Ok(&storage.as_slice::<f32>()?[start..end])
 }
+
+/// Default budget for one band's column matrix (see the module docs): well inside the 2 MiB
+/// per-core L2 of the development machine, next to the GEMM's packed panels.
+const BAND_BYTES: usize = 1 << 20;
 
 /// Sizes of a stride-1 "same" convolution of `[B, C, H, W]` with `[Co, C, k, k]`.
 #[derive(Clone, Copy, Debug)]
@@ -248,43 +238,211 @@ impl ConvDims {
     fn ckk(&self) -> usize {
         self.c * self.k * self.k
     }
-    /// Length of the column buffer (none for 1×1 kernels, whose columns are the input).
-    fn cols_len(&self) -> usize {
-        if self.k == 1 {
-            0
-        } else {
-            self.ckk() * self.hw()
-        }
-    }
-    fn weight<'a>(&self, data: &'a [f32], transposed: bool) -> Mat<'a> {
+    fn weight<'a>(&self, data: &'a [f32]) -> Mat<'a> {
         Mat {
             data,
             rows: self.co,
             cols: self.ckk(),
-            transposed,
+            ld: self.ckk(),
+            transposed: false,
         }
     }
-    /// `cols(x_b)` as a `[C·k², HW]` matrix: `x_b` itself for 1×1 kernels, else unfolded
-    /// into `cols`.
-    fn columns<'a>(&self, xb: &'a [f32], cols: &'a mut [f32]) -> Mat<'a> {
-        let data: &'a [f32] = if self.k == 1 {
-            xb
-        } else {
-            unfold(xb, cols, self.k, self.h, self.w);
-            &*cols
-        };
+    /// `[B, Co, H, W]`-shaped gradient `g` of sample `unit.b`, columns of `unit.rows`: the
+    /// `[Co, |rows|·W]` sub-block of `g_b` (row stride HW).
+    fn grad_block<'a>(&self, g: &'a [f32], unit: &Unit) -> Mat<'a> {
+        let n = unit.rows.len() * self.w;
+        let start = unit.b * self.co * self.hw() + unit.rows.start * self.w;
         Mat {
-            data,
-            rows: self.ckk(),
-            cols: self.hw(),
+            data: &g[start..start + self.co.saturating_sub(1) * self.hw() + n],
+            rows: self.co,
+            cols: n,
+            ld: self.hw(),
             transposed: false,
         }
     }
 }
 
+/// One unit of work: output rows `rows` of sample `b`.
+struct Unit {
+    b: usize,
+    rows: Range<usize>,
+}
+
+/// How a kernel splits its work: every sample into bands of `band` output rows (the last one
+/// possibly shorter), giving `B · bands` units, sample-major. With at least one unit per rayon
+/// thread, units (or contiguous groups of them) are independent rayon tasks (work-stealing, so
+/// a descheduled thread does not hold the others up) with single-threaded im2col and GEMMs;
+/// otherwise the units run in turn and each im2col and GEMM uses all threads.
+#[derive(Clone, Debug)]
+struct BandPlan {
+    d: ConvDims,
+    band: usize,
+    bands: usize,
+    threads: usize,
+    parallel_units: bool,
+}
+
+impl BandPlan {
+    /// Bands of at least one row whose column matrix (`C·k²·band·W` floats) fits in
+    /// `band_bytes`; one band (the whole image) for 1×1 kernels, which need no columns, and
+    /// whenever the whole column matrix fits. With fewer samples than threads the band count is
+    /// rounded up to a multiple of the thread count so that the threads get equal shares.
+    fn new(d: ConvDims, band_bytes: usize) -> Self {
+        let threads = rayon::current_num_threads().max(1);
+        let h = d.h.max(1);
+        let row_bytes = (d.ckk() * d.w * std::mem::size_of::<f32>()).max(1);
+        let mut bands = if d.k == 1 {
+            1
+        } else {
+            h.div_ceil((band_bytes / row_bytes).clamp(1, h))
+        };
+        if bands > 1 && d.b < threads {
+            bands = bands.next_multiple_of(threads).min(h);
+        }
+        let band = h.div_ceil(bands);
+        let bands = h.div_ceil(band);
+        Self {
+            d,
+            band,
+            bands,
+            threads,
+            parallel_units: threads > 1 && d.b * bands >= threads,
+        }
+    }
+    fn units(&self) -> usize {
+        self.d.b * self.bands
+    }
+    fn unit(&self, u: usize) -> Unit {
+        let (b, i) = (u / self.bands, u % self.bands);
+        Unit {
+            b,
+            rows: i * self.band..((i + 1) * self.band).min(self.d.h),
+        }
+    }
+    fn gemm(&self) -> gemm::Parallelism {
+        if self.parallel_units || self.threads == 1 {
+            gemm::Parallelism::None
+        } else {
+            gemm::Parallelism::Rayon(self.threads)
+        }
+    }
+    /// Units per group for a reduction over all units: one contiguous group per thread when
+    /// the units run in parallel (sums added in group order: deterministic for a given thread
+    /// count), else one group.
+    fn reduction_group(&self) -> usize {
+        if self.parallel_units {
+            self.units().div_ceil(self.threads).max(1)
+        } else {
+            self.units().max(1)
+        }
+    }
+
+    /// The band loop shared by all three kernels: splits the units into contiguous groups of
+    /// `group` units, each group run in turn from the state `init()`, calling
+    /// `step(state, unit, cols)` with `cols = cols(x_b)[:, rows·W]`, the `[C·k², |rows|·W]`
+    /// columns of the unit (unfolded into the thread's scratch buffer; for 1×1 kernels the
+    /// strided sub-block of `x_b` itself). Returns the groups' final states in order.
+    fn run<T: Send>(
+        &self,
+        x: &[f32],
+        group: usize,
+        init: impl Fn() -> T + Sync,
+        step: impl Fn(&mut T, &Unit, Mat) -> Result<()> + Sync,
+    ) -> Result<Vec<T>> {
+        let d = self.d;
+        let (chw, hw) = (d.c * d.hw(), d.hw());
+        let units = self.units();
+        let group = group.max(1);
+        let groups = units.div_ceil(group);
+        let run_group = |gi: usize| -> Result<T> {
+            let mut state = init();
+            for u in gi * group..((gi + 1) * group).min(units) {
+                let unit = self.unit(u);
+                let xb = &x[unit.b * chw..(unit.b + 1) * chw];
+                let n = unit.rows.len() * d.w;
+                if d.k == 1 {
+                    let start = unit.rows.start * d.w;
+                    let cols = Mat {
+                        data: &xb[start..start + d.c.saturating_sub(1) * hw + n],
+                        rows: d.c,
+                        cols: n,
+                        ld: hw,
+                        transposed: false,
+                    };
+                    step(&mut state, &unit, cols)?;
+                } else {
+                    with_scratch(d.ckk() * n, |buf| {
+                        unfold(
+                            xb,
+                            buf,
+                            d.k,
+                            d.h,
+                            d.w,
+                            unit.rows.clone(),
+                            !self.parallel_units,
+                        );
+                        let cols = Mat {
+                            data: buf,
+                            rows: d.ckk(),
+                            cols: n,
+                            ld: n,
+                            transposed: false,
+                        };
+                        step(&mut state, &unit, cols)
+                    })?;
+                }
+            }
+            Ok(state)
+        };
+        if self.parallel_units {
+            (0..groups).into_par_iter().map(run_group).collect()
+        } else {
+            (0..groups).map(run_group).collect()
+        }
+    }
+}
+
+/// `y_b = bias_b 1ᵀ + W · cols(x_b)` for all samples (`bias: [B, Co]`, zero when `None`), band
+/// by band: each unit writes the `[Co, band·W]` sub-block `y_b[:, rows·W]` (row stride HW).
+fn conv_forward(
+    x: &[f32],
+    wt: &[f32],
+    bias: Option<&[f32]>,
+    d: ConvDims,
+    band_bytes: usize,
+) -> Result<Vec<f32>> {
+    let (hw, cohw) = (d.hw(), d.co * d.hw());
+    let mut out = vec![0f32; d.b * cohw];
+    let y = SharedMut(out.as_mut_ptr());
+    let plan = BandPlan::new(d, band_bytes);
+    let gemm = plan.gemm();
+    plan.run(
+        x,
+        1,
+        || (),
+        |_, unit, cols| {
+            let n = cols.cols;
+            let start = unit.b * cohw + unit.rows.start * d.w;
+            if let Some(bias) = bias {
+                for (co, &v) in bias[unit.b * d.co..(unit.b + 1) * d.co].iter().enumerate() {
+                    // SAFETY: `out` outlives the loop; row `co` of this unit's block lies in
+                    // `out[start..start + (Co − 1)·HW + n]`, and units cover disjoint (sample,
+                    // row band) blocks.
+                    unsafe { std::slice::from_raw_parts_mut(y.at(start + co * hw), n) }.fill(v);
+                }
+            }
+            // SAFETY: as above: the unit's `[Co, n]` block with row stride HW is its own.
+            unsafe { gemm_into(y.at(start), hw, d.weight(wt), cols, true, gemm) }
+        },
+    )?;
+    Ok(out)
+}
+
 /// Forward op on `(x, weight, bias)` with a per-sample bias `[B, Co]`:
-/// `y_b = bias_b 1ᵀ + W · cols(x_b)`.
-struct ConvSame;
+/// `y_b = bias_b 1ᵀ + W · cols(x_b)`, columns in bands of at most `band_bytes` (≥ one row).
+struct ConvSame {
+    band_bytes: usize,
+}
 
 impl CustomOp3 for ConvSame {
     fn name(&self) -> &'static str {
@@ -309,22 +467,7 @@ impl CustomOp3 for ConvSame {
         if bias.len() != d.b * d.co {
             candle_core::bail!("conv2d_same: bias {:?} is not [B, Co]", l3.shape())
         }
-        let (chw, cohw) = (d.c * d.hw(), d.co * d.hw());
-        let mut out = vec![0f32; d.b * cohw];
-        let split = BatchSplit::new(d.b);
-        x.par_chunks(chw)
-            .zip(out.par_chunks_mut(cohw))
-            .zip(bias.par_chunks(d.co))
-            .with_min_len(split.min_len)
-            .try_for_each(|((xb, yb), bb)| {
-                for (row, &v) in yb.chunks_mut(d.hw()).zip(bb) {
-                    row.fill(v);
-                }
-                with_scratch(d.cols_len(), |cols| {
-                    let rhs = d.columns(xb, cols);
-                    matmul(yb, d.weight(wt, false), rhs, true, split.gemm)
-                })
-            })?;
+        let out = conv_forward(x, wt, Some(bias), d, self.band_bytes)?;
         Ok((CpuStorage::F32(out), Shape::from((d.b, d.co, d.h, d.w))))
     }
 
@@ -340,13 +483,17 @@ impl CustomOp3 for ConvSame {
         let gx = grad.apply_op2_no_bwd(
             weight,
             &ConvSameGradInput {
-                h: x.dim(2)?,
-                w: x.dim(3)?,
-                c: x.dim(1)?,
+                band_bytes: self.band_bytes,
             },
         )?;
         let nw = weight.elem_count();
-        let packed = x.apply_op2_no_bwd(&grad, &ConvSameGradParams { k: weight.dim(2)? })?;
+        let packed = x.apply_op2_no_bwd(
+            &grad,
+            &ConvSameGradParams {
+                k: weight.dim(2)?,
+                band_bytes: self.band_bytes,
+            },
+        )?;
         let gw = packed.narrow(0, 0, nw)?.reshape(weight.shape())?;
         let gb = packed
             .narrow(0, nw, bias.elem_count())?
@@ -355,11 +502,12 @@ impl CustomOp3 for ConvSame {
     }
 }
 
-/// `∂x_b = col2im(Wᵀ g_b)` on `(grad, weight)`.
+/// `∂x = conv_same(g, W̃)` on `(grad, weight)`, with the flipped, channel-transposed kernel
+/// `W̃[c, o, ky, kx] = W[o, c, k−1−ky, k−1−kx]`: the adjoint of a stride-1 convolution with
+/// symmetric zero padding k/2 is such a convolution (`Σ_o,d W[o,c,d] g[o, j−d+p]` with
+/// d → k−1−d), so the backward reuses the forward's band loop (a gather, no col2im scatter).
 struct ConvSameGradInput {
-    c: usize,
-    h: usize,
-    w: usize,
+    band_bytes: usize,
 }
 
 impl CustomOp2 for ConvSameGradInput {
@@ -374,43 +522,35 @@ impl CustomOp2 for ConvSameGradInput {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let b = l1.shape().dims4()?.0;
-        let d = ConvDims::new(&Shape::from((b, self.c, self.h, self.w)), l2.shape())?;
+        let (co, c, k, _) = l2.shape().dims4()?;
+        let (b, _, h, w) = l1.shape().dims4()?;
+        let flipped_shape = Shape::from((c, co, k, k));
+        let d = ConvDims::new(l1.shape(), &flipped_shape)?;
         let (g, wt) = (
             contiguous_f32(s1, l1, "gradient")?,
             contiguous_f32(s2, l2, "weight")?,
         );
-        let (chw, cohw) = (d.c * d.hw(), d.co * d.hw());
-        let mut out = vec![0f32; d.b * chw];
-        let split = BatchSplit::new(d.b);
-        g.par_chunks(cohw)
-            .zip(out.par_chunks_mut(chw))
-            .with_min_len(split.min_len)
-            .try_for_each(|(gb, xb)| {
-                let rhs = Mat {
-                    data: gb,
-                    rows: d.co,
-                    cols: d.hw(),
-                    transposed: false,
-                };
-                if d.k == 1 {
-                    matmul(xb, d.weight(wt, true), rhs, false, split.gemm)
-                } else {
-                    with_scratch(d.cols_len(), |cols| {
-                        matmul(cols, d.weight(wt, true), rhs, false, split.gemm)?;
-                        fold(cols, xb, d.k, d.h, d.w);
-                        Ok(())
-                    })
+        let kk = k * k;
+        let mut flipped = vec![0f32; wt.len()];
+        for (ci, dst) in flipped.chunks_mut(co * kk).enumerate() {
+            for (o, taps) in dst.chunks_mut(kk).enumerate() {
+                let src = &wt[(o * c + ci) * kk..(o * c + ci + 1) * kk];
+                for (t, v) in taps.iter_mut().zip(src.iter().rev()) {
+                    *t = *v;
                 }
-            })?;
-        Ok((CpuStorage::F32(out), Shape::from((d.b, d.c, d.h, d.w))))
+            }
+        }
+        let out = conv_forward(g, &flipped, None, d, self.band_bytes)?;
+        Ok((CpuStorage::F32(out), Shape::from((b, c, h, w))))
     }
 }
 
-/// `∂W = Σ_b g_b · cols(x_b)ᵀ` and `∂bias_b = g_b 1` on `(x, grad)`, packed as
-/// `[∂W (flattened), ∂bias (B·Co)]`; per-group partial sums of ∂W are added in group order.
+/// `∂W = Σ_b Σ_bands g_b[:, band] · cols(x_b)[:, band]ᵀ` and `∂bias_b = g_b 1` on `(x, grad)`,
+/// packed as `[∂W (flattened), ∂bias (B·Co)]`; per-group partial sums of ∂W are added in group
+/// order.
 struct ConvSameGradParams {
     k: usize,
+    band_bytes: usize,
 }
 
 impl CustomOp2 for ConvSameGradParams {
@@ -439,42 +579,32 @@ impl CustomOp2 for ConvSameGradParams {
             contiguous_f32(s1, l1, "input")?,
             contiguous_f32(s2, l2, "gradient")?,
         );
-        let (chw, cohw, nw) = (d.c * d.hw(), d.co * d.hw(), d.co * d.ckk());
-        let mut gbias = vec![0f32; d.b * d.co];
-        let split = BatchSplit::new(d.b);
-        let partials: Vec<Vec<f32>> = x
-            .par_chunks(split.per_group * chw)
-            .zip(g.par_chunks(split.per_group * cohw))
-            .zip(gbias.par_chunks_mut(split.per_group * d.co))
-            .map(|((xs, gs), gbs)| {
-                let mut gw = vec![0f32; nw];
-                for (i, ((xb, gb), gbb)) in xs
-                    .chunks(chw)
-                    .zip(gs.chunks(cohw))
-                    .zip(gbs.chunks_mut(d.co))
-                    .enumerate()
-                {
-                    for (o, row) in gbb.iter_mut().zip(gb.chunks(d.hw())) {
-                        *o = row.iter().sum();
-                    }
-                    let lhs = Mat {
-                        data: gb,
-                        rows: d.co,
-                        cols: d.hw(),
-                        transposed: false,
-                    };
-                    with_scratch(d.cols_len(), |cols| {
-                        let rhs = Mat {
-                            transposed: true,
-                            ..d.columns(xb, cols)
-                        };
-                        matmul(&mut gw, lhs, rhs, i > 0, split.gemm)
-                    })?;
+        let nw = d.co * d.ckk();
+        let plan = BandPlan::new(d, self.band_bytes);
+        let gemm = plan.gemm();
+        let partials = plan.run(
+            x,
+            plan.reduction_group(),
+            || vec![0f32; nw],
+            |gw, unit, cols| {
+                let rhs = Mat {
+                    transposed: true,
+                    ..cols
+                };
+                // SAFETY: `gw` is this group's own `[Co, C·k²]` buffer.
+                unsafe {
+                    gemm_into(
+                        gw.as_mut_ptr(),
+                        d.ckk(),
+                        d.grad_block(g, unit),
+                        rhs,
+                        true,
+                        gemm,
+                    )
                 }
-                Ok(gw)
-            })
-            .collect::<Result<_>>()?;
-        let mut out = Vec::with_capacity(nw + gbias.len());
+            },
+        )?;
+        let mut out = Vec::with_capacity(nw + d.b * d.co);
         let mut parts = partials.into_iter();
         out.extend(parts.next().unwrap_or_else(|| vec![0f32; nw]));
         for p in parts {
@@ -482,20 +612,37 @@ impl CustomOp2 for ConvSameGradParams {
                 *o += v;
             }
         }
+        let gbias: Vec<f32> = g
+            .par_chunks(d.hw().max(1))
+            .map(|row| row.iter().sum())
+            .collect();
         out.extend(gbias);
         Ok((CpuStorage::F32(out), Shape::from(nw + d.b * d.co)))
     }
 }
 
 /// Stride-1 convolution with "same" zero padding and a per-sample bias by fused im2col + GEMM
-/// (CPU, f32); batches with at least one sample per rayon thread are split across threads.
+/// (CPU, f32), in row bands sized for the L2 cache; work is split across the rayon threads.
 ///
 /// `x: [B, C, H, W]`, `weight: [Co, C, k, k]` (k odd), `bias: [B, Co]` → `[B, Co, H, W]`;
 /// equal to `x.conv2d(weight, k/2, 1, 1, 1) + bias[:, :, None, None]` and differentiable in all
 /// three arguments.
 pub fn conv2d_same_im2col(x: &Tensor, weight: &Tensor, bias: &Tensor) -> Result<Tensor> {
-    x.contiguous()?
-        .apply_op3(&weight.contiguous()?, &bias.contiguous()?, ConvSame)
+    conv2d_same_banded(x, weight, bias, BAND_BYTES)
+}
+
+/// [`conv2d_same_im2col`] with a given column-band budget in bytes (tests force many bands).
+fn conv2d_same_banded(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+    band_bytes: usize,
+) -> Result<Tensor> {
+    x.contiguous()?.apply_op3(
+        &weight.contiguous()?,
+        &bias.contiguous()?,
+        ConvSame { band_bytes },
+    )
 }
 
 /// Stride-1 "same" convolution plus a per-sample bias `[B, Co]`: the fused kernel
@@ -582,5 +729,79 @@ impl Dense {
     /// `[B, d_in] → [B, d_out]`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         x.matmul(&self.weight.t()?)?.broadcast_add(&self.bias)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, Var};
+
+    /// `max |a − r| / max |r|`.
+    fn rel_diff(a: &Tensor, r: &Tensor) -> f32 {
+        let max_abs = |t: &Tensor| {
+            t.abs()
+                .and_then(|t| t.flatten_all())
+                .and_then(|t| t.max(0))
+                .and_then(|t| t.to_scalar::<f32>())
+                .unwrap()
+        };
+        max_abs(&(a - r).unwrap()) / max_abs(r).max(f32::MIN_POSITIVE)
+    }
+
+    /// Forced small bands (one row, and three rows with a shorter last band; a 1×1 kernel
+    /// stays one band) give candle's `conv2d` value and gradients in all three arguments, on
+    /// the parallel-unit path (batch 1 split into bands, batch 3) and the in-turn one.
+    #[test]
+    fn banded_conv_matches_candle_conv2d_values_and_gradients() {
+        let dev = Device::Cpu;
+        for &(b, c, co, h, w, k, band_rows) in &[
+            (1, 3, 4, 11, 7, 3, 1),
+            (3, 2, 5, 10, 6, 5, 3),
+            (2, 4, 3, 9, 8, 3, 2),
+            (1, 3, 2, 6, 5, 1, 1),
+        ] {
+            let band_bytes = c * k * k * w * std::mem::size_of::<f32>() * band_rows;
+            let d = ConvDims { b, c, co, h, w, k };
+            let plan = BandPlan::new(d, band_bytes);
+            assert_eq!(plan.bands > 1, k > 1, "{plan:?}");
+            let x =
+                Var::from_tensor(&Tensor::randn(0f32, 1.0, (b, c, h, w), &dev).unwrap()).unwrap();
+            let wt =
+                Var::from_tensor(&Tensor::randn(0f32, 1.0, (co, c, k, k), &dev).unwrap()).unwrap();
+            let bias = Var::from_tensor(&Tensor::randn(0f32, 1.0, (b, co), &dev).unwrap()).unwrap();
+            let probe = Tensor::randn(0f32, 1.0, (b, co, h, w), &dev).unwrap();
+            let ours =
+                conv2d_same_banded(x.as_tensor(), wt.as_tensor(), bias.as_tensor(), band_bytes)
+                    .unwrap();
+            let reference = x
+                .as_tensor()
+                .conv2d(wt.as_tensor(), k / 2, 1, 1, 1)
+                .unwrap()
+                .broadcast_add(&bias.as_tensor().unsqueeze(2).unwrap().unsqueeze(3).unwrap())
+                .unwrap();
+            assert!(rel_diff(&ours, &reference) < 1e-4);
+            let g1 = (ours * &probe)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            let g2 = (reference * &probe)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            for v in [&x, &wt, &bias] {
+                let (a, r) = (g1.get(v).unwrap(), g2.get(v).unwrap());
+                assert!(
+                    rel_diff(a, r) < 1e-4,
+                    "gradient mismatch {} for {:?}",
+                    rel_diff(a, r),
+                    (b, c, co, h, w, k, band_rows)
+                );
+            }
+        }
     }
 }
