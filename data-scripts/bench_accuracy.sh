@@ -31,8 +31,14 @@ run ct_nfe --task ct --views 23 --methods pc-projection --model "$ct" \
 # The default step count (N = 500, 1001 NFE per sample), posterior mean of 4 samples.
 STEPS=500 run ct_default_k4 --task ct --views 23 --methods pc-projection --samples 4 \
   --model "$ct" --config configs/tuned_ct.toml --n "$n"
+# The other score methods at the default step count (PC + projection's row is in ct_nfe).
+STEPS=500 run ct_methods_default --task ct --views 23 --methods ald-projection,score-sde,langevin \
+  --model "$ct" --config configs/tuned_ct.toml --n "$n"
 run mar --task mar --methods fbp,li,pc-projection --model "$ct" \
   --config configs/tuned_ct.toml --n "$n"
 run mri --task mri --accel 4,8,24 \
   --methods zero-filled,fista-tv,pc-projection,ald-projection,score-sde,langevin \
+  --model "$mri" --data configs/mri_mni_64.toml --config configs/tuned_mri.toml --n "$n"
+STEPS=500 run mri_default --task mri --accel 4,8 \
+  --methods pc-projection,ald-projection,score-sde,langevin \
   --model "$mri" --data configs/mri_mni_64.toml --config configs/tuned_mri.toml --n "$n"
