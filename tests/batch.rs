@@ -7,24 +7,9 @@ use medsgm::io::nifti_io::{read_nifti, write_nifti, NiftiMeta};
 use ndarray::{Array3, Axis};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-fn medsgm(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_medsgm"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("cannot run medsgm")
-}
-
-fn ok(o: &Output) {
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
+mod common;
+use common::{medsgm, ok};
 
 fn real(name: &str) -> Option<PathBuf> {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))

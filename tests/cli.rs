@@ -1,15 +1,9 @@
 //! The `medsgm` binary: exit codes and error messages for bad input.
 
-use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn medsgm(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_medsgm"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("cannot run medsgm")
-}
+mod common;
+use common::medsgm;
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()

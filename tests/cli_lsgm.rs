@@ -2,24 +2,16 @@
 //! `medsgm bench recon` with the latent prior (issue 6), on a 16² toy run.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
+
+mod common;
+use common::ok;
 
 fn medsgm(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_medsgm"))
-        .args(args)
-        .current_dir(cwd)
+    common::command(args, cwd)
         .env("RAYON_NUM_THREADS", "1")
         .output()
         .expect("cannot run medsgm")
-}
-
-fn ok(o: &Output) {
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
 }
 
 const CONFIG: &str = r#"

@@ -7,16 +7,10 @@ use medsgm_operators::{Fft2, LinearOperator, RealInput};
 use ndarray::{ArrayD, Ix2};
 use num_complex::Complex32;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-fn medsgm(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_medsgm"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("cannot run medsgm")
-}
+mod common;
+use common::medsgm;
 
 fn ok(args: &[&str], cwd: &Path) -> String {
     let o = medsgm(args, cwd);

@@ -11,14 +11,13 @@ use medsgm_operators::radon::Radon;
 use medsgm_operators::{Fft2, RealInput, Subsampled, Transform};
 use ndarray::{Array1, Ix2};
 use num_complex::Complex32;
-use std::process::Command;
 use std::sync::Mutex;
 
+mod common;
+
+/// `medsgm <args>` in the package root (where cargo runs the tests).
 fn medsgm(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_medsgm"))
-        .args(args)
-        .output()
-        .expect("cannot run medsgm")
+    common::medsgm(args, std::path::Path::new(env!("CARGO_MANIFEST_DIR")))
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //! and gradients.
 
 use candle_core::{Device, Tensor, Var};
-use medsgm::nn::conv::conv2d_same_im2col;
+use medsgm::nn::conv::{conv2d_same_banded, conv2d_same_im2col};
 
 fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
     (a - b)
@@ -18,12 +18,51 @@ fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
         .unwrap()
 }
 
+/// `max |a − r| / max |r|`.
+fn rel_diff(a: &Tensor, r: &Tensor) -> f32 {
+    max_abs_diff(a, r) / max_abs_diff(r, &r.zeros_like().unwrap()).max(f32::MIN_POSITIVE)
+}
+
+/// `conv(x, w, bias)` on random inputs of shape `(b, c, co, h, w, k)` equals candle's
+/// `conv2d` (padding k/2) plus the bias, in value and in the gradients of all three arguments
+/// under a non-uniform upstream gradient (so that every output position matters): `err` below
+/// 1e-4 for each.
+fn assert_conv_matches_candle(
+    (b, c, co, h, w, k): (usize, usize, usize, usize, usize, usize),
+    conv: impl Fn(&Tensor, &Tensor, &Tensor) -> Tensor,
+    err: fn(&Tensor, &Tensor) -> f32,
+    case: &str,
+) {
+    let dev = Device::Cpu;
+    let x = Var::from_tensor(&Tensor::randn(0f32, 1.0, (b, c, h, w), &dev).unwrap()).unwrap();
+    let wt = Var::from_tensor(&Tensor::randn(0f32, 1.0, (co, c, k, k), &dev).unwrap()).unwrap();
+    let bias = Var::from_tensor(&Tensor::randn(0f32, 1.0, (b, co), &dev).unwrap()).unwrap();
+    let probe = Tensor::randn(0f32, 1.0, (b, co, h, w), &dev).unwrap();
+    let ours = conv(x.as_tensor(), wt.as_tensor(), bias.as_tensor());
+    let reference = x
+        .as_tensor()
+        .conv2d(wt.as_tensor(), k / 2, 1, 1, 1)
+        .unwrap()
+        .broadcast_add(&bias.as_tensor().unsqueeze(2).unwrap().unsqueeze(3).unwrap())
+        .unwrap();
+    assert!(err(&ours, &reference) < 1e-4, "value mismatch for {case}");
+    let grads = |y: Tensor| (y * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+    let (g1, g2) = (grads(ours), grads(reference));
+    for v in [&x, &wt, &bias] {
+        let (a, r) = (g1.get(v).unwrap(), g2.get(v).unwrap());
+        assert!(
+            err(a, r) < 1e-4,
+            "gradient mismatch {} for {case}",
+            err(a, r)
+        );
+    }
+}
+
 #[test]
 fn im2col_conv_matches_candle_conv2d_values_and_gradients() {
-    let dev = Device::Cpu;
     // Batches of 1 take the multi-threaded-GEMM path, larger ones the batch-split path;
     // 1×1 kernels skip the column buffer.
-    for &(b, c, co, h, w, k) in &[
+    for &dims in &[
         (2, 3, 5, 7, 9, 3),
         (1, 4, 2, 6, 5, 1),
         (3, 2, 3, 4, 4, 3),
@@ -31,40 +70,8 @@ fn im2col_conv_matches_candle_conv2d_values_and_gradients() {
         (5, 4, 3, 3, 5, 1),
         (4, 2, 3, 6, 6, 5),
     ] {
-        let x = Var::from_tensor(&Tensor::randn(0f32, 1.0, (b, c, h, w), &dev).unwrap()).unwrap();
-        let wt = Var::from_tensor(&Tensor::randn(0f32, 1.0, (co, c, k, k), &dev).unwrap()).unwrap();
-        let bias = Var::from_tensor(&Tensor::randn(0f32, 1.0, (b, co), &dev).unwrap()).unwrap();
-        // A non-uniform upstream gradient so that every output position matters.
-        let probe = Tensor::randn(0f32, 1.0, (b, co, h, w), &dev).unwrap();
-        let ours = conv2d_same_im2col(x.as_tensor(), wt.as_tensor(), bias.as_tensor()).unwrap();
-        let reference = x
-            .as_tensor()
-            .conv2d(wt.as_tensor(), k / 2, 1, 1, 1)
-            .unwrap()
-            .broadcast_add(&bias.as_tensor().unsqueeze(2).unwrap().unsqueeze(3).unwrap())
-            .unwrap();
-        assert!(max_abs_diff(&ours, &reference) < 1e-4);
-        let g1 = (ours * &probe)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
-        let g2 = (reference * &probe)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
-        for v in [&x, &wt, &bias] {
-            let (a, r) = (g1.get(v).unwrap(), g2.get(v).unwrap());
-            assert!(
-                max_abs_diff(a, r) < 1e-4,
-                "gradient mismatch {} for {:?}",
-                max_abs_diff(a, r),
-                (b, c, co, h, w, k)
-            );
-        }
+        let conv = |x: &Tensor, w: &Tensor, b: &Tensor| conv2d_same_im2col(x, w, b).unwrap();
+        assert_conv_matches_candle(dims, conv, max_abs_diff, &format!("{dims:?}"));
     }
 }
 
@@ -73,42 +80,31 @@ fn im2col_conv_matches_candle_conv2d_values_and_gradients() {
 /// (relative to the largest reference entry: the weight gradient sums 2·64² products).
 #[test]
 fn banded_im2col_conv_matches_candle_conv2d_values_and_gradients() {
-    let dev = Device::Cpu;
-    let max_abs = |t: &Tensor| max_abs_diff(t, &t.zeros_like().unwrap());
     for &(b, c, co, h, w) in &[(1, 8, 4, 64, 64), (2, 8, 3, 72, 64)] {
-        let x = Var::from_tensor(&Tensor::randn(0f32, 1.0, (b, c, h, w), &dev).unwrap()).unwrap();
-        let wt = Var::from_tensor(&Tensor::randn(0f32, 1.0, (co, c, 3, 3), &dev).unwrap()).unwrap();
-        let bias = Var::from_tensor(&Tensor::randn(0f32, 1.0, (b, co), &dev).unwrap()).unwrap();
-        let probe = Tensor::randn(0f32, 1.0, (b, co, h, w), &dev).unwrap();
-        let ours = conv2d_same_im2col(x.as_tensor(), wt.as_tensor(), bias.as_tensor()).unwrap();
-        let reference = x
-            .as_tensor()
-            .conv2d(wt.as_tensor(), 1, 1, 1, 1)
-            .unwrap()
-            .broadcast_add(&bias.as_tensor().unsqueeze(2).unwrap().unsqueeze(3).unwrap())
-            .unwrap();
-        assert!(max_abs_diff(&ours, &reference) < 1e-4 * max_abs(&reference));
-        let g1 = (ours * &probe)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
-        let g2 = (reference * &probe)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
-        for v in [&x, &wt, &bias] {
-            let (a, r) = (g1.get(v).unwrap(), g2.get(v).unwrap());
-            let rel = max_abs_diff(a, r) / max_abs(r);
-            assert!(
-                rel < 1e-4,
-                "gradient mismatch {rel} for {:?}",
-                (b, c, co, h, w)
-            );
-        }
+        let conv = |x: &Tensor, w: &Tensor, b: &Tensor| conv2d_same_im2col(x, w, b).unwrap();
+        let dims = (b, c, co, h, w, 3);
+        assert_conv_matches_candle(dims, conv, rel_diff, &format!("{dims:?}"));
+    }
+}
+
+/// Forced small bands (one row, and three rows with a shorter last band; a 1×1 kernel stays
+/// one band, see the unit test of `BandPlan`) give candle's `conv2d` value and gradients in all
+/// three arguments, on the parallel-unit path (batch 1 split into bands, batch 3) and the
+/// in-turn one.
+#[test]
+fn forced_band_sizes_match_candle_conv2d_values_and_gradients() {
+    for &(b, c, co, h, w, k, band_rows) in &[
+        (1, 3, 4, 11, 7, 3, 1),
+        (3, 2, 5, 10, 6, 5, 3),
+        (2, 4, 3, 9, 8, 3, 2),
+        (1, 3, 2, 6, 5, 1, 1),
+    ] {
+        let band_bytes = c * k * k * w * std::mem::size_of::<f32>() * band_rows;
+        let conv = |x: &Tensor, wt: &Tensor, bias: &Tensor| {
+            conv2d_same_banded(x, wt, bias, band_bytes).unwrap()
+        };
+        let case = format!("{:?}", (b, c, co, h, w, k, band_rows));
+        assert_conv_matches_candle((b, c, co, h, w, k), conv, rel_diff, &case);
     }
 }
 

@@ -7,24 +7,23 @@
 //!
 //! The CT pixel prior's counterpart is the embedded demo test in tests/cli_score.rs.
 
+mod common;
+
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::Command;
 
 /// Runs `medsgm bench recon <args>` from the repository root and returns each method's mean PSNR.
 fn bench_psnr(args: &[&str]) -> HashMap<String, f64> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("bench");
-    let o = Command::new(env!("CARGO_BIN_EXE_medsgm"))
-        .current_dir(root)
-        .args(["bench", "recon"])
+    let o = common::command(&["bench", "recon"], root)
         .args(args)
         .arg("--out")
         .arg(&out)
         .output()
         .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    common::ok(&o);
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
     summary
