@@ -3,6 +3,7 @@
 
 use super::conv::{Conv, Dense};
 use super::group_norm::GroupNorm;
+use super::residual::scaled_sum;
 use candle_core::{DType, Result, Tensor};
 use candle_nn::{Module, VarBuilder};
 use rand::Rng;
@@ -115,7 +116,7 @@ impl ResBlock {
             Some(conv) => conv.forward(&x)?,
             None => x,
         };
-        (skip + h)? * SKIP_RESCALE
+        scaled_sum(&skip, &h, SKIP_RESCALE)
     }
 }
 
@@ -164,6 +165,6 @@ impl AttnBlock {
             .reshape((b, h * w, c))?
             .transpose(1, 2)?
             .reshape((b, c, h, w))?;
-        (x + hh)? * SKIP_RESCALE
+        scaled_sum(x, &hh, SKIP_RESCALE)
     }
 }

@@ -404,6 +404,8 @@ impl BandPlan {
 
 /// `y_b = bias_b 1ᵀ + W · cols(x_b)` for all samples (`bias: [B, Co]`, zero when `None`), band
 /// by band: each unit writes the `[Co, band·W]` sub-block `y_b[:, rows·W]` (row stride HW).
+/// The output is not zero-filled first: the bias fill, or without a bias the GEMM (which then
+/// overwrites instead of accumulating), writes every element.
 fn conv_forward(
     x: &[f32],
     wt: &[f32],
@@ -412,7 +414,7 @@ fn conv_forward(
     band_bytes: usize,
 ) -> Result<Vec<f32>> {
     let (hw, cohw) = (d.hw(), d.co * d.hw());
-    let mut out = vec![0f32; d.b * cohw];
+    let mut out: Vec<f32> = Vec::with_capacity(d.b * cohw);
     let y = SharedMut(out.as_mut_ptr());
     let plan = BandPlan::new(d, band_bytes);
     let gemm = plan.gemm();
@@ -425,16 +427,26 @@ fn conv_forward(
             let start = unit.b * cohw + unit.rows.start * d.w;
             if let Some(bias) = bias {
                 for (co, &v) in bias[unit.b * d.co..(unit.b + 1) * d.co].iter().enumerate() {
-                    // SAFETY: `out` outlives the loop; row `co` of this unit's block lies in
-                    // `out[start..start + (Co − 1)·HW + n]`, and units cover disjoint (sample,
-                    // row band) blocks.
-                    unsafe { std::slice::from_raw_parts_mut(y.at(start + co * hw), n) }.fill(v);
+                    // SAFETY: `out` has capacity for B·Co·HW floats and outlives the loop; row
+                    // `co` of this unit's block lies in `[start, start + (Co − 1)·HW + n)`, and
+                    // units cover disjoint (sample, row band) blocks.
+                    let row = unsafe {
+                        std::slice::from_raw_parts_mut(
+                            y.at(start + co * hw).cast::<std::mem::MaybeUninit<f32>>(),
+                            n,
+                        )
+                    };
+                    row.fill(std::mem::MaybeUninit::new(v));
                 }
             }
-            // SAFETY: as above: the unit's `[Co, n]` block with row stride HW is its own.
-            unsafe { gemm_into(y.at(start), hw, d.weight(wt), cols, true, gemm) }
+            // SAFETY: as above: the unit's `[Co, n]` block with row stride HW is its own; it
+            // is read (accumulated into) only after the bias fill initialised it.
+            unsafe { gemm_into(y.at(start), hw, d.weight(wt), cols, bias.is_some(), gemm) }
         },
     )?;
+    // SAFETY: the units' blocks tile the whole `[B, Co, H, W]` output and each was written
+    // completely (bias fill and accumulating GEMM, or overwriting GEMM).
+    unsafe { out.set_len(d.b * cohw) };
     Ok(out)
 }
 

@@ -13,16 +13,20 @@
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Module, Result, Shape, Tensor};
 use candle_nn::VarBuilder;
+use super::fast_math::{self, silu_sigmoid};
 use rayon::prelude::*;
 
-/// Per-(sample, group) mean and 1/√(var + eps), two-pass in f64.
+/// Per-(sample, group) mean and 1/√(var + eps), two passes (mean, then squared deviations)
+/// with f32 lane sums and f64 totals ([`fast_math::sum_pairs`]).
 fn group_stats(x: &[f32], n_groups_total: usize, eps: f64) -> Vec<(f32, f32)> {
     let len = x.len() / n_groups_total;
     x.par_chunks(len)
         .map(|g| {
-            let mean = g.iter().map(|&v| v as f64).sum::<f64>() / len as f64;
-            let var = g.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / len as f64;
-            (mean as f32, (1.0 / (var + eps).sqrt()) as f32)
+            fast_math::vectorised(|| {
+                let mean = (fast_math::sum_pairs(g, g, |v, _| v) / len as f64) as f32;
+                let var = fast_math::sum_pairs(g, g, |v, _| (v - mean) * (v - mean)) / len as f64;
+                (mean, (1.0 / (var + eps).sqrt()) as f32)
+            })
         })
         .collect()
 }
@@ -40,13 +44,6 @@ struct Gn {
     eps: f64,
     /// Apply SiLU to the normalised output.
     silu: bool,
-}
-
-/// `(silu(y), σ(y))` computed as candle does: `y / (1 + e^{−y})`.
-#[inline]
-fn silu_sigmoid(y: f32) -> (f32, f32) {
-    let d = 1.0 + (-y).exp();
-    (y / d, 1.0 / d)
 }
 
 impl Gn {
@@ -82,24 +79,30 @@ impl CustomOp3 for Gn {
         );
         let stats = group_stats(x, b * self.groups, self.eps);
         let cpg = c / self.groups;
-        let mut y = vec![0f32; x.len()];
-        y.par_chunks_mut(hw)
+        // Every element is written below, so the output is not zero-filled first.
+        let mut y: Vec<f32> = Vec::with_capacity(x.len());
+        y.spare_capacity_mut()[..x.len()]
+            .par_chunks_mut(hw)
             .zip(x.par_chunks(hw))
             .enumerate()
             .for_each(|(bc, (yc, xc))| {
                 let ch = bc % c;
                 let (mean, rstd) = stats[(bc / c) * self.groups + ch / cpg];
                 let (a, d) = (gamma[ch] * rstd, beta[ch] - gamma[ch] * rstd * mean);
-                if self.silu {
-                    for (o, &v) in yc.iter_mut().zip(xc) {
-                        *o = silu_sigmoid(a * v + d).0;
+                fast_math::vectorised(|| {
+                    if self.silu {
+                        for (o, &v) in yc.iter_mut().zip(xc) {
+                            o.write(silu_sigmoid(a * v + d).0);
+                        }
+                    } else {
+                        for (o, &v) in yc.iter_mut().zip(xc) {
+                            o.write(a * v + d);
+                        }
                     }
-                } else {
-                    for (o, &v) in yc.iter_mut().zip(xc) {
-                        *o = a * v + d;
-                    }
-                }
+                })
             });
+        // SAFETY: the chunks cover all `x.len()` elements and each was written above.
+        unsafe { y.set_len(x.len()) };
         Ok((CpuStorage::F32(y), l1.shape().clone()))
     }
 
@@ -169,50 +172,50 @@ impl CustomOp3 for GnBackward {
             .map(|(bg, (dxg, (xg, dyg)))| {
                 let (mean, rstd) = stats[bg];
                 let c0 = (bg % gn.groups) * cpg;
-                // ∂y of the normalisation, staged in ∂x: the incoming gradient, or for the
-                // fused SiLU its pull-back through silu at y = γ x̂ + β.
-                if gn.silu {
+                fast_math::vectorised(|| {
+                    // ∂y of the normalisation, staged in ∂x: the incoming gradient, or for the
+                    // fused SiLU its pull-back through silu at y = γ x̂ + β.
+                    if gn.silu {
+                        for k in 0..cpg {
+                            let (gam, bet) = (gamma[c0 + k], beta[c0 + k]);
+                            let (a, d) = (gam * rstd, bet - gam * rstd * mean);
+                            let r = k * hw..(k + 1) * hw;
+                            for ((o, &v), &g) in
+                                dxg[r.clone()].iter_mut().zip(&xg[r.clone()]).zip(&dyg[r])
+                            {
+                                let (z, s) = silu_sigmoid(a * v + d);
+                                *o = g * (s * (1.0 - z) + z);
+                            }
+                        }
+                    } else {
+                        dxg.copy_from_slice(dyg);
+                    }
+                    // Per channel Σ ∂y x̂ = rstd Σ ∂y (x − μ) and Σ ∂y.
+                    let per_channel: Vec<(f64, f64)> = (0..cpg)
+                        .map(|k| {
+                            let (xk, dk) = (&xg[k * hw..(k + 1) * hw], &dxg[k * hw..(k + 1) * hw]);
+                            let s_dyx = fast_math::sum_pairs(xk, dk, |v, d| d * (v - mean));
+                            (s_dyx * rstd as f64, fast_math::sum_pairs(dk, dk, |d, _| d))
+                        })
+                        .collect();
+                    let (sum_g, sum_gx) = per_channel.iter().enumerate().fold(
+                        (0f64, 0f64),
+                        |(sg, sgx), (k, &(s_dyx, s_dy))| {
+                            let gam = gamma[c0 + k] as f64;
+                            (sg + gam * s_dy, sgx + gam * s_dyx)
+                        },
+                    );
+                    let (mg, mgx) = ((sum_g / glen as f64) as f32, (sum_gx / glen as f64) as f32);
                     for k in 0..cpg {
-                        let (gam, bet) = (gamma[c0 + k], beta[c0 + k]);
-                        let (a, d) = (gam * rstd, bet - gam * rstd * mean);
+                        let gam = gamma[c0 + k];
                         let r = k * hw..(k + 1) * hw;
-                        for ((o, &v), &g) in
-                            dxg[r.clone()].iter_mut().zip(&xg[r.clone()]).zip(&dyg[r])
-                        {
-                            let (z, s) = silu_sigmoid(a * v + d);
-                            *o = g * (s * (1.0 - z) + z);
+                        for (o, &v) in dxg[r.clone()].iter_mut().zip(&xg[r]) {
+                            let xh = (v - mean) * rstd;
+                            *o = (gam * *o - mg - xh * mgx) * rstd;
                         }
                     }
-                } else {
-                    dxg.copy_from_slice(dyg);
-                }
-                let (mut sum_g, mut sum_gx) = (0f64, 0f64);
-                let mut per_channel = Vec::with_capacity(cpg);
-                for k in 0..cpg {
-                    let gam = gamma[c0 + k];
-                    let (mut s_dyx, mut s_dy) = (0f64, 0f64);
-                    for (&v, &d) in xg[k * hw..(k + 1) * hw]
-                        .iter()
-                        .zip(&dxg[k * hw..(k + 1) * hw])
-                    {
-                        let xh = ((v - mean) * rstd) as f64;
-                        s_dyx += d as f64 * xh;
-                        s_dy += d as f64;
-                    }
-                    sum_g += gam as f64 * s_dy;
-                    sum_gx += gam as f64 * s_dyx;
-                    per_channel.push((s_dyx, s_dy));
-                }
-                let (mg, mgx) = ((sum_g / glen as f64) as f32, (sum_gx / glen as f64) as f32);
-                for k in 0..cpg {
-                    let gam = gamma[c0 + k];
-                    let r = k * hw..(k + 1) * hw;
-                    for (o, &v) in dxg[r.clone()].iter_mut().zip(&xg[r]) {
-                        let xh = (v - mean) * rstd;
-                        *o = (gam * *o - mg - xh * mgx) * rstd;
-                    }
-                }
-                per_channel
+                    per_channel
+                })
             })
             .collect();
         let (dgamma, dbeta) = rest.split_at_mut(c);

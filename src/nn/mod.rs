@@ -5,9 +5,11 @@ pub mod config;
 pub mod conv;
 pub mod cpu_runtime;
 pub mod embedding;
+pub mod fast_math;
 pub mod group_norm;
 pub mod init;
 pub mod ncsnpp;
+pub mod residual;
 pub mod score;
 
 pub use config::NcsnppConfig;
