@@ -69,6 +69,9 @@ fn im2col_conv_matches_candle_conv2d_values_and_gradients() {
         (1, 3, 4, 5, 6, 3),
         (5, 4, 3, 3, 5, 1),
         (4, 2, 3, 6, 6, 5),
+        // Images narrower than the kernel reach: every shifted tap wraps a whole row.
+        (1, 2, 3, 5, 1, 3),
+        (2, 2, 2, 3, 2, 5),
     ] {
         let conv = |x: &Tensor, w: &Tensor, b: &Tensor| conv2d_same_im2col(x, w, b).unwrap();
         assert_conv_matches_candle(dims, conv, max_abs_diff, &format!("{dims:?}"));
