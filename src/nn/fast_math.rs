@@ -3,8 +3,9 @@
 //!
 //! libm's `expf` is a scalar call, so a loop that applies SiLU runs one element at a time, and
 //! a sum with one accumulator is bound by the latency of the additions. The functions here are
-//! branch-free f32 arithmetic that LLVM turns into SIMD code, and [`vectorised`] runs a kernel
-//! compiled for AVX2 + FMA when the CPU has them (the release build targets baseline x86-64).
+//! branch-free f32 arithmetic that LLVM turns into SIMD code, inlined into kernels that are
+//! compiled twice with `multiversion` (baseline x86-64, which the release build targets, and
+//! AVX2 + FMA, chosen at run time): [`sum`] here, the GroupNorm kernels in `group_norm.rs`.
 
 /// `e^x` in f32 without a libm call (Cephes `expf`: x = n ln 2 + r with |r| ≤ ln 2 / 2, a
 /// degree-5 minimax polynomial for `(e^r − 1 − r)/r²`, times 2ⁿ built in the exponent bits).
@@ -72,24 +73,10 @@ pub fn sum_pairs(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f64 {
     total
 }
 
-/// Runs `kernel` compiled for AVX2 + FMA when the CPU supports them (the closure is inlined
-/// into a `#[target_feature]` function), else as built.
-#[inline(always)]
-pub fn vectorised<R>(kernel: impl FnOnce() -> R) -> R {
-    #[cfg(target_arch = "x86_64")]
-    {
-        /// # Safety
-        /// The CPU must support AVX2 and FMA.
-        #[target_feature(enable = "avx2,fma")]
-        unsafe fn avx2<R>(kernel: impl FnOnce() -> R) -> R {
-            kernel()
-        }
-        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-            // SAFETY: the features were detected at run time.
-            return unsafe { avx2(kernel) };
-        }
-    }
-    kernel()
+/// `Σ x_i` ([`sum_pairs`] with AVX2 + FMA when the CPU has them).
+#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
+pub fn sum(x: &[f32]) -> f64 {
+    sum_pairs(x, x, |v, _| v)
 }
 
 #[cfg(test)]
@@ -125,10 +112,12 @@ mod tests {
             let b: Vec<f32> = (0..n).map(|i| ((i * 13) % 7) as f32 - 3.0).collect();
             let want: f64 = a.iter().zip(&b).map(|(&x, &y)| x as f64 * y as f64).sum();
             let magnitude: f64 = a.iter().zip(&b).map(|(&x, &y)| (x * y).abs() as f64).sum();
-            let got = vectorised(|| sum_pairs(&a, &b, |x, y| x * y));
+            let got = sum_pairs(&a, &b, |x, y| x * y);
             // Each lane adds 64 terms in f32: error ≤ 64 ε Σ|terms|.
             let tol = 64.0 * f32::EPSILON as f64 * magnitude + 1e-12;
             assert!((got - want).abs() <= tol, "{n}: {got} vs {want} (tolerance {tol})");
+            let (plain, fast) = (a.iter().map(|&v| v as f64).sum::<f64>(), sum(&a));
+            assert!((plain - fast).abs() <= 64.0 * f32::EPSILON as f64 * plain.abs() + 1e-12);
         }
     }
 }

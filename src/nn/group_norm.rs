@@ -15,20 +15,37 @@ use candle_core::{CpuStorage, CustomOp3, Layout, Module, Result, Shape, Tensor};
 use candle_nn::VarBuilder;
 use super::fast_math::{self, silu_sigmoid};
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
-/// Per-(sample, group) mean and 1/√(var + eps), two passes (mean, then squared deviations)
-/// with f32 lane sums and f64 totals ([`fast_math::sum_pairs`]).
+/// Mean and 1/√(var + eps) of one group, two passes (mean, then squared deviations) with f32
+/// lane sums and f64 totals ([`fast_math::sum_pairs`]).
+#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
+fn mean_rstd(g: &[f32], eps: f64) -> (f32, f32) {
+    let len = g.len().max(1) as f64;
+    let mean = (fast_math::sum_pairs(g, g, |v, _| v) / len) as f32;
+    let var = fast_math::sum_pairs(g, g, |v, _| (v - mean) * (v - mean)) / len;
+    (mean, (1.0 / (var + eps).sqrt()) as f32)
+}
+
+/// Per-(sample, group) [`mean_rstd`].
 fn group_stats(x: &[f32], n_groups_total: usize, eps: f64) -> Vec<(f32, f32)> {
-    let len = x.len() / n_groups_total;
-    x.par_chunks(len)
-        .map(|g| {
-            fast_math::vectorised(|| {
-                let mean = (fast_math::sum_pairs(g, g, |v, _| v) / len as f64) as f32;
-                let var = fast_math::sum_pairs(g, g, |v, _| (v - mean) * (v - mean)) / len as f64;
-                (mean, (1.0 / (var + eps).sqrt()) as f32)
-            })
-        })
+    x.par_chunks(x.len() / n_groups_total)
+        .map(|g| mean_rstd(g, eps))
         .collect()
+}
+
+/// `out = a·x + d`, or `silu(a·x + d)` when `silu` (one channel of the forward pass).
+#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
+fn normalise(out: &mut [MaybeUninit<f32>], x: &[f32], a: f32, d: f32, silu: bool) {
+    if silu {
+        for (o, &v) in out.iter_mut().zip(x) {
+            o.write(silu_sigmoid(a * v + d).0);
+        }
+    } else {
+        for (o, &v) in out.iter_mut().zip(x) {
+            o.write(a * v + d);
+        }
+    }
 }
 
 fn slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
@@ -89,17 +106,7 @@ impl CustomOp3 for Gn {
                 let ch = bc % c;
                 let (mean, rstd) = stats[(bc / c) * self.groups + ch / cpg];
                 let (a, d) = (gamma[ch] * rstd, beta[ch] - gamma[ch] * rstd * mean);
-                fast_math::vectorised(|| {
-                    if self.silu {
-                        for (o, &v) in yc.iter_mut().zip(xc) {
-                            o.write(silu_sigmoid(a * v + d).0);
-                        }
-                    } else {
-                        for (o, &v) in yc.iter_mut().zip(xc) {
-                            o.write(a * v + d);
-                        }
-                    }
-                })
+                normalise(yc, xc, a, d, self.silu);
             });
         // SAFETY: the chunks cover all `x.len()` elements and each was written above.
         unsafe { y.set_len(x.len()) };
@@ -126,6 +133,58 @@ impl CustomOp3 for Gn {
         let dbeta = packed.narrow(0, n + c, c)?;
         Ok((Some(dx), Some(dgamma), Some(dbeta)))
     }
+}
+
+/// Backward pass of one (sample, group) of [`Gn`]: writes ∂x into `dxg` from the input `xg`,
+/// the output gradient `dyg` and the group's `(γ, β)` and `(μ, 1/s)`; returns the per-channel
+/// `(Σ ∂y x̂, Σ ∂y)` (∂y after the SiLU pull-back when `silu`).
+#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
+fn group_backward(
+    dxg: &mut [f32],
+    xg: &[f32],
+    dyg: &[f32],
+    (gamma, beta): (&[f32], &[f32]),
+    (mean, rstd): (f32, f32),
+    hw: usize,
+    silu: bool,
+) -> Vec<(f64, f64)> {
+    let cpg = gamma.len();
+    // ∂y of the normalisation, staged in ∂x: the incoming gradient, or for the fused SiLU its
+    // pull-back through silu at y = γ x̂ + β.
+    if silu {
+        for k in 0..cpg {
+            let (a, d) = (gamma[k] * rstd, beta[k] - gamma[k] * rstd * mean);
+            let r = k * hw..(k + 1) * hw;
+            for ((o, &v), &g) in dxg[r.clone()].iter_mut().zip(&xg[r.clone()]).zip(&dyg[r]) {
+                let (z, s) = silu_sigmoid(a * v + d);
+                *o = g * (s * (1.0 - z) + z);
+            }
+        }
+    } else {
+        dxg.copy_from_slice(dyg);
+    }
+    // Per channel Σ ∂y x̂ = rstd Σ ∂y (x − μ) and Σ ∂y.
+    let per_channel: Vec<(f64, f64)> = (0..cpg)
+        .map(|k| {
+            let (xk, dk) = (&xg[k * hw..(k + 1) * hw], &dxg[k * hw..(k + 1) * hw]);
+            let s_dyx = fast_math::sum_pairs(xk, dk, |v, d| d * (v - mean));
+            (s_dyx * rstd as f64, fast_math::sum_pairs(dk, dk, |d, _| d))
+        })
+        .collect();
+    let (sum_g, sum_gx) = per_channel.iter().zip(gamma).fold(
+        (0f64, 0f64),
+        |(sg, sgx), (&(s_dyx, s_dy), &gam)| (sg + gam as f64 * s_dy, sgx + gam as f64 * s_dyx),
+    );
+    let glen = (cpg * hw).max(1) as f64;
+    let (mg, mgx) = ((sum_g / glen) as f32, (sum_gx / glen) as f32);
+    for (k, &gam) in gamma.iter().enumerate() {
+        let r = k * hw..(k + 1) * hw;
+        for (o, &v) in dxg[r.clone()].iter_mut().zip(&xg[r]) {
+            let xh = (v - mean) * rstd;
+            *o = (gam * *o - mg - xh * mgx) * rstd;
+        }
+    }
+    per_channel
 }
 
 /// Backward of [`Gn`] on `(x, [γ, β], ∂y)`, packed as `[∂x (flattened), ∂γ, ∂β]`.
@@ -170,52 +229,9 @@ impl CustomOp3 for GnBackward {
             .zip(x.par_chunks(glen).zip(dy.par_chunks(glen)))
             .enumerate()
             .map(|(bg, (dxg, (xg, dyg)))| {
-                let (mean, rstd) = stats[bg];
                 let c0 = (bg % gn.groups) * cpg;
-                fast_math::vectorised(|| {
-                    // ∂y of the normalisation, staged in ∂x: the incoming gradient, or for the
-                    // fused SiLU its pull-back through silu at y = γ x̂ + β.
-                    if gn.silu {
-                        for k in 0..cpg {
-                            let (gam, bet) = (gamma[c0 + k], beta[c0 + k]);
-                            let (a, d) = (gam * rstd, bet - gam * rstd * mean);
-                            let r = k * hw..(k + 1) * hw;
-                            for ((o, &v), &g) in
-                                dxg[r.clone()].iter_mut().zip(&xg[r.clone()]).zip(&dyg[r])
-                            {
-                                let (z, s) = silu_sigmoid(a * v + d);
-                                *o = g * (s * (1.0 - z) + z);
-                            }
-                        }
-                    } else {
-                        dxg.copy_from_slice(dyg);
-                    }
-                    // Per channel Σ ∂y x̂ = rstd Σ ∂y (x − μ) and Σ ∂y.
-                    let per_channel: Vec<(f64, f64)> = (0..cpg)
-                        .map(|k| {
-                            let (xk, dk) = (&xg[k * hw..(k + 1) * hw], &dxg[k * hw..(k + 1) * hw]);
-                            let s_dyx = fast_math::sum_pairs(xk, dk, |v, d| d * (v - mean));
-                            (s_dyx * rstd as f64, fast_math::sum_pairs(dk, dk, |d, _| d))
-                        })
-                        .collect();
-                    let (sum_g, sum_gx) = per_channel.iter().enumerate().fold(
-                        (0f64, 0f64),
-                        |(sg, sgx), (k, &(s_dyx, s_dy))| {
-                            let gam = gamma[c0 + k] as f64;
-                            (sg + gam * s_dy, sgx + gam * s_dyx)
-                        },
-                    );
-                    let (mg, mgx) = ((sum_g / glen as f64) as f32, (sum_gx / glen as f64) as f32);
-                    for k in 0..cpg {
-                        let gam = gamma[c0 + k];
-                        let r = k * hw..(k + 1) * hw;
-                        for (o, &v) in dxg[r.clone()].iter_mut().zip(&xg[r]) {
-                            let xh = (v - mean) * rstd;
-                            *o = (gam * *o - mg - xh * mgx) * rstd;
-                        }
-                    }
-                    per_channel
-                })
+                let affine = (&gamma[c0..c0 + cpg], &beta[c0..c0 + cpg]);
+                group_backward(dxg, xg, dyg, affine, stats[bg], hw, gn.silu)
             })
             .collect();
         let (dgamma, dbeta) = rest.split_at_mut(c);
