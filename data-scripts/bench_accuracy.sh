@@ -4,7 +4,7 @@
 # the classical methods around 23 views, quality against NFE, MAR, and MRI at 4x/8x/24x,
 # all on held-out images with the shipped priors and the tuned task configs.
 #
-# Usage: data-scripts/bench_accuracy.sh [out-dir] [n-images]
+# Usage: data-scripts/bench_accuracy.sh [out-dir] [n-images]  (≈ 2.5 h on 2 cores)
 # Needs data/real (data-scripts/fetch_test_data.sh) for MRI. Set MEDSGM to use another binary.
 set -euo pipefail
 out=${1:-bench-accuracy}; n=${2:-8}
@@ -42,3 +42,10 @@ run mri --task mri --accel 4,8,24 \
 STEPS=500 run mri_default --task mri --accel 4,8 \
   --methods pc-projection,ald-projection,score-sde,langevin \
   --model "$mri" --data configs/mri_mni_64.toml --config configs/tuned_mri.toml --n "$n"
+# 128² with models/ct_phantom_128 (methods tuned at 128² into configs/tuned_ct_128.toml, see
+# BENCHMARKS.md): 23 views at the default step count, and the view sweep at 201 NFE.
+ct128=models/ct_phantom_128/model.safetensors
+STEPS=500 run ct128_default --task ct --views 23 --methods fbp,fista-tv,pc-projection \
+  --model "$ct128" --config configs/tuned_ct_128.toml --n "$n"
+run ct128_views --task ct --views 10,20,23,45,90 --methods fbp,fista-tv,pc-projection \
+  --model "$ct128" --config configs/tuned_ct_128.toml --n "$n"

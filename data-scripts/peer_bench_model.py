@@ -5,14 +5,14 @@ Builds the same NCSN++-style U-Net as medsgm's src/nn (Fourier features of log s
 BigGAN residual blocks with GroupNorm(min(C/4, 32), eps 1e-6), SiLU, time conditioning, skip
 rescale 1/sqrt(2), avg-pool / nearest upsampling inside the blocks, DDPM self-attention at the
 configured resolutions and in the middle, output divided by sigma), with the `[model]` table of
-the medsgm training configuration given by --config (default configs/ct_phantom_128.toml), and
+the medsgm training configuration given by --config (default configs/ct_phantom_128_nf32.toml), and
 times with torch.set_num_threads(--threads):
   * one forward pass (NFE) under no_grad at 128^2 and 256^2, batch 1 and 8;
   * one training step (forward + backward of the sigma^2-weighted DSM loss) at 128^2, batch 16.
 One JSON row per line (see peer_bench_common.py); median of --repeats runs after one warm-up.
 
 Usage: .venv/bin/python data-scripts/peer_bench_model.py [--threads 2] [--repeats 3]
-                                                         [--config configs/ct_phantom_128.toml]
+                                                         [--config configs/ct_phantom_128_nf32.toml]
 """
 import math
 import tomllib
@@ -143,7 +143,7 @@ def model_config(path):
 
 
 def main():
-    args = parse_args(__doc__, 3, [("--config", "configs/ct_phantom_128.toml",
+    args = parse_args(__doc__, 3, [("--config", "configs/ct_phantom_128_nf32.toml",
                                     "medsgm training configuration whose [model] table to build")])
     config = args.config
     torch.set_num_threads(args.threads)

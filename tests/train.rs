@@ -126,8 +126,10 @@ fn tiny_training_run_lowers_the_loss() {
 #[test]
 fn shipped_configs_parse_and_the_tiny_one_trains_with_artefacts() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
-    let big = TrainConfig::from_toml_file(&root.join("ct_phantom_128.toml")).unwrap();
-    assert_eq!(big.model.image_size, 128);
+    for name in ["ct_phantom_128.toml", "ct_phantom_128_nf32.toml"] {
+        let big = TrainConfig::from_toml_file(&root.join(name)).unwrap();
+        assert_eq!(big.model.image_size, 128, "{name}");
+    }
     let cfg = TrainConfig::from_toml_file(&root.join("test_tiny.toml")).unwrap();
     let data = build_source(&cfg.data, cfg.model.image_size, cfg.seed).unwrap();
     let dir = tempfile::tempdir().unwrap();

@@ -34,7 +34,7 @@ pub enum Bench {
     /// Score-network evaluation (NFE) and training-step timings (peer: PyTorch CPU).
     Model {
         /// Training configuration whose `[model]` table defines the network
-        /// (default: configs/ct_phantom_128.toml's architecture).
+        /// (default: configs/ct_phantom_128_nf32.toml's architecture).
         #[arg(long)]
         config: Option<PathBuf>,
     },
@@ -43,11 +43,11 @@ pub enum Bench {
     Recon(crate::cli::bench_recon::ReconBenchArgs),
 }
 
-/// Path of the model benchmark's configuration (default configs/ct_phantom_128.toml).
+/// Path of the model benchmark's configuration (default configs/ct_phantom_128_nf32.toml).
 fn model_config(config: &Option<PathBuf>) -> PathBuf {
     config
         .clone()
-        .unwrap_or_else(|| PathBuf::from("configs/ct_phantom_128.toml"))
+        .unwrap_or_else(|| PathBuf::from("configs/ct_phantom_128_nf32.toml"))
 }
 
 /// The peer scripts of each benchmark (each prints one JSON row per line), with their extra
