@@ -43,9 +43,12 @@ STEPS=500 run mri_default --task mri --accel 4,8 \
   --methods pc-projection,ald-projection,score-sde,langevin \
   --model "$mri" --data configs/mri_mni_64.toml --config configs/tuned_mri.toml --n "$n"
 # 128² with models/ct_phantom_128 (methods tuned at 128² into configs/tuned_ct_128.toml, see
-# BENCHMARKS.md): 23 views at the default step count, and the view sweep at 201 NFE.
+# BENCHMARKS.md): 23 views at the default step count, the view sweep at 201 NFE, and the
+# quality-vs-NFE curve.
 ct128=models/ct_phantom_128/model.safetensors
 STEPS=500 run ct128_default --task ct --views 23 --methods fbp,fista-tv,pc-projection \
   --model "$ct128" --config configs/tuned_ct_128.toml --n "$n"
 run ct128_views --task ct --views 10,20,23,45,90 --methods fbp,fista-tv,pc-projection \
   --model "$ct128" --config configs/tuned_ct_128.toml --n "$n"
+run ct128_nfe --task ct --views 23 --methods pc-projection --model "$ct128" \
+  --config configs/tuned_ct_128.toml --n "$n" --nfe-sweep 100,200,500,1000,2000
