@@ -32,7 +32,12 @@ fn upsample_nearest_backward_sums_each_block() {
     let x = Var::from_tensor(&Tensor::randn(0f32, 1.0, (2, 3, 4, 5), &dev).unwrap()).unwrap();
     let probe = Tensor::randn(0f32, 1.0, (2, 3, 8, 10), &dev).unwrap();
     let up = x.as_tensor().upsample_nearest2d(8, 10).unwrap();
-    let g = (up * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+    let g = (up * &probe)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .backward()
+        .unwrap();
     // ∂x[b, c, i, j] = Σ over the 2×2 block (2i.., 2j..) of the probe.
     let want = probe
         .reshape((2, 3, 4, 2, 5, 2))

@@ -192,8 +192,18 @@ fn fused_scaled_sum_matches_candle_values_and_gradients() {
     let ours = medsgm::nn::residual::scaled_sum(a.as_tensor(), b.as_tensor(), s).unwrap();
     let reference = ((a.as_tensor() + b.as_tensor()).unwrap() * s).unwrap();
     assert!(max_abs_diff(&ours, &reference) < 1e-6);
-    let g1 = (ours * &probe).unwrap().sum_all().unwrap().backward().unwrap();
-    let g2 = (reference * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+    let g1 = (ours * &probe)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .backward()
+        .unwrap();
+    let g2 = (reference * &probe)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .backward()
+        .unwrap();
     for v in [&a, &b] {
         assert!(max_abs_diff(g1.get(v).unwrap(), g2.get(v).unwrap()) < 1e-6);
     }

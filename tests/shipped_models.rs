@@ -119,5 +119,8 @@ fn shipped_ct_128_prior_beats_fbp_at_23_views() {
         "100",
     ]);
     let (fbp, score) = (psnr["fbp"], psnr["pc-projection"]);
-    assert!(score > fbp + MARGIN_128, "pc-projection {score} dB vs FBP {fbp} dB");
+    assert!(
+        score > fbp + MARGIN_128,
+        "pc-projection {score} dB vs FBP {fbp} dB"
+    );
 }

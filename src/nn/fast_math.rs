@@ -108,14 +108,19 @@ mod tests {
     #[test]
     fn lane_sums_match_f64_sums_on_long_and_ragged_inputs() {
         for n in [0usize, 1, 15, 17, 1024, 5000] {
-            let a: Vec<f32> = (0..n).map(|i| ((i * 37) % 101) as f32 * 0.01 + 1e3).collect();
+            let a: Vec<f32> = (0..n)
+                .map(|i| ((i * 37) % 101) as f32 * 0.01 + 1e3)
+                .collect();
             let b: Vec<f32> = (0..n).map(|i| ((i * 13) % 7) as f32 - 3.0).collect();
             let want: f64 = a.iter().zip(&b).map(|(&x, &y)| x as f64 * y as f64).sum();
             let magnitude: f64 = a.iter().zip(&b).map(|(&x, &y)| (x * y).abs() as f64).sum();
             let got = sum_pairs(&a, &b, |x, y| x * y);
             // Each lane adds 64 terms in f32: error ≤ 64 ε Σ|terms|.
             let tol = 64.0 * f32::EPSILON as f64 * magnitude + 1e-12;
-            assert!((got - want).abs() <= tol, "{n}: {got} vs {want} (tolerance {tol})");
+            assert!(
+                (got - want).abs() <= tol,
+                "{n}: {got} vs {want} (tolerance {tol})"
+            );
             let (plain, fast) = (a.iter().map(|&v| v as f64).sum::<f64>(), sum(&a));
             assert!((plain - fast).abs() <= 64.0 * f32::EPSILON as f64 * plain.abs() + 1e-12);
         }

@@ -11,9 +11,9 @@
 //! ([`GroupNorm::forward_silu`]): `z = silu(y) = y/(1 + e^{−y})`, and the backward first maps
 //! `∂z` to `∂y = ∂z (σ(y)(1 − z) + z)` (σ the logistic function; candle's SiLU derivative).
 
+use super::fast_math::{self, silu_sigmoid};
 use candle_core::{CpuStorage, CustomOp3, Layout, Module, Result, Shape, Tensor};
 use candle_nn::VarBuilder;
-use super::fast_math::{self, silu_sigmoid};
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
 
@@ -171,10 +171,12 @@ fn group_backward(
             (s_dyx * rstd as f64, fast_math::sum_pairs(dk, dk, |d, _| d))
         })
         .collect();
-    let (sum_g, sum_gx) = per_channel.iter().zip(gamma).fold(
-        (0f64, 0f64),
-        |(sg, sgx), (&(s_dyx, s_dy), &gam)| (sg + gam as f64 * s_dy, sgx + gam as f64 * s_dyx),
-    );
+    let (sum_g, sum_gx) = per_channel
+        .iter()
+        .zip(gamma)
+        .fold((0f64, 0f64), |(sg, sgx), (&(s_dyx, s_dy), &gam)| {
+            (sg + gam as f64 * s_dy, sgx + gam as f64 * s_dyx)
+        });
     let glen = (cpg * hw).max(1) as f64;
     let (mg, mgx) = ((sum_g / glen) as f32, (sum_gx / glen) as f32);
     for (k, &gam) in gamma.iter().enumerate() {

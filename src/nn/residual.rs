@@ -78,7 +78,10 @@ impl CustomOp1 for Scale {
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let x = contiguous(s, l)?;
         let k = self.0;
-        Ok((CpuStorage::F32(par_zip_map(x, x, |v, _| v * k)), l.shape().clone()))
+        Ok((
+            CpuStorage::F32(par_zip_map(x, x, |v, _| v * k)),
+            l.shape().clone(),
+        ))
     }
 }
 
