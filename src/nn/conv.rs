@@ -28,6 +28,7 @@
 //! kept between calls; `∂W` sums per-thread contiguous groups in a fixed order); otherwise the
 //! units run in turn with multi-threaded im2col and GEMMs. Other devices use candle's `conv2d`.
 
+use super::cpu_storage::contiguous_f32;
 use super::fast_math;
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 use candle_nn::{Init, VarBuilder};
@@ -219,13 +220,6 @@ fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
         }
         Err(_) => f(&mut vec![0f32; len]),
     })
-}
-
-fn contiguous_f32<'a>(storage: &'a CpuStorage, layout: &Layout, what: &str) -> Result<&'a [f32]> {
-    let (start, end) = layout
-        .contiguous_offsets()
-        .ok_or_else(|| candle_core::Error::Msg(format!("conv: {what} must be contiguous")))?;
-    Ok(&storage.as_slice::<f32>()?[start..end])
 }
 
 /// Default budget for one band's column matrix (see the module docs): well inside the 2 MiB
@@ -494,9 +488,9 @@ impl CustomOp3 for ConvSame {
     ) -> Result<(CpuStorage, Shape)> {
         let d = ConvDims::new(l1.shape(), l2.shape())?;
         let (x, wt, bias) = (
-            contiguous_f32(s1, l1, "input")?,
-            contiguous_f32(s2, l2, "weight")?,
-            contiguous_f32(s3, l3, "bias")?,
+            contiguous_f32(s1, l1, "conv", "input")?,
+            contiguous_f32(s2, l2, "conv", "weight")?,
+            contiguous_f32(s3, l3, "conv", "bias")?,
         );
         if bias.len() != d.b * d.co {
             candle_core::bail!("conv2d_same: bias {:?} is not [B, Co]", l3.shape())
@@ -561,8 +555,8 @@ impl CustomOp2 for ConvSameGradInput {
         let flipped_shape = Shape::from((c, co, k, k));
         let d = ConvDims::new(l1.shape(), &flipped_shape)?;
         let (g, wt) = (
-            contiguous_f32(s1, l1, "gradient")?,
-            contiguous_f32(s2, l2, "weight")?,
+            contiguous_f32(s1, l1, "conv", "gradient")?,
+            contiguous_f32(s2, l2, "conv", "weight")?,
         );
         let kk = k * k;
         let mut flipped = vec![0f32; wt.len()];
@@ -610,8 +604,8 @@ impl CustomOp2 for ConvSameGradParams {
             )
         }
         let (x, g) = (
-            contiguous_f32(s1, l1, "input")?,
-            contiguous_f32(s2, l2, "gradient")?,
+            contiguous_f32(s1, l1, "conv", "input")?,
+            contiguous_f32(s2, l2, "conv", "gradient")?,
         );
         let nw = d.co * d.ckk();
         let plan = BandPlan::new(d, self.band_bytes);

@@ -11,6 +11,7 @@
 //! ([`GroupNorm::forward_silu`]): `z = silu(y) = y/(1 + e^{−y})`, and the backward first maps
 //! `∂z` to `∂y = ∂z (σ(y)(1 − z) + z)` (σ the logistic function; candle's SiLU derivative).
 
+use super::cpu_storage::contiguous_f32;
 use super::fast_math::{self, silu_sigmoid};
 use candle_core::{CpuStorage, CustomOp3, Layout, Module, Result, Shape, Tensor};
 use candle_nn::VarBuilder;
@@ -48,13 +49,6 @@ fn normalise(out: &mut [MaybeUninit<f32>], x: &[f32], a: f32, d: f32, silu: bool
     }
 }
 
-fn slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
-    let (a, b) = l
-        .contiguous_offsets()
-        .ok_or_else(|| candle_core::Error::Msg(format!("group_norm: {what} must be contiguous")))?;
-    Ok(&s.as_slice::<f32>()?[a..b])
-}
-
 #[derive(Clone, Copy, Debug)]
 struct Gn {
     groups: usize,
@@ -90,9 +84,9 @@ impl CustomOp3 for Gn {
     ) -> Result<(CpuStorage, Shape)> {
         let (b, c, hw) = self.dims(l1.shape())?;
         let (x, gamma, beta) = (
-            slice(s1, l1, "input")?,
-            slice(s2, l2, "weight")?,
-            slice(s3, l3, "bias")?,
+            contiguous_f32(s1, l1, "group_norm", "input")?,
+            contiguous_f32(s2, l2, "group_norm", "weight")?,
+            contiguous_f32(s3, l3, "group_norm", "bias")?,
         );
         let stats = group_stats(x, b * self.groups, self.eps);
         let cpg = c / self.groups;
@@ -209,9 +203,9 @@ impl CustomOp3 for GnBackward {
         let gn = self.0;
         let (b, c, hw) = gn.dims(l1.shape())?;
         let (x, affine, dy) = (
-            slice(s1, l1, "input")?,
-            slice(s2, l2, "weight and bias")?,
-            slice(s3, l3, "gradient")?,
+            contiguous_f32(s1, l1, "group_norm", "input")?,
+            contiguous_f32(s2, l2, "group_norm", "weight and bias")?,
+            contiguous_f32(s3, l3, "group_norm", "gradient")?,
         );
         if affine.len() != 2 * c {
             candle_core::bail!(

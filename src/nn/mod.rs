@@ -4,6 +4,7 @@ pub mod blocks;
 pub mod config;
 pub mod conv;
 pub mod cpu_runtime;
+mod cpu_storage;
 pub mod embedding;
 pub mod fast_math;
 pub mod group_norm;

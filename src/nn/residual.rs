@@ -3,6 +3,7 @@
 //! two single-threaded passes (and two graph nodes whose gradients are stored separately); at
 //! batch 1 the second core idles through them. The backward pass is `∂skip = ∂h = s·∂out`.
 
+use super::cpu_storage::contiguous_f32;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
@@ -25,13 +26,6 @@ fn par_zip_map(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) -> Vec<
     out
 }
 
-fn contiguous<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
-    let (start, end) = l
-        .contiguous_offsets()
-        .ok_or_else(|| candle_core::Error::Msg("scaled_sum: inputs must be contiguous".into()))?;
-    Ok(&s.as_slice::<f32>()?[start..end])
-}
-
 /// `(a + b)·s`.
 struct ScaledSum(f32);
 
@@ -51,7 +45,11 @@ impl CustomOp2 for ScaledSum {
             candle_core::bail!("scaled_sum: shapes {:?} and {:?}", l1.shape(), l2.shape())
         }
         let s = self.0;
-        let out = par_zip_map(contiguous(s1, l1)?, contiguous(s2, l2)?, |x, y| (x + y) * s);
+        let out = par_zip_map(
+            contiguous_f32(s1, l1, "scaled_sum", "inputs")?,
+            contiguous_f32(s2, l2, "scaled_sum", "inputs")?,
+            |x, y| (x + y) * s,
+        );
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
 
@@ -76,7 +74,7 @@ impl CustomOp1 for Scale {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let x = contiguous(s, l)?;
+        let x = contiguous_f32(s, l, "scaled_sum", "inputs")?;
         let k = self.0;
         Ok((
             CpuStorage::F32(par_zip_map(x, x, |v, _| v * k)),
