@@ -7,7 +7,7 @@ use crate::cli::invalid;
 use crate::eval::bayes_opt::OptLog;
 use crate::eval::method::{EvalMethod, Task, TaskConfig};
 use crate::eval::testset::{EvalSplit, VALIDATION_SEED};
-use crate::eval::tune::{load_log, search_space, tune, write_config, Metric};
+use crate::eval::tune::{fix_dims, load_log, tune, write_config, Metric};
 use anyhow::{Context, Result};
 use clap::Args;
 use std::path::PathBuf;
@@ -70,6 +70,10 @@ pub struct TuneArgs {
     /// Continue from the log instead of starting afresh.
     #[arg(long)]
     pub resume: bool,
+    /// Hold a parameter at a value instead of searching it (NAME=VALUE, repeatable), e.g.
+    /// `--fix lambda=1` to tune only the corrector SNR of pc-projection.
+    #[arg(long, value_name = "NAME=VALUE")]
+    pub fix: Vec<String>,
 }
 
 /// Runs `medsgm tune`.
@@ -88,7 +92,7 @@ pub fn run(a: &TuneArgs) -> Result<()> {
             a.method, a.task
         )));
     }
-    let dims = search_space(a.method).map_err(invalid)?;
+    let (dims, fixed) = fix_dims(a.method, &a.fix).map_err(invalid)?;
     let out = a
         .out
         .clone()
@@ -127,7 +131,9 @@ pub fn run(a: &TuneArgs) -> Result<()> {
     )?;
     let images = task_images(a.task, size, EvalSplit::Validation, a.n, a.data.as_deref())?;
     let cases = task_cases(a.task, &images, &[a.views], &[a.accel], a.seed)?;
-    let mut base = TaskConfig::load(&out, true)?.params(a.task, a.method)?;
+    let mut base = TaskConfig::load(&out, true)?
+        .params(a.task, a.method)?
+        .overlay(&fixed)?;
     base.steps = a.steps.unwrap_or(base.steps);
     base.seed = a.seed;
     let names: Vec<&str> = dims.iter().map(|d| d.name.as_str()).collect();
@@ -169,7 +175,10 @@ pub fn run(a: &TuneArgs) -> Result<()> {
     if a.method.is_score() {
         record.insert("steps".into(), (base.steps as i64).into());
     }
-    write_config(&out, a.method, &dims, &best, record)?;
+    if !fixed.is_empty() {
+        record.insert("fixed".into(), fixed.clone().into());
+    }
+    write_config(&out, a.method, &dims, &best, &fixed, record)?;
     println!(
         "best {} = {:.4} at {} after {} evaluations; wrote {} (log {})",
         a.metric,

@@ -5,7 +5,8 @@
 //! Search boxes (all log-scaled): corrector SNR r (η) ∈ [0.01, 1]; λ ∈ [0.01, 1] for the
 //! projection methods (Theorem 8.1 needs λ ∈ [0, 1]); ρ ∈ [0.01, 100] for the Score SDE and
 //! Langevin baselines; λ_TV ∈ [1e-6, 1] for FISTA-TV; the step
-//! size ζ ∈ [0.05, 20] of latent-dc (LSGM data consistency through the decoder).
+//! size ζ ∈ [0.05, 20] of latent-dc (LSGM data consistency through the decoder). Any of them
+//! can be held at a value instead (`--fix lambda=1`), which searches the rest of the box.
 
 use crate::eval::bayes_opt::{Dim, Evaluation, OptLog};
 use crate::eval::cases::{Case, ScoreSolver};
@@ -151,16 +152,98 @@ pub fn load_log(path: &Path, dims: &[Dim]) -> Result<OptLog> {
     Ok(log)
 }
 
-/// Records the best point as `method`'s overrides in the task config at `path` (other
-/// methods' entries are kept) with a `[tuning.method]` record.
+/// Splits `method`'s search space into the dimensions still searched and the `fixed` ones
+/// (`name=value` pairs, each naming a dimension, each value inside its box), returning the
+/// searched dimensions and the fixed values as a parameter table.
+pub fn fix_dims(method: EvalMethod, fixed: &[String]) -> Result<(Vec<Dim>, toml::Table)> {
+    let mut dims = search_space(method)?;
+    let mut table = toml::Table::new();
+    for pair in fixed {
+        let (name, value) = pair
+            .split_once('=')
+            .with_context(|| format!("--fix {pair}: expected NAME=VALUE"))?;
+        let (name, value) = (name.trim(), value.trim());
+        let value: f64 = value
+            .parse()
+            .with_context(|| format!("--fix {pair}: {value} is not a number"))?;
+        let i = dims.iter().position(|d| d.name == name).with_context(|| {
+            let names: Vec<&str> = dims.iter().map(|d| d.name.as_str()).collect();
+            format!("--fix {pair}: {method} searches {}", names.join(", "))
+        })?;
+        let d = dims.remove(i);
+        if !(d.lo..=d.hi).contains(&value) {
+            bail!("--fix {pair}: {name} must lie in [{}, {}]", d.lo, d.hi);
+        }
+        table.insert(d.name, toml::Value::Float(value));
+    }
+    if dims.is_empty() {
+        bail!("--fix leaves nothing of {method} to tune");
+    }
+    Ok((dims, table))
+}
+
+/// Records the best point, with the `fixed` values, as `method`'s overrides in the task config
+/// at `path` (other methods' entries are kept) with a `[tuning.method]` record.
 pub fn write_config(
     path: &Path,
     method: EvalMethod,
     dims: &[Dim],
     best: &Evaluation,
+    fixed: &toml::Table,
     record: toml::Table,
 ) -> Result<()> {
     let mut cfg = TaskConfig::load(path, true)?;
-    cfg.set(method, as_table(dims, &best.params), record);
+    let mut params = fixed.clone();
+    params.extend(as_table(dims, &best.params));
+    cfg.set(method, params, record);
     write_bytes_atomic(path, cfg.to_toml()?.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fixing_a_dimension_removes_it_from_the_search_and_keeps_it_in_the_config() {
+        let (dims, fixed) = fix_dims(EvalMethod::PcProjection, &["lambda = 1".into()]).unwrap();
+        assert_eq!(dims.len(), 1);
+        assert_eq!(dims[0].name, "snr");
+        assert_eq!(fixed["lambda"].as_float(), Some(1.0));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tuned.toml");
+        let best = Evaluation {
+            params: vec![0.2],
+            value: 30.0,
+            info: serde_json::Value::Null,
+        };
+        write_config(
+            &path,
+            EvalMethod::PcProjection,
+            &dims,
+            &best,
+            &fixed,
+            toml::Table::new(),
+        )
+        .unwrap();
+        let p = TaskConfig::load(&path, false)
+            .unwrap()
+            .params(Task::Ct, EvalMethod::PcProjection)
+            .unwrap();
+        assert_eq!((p.snr, p.lambda), (0.2, 1.0));
+    }
+
+    #[test]
+    fn fixing_rejects_unknown_names_values_outside_the_box_and_an_empty_search() {
+        let err = |f: &[&str]| {
+            let f: Vec<String> = f.iter().map(|s| s.to_string()).collect();
+            fix_dims(EvalMethod::PcProjection, &f)
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(err(&["rho=1"]).contains("searches snr, lambda"));
+        assert!(err(&["lambda=2"]).contains("[0.01, 1]"));
+        assert!(err(&["lambda"]).contains("NAME=VALUE"));
+        assert!(err(&["lambda=x"]).contains("not a number"));
+        assert!(err(&["lambda=1", "snr=0.2"]).contains("nothing"));
+    }
 }
