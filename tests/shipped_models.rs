@@ -94,14 +94,14 @@ fn shipped_ct_lsgm_beats_fbp_at_23_views() {
     assert!(latent > fbp + 2.0, "latent-dc {latent} dB vs FBP {fbp} dB");
 }
 
-/// Required lead of the 128² prior over FBP in the short run below (measured: 33.4 vs 22.4 dB
-/// on this image, docs/bench/ct128_views).
+/// Required lead of the 128² prior over FBP in the short run below (measured 2026-11-23 with
+/// the 10 000-step checkpoint and r = 0.72: 32.7 vs 22.4 dB on this image).
 const MARGIN_128: f64 = 5.0;
 
 #[test]
 fn shipped_ct_128_prior_beats_fbp_at_23_views() {
     // 201 NFE on one held-out 128² phantom (≈ 8 s); at the default 1001 NFE the margin over
-    // FBP is 10.4 dB on average (BENCHMARKS.md).
+    // FBP is 11.6 dB on average over 8 images (BENCHMARKS.md).
     let psnr = bench_psnr(&[
         "--task",
         "ct",
