@@ -34,6 +34,11 @@ pub struct PcConfig {
     pub seed: u64,
     /// Final time ε; `None` uses [`Sde::t_min`].
     pub t_min: Option<f64>,
+    /// Start time t₀ ≤ T of the grid (the x handed to [`PcSampler::sample_from`] is taken to
+    /// be a draw of p_{t₀}); `None` uses [`Sde::t_max`]. A t₀ < T is a warm start
+    /// (see [`crate::inverse::InverseConfig::t_start`]).
+    #[serde(default)]
+    pub t_start: Option<f64>,
     /// Ends with the Tweedie step (x + s(ε)² s_θ(x, ε))/m(ε) (one extra NFE).
     pub denoise: bool,
 }
@@ -49,6 +54,7 @@ impl Default for PcConfig {
             snr: 0.16,
             seed: 0,
             t_min: None,
+            t_start: None,
             denoise: true,
         }
     }
@@ -150,7 +156,8 @@ impl PcSampler {
         self.sample_from(sde, score, x, &mut noise, hook, progress)
     }
 
-    /// Runs the sampler from a given x_T with a given noise stream.
+    /// Runs the sampler from a given x at the grid's start time (T, or `config.t_start`) with a
+    /// given noise stream.
     pub fn sample_from(
         &self,
         sde: &dyn Sde,
@@ -162,7 +169,7 @@ impl PcSampler {
     ) -> Result<Samples> {
         let c = &self.config;
         let eps = c.t_min.unwrap_or_else(|| sde.t_min());
-        let grid = time_grid(c.steps, sde.t_max(), eps)?;
+        let grid = time_grid(c.steps, c.t_start.unwrap_or_else(|| sde.t_max()), eps)?;
         for (i, w) in grid.windows(2).enumerate() {
             let (t, t_next) = (w[0], w[1]);
             for _ in 0..c.corrector_steps {

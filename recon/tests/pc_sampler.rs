@@ -30,6 +30,7 @@ fn run(
         snr,
         seed: 3,
         t_min: None,
+        t_start: None,
         denoise: true,
     })
     .unwrap();

@@ -76,6 +76,10 @@ pub struct DemoArgs {
     /// Sampler seed.
     #[arg(long, default_value_t = 0)]
     pub sampler_seed: u64,
+    /// Sampler start time t₀ ∈ (0, 1]: 1 starts from the prior, below 1 a warm start from the
+    /// measured-data estimate (see `medsgm recon --help`).
+    #[arg(long, default_value_t = 1.0)]
+    pub t_start: f64,
     /// Views of the dense set T of the data-consistency step (see
     /// `score_recon::dense_ct_operator`).
     #[arg(long, default_value_t = DENSE_VIEWS)]
@@ -301,6 +305,9 @@ fn validate(a: &DemoArgs) -> Result<()> {
     if !(a.snr.is_finite() && a.snr > 0.0) {
         return Err(invalid("--snr must be positive"));
     }
+    if !(a.t_start > 0.0 && a.t_start <= 1.0) {
+        return Err(invalid("--t-start must be in (0, 1]"));
+    }
     if !(0.0..=1.0).contains(&a.lambda) {
         return Err(invalid("--lambda must be in [0, 1]"));
     }
@@ -331,6 +338,7 @@ pub fn run(a: &DemoArgs) -> Result<()> {
         rho: 1.0,
         seed: a.sampler_seed,
         samples: a.samples,
+        t_start: a.t_start,
     };
     if !a.classical_only {
         eprintln!(

@@ -333,11 +333,12 @@ fn series_options(a: &ReconArgs) -> DerivedSeriesOptions {
     let method = value_name(&a.method);
     let settings = match a.method.inverse_method() {
         Some(_) => format!(
-            "N={} M={} snr={} lambda={} K={} seed={}",
+            "N={} M={} snr={} lambda={} t0={} K={} seed={}",
             a.score.steps,
             a.score.corrector_steps,
             a.score.snr,
             a.score.lambda,
+            a.score.t_start,
             a.score.samples,
             a.score.seed
         ),

@@ -151,6 +151,7 @@ fn pc_config(a: &SampleArgs, seed: u64) -> PcConfig {
         snr: a.snr,
         seed,
         t_min: None,
+        t_start: None,
         denoise: true,
     }
 }

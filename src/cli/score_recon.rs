@@ -76,6 +76,11 @@ pub struct ScoreArgs {
     /// Seed of every random draw.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Start time t₀ ∈ (0, 1] of the sampler: 1 starts from the prior (the paper); below 1 a
+    /// warm start from the measured-data estimate noised to level t₀, with all N steps on
+    /// [ε, t₀].
+    #[arg(long, default_value_t = 1.0)]
+    pub t_start: f64,
     /// Intensity units of the measured image (see the module documentation).
     #[arg(long, value_enum)]
     pub units: Option<Units>,
@@ -107,6 +112,9 @@ impl ScoreArgs {
         if !(1..=1000).contains(&self.samples) {
             return Err(invalid("--samples must be in 1..=1000"));
         }
+        if !(self.t_start > 0.0 && self.t_start <= 1.0) {
+            return Err(invalid("--t-start must be in (0, 1]"));
+        }
         Ok(())
     }
 
@@ -121,6 +129,7 @@ impl ScoreArgs {
             rho: self.rho,
             seed: self.seed,
             samples: self.samples,
+            t_start: self.t_start,
         }
     }
 

@@ -43,6 +43,14 @@ impl Dim {
         }
     }
 
+    /// A linearly scaled coordinate on [lo, hi].
+    pub fn linear(name: &str, lo: f64, hi: f64) -> Self {
+        Self {
+            log: false,
+            ..Self::log(name, lo, hi)
+        }
+    }
+
     fn to_unit(&self, v: f64) -> f64 {
         if self.log {
             (v.ln() - self.lo.ln()) / (self.hi.ln() - self.lo.ln())

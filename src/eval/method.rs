@@ -150,17 +150,25 @@ pub struct MethodParams {
     /// Step size ζ of latent-dc's normalised data-consistency step.
     #[serde(default = "default_latent_step_size")]
     pub latent_step_size: f64,
+    /// Score methods: start time t₀ ∈ (ε, 1] (1 = cold start from the prior; below 1 a warm
+    /// start from the measured-data estimate, `InverseConfig::t_start`).
+    #[serde(default = "default_t_start")]
+    pub t_start: f64,
 }
 
 fn default_latent_step_size() -> f64 {
     2.0
 }
 
+fn default_t_start() -> f64 {
+    1.0
+}
+
 impl MethodParams {
     /// Defaults for `task`: λ_TV = 0.05 for sinograms of 64–128² images in [0, 1] (CT, MAR;
     /// as `medsgm demo`), 0.005 for unitary k-space (MRI); 200 FISTA iterations; the
     /// `InverseConfig` defaults for the score methods (N = 500, M = 1, r = 0.16, λ = ρ = 1,
-    /// K = 1); latent-dc ζ = 2.
+    /// K = 1, t₀ = 1); latent-dc ζ = 2.
     pub fn defaults(task: Task) -> Self {
         Self {
             tv_weight: if task == Task::Mri { 0.005 } else { 0.05 },
@@ -173,6 +181,7 @@ impl MethodParams {
             seed: 0,
             samples: 1,
             latent_step_size: default_latent_step_size(),
+            t_start: default_t_start(),
         }
     }
 

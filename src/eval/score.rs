@@ -39,6 +39,7 @@ pub fn inverse_config(method: EvalMethod, params: &MethodParams) -> Result<Inver
         rho: params.rho,
         seed: params.seed,
         samples: params.samples.max(1),
+        t_start: params.t_start,
     })
 }
 

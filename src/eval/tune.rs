@@ -2,11 +2,13 @@
 //! optimisation ([`crate::eval::bayes_opt`]) of the mean SSIM or PSNR, resumable from a JSON
 //! log, and record the best point in a TOML task config ([`TaskConfig`]).
 //!
-//! Search boxes (all log-scaled): corrector SNR r (η) ∈ [0.01, 1]; λ ∈ [0.01, 1] for the
-//! projection methods (Theorem 8.1 needs λ ∈ [0, 1]); ρ ∈ [0.01, 100] for the Score SDE and
-//! Langevin baselines; λ_TV ∈ [1e-6, 1] for FISTA-TV; the step
-//! size ζ ∈ [0.05, 20] of latent-dc (LSGM data consistency through the decoder). Any of them
-//! can be held at a value instead (`--fix lambda=1`), which searches the rest of the box.
+//! Search boxes (log-scaled unless noted): corrector SNR r (η) ∈ [0.01, 1]; λ ∈ [0.01, 1] for
+//! the projection methods (Theorem 8.1 needs λ ∈ [0, 1]); ρ ∈ [0.01, 100] for the Score SDE and
+//! Langevin baselines; the start time t₀ ∈ [0.1, 1] (linear; 1 = cold start from the prior,
+//! below 1 a warm start, `InverseConfig::t_start`) for all four score methods; λ_TV ∈ [1e-6, 1]
+//! for FISTA-TV; the step size ζ ∈ [0.05, 20] of latent-dc (LSGM data consistency through the
+//! decoder). Any of them can be held at a value instead (`--fix lambda=1`), which searches the
+//! rest of the box.
 
 use crate::eval::bayes_opt::{Dim, Evaluation, OptLog};
 use crate::eval::cases::{Case, ScoreSolver};
@@ -40,12 +42,15 @@ impl std::fmt::Display for Metric {
 /// The tuned parameters of `method` (see the module docs).
 pub fn search_space(method: EvalMethod) -> Result<Vec<Dim>> {
     let snr = Dim::log("snr", 0.01, 1.0);
+    let t_start = Dim::linear("t_start", 0.1, 1.0);
     Ok(match method {
         EvalMethod::FistaTv => vec![Dim::log("tv_weight", 1e-6, 1.0)],
         EvalMethod::PcProjection | EvalMethod::AldProjection => {
-            vec![snr, Dim::log("lambda", 0.01, 1.0)]
+            vec![snr, Dim::log("lambda", 0.01, 1.0), t_start]
         }
-        EvalMethod::ScoreSde | EvalMethod::Langevin => vec![snr, Dim::log("rho", 0.01, 100.0)],
+        EvalMethod::ScoreSde | EvalMethod::Langevin => {
+            vec![snr, Dim::log("rho", 0.01, 100.0), t_start]
+        }
         EvalMethod::LatentDc => vec![Dim::log("latent_step_size", 0.05, 20.0)],
         m => bail!("{m} has no parameters to tune"),
     })
@@ -205,10 +210,15 @@ mod tests {
 
     #[test]
     fn fixing_a_dimension_removes_it_from_the_search_and_keeps_it_in_the_config() {
-        let (dims, fixed) = fix_dims(EvalMethod::PcProjection, &["lambda = 1".into()]).unwrap();
+        let (dims, fixed) = fix_dims(
+            EvalMethod::PcProjection,
+            &["lambda = 1".into(), "t_start=0.5".into()],
+        )
+        .unwrap();
         assert_eq!(dims.len(), 1);
         assert_eq!(dims[0].name, "snr");
         assert_eq!(fixed["lambda"].as_float(), Some(1.0));
+        assert_eq!(fixed["t_start"].as_float(), Some(0.5));
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("tuned.toml");
         let best = Evaluation {
@@ -229,7 +239,7 @@ mod tests {
             .unwrap()
             .params(Task::Ct, EvalMethod::PcProjection)
             .unwrap();
-        assert_eq!((p.snr, p.lambda), (0.2, 1.0));
+        assert_eq!((p.snr, p.lambda, p.t_start), (0.2, 1.0, 0.5));
     }
 
     #[test]
@@ -240,10 +250,11 @@ mod tests {
                 .unwrap_err()
                 .to_string()
         };
-        assert!(err(&["rho=1"]).contains("searches snr, lambda"));
+        assert!(err(&["rho=1"]).contains("searches snr, lambda, t_start"));
+        assert!(err(&["t_start=0"]).contains("[0.1, 1]"));
         assert!(err(&["lambda=2"]).contains("[0.01, 1]"));
         assert!(err(&["lambda"]).contains("NAME=VALUE"));
         assert!(err(&["lambda=x"]).contains("not a number"));
-        assert!(err(&["lambda=1", "snr=0.2"]).contains("nothing"));
+        assert!(err(&["lambda=1", "snr=0.2", "t_start=1"]).contains("nothing"));
     }
 }
