@@ -52,3 +52,7 @@ run ct128_views --task ct --views 10,20,23,45,90 --methods fbp,fista-tv,pc-proje
   --model "$ct128" --config configs/tuned_ct_128.toml --n "$n"
 run ct128_nfe --task ct --views 23 --methods pc-projection --model "$ct128" \
   --config configs/tuned_ct_128.toml --n "$n" --nfe-sweep 100,200,500,1000,2000
+# The same at a mid warm start, t0 = 0.5 (the tuned r and lambda), default against 2001 NFE.
+printf '[pc-projection]\nlambda = 1.0\nsnr = 0.7245466634533134\nt_start = 0.5\n' > "$out/t05.toml"
+STEPS=500 run ct128_nfe_t05 --task ct --views 23 --methods pc-projection --model "$ct128" \
+  --config "$out/t05.toml" --n "$n" --nfe-sweep 2000

@@ -241,6 +241,8 @@ fn recon_ct_and_mri_with_a_score_model() {
             model,
             "--steps",
             "10",
+            "--t-start",
+            "0.5",
             "--out",
             "mri_rec.nii.gz",
         ],
@@ -251,7 +253,8 @@ fn recon_ct_and_mri_with_a_score_model() {
         "K = 1 writes no std map"
     );
     // With the exact inverse FFT the final hard projection makes the image consistent with
-    // the measured k-space (a zero image has residual 1), whatever the prior.
+    // the measured k-space (a zero image has residual 1), whatever the prior (here warm-started
+    // from the zero-filled image at t0 = 0.5).
     let rec = medsgm::io::nifti_io::read_nifti(&d.join("mri_rec.nii.gz"))
         .unwrap()
         .data
@@ -372,6 +375,8 @@ fn bad_models_and_sizes_exit_2_without_output() {
         (recon(ct_model, &[]), "--units"),
         (recon(model, &["--samples", "0"]), "--samples"),
         (recon(model, &["--lambda", "2"]), "--lambda"),
+        (recon(model, &["--t-start", "0"]), "--t-start"),
+        (recon(model, &["--t-start", "1.5"]), "--t-start"),
     ];
     for (args, expected) in &cases {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
