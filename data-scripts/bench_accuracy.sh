@@ -42,6 +42,11 @@ run mri --task mri --accel 4,8,24 \
 STEPS=500 run mri_default --task mri --accel 4,8 \
   --methods pc-projection,ald-projection,score-sde,langevin \
   --model "$mri" --data configs/mri_mni_64.toml --config configs/tuned_mri.toml --n "$n"
+# PC against ALD at 8x with two more sampler seeds (a tie with seed 0).
+for seed in 1 2; do
+  STEPS=500 run mri_default_8x_seed$seed --task mri --accel 8 --methods pc-projection,ald-projection \
+    --model "$mri" --data configs/mri_mni_64.toml --config configs/tuned_mri.toml --n "$n" --seed $seed
+done
 # 128² with models/ct_phantom_128 (methods tuned at 128² into configs/tuned_ct_128.toml, see
 # BENCHMARKS.md): 23 views at the default step count, the view sweep at 201 NFE, and the
 # quality-vs-NFE curve.
