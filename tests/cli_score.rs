@@ -268,6 +268,87 @@ fn recon_ct_and_mri_with_a_score_model() {
     assert!(r < 0.05, "relative k-space residual {r}");
 }
 
+/// `--config` supplies the method's table of a task config; flags win over it. Observed
+/// through the reported NFE (2N + 1) and the number of samples of the std map.
+#[test]
+fn recon_takes_parameters_from_a_task_config_and_flags_win() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let model = models().0.as_str();
+    ok(
+        &[
+            "phantom", "--kind", "ellipses", "--size", "16", "--seed", "4", "--out", "gt.npy",
+        ],
+        d,
+    );
+    ok(
+        &[
+            "simulate", "ct", "-i", "gt.npy", "--views", "8", "--out", "ct.npy",
+        ],
+        d,
+    );
+    std::fs::write(
+        d.join("task.toml"),
+        "[pc-projection]\nsteps = 7\nsamples = 2\nt_start = 0.5\nsnr = 0.2\n\n\
+         [ald-projection]\nsteps = 3\n",
+    )
+    .unwrap();
+    let recon = |extra: &[&str]| {
+        let mut v = vec![
+            "recon",
+            "ct",
+            "-i",
+            "ct.npy",
+            "--method",
+            "pc-projection",
+            "--model",
+            model,
+            "--config",
+            "task.toml",
+            "--out",
+            "rec.npy",
+        ];
+        v.extend_from_slice(extra);
+        ok(&v, d)
+    };
+    let from_config = recon(&[]);
+    assert!(from_config.contains("NFE 15 per sample"), "{from_config}");
+    assert!(
+        from_config.contains("std map of 2 samples"),
+        "{from_config}"
+    );
+    let flags_win = recon(&["--steps", "5", "--samples", "1"]);
+    assert!(flags_win.contains("NFE 11 per sample"), "{flags_win}");
+    assert!(!flags_win.contains("std map"), "{flags_win}");
+    std::fs::write(d.join("bad.toml"), "[pc-projection]\nt_start = 2.0\n").unwrap();
+    std::fs::write(d.join("typo.toml"), "[pc-projection]\nsnrr = 0.2\n").unwrap();
+    for (config, expected) in [
+        ("bad.toml", "--t-start"),
+        ("typo.toml", "typo.toml"),
+        ("missing.toml", "missing.toml"),
+    ] {
+        fails_with_2(
+            &[
+                "recon",
+                "ct",
+                "-i",
+                "ct.npy",
+                "--method",
+                "pc-projection",
+                "--model",
+                model,
+                "--config",
+                config,
+                "--out",
+                "bad.npy",
+            ],
+            d,
+            expected,
+        );
+        assert!(!d.join("bad.npy").exists());
+    }
+}
+
 #[test]
 fn recon_mar_pastes_the_metal_back_in_hu() {
     let dir = tempfile::tempdir().unwrap();

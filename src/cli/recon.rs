@@ -13,6 +13,7 @@ use crate::cli::score_recon::{
     self, ct_intensity_map, model_hu_window, mri_intensity_map, IntensityMap, ScoreArgs, ScoreRecon,
 };
 use crate::cli::{invalid, InputContext};
+use crate::eval::method::Task;
 use crate::io::image_io::Window;
 use crate::io::measurement::{
     load_measurement, Geometry, Kind, Mask, Measurement, MeasurementData,
@@ -29,7 +30,7 @@ use medsgm_operators::solvers::{
     zero_filled, ComplexPart, FistaTvParams,
 };
 use medsgm_operators::{Fft2, LinearOperator, RealInput, Subsampled, Transform};
-use medsgm_recon::InverseMethod;
+use medsgm_recon::{InverseConfig, InverseMethod};
 use ndarray::{Array1, Array2, ArrayViewD};
 use num_complex::Complex32;
 use std::path::{Path, PathBuf};
@@ -165,6 +166,12 @@ pub struct ReconArgs {
 }
 
 impl ReconArgs {
+    /// The resolved solver configuration of the score method `method` (flags, then
+    /// `--config`, then defaults; see [`ScoreArgs`]).
+    pub fn solver_config(&self, method: InverseMethod) -> Result<InverseConfig> {
+        self.score.config(self.problem.task(), method)
+    }
+
     /// The output image settings for the file `out`.
     pub fn image_output(&self, out: PathBuf) -> ImageOutput {
         ImageOutput {
@@ -176,6 +183,15 @@ impl ReconArgs {
 }
 
 impl Problem {
+    /// The benchmark task of the same name (selects the task config's defaults).
+    pub fn task(self) -> Task {
+        match self {
+            Problem::Ct => Task::Ct,
+            Problem::Mri => Task::Mri,
+            Problem::Mar => Task::Mar,
+        }
+    }
+
     fn kind(self) -> Kind {
         match self {
             Problem::Ct => Kind::Ct,
@@ -211,8 +227,8 @@ pub fn check_method(a: &ReconArgs) -> Result<()> {
             return Err(invalid("--tv-weight must be non-negative"));
         }
     }
-    if a.method.inverse_method().is_some() {
-        a.score.validate()?;
+    if let Some(method) = a.method.inverse_method() {
+        a.score.validate(a.problem.task(), method)?;
     }
     Ok(())
 }
@@ -424,11 +440,12 @@ fn score_batch<T: Transform<In = f32> + Clone>(
         ys.push((y, map));
     }
     let op = op.ok_or_else(|| anyhow::anyhow!("empty batch"))?;
-    let rs = score_recon::score_reconstruct_batch(model, &op, &ys, &a.score.config(method))?;
+    let config = a.solver_config(method)?;
+    let rs = score_recon::score_reconstruct_batch(model, &op, &ys, &config)?;
     Ok(rs
         .into_iter()
         .zip(&ys)
-        .map(|(r, (_, map))| ReconOutput::score(r, a.score.samples, model_range_window(*map)))
+        .map(|(r, (_, map))| ReconOutput::score(r, config.samples, model_range_window(*map)))
         .collect())
 }
 
@@ -518,8 +535,9 @@ fn recon_mar(a: &ReconArgs, m: &Measurement, model: Option<&LoadedModel>) -> Res
         (Some(model), Some(method)) => {
             // v = μ per pixel: HU = −1000 + v · 1000/μ_water.
             let map = IntensityMap::hu(-1000.0, 1000.0 / mu_water, model_hu_window(model, "mar")?);
-            let r = score_recon::score_reconstruct(model, &op, &y, map, &a.score.config(method))?;
-            ReconOutput::score(r, a.score.samples, window)
+            let config = a.solver_config(method)?;
+            let r = score_recon::score_reconstruct(model, &op, &y, map, &config)?;
+            ReconOutput::score(r, config.samples, window)
         }
         _ => match a.method {
             Method::Li => {
@@ -634,11 +652,11 @@ pub fn run(a: &ReconArgs) -> Result<()> {
                 },
             )
             .with_context(|| format!("writing the uncertainty map {}", path.display()))?;
-        report += &format!(
-            " and the std map of {} samples {}",
-            a.score.samples,
-            path.display()
-        );
+        let samples = match a.method.inverse_method() {
+            Some(method) => a.solver_config(method)?.samples,
+            None => 1,
+        };
+        report += &format!(" and the std map of {samples} samples {}", path.display());
     }
     if let Some((nfe, seconds)) = out.score {
         report += &format!("; NFE {nfe} per sample, {seconds:.2} s");

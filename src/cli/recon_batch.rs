@@ -329,25 +329,22 @@ fn axis_of(a: &ReconArgs, item: &WorkItem) -> usize {
 }
 
 /// DICOM series settings naming the method.
-fn series_options(a: &ReconArgs) -> DerivedSeriesOptions {
+fn series_options(a: &ReconArgs) -> Result<DerivedSeriesOptions> {
     let method = value_name(&a.method);
     let settings = match a.method.inverse_method() {
-        Some(_) => format!(
-            "N={} M={} snr={} lambda={} t0={} K={} seed={}",
-            a.score.steps,
-            a.score.corrector_steps,
-            a.score.snr,
-            a.score.lambda,
-            a.score.t_start,
-            a.score.samples,
-            a.score.seed
-        ),
+        Some(m) => {
+            let c = a.solver_config(m)?;
+            format!(
+                "N={} M={} snr={} lambda={} t0={} K={} seed={}",
+                c.steps, c.corrector_steps, c.snr, c.lambda, c.t_start, c.samples, c.seed
+            )
+        }
         None => match a.problem {
             Problem::Mri => format!("R={}", a.batch.acceleration),
             _ => format!("views={}", a.batch.views),
         },
     };
-    DerivedSeriesOptions {
+    Ok(DerivedSeriesOptions {
         description: format!("medsgm {method} {settings}"),
         derivation: format!(
             "medsgm {} recon {} --method {method} {settings} (from a simulated measurement)",
@@ -356,7 +353,7 @@ fn series_options(a: &ReconArgs) -> DerivedSeriesOptions {
         ),
         anonymize: a.batch.anonymize,
         ..DerivedSeriesOptions::default()
-    }
+    })
 }
 
 /// Reconstructs one input; returns (outputs, slices, quality).
@@ -407,7 +404,7 @@ fn process(
             }
             let vol = read_dicom(&item.path).invalid_input()?;
             let x = reconstruct_volume(a, &vol.data, 0, model, bar)?;
-            write_derived_series(&out, &x.view(), Some(&vol), &series_options(a))?;
+            write_derived_series(&out, &x.view(), Some(&vol), &series_options(a)?)?;
             (x, vec![out])
         }
     };

@@ -27,6 +27,7 @@ use crate::checkpoint::Normalization;
 use crate::cli::args::progress;
 use crate::cli::model::LoadedModel;
 use crate::cli::{invalid, InputContext};
+use crate::eval::method::{EvalMethod, MethodParams, Task, TaskConfig};
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 use medsgm_operators::hu::HuWindow;
@@ -49,88 +50,106 @@ pub enum Units {
     Model,
 }
 
-/// Options of the score-based methods.
+/// Options of the score-based methods. The sampler parameters (N, M, r, λ, ρ, K, t₀) come from
+/// their flags when given, else from the method's table of the `--config` task config, else
+/// from the defaults of [`MethodParams::defaults`].
 #[derive(Debug, Clone, Args)]
 pub struct ScoreArgs {
     /// Trained score model (.safetensors) for the score-based methods.
     #[arg(long)]
     pub model: Option<PathBuf>,
-    /// Sampler time steps N.
-    #[arg(long, default_value_t = 500)]
-    pub steps: usize,
-    /// Corrector steps M per time step.
-    #[arg(long, default_value_t = 1)]
-    pub corrector_steps: usize,
-    /// Corrector signal-to-noise ratio r.
-    #[arg(long, default_value_t = 0.16)]
-    pub snr: f64,
-    /// λ ∈ [0, 1] of the data-consistency step (Theorem 8.1; projection methods).
-    #[arg(long, default_value_t = 1.0)]
-    pub lambda: f64,
-    /// Likelihood weight ρ (score-sde and langevin baselines).
-    #[arg(long, default_value_t = 1.0)]
-    pub rho: f64,
-    /// Posterior samples K; K > 1 also writes the per-pixel standard deviation `<out>_std`.
-    #[arg(long, default_value_t = 1)]
-    pub samples: usize,
+    /// Task config with per-method parameters (written by `medsgm tune`, e.g.
+    /// configs/tuned_ct_128.toml for models/ct_phantom_128): the `[method]` table supplies
+    /// every sampler parameter not given as a flag.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Sampler time steps N [default: 500].
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Corrector steps M per time step [default: 1].
+    #[arg(long)]
+    pub corrector_steps: Option<usize>,
+    /// Corrector signal-to-noise ratio r [default: 0.16].
+    #[arg(long)]
+    pub snr: Option<f64>,
+    /// λ ∈ [0, 1] of the data-consistency step (Theorem 8.1; projection methods) [default: 1].
+    #[arg(long)]
+    pub lambda: Option<f64>,
+    /// Likelihood weight ρ (score-sde and langevin baselines) [default: 1].
+    #[arg(long)]
+    pub rho: Option<f64>,
+    /// Posterior samples K; K > 1 also writes the per-pixel standard deviation `<out>_std`
+    /// [default: 1].
+    #[arg(long)]
+    pub samples: Option<usize>,
     /// Seed of every random draw.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Start time t₀ ∈ (0, 1] of the sampler: 1 starts from the prior (the paper); below 1 a
     /// warm start from the measured-data estimate noised to level t₀, with all N steps on
-    /// [ε, t₀].
-    #[arg(long, default_value_t = 1.0)]
-    pub t_start: f64,
+    /// [ε, t₀] [default: 1].
+    #[arg(long)]
+    pub t_start: Option<f64>,
     /// Intensity units of the measured image (see the module documentation).
     #[arg(long, value_enum)]
     pub units: Option<Units>,
 }
 
 impl ScoreArgs {
-    /// Checks the numeric options (invalid input).
-    pub fn validate(&self) -> Result<()> {
+    /// Checks the model path and the resolved sampler parameters of `method` for `task`
+    /// (invalid input).
+    pub fn validate(&self, task: Task, method: InverseMethod) -> Result<()> {
         if self.model.is_none() {
             return Err(invalid(
                 "score-based methods need --model <checkpoint.safetensors>",
             ));
         }
-        if !(1..=100_000).contains(&self.steps) {
+        let c = self.config(task, method)?;
+        if !(1..=100_000).contains(&c.steps) {
             return Err(invalid("--steps must be in 1..=100000"));
         }
-        if self.corrector_steps > 100 {
+        if c.corrector_steps > 100 {
             return Err(invalid("--corrector-steps must be at most 100"));
         }
-        if !(self.snr.is_finite() && self.snr > 0.0) {
+        if !(c.snr.is_finite() && c.snr > 0.0) {
             return Err(invalid("--snr must be positive"));
         }
-        if !(0.0..=1.0).contains(&self.lambda) {
+        if !(0.0..=1.0).contains(&c.lambda) {
             return Err(invalid("--lambda must be in [0, 1]"));
         }
-        if !(self.rho.is_finite() && self.rho > 0.0) {
+        if !(c.rho.is_finite() && c.rho > 0.0) {
             return Err(invalid("--rho must be positive"));
         }
-        if !(1..=1000).contains(&self.samples) {
+        if !(1..=1000).contains(&c.samples) {
             return Err(invalid("--samples must be in 1..=1000"));
         }
-        if !(self.t_start > 0.0 && self.t_start <= 1.0) {
+        if !(c.t_start > 0.0 && c.t_start <= 1.0) {
             return Err(invalid("--t-start must be in (0, 1]"));
         }
         Ok(())
     }
 
-    /// The solver configuration for `method`.
-    pub fn config(&self, method: InverseMethod) -> InverseConfig {
-        InverseConfig {
+    /// The solver configuration of `method` for `task`: flags, then the `--config` table, then
+    /// the defaults (invalid input when the config cannot be read or has bad entries).
+    pub fn config(&self, task: Task, method: InverseMethod) -> Result<InverseConfig> {
+        let eval_method: EvalMethod = method.name().parse().map_err(invalid)?;
+        let base = match &self.config {
+            Some(path) => TaskConfig::load(path, false)
+                .and_then(|c| c.params(task, eval_method))
+                .map_err(|e| invalid(format!("{}: {e:#}", path.display())))?,
+            None => MethodParams::defaults(task),
+        };
+        Ok(InverseConfig {
             method,
-            steps: self.steps,
-            corrector_steps: self.corrector_steps,
-            snr: self.snr,
-            lambda: self.lambda,
-            rho: self.rho,
+            steps: self.steps.unwrap_or(base.steps),
+            corrector_steps: self.corrector_steps.unwrap_or(base.corrector_steps),
+            snr: self.snr.unwrap_or(base.snr),
+            lambda: self.lambda.unwrap_or(base.lambda),
+            rho: self.rho.unwrap_or(base.rho),
             seed: self.seed,
-            samples: self.samples,
-            t_start: self.t_start,
-        }
+            samples: self.samples.unwrap_or(base.samples),
+            t_start: self.t_start.unwrap_or(base.t_start),
+        })
     }
 
     /// Loads the model (invalid input when missing or corrupt).
