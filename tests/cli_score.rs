@@ -77,6 +77,21 @@ fn models() -> &'static (String, String) {
     })
 }
 
+/// An ellipse phantom of `size`² drawn with `seed` into `gt` and its 8-view CT measurement
+/// into `ct`, both in `d`.
+fn ellipse_ct(d: &Path, size: &str, seed: &str, gt: &str, ct: &str) {
+    ok(
+        &[
+            "phantom", "--kind", "ellipses", "--size", size, "--seed", seed, "--out", gt,
+        ],
+        d,
+    );
+    ok(
+        &["simulate", "ct", "-i", gt, "--views", "8", "--out", ct],
+        d,
+    );
+}
+
 fn read_f32(path: &Path) -> ArrayD<f32> {
     match read_npy(path).unwrap() {
         NpyArray::F32(a) => a,
@@ -173,18 +188,7 @@ fn recon_ct_and_mri_with_a_score_model() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let model = models().0.as_str();
-    ok(
-        &[
-            "phantom", "--kind", "ellipses", "--size", "16", "--seed", "3", "--out", "gt.npy",
-        ],
-        d,
-    );
-    ok(
-        &[
-            "simulate", "ct", "-i", "gt.npy", "--views", "8", "--out", "ct.npy",
-        ],
-        d,
-    );
+    ellipse_ct(d, "16", "3", "gt.npy", "ct.npy");
     let text = ok(
         &[
             "recon",
@@ -275,18 +279,7 @@ fn recon_takes_parameters_from_a_task_config_and_flags_win() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let model = models().0.as_str();
-    ok(
-        &[
-            "phantom", "--kind", "ellipses", "--size", "16", "--seed", "4", "--out", "gt.npy",
-        ],
-        d,
-    );
-    ok(
-        &[
-            "simulate", "ct", "-i", "gt.npy", "--views", "8", "--out", "ct.npy",
-        ],
-        d,
-    );
+    ellipse_ct(d, "16", "4", "gt.npy", "ct.npy");
     std::fs::write(
         d.join("task.toml"),
         "[pc-projection]\nsteps = 7\nsamples = 2\nt_start = 0.5\nsnr = 0.2\n\n\
@@ -419,18 +412,7 @@ fn bad_models_and_sizes_exit_2_without_output() {
         b"\x10\x00\x00\x00\x00\x00\x00\x00{not json",
     )
     .unwrap();
-    ok(
-        &[
-            "phantom", "--kind", "ellipses", "--size", "32", "--out", "gt32.npy",
-        ],
-        d,
-    );
-    ok(
-        &[
-            "simulate", "ct", "-i", "gt32.npy", "--views", "8", "--out", "ct32.npy",
-        ],
-        d,
-    );
+    ellipse_ct(d, "32", "0", "gt32.npy", "ct32.npy");
     let recon = |model: &str, extra: &[&str]| {
         let mut v = vec![
             "recon",

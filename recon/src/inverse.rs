@@ -146,9 +146,9 @@ pub struct InverseConfig {
     pub seed: u64,
     /// K posterior samples per image.
     pub samples: usize,
-    /// Start time t₀ ∈ (ε, T] of the sampler. T (the default) is the paper's cold start from
-    /// the prior. t₀ < T is a warm start ("come closer, diffuse faster", Chung et al. 2022):
-    /// x_{t₀} = m(t₀) x̂ + s(t₀) z with x̂ = [`hard_projection`] of the zero image (the
+    /// Start time t₀ ∈ (ε, T] of the sampler (checked against the SDE in [`solve`]). T = 1 (the
+    /// default) is the paper's cold start from the prior. t₀ < T is a warm start ("come closer,
+    /// diffuse faster", Chung et al. 2022): x_{t₀} = m(t₀) x̂ + s(t₀) z with x̂ = [`hard_projection`] of the zero image (the
     /// measured-data estimate: zero-filled for MRI, iterated FBP for CT), and the N levels are
     /// spent on [ε, t₀], so the same NFE buys a finer grid where the image forms.
     pub t_start: f64,
@@ -210,9 +210,11 @@ impl InverseConfig {
         ensure(self.rho > 0.0 && self.rho.is_finite(), "rho", || {
             format!("ρ must be positive, got {}", self.rho)
         })?;
-        ensure(self.t_start > 0.0 && self.t_start <= 1.0, "t_start", || {
-            format!("t₀ must lie in (0, T = 1], got {}", self.t_start)
-        })
+        ensure(
+            self.t_start > 0.0 && self.t_start.is_finite(),
+            "t_start",
+            || format!("t₀ must be positive, got {}", self.t_start),
+        )
     }
 }
 
@@ -304,13 +306,13 @@ fn start_sample<T: Transform<In = f32>>(
     device: &Device,
     noise: &mut Noise,
 ) -> Result<Tensor> {
-    let t0 = config.t_start;
-    if t0 >= sde.t_max() {
+    let (t0, t_max) = (config.t_start, sde.t_max());
+    ensure(t0 > sde.t_min() && t0 <= t_max, "t_start", || {
+        format!("t₀ = {t0} must lie in (ε, T] = ({}, {t_max}]", sde.t_min())
+    })?;
+    if t0 == t_max {
         return Ok(sde.prior_sample(shape, DType::F32, device, noise)?);
     }
-    ensure(t0 > sde.t_min(), "t_start", || {
-        format!("t₀ = {t0} must exceed the final time ε = {}", sde.t_min())
-    })?;
     let estimate = hard_projection(measured, &Tensor::zeros(shape, DType::F32, device)?)?;
     let z = noise.randn(shape, DType::F32, device)?;
     Ok(((estimate * sde.mean_coef(t0))? + (z * sde.std(t0))?)?)

@@ -618,6 +618,14 @@ pub fn load_model(a: &ReconArgs) -> Result<Option<LoadedModel>> {
 
 /// Runs `medsgm recon`: one measurement to `--out`, or a batch to `--output`.
 pub fn run(a: &ReconArgs) -> Result<()> {
+    let resolved = match a.method.inverse_method() {
+        Some(method) => ReconArgs {
+            score: a.score.resolved(a.problem.task(), method)?,
+            ..a.clone()
+        },
+        None => a.clone(),
+    };
+    let a = &resolved;
     check_method(a)?;
     let output = match (&a.out, &a.batch.output) {
         (_, Some(dir)) => return recon_batch::run(a, dir),
