@@ -57,6 +57,11 @@ pub struct CheckpointMeta {
     pub seed: u64,
     /// Free-form description of the training data.
     pub dataset: String,
+    /// Pixel spacing (mm) of the training images, when they had a physical scale (patch
+    /// priors trained at the native spacing of real scans); inputs at another spacing are
+    /// resampled to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pixel_spacing_mm: Option<f32>,
 }
 
 impl CheckpointMeta {
@@ -79,6 +84,7 @@ impl CheckpointMeta {
             step,
             seed,
             dataset: dataset.into(),
+            pixel_spacing_mm: None,
         }
     }
 }

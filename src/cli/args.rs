@@ -42,6 +42,15 @@ impl ImageInput {
     pub fn read(&self) -> Result<Array2<f32>> {
         read_image_at(&self.input, self.in_window, self.slice)
     }
+
+    /// The image and, for a slice of a DICOM file or series, its one-slice source volume.
+    pub fn read_with_source(&self) -> Result<(Array2<f32>, Option<crate::io::dicom::DicomVolume>)> {
+        let opts = ImageReadOptions {
+            window: self.in_window,
+            slice: self.slice,
+        };
+        crate::io::read_image_with_dicom_source(&self.input, &opts).invalid_input()
+    }
 }
 
 /// Reads one image as invalid-input-tagged result.

@@ -8,7 +8,7 @@ use crate::eval::latent::{LatentSolver, SolverSet};
 use crate::eval::method::{EvalMethod, Task, TaskConfig};
 use crate::eval::recon_bench::{run_bench, MethodRun, Record};
 use crate::eval::report::{image_panel, quality_curves, write_records, write_summary};
-use crate::eval::testset::{mri_slices, phantoms, EvalSplit, TestImage};
+use crate::eval::testset::{config_slices, mri_slices, phantoms, EvalSplit, TestImage};
 use anyhow::{Context, Result};
 use clap::Args;
 use std::path::{Path, PathBuf};
@@ -43,6 +43,8 @@ pub struct ReconBenchArgs {
     pub latent_steps: Option<usize>,
     /// MRI: held-out slices (a [slices, H, W] NPY volume, a folder of images in [0, 1], or a
     /// nifti-slices training config such as configs/mri_mni_64.toml: its held-out block).
+    /// CT: a nifti-slices training config of a real CT volume (configs/ct_head.toml): its
+    /// held-out slab at the native resolution instead of phantoms.
     #[arg(long)]
     pub data: Option<PathBuf>,
     /// Number of test images.
@@ -81,9 +83,18 @@ pub fn task_images(
     n: usize,
     data: Option<&Path>,
 ) -> Result<Vec<TestImage>> {
-    match task {
-        Task::Ct | Task::Mar => phantoms(size, split.first_seed(), n, task == Task::Mar),
-        Task::Mri => {
+    match (task, data) {
+        (Task::Ct, Some(config)) => Ok(config_slices(config, n, split)
+            .invalid_input()?
+            .into_iter()
+            .map(|(id, truth)| TestImage {
+                id,
+                truth,
+                metal: None,
+            })
+            .collect()),
+        (Task::Ct | Task::Mar, _) => phantoms(size, split.first_seed(), n, task == Task::Mar),
+        (Task::Mri, _) => {
             let path = data.ok_or_else(|| invalid("--task mri needs --data (held-out slices)"))?;
             mri_slices(path, n, split).invalid_input()
         }

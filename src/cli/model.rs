@@ -86,22 +86,49 @@ impl LoadedModel {
         self.meta.model.channels
     }
 
-    /// Fails (invalid input) unless `shape` is the model's single-channel image size.
+    /// Fails (invalid input) unless the model is single-channel and `shape` is a non-empty
+    /// image. Any matrix size works (the network is fully convolutional, see
+    /// [`NetScore`](crate::nn::score::NetScore)); a prior trained on whole slices of another
+    /// size sees anatomy at another scale, which [`LoadedModel::scale_note`] reports.
     pub fn check_image_shape(&self, shape: (usize, usize), what: &str) -> Result<()> {
-        let n = self.image_size();
         if self.channels() != 1 {
             return Err(invalid(format!(
                 "the model has {} image channels; reconstruction needs a single-channel model",
                 self.channels()
             )));
         }
-        if shape != (n, n) {
+        if shape.0 < 8 || shape.1 < 8 {
             return Err(invalid(format!(
-                "{what} is {}x{} but the model was trained on {n}x{n} images; use a model of that size or resample the data",
+                "{what} is {}x{}; score reconstruction needs at least 8x8 pixels",
                 shape.0, shape.1
             )));
         }
         Ok(())
+    }
+
+    /// Pixel spacing (mm) the prior was trained at, when it was trained on real scans at a
+    /// known scale (patch priors).
+    pub fn pixel_spacing_mm(&self) -> Option<f32> {
+        self.meta.pixel_spacing_mm
+    }
+
+    /// A warning when an image of `shape` (at `spacing_mm` per pixel, when known) is at
+    /// another scale than the prior's training images: a different pixel spacing for priors
+    /// that record one (more than 10 % apart), else a size different from the training size.
+    pub fn scale_note(&self, shape: (usize, usize), spacing_mm: Option<f32>) -> Option<String> {
+        match (self.pixel_spacing_mm(), spacing_mm) {
+            (Some(p), Some(s)) if (s / p - 1.0).abs() > 0.1 => Some(format!(
+                "the image's pixel spacing {s:.3} mm differs from the prior's {p:.3} mm: anatomy appears at another scale than in training"
+            )),
+            (Some(_), _) => None,
+            (None, _) => {
+                let n = self.image_size();
+                (shape != (n, n)).then(|| format!(
+                    "the image is {}x{} but this whole-slice prior was trained on {n}x{n} images: anatomy appears at another scale than in training",
+                    shape.0, shape.1
+                ))
+            }
+        }
     }
 
     /// One-line description for logs.

@@ -406,7 +406,12 @@ fn ct_score_problem(
     m: &Measurement,
     model: &LoadedModel,
 ) -> Result<ScoreProblem<Radon>> {
-    let map = ct_intensity_map(model, a.score.units)?;
+    let map = ct_intensity_map(
+        model,
+        a.score
+            .units
+            .or_else(|| score_recon::declared_units(&m.sidecar.units)),
+    )?;
     let (op, y) = subsampled_radon(m)?;
     Ok((op, y, map))
 }

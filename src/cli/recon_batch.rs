@@ -26,6 +26,7 @@ use crate::cli::recon::{self, Problem, ReconArgs};
 use crate::cli::worklist::{self, InputKind, Shard, WorkItem};
 use crate::cli::{exit_code, invalid, InputContext};
 use crate::io::atomic::write_bytes_atomic;
+use crate::io::dicom::padding::AIR_HU;
 use crate::io::dicom::{read_dicom, write_derived_series, DerivedSeriesOptions};
 use crate::io::measurement::{Geometry, Kind, Mask, Measurement, MeasurementData, Noise, Sidecar};
 use crate::io::nifti_io::{read_nifti, write_nifti};
@@ -159,7 +160,7 @@ pub fn output_path(dir: &Path, item: &WorkItem) -> PathBuf {
 }
 
 /// The measurement of one image slice under the problem's forward model (noiseless).
-fn slice_measurement(a: &ReconArgs, image: &Array2<f32>) -> Result<Measurement> {
+fn slice_measurement(a: &ReconArgs, image: &Array2<f32>, units: &str) -> Result<Measurement> {
     let (h, w) = image.dim();
     let (data, geometry, mask) = match a.problem {
         Problem::Ct => {
@@ -219,7 +220,7 @@ fn slice_measurement(a: &ReconArgs, image: &Array2<f32>) -> Result<Measurement> 
         Problem::Ct => Kind::Ct,
         _ => Kind::Mri,
     };
-    let sidecar = Sidecar::new(kind, &data, geometry, mask, Noise::None, "image intensity");
+    let sidecar = Sidecar::new(kind, &data, geometry, mask, Noise::None, units);
     Ok(Measurement {
         sidecar,
         data,
@@ -228,10 +229,18 @@ fn slice_measurement(a: &ReconArgs, image: &Array2<f32>) -> Result<Measurement> 
     })
 }
 
-/// Reconstructs every slice of `volume` along `axis` into a volume of the same shape.
+/// Sidecar units of volume slices in HU (DICOM CT): the score methods map them to the prior's
+/// HU window without `--units`.
+const HU_UNITS: &str = "HU";
+/// Sidecar units of other volume slices (ambiguous: the score methods need `--units`).
+const IMAGE_UNITS: &str = "image intensity";
+
+/// Reconstructs every slice of `volume` (in `units`: "HU" or "image intensity") along `axis`
+/// into a volume of the same shape.
 fn reconstruct_volume(
     a: &ReconArgs,
     volume: &Array3<f32>,
+    units: &str,
     axis: usize,
     model: Option<&LoadedModel>,
     bar: &indicatif::ProgressBar,
@@ -247,7 +256,7 @@ fn reconstruct_volume(
     for chunk in slices.chunks(usize::from(a.batch.batch_size)) {
         let ms = chunk
             .iter()
-            .map(|&k| slice_measurement(a, &volume.index_axis(Axis(axis), k).to_owned()))
+            .map(|&k| slice_measurement(a, &volume.index_axis(Axis(axis), k).to_owned(), units))
             .collect::<Result<Vec<_>>>()?;
         let rs = recon::reconstruct_batch(a, &ms, model)?;
         for (&k, r) in chunk.iter().zip(&rs) {
@@ -289,8 +298,30 @@ fn reference_volume(a: &ReconArgs, item: &WorkItem) -> Result<Option<(Array3<f32
     Ok(None)
 }
 
-/// PSNR/SSIM of `x` against the reference, averaged over the slices along `axis`.
-fn quality(x: &Array3<f32>, reference: &Array3<f32>, axis: usize) -> Result<Quality> {
+/// `v` with the pixels of `mask` (when given) set to `value`.
+fn with_padding(v: &Array3<f32>, mask: Option<&Array3<bool>>, value: f32) -> Array3<f32> {
+    let mut out = v.clone();
+    if let Some(mask) = mask {
+        ndarray::Zip::from(&mut out)
+            .and(mask)
+            .for_each(|o, &padded| {
+                if padded {
+                    *o = value
+                }
+            });
+    }
+    out
+}
+
+/// PSNR/SSIM of `x` against the reference, averaged over the slices along `axis`. Padded
+/// pixels (`padding`, DICOM Pixel Padding Value) are no tissue: they are set to air in both
+/// before the comparison, so they neither add error nor widen the data range.
+fn quality(
+    x: &Array3<f32>,
+    reference: &Array3<f32>,
+    axis: usize,
+    padding: Option<&Array3<bool>>,
+) -> Result<Quality> {
     if x.dim() != reference.dim() {
         return Err(invalid(format!(
             "the reference has shape {:?}, the reconstruction {:?}",
@@ -298,6 +329,11 @@ fn quality(x: &Array3<f32>, reference: &Array3<f32>, axis: usize) -> Result<Qual
             x.dim()
         )));
     }
+    let padding = padding.filter(|m| m.dim() == x.dim());
+    let (x, reference) = (
+        &with_padding(x, padding, AIR_HU),
+        &with_padding(reference, padding, AIR_HU),
+    );
     let (lo, hi) = reference
         .iter()
         .fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &v| {
@@ -366,6 +402,7 @@ fn process(
 ) -> Result<(Vec<PathBuf>, usize, Option<Quality>)> {
     let out = output_path(out_dir, item);
     let axis = axis_of(a, item);
+    let mut pad_mask = None;
     let (recon, outputs) = match item.kind {
         InputKind::Unknown => {
             return Err(invalid(format!(
@@ -392,7 +429,7 @@ fn process(
         }
         InputKind::Nifti => {
             let vol = read_nifti(&item.path).invalid_input()?;
-            let x = reconstruct_volume(a, &vol.data, axis, model, bar)?;
+            let x = reconstruct_volume(a, &vol.data, IMAGE_UNITS, axis, model, bar)?;
             write_nifti(&out, &x.view().into_dyn(), &vol.meta)?;
             (x, vec![out])
         }
@@ -403,14 +440,26 @@ fn process(
                 ));
             }
             let vol = read_dicom(&item.path).invalid_input()?;
-            let x = reconstruct_volume(a, &vol.data, 0, model, bar)?;
+            // CT values are HU after the modality LUT; padded pixels (outside the field of
+            // view) are air for the forward model and padding again in the output.
+            let padding = vol.padding().filter(|_| vol.is_hu());
+            pad_mask = padding.map(|p| p.mask(&vol.data.view()));
+            let units = if vol.is_hu() { HU_UNITS } else { IMAGE_UNITS };
+            let input = with_padding(&vol.data, pad_mask.as_ref(), AIR_HU);
+            let x = reconstruct_volume(a, &input, units, 0, model, bar)?;
+            let x = match padding {
+                Some(p) => with_padding(&x, pad_mask.as_ref(), p.lo),
+                None => x,
+            };
             write_derived_series(&out, &x.view(), Some(&vol), &series_options(a)?)?;
             (x, vec![out])
         }
     };
     let slices = recon.len_of(Axis(axis.min(recon.ndim() - 1)));
     let metrics = match reference_volume(a, item)? {
-        Some((reference, ref_axis)) => Some(quality(&recon, &reference, ref_axis)?),
+        Some((reference, ref_axis)) => {
+            Some(quality(&recon, &reference, ref_axis, pad_mask.as_ref())?)
+        }
         None => None,
     };
     Ok((outputs, slices, metrics))

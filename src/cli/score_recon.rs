@@ -227,6 +227,14 @@ impl IntensityMap {
     }
 }
 
+/// The units a measurement's sidecar declares, when unambiguous: sinograms of HU images
+/// (DICOM CT slices, whose modality LUT gives HU) are [`Units::Hu`]; anything else needs
+/// `--units`.
+pub fn declared_units(sidecar_units: &str) -> Option<Units> {
+    let hu = sidecar_units == "HU" || sidecar_units.contains(" of HU ");
+    hu.then_some(Units::Hu)
+}
+
 /// The HU window of a CT model, or an error naming `what` needs it.
 pub fn model_hu_window(model: &LoadedModel, what: &str) -> Result<(f32, f32)> {
     match model.meta.normalization {
@@ -368,6 +376,9 @@ pub fn score_reconstruct_batch<T: Transform<In = f32> + Clone>(
     anyhow::ensure!(shape.len() == 2, "the operator's domain must be an image");
     anyhow::ensure!(!ys.is_empty(), "no measurement to reconstruct");
     model.check_image_shape((shape[0], shape[1]), "the measured image")?;
+    if let Some(note) = model.scale_note((shape[0], shape[1]), None) {
+        eprintln!("warning: {note}");
+    }
     let a_one = if ys.iter().any(|(_, map)| map.offset != 0.0) {
         let ones = ArrayD::from_elem(IxDyn(&shape), 1.0f32);
         op.forward(&ones.view())

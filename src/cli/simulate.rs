@@ -3,6 +3,7 @@
 
 use crate::cli::args::{validate_output_path, ImageInput};
 use crate::cli::{invalid, InputContext};
+use crate::io::dicom::padding::AIR_HU;
 use crate::io::measurement::companion_name;
 use crate::io::measurement::{
     save_measurement, Geometry, Kind, Mask, MaskGenerator, Measurement, MeasurementData, Noise,
@@ -199,9 +200,15 @@ fn detector_bins(g: &CtGeometryArgs, size: usize) -> usize {
         .unwrap_or_else(|| RadonGeometry::default_n_det(size))
 }
 
-/// The image, checked to be square (parallel-beam CT reconstructs N×N images).
-fn square_image(common: &SimCommon) -> Result<Array2<f32>> {
-    let image = common.image.read()?;
+/// The image, checked to be square (parallel-beam CT reconstructs N×N images), and whether it
+/// is in HU (a DICOM CT slice). DICOM padding (Pixel Padding Value: outside the field of view)
+/// becomes air, μ = 0.
+fn square_image(common: &SimCommon) -> Result<(Array2<f32>, bool)> {
+    let (mut image, source) = common.image.read_with_source()?;
+    let hu = source.as_ref().is_some_and(|s| s.is_hu());
+    if let Some(p) = source.as_ref().filter(|_| hu).and_then(|s| s.padding()) {
+        image.mapv_inplace(|v| if p.contains(v) { AIR_HU } else { v });
+    }
     if image.nrows() != image.ncols() {
         return Err(invalid(format!(
             "{} is {}x{}; CT needs a square image",
@@ -210,12 +217,12 @@ fn square_image(common: &SimCommon) -> Result<Array2<f32>> {
             image.ncols()
         )));
     }
-    Ok(image)
+    Ok((image, hu))
 }
 
 /// Sparse-view sinogram y = R_Λ x (+ Poisson transmission or Gaussian noise).
 fn simulate_ct(c: &CtSimArgs) -> Result<()> {
-    let image = square_image(&c.common)?;
+    let (image, hu) = square_image(&c.common)?;
     let size = image.nrows();
     let (angles, kept) = view_sets(&c.geometry, 23);
     let n_det = detector_bins(&c.geometry, size);
@@ -261,7 +268,11 @@ fn simulate_ct(c: &CtSimArgs) -> Result<()> {
         },
         Mask::Views { kept },
         noise_model,
-        "line integral of image intensity per pixel length",
+        if hu {
+            "line integral of HU per pixel length"
+        } else {
+            "line integral of image intensity per pixel length"
+        },
     );
     sidecar.provenance = Some(provenance(&c.common));
     let meas = Measurement {
@@ -277,7 +288,7 @@ fn simulate_ct(c: &CtSimArgs) -> Result<()> {
 
 /// Full-view metal-corrupted sinogram of an HU image, Λ = complement of the metal trace.
 fn simulate_mar(m: &MarSimArgs) -> Result<()> {
-    let hu = square_image(&m.common)?;
+    let (hu, _) = square_image(&m.common)?;
     let size = hu.nrows();
     if m.geometry.full_views.is_some() {
         return Err(invalid(

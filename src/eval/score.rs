@@ -94,13 +94,6 @@ impl ModelSolver {
         method: EvalMethod,
         params: &MethodParams,
     ) -> Result<Solved> {
-        let shape = op.transform().domain_shape();
-        if shape != [self.size, self.size] {
-            bail!(
-                "the model reconstructs {0}x{0} images, the operator expects {shape:?}",
-                self.size
-            );
-        }
         let score = NetScore {
             net: &self.net,
             sde: self.sde.as_ref(),

@@ -99,9 +99,14 @@ impl EvalSplit {
     }
 }
 
-/// Up to `n` slices of a `nifti-slices` training configuration at the model's size: its
-/// held-out block ([`EvalSplit::Test`]) or the training slices nearest the block.
-fn config_slices(config: &Path, n: usize, split: EvalSplit) -> Result<Vec<(String, Array2<f32>)>> {
+/// Up to `n` slices of a `nifti-slices` training configuration (at the model's size, or at
+/// the native resolution for patch priors): its held-out block ([`EvalSplit::Test`]), or its
+/// validation block — without one, the training slices nearest the held-out block.
+pub fn config_slices(
+    config: &Path,
+    n: usize,
+    split: EvalSplit,
+) -> Result<Vec<(String, Array2<f32>)>> {
     let cfg = TrainConfig::from_toml_file(config)?;
     let DataConfig::NiftiSlices(slicing) = &cfg.data else {
         bail!(
@@ -111,12 +116,15 @@ fn config_slices(config: &Path, n: usize, split: EvalSplit) -> Result<Vec<(Strin
     };
     let vs = match split {
         EvalSplit::Test => Split::HeldOut,
+        EvalSplit::Validation if slicing.validation.is_some() => Split::Validation,
         EvalSplit::Validation => Split::Train,
     };
-    let slices = volume_slices(slicing, cfg.model.image_size, vs)
+    // Patch priors are evaluated on whole slices at the native spacing.
+    let size = slicing.patches.is_none().then_some(cfg.model.image_size);
+    let slices = volume_slices(slicing, size, vs)
         .with_context(|| format!("slices of {}", config.display()))?;
     let mut slices = slices;
-    if split == EvalSplit::Validation {
+    if vs == Split::Train {
         // The training slices nearest the held-out block: the same anatomy, disjoint slices.
         let centre = (slicing.holdout[0] + slicing.holdout[1]) as f64 / 2.0;
         slices.sort_by(|a, b| {
@@ -127,10 +135,13 @@ fn config_slices(config: &Path, n: usize, split: EvalSplit) -> Result<Vec<(Strin
         slices.truncate(n);
         slices.sort_by_key(|s| s.0);
     }
+    // Fewer than the slab: evenly spaced slices across it (the whole slab's anatomy).
+    let len = slices.len();
     Ok(slices
         .into_iter()
-        .take(n)
-        .map(|(k, s)| (format!("slice{k}"), s))
+        .enumerate()
+        .filter(|(i, _)| n >= len || (0..n).any(|j| j * len / n == *i))
+        .map(|(_, (k, s))| (format!("slice{k}"), s))
         .collect())
 }
 

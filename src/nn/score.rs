@@ -24,8 +24,32 @@ impl NetScore<'_> {
     }
 }
 
+impl NetScore<'_> {
+    /// The side lengths the network accepts are multiples of this: one halving per level
+    /// after the first.
+    pub fn size_multiple(&self) -> usize {
+        1 << self.net.config().ch_mult.len().saturating_sub(1)
+    }
+}
+
 impl ScoreModel for NetScore<'_> {
+    /// The network is fully convolutional (attention is global at its level), so any image
+    /// size works: sides that are not a multiple of [`NetScore::size_multiple`] are
+    /// zero-padded (air) evenly on both sides for the evaluation and cropped back.
     fn score(&self, x: &Tensor, t: &Tensor) -> Result<Tensor> {
-        self.net.forward(x, &self.noise_levels(t)?, false)
+        let sigma = self.noise_levels(t)?;
+        let (_, _, h, w) = x.dims4()?;
+        let m = self.size_multiple();
+        let (ph, pw) = (h.div_ceil(m) * m - h, w.div_ceil(m) * m - w);
+        if ph == 0 && pw == 0 {
+            return self.net.forward(x, &sigma, false);
+        }
+        let padded =
+            x.pad_with_zeros(2, ph / 2, ph - ph / 2)?
+                .pad_with_zeros(3, pw / 2, pw - pw / 2)?;
+        self.net
+            .forward(&padded, &sigma, false)?
+            .narrow(2, ph / 2, h)?
+            .narrow(3, pw / 2, w)
     }
 }

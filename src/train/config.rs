@@ -64,6 +64,10 @@ pub struct TrainConfig {
     /// Seed of initialisation, data and noise.
     #[serde(default)]
     pub seed: u64,
+    /// Start from the EMA weights of this model checkpoint instead of a random
+    /// initialisation (fine-tuning; same architecture, attention at the same level).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_from: Option<std::path::PathBuf>,
 }
 
 fn default_lr() -> f64 {

@@ -60,6 +60,11 @@ pub trait DataSource: Send + Sync {
     fn image(&self, step: u64, index: usize) -> anyhow::Result<Array2<f32>>;
     /// One-line description stored in the checkpoint.
     fn describe(&self) -> String;
+    /// Pixel spacing (mm) of the images, when they are at a known physical scale (patch
+    /// priors at the native spacing); recorded in the checkpoint.
+    fn pixel_spacing_mm(&self) -> Option<f32> {
+        None
+    }
 }
 
 impl DataConfig {
@@ -70,6 +75,12 @@ impl DataConfig {
             DataConfig::PhantomAnatomical { hu_lo, hu_hi } => Normalization::CtHuWindow {
                 lo: *hu_lo,
                 hi: *hu_hi,
+            },
+            DataConfig::NiftiSlices(v) => match v.hu_window {
+                Some([lo, hi]) => Normalization::CtHuWindow { lo, hi },
+                // Patch priors are new (real MRI); whole-slice checkpoints keep their record.
+                None if v.patches.is_some() => Normalization::MriPercentile { p: v.percentile },
+                None => Normalization::Identity,
             },
             _ => Normalization::Identity,
         }
@@ -229,9 +240,7 @@ pub fn build_source(
         DataConfig::Folder { path, flip } => {
             Ok(Box::new(SlicePool::folder(path, size, *flip, seed)?))
         }
-        DataConfig::NiftiSlices(cfg) => {
-            Ok(Box::new(super::volume::volume_source(cfg, size, seed)?))
-        }
+        DataConfig::NiftiSlices(cfg) => super::volume::volume_source(cfg, size, seed),
         DataConfig::DicomSeries(cfg) => Ok(Box::new(super::dicom_slices::dicom_source(
             cfg, size, seed,
         )?)),

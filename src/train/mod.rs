@@ -5,6 +5,7 @@ pub mod config;
 pub mod data;
 pub mod dicom_slices;
 pub mod optim;
+pub mod patches;
 pub mod plot;
 pub mod progress;
 pub mod trainer;

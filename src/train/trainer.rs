@@ -73,6 +73,39 @@ fn trainable(map: &VarMap) -> Vec<(String, Var)> {
     v
 }
 
+/// Sets every variable of `map` to the EMA weights of the checkpoint `path` (fine-tuning a
+/// prior on new data); the checkpoint's network configuration must be `config`'s.
+fn init_weights(
+    map: &VarMap,
+    path: &Path,
+    config: &TrainConfig,
+    device: &Device,
+) -> anyhow::Result<()> {
+    let ck =
+        Checkpoint::load(path, device).with_context(|| format!("init_from {}", path.display()))?;
+    if config.model != ck.meta.model {
+        bail!(
+            "init_from {}: its architecture {:?} differs from the configured {:?}",
+            path.display(),
+            ck.meta.model,
+            config.model
+        )
+    }
+    let data = map
+        .data()
+        .lock()
+        .map_err(|_| anyhow::anyhow!("poisoned VarMap"))?;
+    for (name, var) in data.iter() {
+        let t = ck
+            .ema
+            .get(name)
+            .with_context(|| format!("init_from {}: tensor {name} is missing", path.display()))?;
+        var.set(&t.to_device(device)?)
+            .with_context(|| format!("init_from {}: {name}", path.display()))?;
+    }
+    Ok(())
+}
+
 impl Trainer {
     /// A fresh run: network initialised from `config.seed`, zero Adam moments, EMA = weights.
     pub fn new(
@@ -84,6 +117,9 @@ impl Trainer {
         let sde = config.sde.build()?;
         let map = VarMap::new();
         let net = Ncsnpp::init(&config.model, &map, config.seed, device)?;
+        if let Some(init) = &config.init_from {
+            init_weights(&map, init, &config, device)?;
+        }
         let params = trainable(&map);
         let adam = Adam::new(config.adam(), &params)?;
         let ema = Ema::new(config.ema, &params)?;
@@ -187,7 +223,7 @@ impl Trainer {
             .collect();
         let mut ema = weights.clone();
         ema.extend(self.ema.shadow.iter().map(|(n, t)| (n.clone(), t.detach())));
-        let meta = CheckpointMeta::new(
+        let mut meta = CheckpointMeta::new(
             self.config.model.clone(),
             self.config.sde,
             self.config.normalization(),
@@ -195,6 +231,7 @@ impl Trainer {
             self.config.seed,
             self.data.describe(),
         );
+        meta.pixel_spacing_mm = self.data.pixel_spacing_mm();
         Ok(Checkpoint { meta, weights, ema })
     }
 

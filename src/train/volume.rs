@@ -1,10 +1,13 @@
-//! Training and evaluation slices from a NIfTI volume (issue 3 data; issue 4 MRI prior): the
-//! volume is scaled to [0, 1] by a high percentile of its non-zero voxels (MRI intensity
-//! normalisation), sliced along one axis, displayed radiologically (anterior at the top),
-//! zero-padded to a square, area-resampled to the model size, and empty slices are skipped.
-//! A contiguous block of slices, plus a guard band on each side, is held out of training.
+//! Training and evaluation slices from a NIfTI volume: the volume is scaled to [0, 1] by a
+//! high percentile of its non-zero voxels (MRI intensity normalisation) or by an HU window
+//! (CT), sliced along one axis, displayed radiologically (anterior at the top), and empty
+//! slices are skipped. Whole-slice priors zero-pad each slice to a square and area-resample it
+//! to the model size; patch priors ([`super::patches`]) keep the native pixel spacing.
+//! Contiguous held-out slabs — the test block and an optional validation block for tuning,
+//! each with a guard band on both sides — never enter training.
 
-use super::data::SlicePool;
+use super::data::{DataSource, SlicePool};
+use super::patches::PatchPool;
 use crate::io::nifti_io::read_nifti;
 use anyhow::{bail, Context};
 use ndarray::{s, Array2, Array3, Axis};
@@ -34,6 +37,18 @@ pub struct VolumeSlicing {
     /// Random left–right flips when training.
     #[serde(default)]
     pub flip: bool,
+    /// CT volumes in HU: the window [lo, hi] is mapped to [0, 1] (and clipped) instead of the
+    /// percentile scaling.
+    #[serde(default)]
+    pub hu_window: Option<[f32; 2]>,
+    /// Validation slab [lo, hi) (tuning), disjoint from `holdout`; excluded from training with
+    /// its guard band.
+    #[serde(default)]
+    pub validation: Option<[usize; 2]>,
+    /// Train on random patches of the model size at the native pixel spacing, with this
+    /// augmentation, instead of whole slices resampled to the model size.
+    #[serde(default)]
+    pub patches: Option<super::patches::PatchAugment>,
 }
 
 fn default_axis() -> usize {
@@ -52,9 +67,11 @@ fn default_min_fill() -> f32 {
 /// Which slices to return from [`volume_slices`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Split {
-    /// Slices outside the held-out block and its guard band.
+    /// Slices outside the held-out blocks and their guard bands.
     Train,
-    /// The held-out block.
+    /// The validation block (tuning); empty when none is configured.
+    Validation,
+    /// The held-out test block.
     HeldOut,
 }
 
@@ -75,13 +92,31 @@ pub fn resize_area(img: &Array2<f32>, size: usize) -> Array2<f32> {
     weights(h).dot(img).dot(&weights(w).t())
 }
 
-/// Reads `cfg.path` and returns the normalised `size × size` slices of `split`, with their
-/// indices along `cfg.axis`.
+/// Reads `cfg.path` and returns the normalised slices of `split` with their indices along
+/// `cfg.axis`: resampled to `size²` (whole-slice priors), or at the native resolution when
+/// `size` is `None`.
 pub fn volume_slices(
     cfg: &VolumeSlicing,
-    size: usize,
+    size: Option<usize>,
     split: Split,
 ) -> anyhow::Result<Vec<(usize, Array2<f32>)>> {
+    Ok(read_slices(cfg, size, split)?.0)
+}
+
+/// The in-plane pixel spacing (mm) of `cfg`'s slices at the native resolution: the mean of
+/// the two in-plane `pixdim`s (`None` when the header gives none).
+fn in_plane_spacing(pixdim: [f32; 3], axis: usize) -> Option<f32> {
+    let d: Vec<f32> = (0..3).filter(|&a| a != axis).map(|a| pixdim[a]).collect();
+    let s = (d[0] + d[1]) / 2.0;
+    (s.is_finite() && s > 0.0).then_some(s)
+}
+
+/// [`volume_slices`] and the native in-plane spacing.
+fn read_slices(
+    cfg: &VolumeSlicing,
+    size: Option<usize>,
+    split: Split,
+) -> anyhow::Result<(Vec<(usize, Array2<f32>)>, Option<f32>)> {
     if cfg.axis > 2 {
         bail!("nifti-slices: axis {} must be 0, 1 or 2", cfg.axis)
     }
@@ -91,31 +126,60 @@ pub fn volume_slices(
             cfg.percentile
         )
     }
-    let vol = read_nifti(&cfg.path)?.data;
-    let n = vol.len_of(Axis(cfg.axis));
-    let [lo, hi] = cfg.holdout;
-    if !(lo < hi && hi <= n) {
-        bail!(
-            "{}: held-out block [{lo}, {hi}) must be a non-empty range within the {n} slices of axis {}",
-            cfg.path.display(),
-            cfg.axis
-        )
+    if let Some([lo, hi]) = cfg.hu_window {
+        if !(hi > lo) {
+            bail!("nifti-slices: hu_window [{lo}, {hi}] must be increasing")
+        }
     }
-    let scale = percentile_of_nonzero(&vol, cfg.percentile)
-        .with_context(|| format!("{}: the volume is all zero", cfg.path.display()))?;
+    let volume = read_nifti(&cfg.path)?;
+    let spacing = in_plane_spacing(volume.meta.pixdim, cfg.axis);
+    let vol = volume.data;
+    let n = vol.len_of(Axis(cfg.axis));
+    let block = |name: &str, [lo, hi]: [usize; 2]| -> anyhow::Result<std::ops::Range<usize>> {
+        if !(lo < hi && hi <= n) {
+            bail!(
+                "{}: {name} block [{lo}, {hi}) must be a non-empty range within the {n} slices of axis {}",
+                cfg.path.display(),
+                cfg.axis
+            )
+        }
+        Ok(lo..hi)
+    };
+    let test = block("held-out", cfg.holdout)?;
+    let val = cfg.validation.map(|v| block("validation", v)).transpose()?;
+    if let Some(v) = &val {
+        if v.start < test.end && test.start < v.end {
+            bail!(
+                "{}: the validation and held-out blocks overlap",
+                cfg.path.display()
+            )
+        }
+    }
+    let normalise: Box<dyn Fn(f32) -> f32> = match cfg.hu_window {
+        Some([lo, hi]) => Box::new(move |v| ((v - lo) / (hi - lo)).clamp(0.0, 1.0)),
+        None => {
+            let scale = percentile_of_nonzero(&vol, cfg.percentile)
+                .with_context(|| format!("{}: the volume is all zero", cfg.path.display()))?;
+            Box::new(move |v| (v / scale).clamp(0.0, 1.0))
+        }
+    };
+    let guarded =
+        |r: &std::ops::Range<usize>, k: usize| k + cfg.guard >= r.start && k < r.end + cfg.guard;
     let keep = |k: usize| match split {
-        Split::HeldOut => (lo..hi).contains(&k),
-        Split::Train => k + cfg.guard < lo || k >= hi + cfg.guard,
+        Split::HeldOut => test.contains(&k),
+        Split::Validation => val.as_ref().is_some_and(|v| v.contains(&k)),
+        Split::Train => !guarded(&test, k) && !val.as_ref().is_some_and(|v| guarded(v, k)),
     };
     let mut out = Vec::new();
     for k in (0..n).filter(|&k| keep(k)) {
         let sl = vol.index_axis(Axis(cfg.axis), k);
         // Radiological display: rows = second in-plane axis reversed (anterior/superior up).
-        let img = sl
-            .t()
-            .slice(s![..;-1, ..])
-            .mapv(|v| (v / scale).clamp(0.0, 1.0));
-        if let Some(slice) = model_slice(&img, size, cfg.min_fill) {
+        let img = sl.t().slice(s![..;-1, ..]).mapv(&normalise);
+        let slice = match size {
+            Some(size) => model_slice(&img, size, cfg.min_fill),
+            None => filled(&img, cfg.min_fill).then_some(img),
+        };
+        if let Some(slice) = slice {
             out.push((k, slice));
         }
     }
@@ -125,7 +189,12 @@ pub fn volume_slices(
             cfg.path.display()
         )
     }
-    Ok(out)
+    Ok((out, spacing))
+}
+
+/// Whether at least the fraction `min_fill` of the pixels exceed 0.1.
+fn filled(img: &Array2<f32>, min_fill: f32) -> bool {
+    img.iter().filter(|&&v| v > 0.1).count() as f32 >= min_fill * img.len() as f32
 }
 
 /// A [0, 1] slice zero-padded to a square and area-resampled to `size²`, or `None` when it is
@@ -137,8 +206,7 @@ pub fn model_slice(img: &Array2<f32>, size: usize, min_fill: f32) -> Option<Arra
     let (r0, c0) = ((side - h) / 2, (side - w) / 2);
     square.slice_mut(s![r0..r0 + h, c0..c0 + w]).assign(img);
     let resized = resize_area(&square, size);
-    let filled = resized.iter().filter(|&&v| v > 0.1).count() as f32 / (size * size) as f32;
-    (filled >= min_fill).then_some(resized)
+    filled(&resized, min_fill).then_some(resized)
 }
 
 /// The `p`-th percentile (nearest rank) of the non-zero voxels.
@@ -152,23 +220,59 @@ pub fn percentile_of_nonzero(vol: &Array3<f32>, p: f32) -> Option<f32> {
     Some(*x)
 }
 
-/// The training split of `cfg` at `size²` as a [`SlicePool`].
-pub fn volume_source(cfg: &VolumeSlicing, size: usize, seed: u64) -> anyhow::Result<SlicePool> {
-    let slices: Vec<Array2<f32>> = volume_slices(cfg, size, Split::Train)?
-        .into_iter()
-        .map(|(_, s)| s)
-        .collect();
-    let description = format!(
-        "{} axis {} ({} training slices, held out [{}, {}) ± {}, {size}², flip {})",
+/// The training split of `cfg` as a data source of `size²` images: whole slices resampled to
+/// `size²` ([`SlicePool`]), or random patches at the native spacing when `cfg.patches` is set
+/// ([`PatchPool`]).
+pub fn volume_source(
+    cfg: &VolumeSlicing,
+    size: usize,
+    seed: u64,
+) -> anyhow::Result<Box<dyn DataSource>> {
+    let native = cfg.patches.is_some();
+    let (slices, spacing) = read_slices(cfg, (!native).then_some(size), Split::Train)?;
+    let slices: Vec<Array2<f32>> = slices.into_iter().map(|(_, s)| s).collect();
+    let held_out = match cfg.validation {
+        Some([lo, hi]) => format!(
+            "test [{}, {}), validation [{lo}, {hi})",
+            cfg.holdout[0], cfg.holdout[1]
+        ),
+        None => format!("held out [{}, {})", cfg.holdout[0], cfg.holdout[1]),
+    };
+    let what = format!(
+        "{} axis {} ({} training slices, {held_out} ± {}",
         file_name(&cfg.path),
         cfg.axis,
         slices.len(),
-        cfg.holdout[0],
-        cfg.holdout[1],
         cfg.guard,
-        cfg.flip
     );
-    SlicePool::new(slices, seed, cfg.flip, description)
+    match &cfg.patches {
+        Some(aug) => {
+            let (h, w) = slices[0].dim();
+            let spacing_text = spacing.map_or("unknown".to_string(), |s| format!("{s:.3} mm"));
+            let description = format!(
+                "{what}, {h}x{w} at {spacing_text}/pixel, random {size}² patches, flip {}, rotate ±{}°, scale ±{}, intensity ±{})",
+                cfg.flip, aug.rotate_deg, aug.scale, aug.intensity
+            );
+            Ok(Box::new(PatchPool::new(
+                slices,
+                size,
+                cfg.flip,
+                aug.clone(),
+                seed,
+                spacing,
+                description,
+            )?))
+        }
+        None => {
+            let description = format!("{what}, {size}², flip {})", cfg.flip);
+            Ok(Box::new(SlicePool::new(
+                slices,
+                seed,
+                cfg.flip,
+                description,
+            )?))
+        }
+    }
 }
 
 fn file_name(p: &Path) -> String {

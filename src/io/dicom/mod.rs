@@ -6,6 +6,7 @@
 //! - [`series`]: folders grouped by SeriesInstanceUID, slices ordered along the slice normal.
 //! - [`write`]: derived series (new UIDs, DERIVED\\SECONDARY, HU-preserving rescale), with
 //!   optional de-identification ([`deid`]).
+//! - [`padding`]: Pixel Padding Value / Range Limit (outside the field of view: air, no metric).
 //! - [`geometry`]: per-frame position/orientation/spacing and the slice ordering rule.
 //!
 //! - [`prescan`]: bounds check of declared value lengths before parsing; [`vr_un`]: UN
@@ -21,6 +22,7 @@
 
 pub mod deid;
 pub mod geometry;
+pub mod padding;
 pub mod prescan;
 pub mod read;
 pub mod series;
@@ -29,6 +31,7 @@ pub mod vr_un;
 pub mod write;
 
 pub use geometry::{FrameGeometry, SliceOrder};
+pub use padding::Padding;
 pub use read::{read_dicom_file, DicomHeader, DicomVolume, MAX_PIXELS};
 pub use series::{is_dicom_file, read_dicom_series, scan_series, SeriesEntry};
 pub use write::{write_derived_file, write_derived_series, DerivedSeriesOptions, WrittenSeries};

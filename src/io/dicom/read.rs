@@ -95,6 +95,16 @@ pub struct DicomVolume {
 }
 
 impl DicomVolume {
+    /// The Pixel Padding Value (and Range Limit) of the series, in modality units.
+    pub fn padding(&self) -> Option<super::Padding> {
+        super::Padding::from_header(&self.header)
+    }
+
+    /// Whether the values are Hounsfield units (modality CT after the modality LUT).
+    pub fn is_hu(&self) -> bool {
+        self.header.modality() == "CT"
+    }
+
     /// The one-slice volume holding slice `k` (e.g. the source of a 2-D reconstruction).
     pub fn slice(&self, k: usize) -> Result<DicomVolume> {
         let n = self.frames.len();

