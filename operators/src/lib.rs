@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod noise;
 pub mod phantom;
 pub mod radon;
+pub mod resample;
 pub mod scalar;
 pub mod solvers;
 pub mod sparse_view;

@@ -669,7 +669,11 @@ pub fn run(a: &ReconArgs) -> Result<()> {
             Some(method) => a.solver_config(method)?.samples,
             None => 1,
         };
-        report += &format!(" and the std map of {samples} samples {}", path.display());
+        report += &format!(
+            " and the std map of {samples} samples {} (mean posterior SD over the object {:.4})",
+            path.display(),
+            crate::eval::uncertainty::object_mean_sd(&out.image, std)
+        );
     }
     if let Some((nfe, seconds)) = out.score {
         report += &format!("; NFE {nfe} per sample, {seconds:.2} s");

@@ -25,17 +25,20 @@ use crate::cli::model::LoadedModel;
 use crate::cli::recon::{self, Problem, ReconArgs};
 use crate::cli::worklist::{self, InputKind, Shard, WorkItem};
 use crate::cli::{exit_code, invalid, InputContext};
+use crate::eval::uncertainty::object_mean_sd;
 use crate::io::atomic::write_bytes_atomic;
 use crate::io::dicom::padding::AIR_HU;
 use crate::io::dicom::{read_dicom, write_derived_series, DerivedSeriesOptions};
 use crate::io::measurement::{Geometry, Kind, Mask, Measurement, MeasurementData, Noise, Sidecar};
 use crate::io::nifti_io::{read_nifti, write_nifti};
 use crate::io::{read_image, write_image, ImageReadOptions, ImageWriteOptions};
+use crate::train::volume::in_plane_spacing;
 use anyhow::{anyhow, Context, Result};
 use clap::{Args, ValueEnum};
 use indicatif::MultiProgress;
 use medsgm_operators::metrics::{psnr, ssim, SsimPreset};
 use medsgm_operators::radon::{Radon, RadonGeometry};
+use medsgm_operators::resample::{resample_area, side_at_spacing};
 use medsgm_operators::{kspace_mask, Fft2, LinearOperator, RealInput};
 use ndarray::{Array2, Array3, Axis, Ix2};
 use num_complex::Complex32;
@@ -120,6 +123,18 @@ pub struct FileReport {
     pub seconds: f64,
     /// Quality against `--reference`.
     pub metrics: Option<Quality>,
+    /// Score methods with `--samples` K ≥ 2: per slice, the mean posterior standard deviation
+    /// over the object (data units; see [`crate::eval::uncertainty`]): how much the prior had
+    /// to fill in where the data are silent.
+    pub posterior_sd: Option<Vec<f64>>,
+}
+
+/// What [`process`] made of one input.
+struct Processed {
+    outputs: Vec<PathBuf>,
+    slices: usize,
+    metrics: Option<Quality>,
+    posterior_sd: Option<Vec<f64>>,
 }
 
 /// `summary.json`.
@@ -235,16 +250,73 @@ const HU_UNITS: &str = "HU";
 /// Sidecar units of other volume slices (ambiguous: the score methods need `--units`).
 const IMAGE_UNITS: &str = "image intensity";
 
-/// Reconstructs every slice of `volume` (in `units`: "HU" or "image intensity") along `axis`
-/// into a volume of the same shape.
+/// Centred padding of `shape` images to a square of side max(h, w) with `fill` (when
+/// `active`), and the crop back.
+struct SquarePad {
+    shape: (usize, usize),
+    active: bool,
+    fill: f32,
+}
+
+impl SquarePad {
+    fn offsets(&self) -> (usize, usize, usize) {
+        let (h, w) = self.shape;
+        let side = h.max(w);
+        (side, (side - h) / 2, (side - w) / 2)
+    }
+
+    fn pad(&self, img: &Array2<f32>) -> Array2<f32> {
+        let (side, r0, c0) = self.offsets();
+        if !self.active || (side, side) == img.dim() {
+            return img.clone();
+        }
+        let (h, w) = img.dim();
+        let mut out = Array2::from_elem((side, side), self.fill);
+        out.slice_mut(ndarray::s![r0..r0 + h, c0..c0 + w])
+            .assign(img);
+        out
+    }
+
+    fn crop(&self, img: &Array2<f32>) -> Array2<f32> {
+        let (side, r0, c0) = self.offsets();
+        if !self.active || img.dim() != (side, side) || self.shape == (side, side) {
+            return img.clone();
+        }
+        let (h, w) = self.shape;
+        img.slice(ndarray::s![r0..r0 + h, c0..c0 + w]).to_owned()
+    }
+}
+
+/// The grid a slice of `shape` pixels at `spacing_mm` is reconstructed on: the prior's pixel
+/// spacing over the same field of view when the prior records one and the slice's differs from
+/// it by more than 10 %, else the slice's own grid.
+fn prior_grid(
+    model: Option<&LoadedModel>,
+    shape: (usize, usize),
+    spacing_mm: Option<f32>,
+) -> (usize, usize) {
+    match (model.and_then(|m| m.pixel_spacing_mm()), spacing_mm) {
+        (Some(p), Some(s)) if (s / p - 1.0).abs() > 0.1 => (
+            side_at_spacing(shape.0, s, p).max(8),
+            side_at_spacing(shape.1, s, p).max(8),
+        ),
+        _ => shape,
+    }
+}
+
+/// Reconstructs every slice of `volume` (in `units`: "HU" or "image intensity"; in-plane pixel
+/// spacing `spacing_mm` when known) along `axis` into a volume of the same shape, on the
+/// prior's grid ([`prior_grid`]) and resampled back, with each slice's posterior-spread
+/// figure when the method drew K ≥ 2 samples.
 fn reconstruct_volume(
     a: &ReconArgs,
     volume: &Array3<f32>,
     units: &str,
+    spacing_mm: Option<f32>,
     axis: usize,
     model: Option<&LoadedModel>,
     bar: &indicatif::ProgressBar,
-) -> Result<Array3<f32>> {
+) -> Result<(Array3<f32>, Option<Vec<f64>>)> {
     if axis > 2 {
         return Err(invalid(format!("--axis {axis}: a volume has axes 0, 1, 2")));
     }
@@ -252,26 +324,53 @@ fn reconstruct_volume(
     bar.set_length(n as u64);
     bar.set_position(0);
     let mut out = Array3::<f32>::zeros(volume.dim());
+    let mut spread = Vec::with_capacity(n);
     let slices: Vec<usize> = (0..n).collect();
+    let native = volume.index_axis(Axis(axis), 0).dim();
+    let grid = prior_grid(model, native, spacing_mm);
+    // Parallel-beam CT reconstructs square images: non-square slices are padded with air.
+    let square = SquarePad {
+        shape: grid,
+        active: a.problem == Problem::Ct,
+        fill: if units == HU_UNITS { AIR_HU } else { 0.0 },
+    };
+    if grid != native {
+        eprintln!(
+            "slices of {}x{} at {:.3} mm are reconstructed on the prior's {:.3} mm grid ({}x{}) and resampled back",
+            native.0,
+            native.1,
+            spacing_mm.unwrap_or(f32::NAN),
+            model.and_then(|m| m.pixel_spacing_mm()).unwrap_or(f32::NAN),
+            grid.0,
+            grid.1
+        );
+    }
     for chunk in slices.chunks(usize::from(a.batch.batch_size)) {
         let ms = chunk
             .iter()
-            .map(|&k| slice_measurement(a, &volume.index_axis(Axis(axis), k).to_owned(), units))
+            .map(|&k| {
+                let slice = resample_area(&volume.index_axis(Axis(axis), k).to_owned(), grid);
+                slice_measurement(a, &square.pad(&slice), units)
+            })
             .collect::<Result<Vec<_>>>()?;
         let rs = recon::reconstruct_batch(a, &ms, model)?;
         for (&k, r) in chunk.iter().zip(&rs) {
-            let want = volume.index_axis(Axis(axis), k).dim();
-            if r.image.dim() != want {
+            let image = square.crop(&r.image);
+            if image.dim() != grid {
                 return Err(anyhow!(
-                    "slice {k}: the reconstruction is {:?}, the slice {want:?}",
-                    r.image.dim()
+                    "slice {k}: the reconstruction is {:?}, the grid {grid:?}",
+                    image.dim()
                 ));
             }
-            out.index_axis_mut(Axis(axis), k).assign(&r.image);
+            out.index_axis_mut(Axis(axis), k)
+                .assign(&resample_area(&image, native));
+            if let Some(sd) = &r.std {
+                spread.push(object_mean_sd(&image, &square.crop(sd)));
+            }
         }
         bar.inc(chunk.len() as u64);
     }
-    Ok(out)
+    Ok((out, (spread.len() == n).then_some(spread)))
 }
 
 /// The reference volume of an item (slices along `axis`), if the reference folder has one.
@@ -392,17 +491,18 @@ fn series_options(a: &ReconArgs) -> Result<DerivedSeriesOptions> {
     })
 }
 
-/// Reconstructs one input; returns (outputs, slices, quality).
+/// Reconstructs one input.
 fn process(
     a: &ReconArgs,
     item: &WorkItem,
     out_dir: &Path,
     model: Option<&LoadedModel>,
     bar: &indicatif::ProgressBar,
-) -> Result<(Vec<PathBuf>, usize, Option<Quality>)> {
+) -> Result<Processed> {
     let out = output_path(out_dir, item);
     let axis = axis_of(a, item);
     let mut pad_mask = None;
+    let mut posterior_sd = None;
     let (recon, outputs) = match item.kind {
         InputKind::Unknown => {
             return Err(invalid(format!(
@@ -417,6 +517,7 @@ fn process(
             let opts = ImageWriteOptions::default();
             let mut outputs = vec![];
             if let Some(std) = &r.std {
+                posterior_sd = Some(vec![object_mean_sd(&r.image, std)]);
                 let p = recon::std_path(&out);
                 write_image(&p, &std.view(), &opts)?;
                 outputs.push(p);
@@ -429,8 +530,10 @@ fn process(
         }
         InputKind::Nifti => {
             let vol = read_nifti(&item.path).invalid_input()?;
-            let x = reconstruct_volume(a, &vol.data, IMAGE_UNITS, axis, model, bar)?;
+            let spacing = in_plane_spacing(vol.meta.pixdim, axis);
+            let (x, sd) = reconstruct_volume(a, &vol.data, IMAGE_UNITS, spacing, axis, model, bar)?;
             write_nifti(&out, &x.view().into_dyn(), &vol.meta)?;
+            posterior_sd = sd;
             (x, vec![out])
         }
         InputKind::Dicom => {
@@ -446,9 +549,16 @@ fn process(
             pad_mask = padding.map(|p| p.mask(&vol.data.view()));
             let units = if vol.is_hu() { HU_UNITS } else { IMAGE_UNITS };
             let input = with_padding(&vol.data, pad_mask.as_ref(), AIR_HU);
-            let x = reconstruct_volume(a, &input, units, 0, model, bar)?;
+            let spacing = vol
+                .frames
+                .first()
+                .and_then(|f| f.pixel_spacing)
+                .map(|[r, c]| ((r + c) / 2.0) as f32)
+                .filter(|s| s.is_finite() && *s > 0.0);
+            let (x, sd) = reconstruct_volume(a, &input, units, spacing, 0, model, bar)?;
+            posterior_sd = sd;
             let x = match padding {
-                Some(p) => with_padding(&x, pad_mask.as_ref(), p.lo),
+                Some(p) => with_padding(&x, pad_mask.as_ref(), p.hi),
                 None => x,
             };
             write_derived_series(&out, &x.view(), Some(&vol), &series_options(a)?)?;
@@ -462,7 +572,12 @@ fn process(
         }
         None => None,
     };
-    Ok((outputs, slices, metrics))
+    Ok(Processed {
+        outputs,
+        slices,
+        metrics,
+        posterior_sd,
+    })
 }
 
 /// Writes the summary atomically.
@@ -511,17 +626,19 @@ pub fn run(a: &ReconArgs, out_dir: &Path) -> Result<()> {
             slices: 0,
             seconds: 0.0,
             metrics: None,
+            posterior_sd: None,
         };
         if a.batch.resume && out.exists() {
             report.outputs.push(out.display().to_string());
             summary.skipped += 1;
         } else {
             match process(a, item, out_dir, model.as_ref(), &slices) {
-                Ok((outputs, n, metrics)) => {
+                Ok(p) => {
                     report.status = Status::Ok;
-                    report.outputs = outputs.iter().map(|p| p.display().to_string()).collect();
-                    report.slices = n;
-                    report.metrics = metrics;
+                    report.outputs = p.outputs.iter().map(|p| p.display().to_string()).collect();
+                    report.slices = p.slices;
+                    report.metrics = p.metrics;
+                    report.posterior_sd = p.posterior_sd;
                     summary.ok += 1;
                 }
                 Err(e) => {

@@ -8,6 +8,7 @@
 //! - [`recon_bench`]: running, scoring and summarising; [`report`]: CSV/JSON/markdown/PNG;
 //! - [`score`]: a checkpoint driving `medsgm_recon::inverse::solve`; [`latent`]: an LSGM
 //!   checkpoint driving `crate::lsgm::latent_solve`, and the pixel/latent solver router;
+//! - [`uncertainty`]: the per-slice posterior-spread figure of score reconstructions;
 //! - [`bayes_opt`] and [`tune`]: Gaussian-process Bayesian optimisation of method parameters.
 
 pub mod bayes_opt;
@@ -19,3 +20,4 @@ pub mod report;
 pub mod score;
 pub mod testset;
 pub mod tune;
+pub mod uncertainty;

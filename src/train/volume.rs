@@ -75,21 +75,10 @@ pub enum Split {
     HeldOut,
 }
 
-/// Area-weighted resampling of a 2-D image to `size × size` (each output pixel is the exact
-/// average of the input area it covers when shrinking; linear interpolation when enlarging is
-/// not needed for training data, so enlarging uses the same box weights, i.e. nearest-area).
+/// Area-weighted resampling of a 2-D image to `size × size`
+/// ([`medsgm_operators::resample::resample_area`]).
 pub fn resize_area(img: &Array2<f32>, size: usize) -> Array2<f32> {
-    let (h, w) = img.dim();
-    // Row weights R[size × h] and column weights C[size × w]: out = R · img · Cᵀ.
-    let weights = |n: usize| -> Array2<f32> {
-        let scale = n as f64 / size as f64;
-        Array2::from_shape_fn((size, n), |(o, i)| {
-            let (lo, hi) = (o as f64 * scale, (o as f64 + 1.0) * scale);
-            let overlap = (hi.min(i as f64 + 1.0) - lo.max(i as f64)).max(0.0);
-            (overlap / scale) as f32
-        })
-    };
-    weights(h).dot(img).dot(&weights(w).t())
+    medsgm_operators::resample::resample_area(img, (size, size))
 }
 
 /// Reads `cfg.path` and returns the normalised slices of `split` with their indices along
@@ -103,9 +92,9 @@ pub fn volume_slices(
     Ok(read_slices(cfg, size, split)?.0)
 }
 
-/// The in-plane pixel spacing (mm) of `cfg`'s slices at the native resolution: the mean of
-/// the two in-plane `pixdim`s (`None` when the header gives none).
-fn in_plane_spacing(pixdim: [f32; 3], axis: usize) -> Option<f32> {
+/// The in-plane pixel spacing (mm) of slices along `axis` of a volume with voxel sizes
+/// `pixdim`: the mean of the two in-plane sizes (`None` when the header gives none).
+pub fn in_plane_spacing(pixdim: [f32; 3], axis: usize) -> Option<f32> {
     let d: Vec<f32> = (0..3).filter(|&a| a != axis).map(|a| pixdim[a]).collect();
     let s = (d[0] + d[1]) / 2.0;
     (s.is_finite() && s > 0.0).then_some(s)
@@ -279,26 +268,4 @@ fn file_name(p: &Path) -> String {
     p.file_name()
         .map(|f| f.to_string_lossy().into_owned())
         .unwrap_or_default()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn area_resize_preserves_the_mean_and_averages_blocks() {
-        let img = Array2::from_shape_fn((6, 9), |(r, c)| (r * 9 + c) as f32);
-        let out = resize_area(&img, 3);
-        // Output (0, 0) covers rows 0–1 and columns 0–2 exactly.
-        let block = img.slice(s![0..2, 0..3]).mean().unwrap();
-        assert!(
-            (out[[0, 0]] - block).abs() < 1e-4,
-            "{} vs {block}",
-            out[[0, 0]]
-        );
-        assert!((out.mean().unwrap() - img.mean().unwrap()).abs() < 1e-3);
-        // Non-integer ratio: still mean-preserving.
-        let out = resize_area(&img, 4);
-        assert!((out.mean().unwrap() - img.mean().unwrap()).abs() < 1e-3);
-    }
 }

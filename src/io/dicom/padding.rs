@@ -11,7 +11,7 @@ use ndarray::{Array3, ArrayView3};
 /// (lo = hi without a range limit).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Padding {
-    /// Lowest padded value (modality units).
+    /// Lowest padded value (modality units; −∞ for CT padding below the HU scale).
     pub lo: f32,
     /// Highest padded value (modality units).
     pub hi: f32,
@@ -21,6 +21,8 @@ pub struct Padding {
 
 /// HU of air: what a padded CT pixel is for the forward model.
 pub const AIR_HU: f32 = -1000.0;
+/// The lowest HU a CT scanner reports for tissue or air (12-bit scales start at −1024).
+const HU_FLOOR: f32 = -1024.0;
 
 impl Padding {
     /// The padding declared by `header` (first instance; PS3.3 requires one value for the
@@ -59,11 +61,20 @@ impl Padding {
             return None;
         }
         let (a, b) = (slope * value + intercept, slope * limit + intercept);
-        Some(Self {
-            lo: a.min(b) as f32,
-            hi: a.max(b) as f32,
-            tolerance: (slope.abs() / 2.0) as f32,
-        })
+        let (lo, hi) = (a.min(b) as f32, a.max(b) as f32);
+        let mut tolerance = (slope.abs() / 2.0) as f32;
+        if header.modality() == "CT" && hi < HU_FLOOR {
+            // Padding below the HU scale (e.g. −3024): lossy compression (JPEG 2000) scatters
+            // it around the stored value, so everything below halfway to the scale's floor
+            // is padding.
+            tolerance = tolerance.max((HU_FLOOR - hi) / 2.0);
+            return Some(Self {
+                lo: f32::NEG_INFINITY,
+                hi,
+                tolerance,
+            });
+        }
+        Some(Self { lo, hi, tolerance })
     }
 
     /// Whether a modality value `v` is padding.

@@ -396,6 +396,18 @@ impl SeriesTemplate {
             VR::LO,
             if out_modality == "CT" { "HU" } else { "US" },
         );
+        // Padding (outside the field of view) written back as padding: the source's padded
+        // value, stored with this series' rescale.
+        if let Some(p) = source.and_then(|s| s.padding()) {
+            let raw = ((f64::from(p.hi) - intercept) / slope).round();
+            if data.iter().any(|&v| p.contains(v)) && (-32768.0..=32767.0).contains(&raw) {
+                base.put(DataElement::new(
+                    tags::PIXEL_PADDING_VALUE,
+                    VR::SS,
+                    PrimitiveValue::from(raw as i16),
+                ));
+            }
+        }
         if opts.anonymize {
             deidentify(&mut base);
             put_str(&mut base, tags::PATIENT_IDENTITY_REMOVED, VR::CS, "YES");

@@ -1,0 +1,101 @@
+//! Real CT slices from other patients (data/real/independent, fetched by
+//! data-scripts/fetch_real_data.sh): DICOM Pixel Padding Value is air for the forward model and
+//! padding again in the derived series, and a DICOM CT is known to be in HU (the score methods
+//! need no --units).
+
+mod common;
+
+use medsgm::io::dicom::read_dicom;
+use std::path::{Path, PathBuf};
+
+fn independent(name: &str) -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("data/real/independent/ct")
+        .join(name);
+    assert!(
+        p.is_file(),
+        "{} is missing: run data-scripts/fetch_real_data.sh",
+        p.display()
+    );
+    p
+}
+
+/// A 512² head CT (lossy JPEG 2000) whose field of view is padded with −2000 → −3024 HU: the
+/// FBP of its simulated 90-view sinogram writes the padded pixels back as padding (tag set,
+/// same pixels), and elsewhere stays in a physical range (with the padding taken as tissue of
+/// −3024 HU the reconstruction reached far below −3000 HU).
+#[test]
+fn padding_is_air_for_the_forward_model_and_padding_in_the_output() {
+    let input = independent("head_j2k_512.dcm");
+    let src = read_dicom(&input).unwrap();
+    let padding = src
+        .padding()
+        .expect("the file declares Pixel Padding Value");
+    let mask = padding.mask(&src.data.view());
+    let padded = mask.iter().filter(|&&p| p).count() as f64 / mask.len() as f64;
+    assert!((0.15..0.3).contains(&padded), "padded fraction {padded}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let o = common::medsgm(
+        &[
+            "recon",
+            "ct",
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            "out",
+            "--method",
+            "fbp",
+            "--views",
+            "90",
+        ],
+        dir.path(),
+    );
+    common::ok(&o);
+    let out = read_dicom(&dir.path().join("out/head_j2k_512")).unwrap();
+    let out_padding = out.padding().expect("the derived series declares padding");
+    let out_mask = out_padding.mask(&out.data.view());
+    assert_eq!(out_mask, mask, "the padded pixels are the source's");
+    let tissue_min = out
+        .data
+        .iter()
+        .zip(&out_mask)
+        .filter(|(_, &p)| !p)
+        .map(|(&v, _)| v)
+        .fold(f32::INFINITY, f32::min);
+    assert!(tissue_min > -2500.0, "unpadded minimum {tissue_min} HU");
+}
+
+/// A DICOM CT slice is in HU: a score method with an HU-window prior runs without --units.
+#[test]
+fn dicom_ct_needs_no_units_flag() {
+    let input = independent("head_j2k_512.dcm");
+    let dir = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let model = root.join("models/ct_phantom_64/model.safetensors");
+    let o = common::medsgm(
+        &[
+            "recon",
+            "ct",
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            "out",
+            "--method",
+            "pc-projection",
+            "--model",
+            model.to_str().unwrap(),
+            "--steps",
+            "2",
+            "--views",
+            "23",
+        ],
+        dir.path(),
+    );
+    common::ok(&o);
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("out/summary.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(summary["ok"], 1, "{summary}");
+}
