@@ -62,6 +62,10 @@ pub struct CheckpointMeta {
     /// resampled to it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pixel_spacing_mm: Option<f32>,
+    /// The out-of-distribution threshold of the denoising residual, calibrated on held-out
+    /// slices by `medsgm calibrate` ([`crate::eval::typicality`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub typicality: Option<crate::eval::typicality::Calibration>,
 }
 
 impl CheckpointMeta {
@@ -85,6 +89,7 @@ impl CheckpointMeta {
             seed,
             dataset: dataset.into(),
             pixel_spacing_mm: None,
+            typicality: None,
         }
     }
 }

@@ -194,6 +194,111 @@ fn score_methods_run_at_any_matrix_size_and_warn_about_the_scale() {
     }
 }
 
+/// `medsgm calibrate` stores an out-of-distribution threshold in a new checkpoint (never over
+/// its input), and a batch reconstruction with the calibrated prior reports each slice's
+/// denoising residual and whether it was flagged.
+#[test]
+fn calibrated_priors_report_typicality() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ct_model = models().1.as_str();
+    fails_with_2(
+        &[
+            "calibrate",
+            "--model",
+            ct_model,
+            "--out",
+            ct_model,
+            "--n",
+            "2",
+        ],
+        d,
+        "--out must differ",
+    );
+    let text = ok(
+        &[
+            "calibrate",
+            "--model",
+            ct_model,
+            "--out",
+            "cal.safetensors",
+            "--n",
+            "3",
+            "--check-phantoms",
+            "2",
+        ],
+        d,
+    );
+    assert!(
+        text.contains("threshold") && text.contains(" of 2 |"),
+        "{text}"
+    );
+    let ck =
+        medsgm::checkpoint::Checkpoint::load(&d.join("cal.safetensors"), &candle_core::Device::Cpu)
+            .unwrap();
+    let cal = ck.meta.typicality.expect("calibration stored");
+    assert_eq!(cal.n, 3);
+    assert!(
+        cal.threshold > cal.max && cal.max >= cal.mean && cal.mean > 0.0,
+        "{cal:?}"
+    );
+
+    // A batch reconstruction with the calibrated prior (32² anatomical phantom in HU).
+    std::fs::create_dir(d.join("in")).unwrap();
+    ok(
+        &[
+            "phantom",
+            "--kind",
+            "anatomical",
+            "--size",
+            "32",
+            "--seed",
+            "5",
+            "--out",
+            "gt.npy",
+        ],
+        d,
+    );
+    ok(
+        &[
+            "simulate", "ct", "-i", "gt.npy", "--views", "12", "--out", "in/m.npy",
+        ],
+        d,
+    );
+    ok(
+        &[
+            "recon",
+            "ct",
+            "--input",
+            "in",
+            "--output",
+            "out",
+            "--method",
+            "pc-projection",
+            "--model",
+            "cal.safetensors",
+            "--steps",
+            "5",
+            "--units",
+            "hu",
+        ],
+        d,
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("out/summary.json")).unwrap())
+            .unwrap();
+    let file = &summary["files"][0];
+    let r = file["typicality"][0]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{summary}"));
+    assert!(r > 0.0);
+    assert_eq!(
+        file["ood_warning"].as_bool(),
+        Some(r > cal.threshold),
+        "{summary}"
+    );
+}
+
 #[test]
 fn sample_writes_grid_npy_nifti_and_is_seeded() {
     let dir = tempfile::tempdir().unwrap();

@@ -8,6 +8,7 @@
 pub mod args;
 pub mod bench;
 pub mod bench_recon;
+pub mod calibrate;
 pub mod demo;
 pub mod metrics;
 pub mod model;
@@ -70,6 +71,8 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// Tune a method's parameters on validation images (Bayesian optimisation).
     Tune(tune::TuneArgs),
+    /// Calibrate a prior's out-of-distribution check on its validation slab.
+    Calibrate(calibrate::CalibrateArgs),
 }
 
 /// Runs a parsed command line.
@@ -85,6 +88,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Sample(a) => sample::run(&a),
         Command::Bench(a) => bench::run(&a),
         Command::Tune(a) => tune::run(&a),
+        Command::Calibrate(a) => calibrate::run(&a),
     }
 }
 

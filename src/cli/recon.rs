@@ -277,6 +277,10 @@ pub struct ReconOutput {
     pub window: Window,
     /// NFE per posterior sample and seconds (score-based methods).
     pub score: Option<(usize, f64)>,
+    /// The denoising residual of the reconstruction and whether it exceeds the prior's
+    /// calibrated threshold (score methods with a calibrated prior; see
+    /// [`crate::eval::typicality`]).
+    pub typicality: Option<(f64, bool)>,
 }
 
 impl ReconOutput {
@@ -286,6 +290,7 @@ impl ReconOutput {
             std: None,
             window,
             score: None,
+            typicality: None,
         }
     }
 
@@ -295,6 +300,7 @@ impl ReconOutput {
             std: (samples > 1).then_some(r.std),
             window,
             score: Some((r.nfe, r.seconds)),
+            typicality: r.typicality,
         }
     }
 }

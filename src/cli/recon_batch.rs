@@ -127,6 +127,12 @@ pub struct FileReport {
     /// over the object (data units; see [`crate::eval::uncertainty`]): how much the prior had
     /// to fill in where the data are silent.
     pub posterior_sd: Option<Vec<f64>>,
+    /// Score methods with a calibrated prior: per slice, the denoising residual of the
+    /// reconstruction ([`crate::eval::typicality`]).
+    pub typicality: Option<Vec<f64>>,
+    /// Whether any slice's residual exceeds the prior's calibrated threshold: the input looks
+    /// unlike the training data and the prior may have invented structure.
+    pub ood_warning: bool,
 }
 
 /// What [`process`] made of one input.
@@ -135,6 +141,7 @@ struct Processed {
     slices: usize,
     metrics: Option<Quality>,
     posterior_sd: Option<Vec<f64>>,
+    typicality: Option<Vec<(f64, bool)>>,
 }
 
 /// `summary.json`.
@@ -316,7 +323,7 @@ fn reconstruct_volume(
     axis: usize,
     model: Option<&LoadedModel>,
     bar: &indicatif::ProgressBar,
-) -> Result<(Array3<f32>, Option<Vec<f64>>)> {
+) -> Result<VolumeRecon> {
     if axis > 2 {
         return Err(invalid(format!("--axis {axis}: a volume has axes 0, 1, 2")));
     }
@@ -325,6 +332,7 @@ fn reconstruct_volume(
     bar.set_position(0);
     let mut out = Array3::<f32>::zeros(volume.dim());
     let mut spread = Vec::with_capacity(n);
+    let mut typical = Vec::with_capacity(n);
     let slices: Vec<usize> = (0..n).collect();
     let native = volume.index_axis(Axis(axis), 0).dim();
     let grid = prior_grid(model, native, spacing_mm);
@@ -367,10 +375,22 @@ fn reconstruct_volume(
             if let Some(sd) = &r.std {
                 spread.push(object_mean_sd(&image, &square.crop(sd)));
             }
+            typical.extend(r.typicality);
         }
         bar.inc(chunk.len() as u64);
     }
-    Ok((out, (spread.len() == n).then_some(spread)))
+    Ok(VolumeRecon {
+        image: out,
+        posterior_sd: (spread.len() == n).then_some(spread),
+        typicality: (typical.len() == n).then_some(typical),
+    })
+}
+
+/// A reconstructed volume and its per-slice figures.
+struct VolumeRecon {
+    image: Array3<f32>,
+    posterior_sd: Option<Vec<f64>>,
+    typicality: Option<Vec<(f64, bool)>>,
 }
 
 /// The reference volume of an item (slices along `axis`), if the reference folder has one.
@@ -503,6 +523,7 @@ fn process(
     let axis = axis_of(a, item);
     let mut pad_mask = None;
     let mut posterior_sd = None;
+    let typicality;
     let (recon, outputs) = match item.kind {
         InputKind::Unknown => {
             return Err(invalid(format!(
@@ -516,6 +537,7 @@ fn process(
             let r = recon::reconstruct(a, &m, model)?;
             let opts = ImageWriteOptions::default();
             let mut outputs = vec![];
+            typicality = r.typicality.map(|t| vec![t]);
             if let Some(std) = &r.std {
                 posterior_sd = Some(vec![object_mean_sd(&r.image, std)]);
                 let p = recon::std_path(&out);
@@ -531,9 +553,11 @@ fn process(
         InputKind::Nifti => {
             let vol = read_nifti(&item.path).invalid_input()?;
             let spacing = in_plane_spacing(vol.meta.pixdim, axis);
-            let (x, sd) = reconstruct_volume(a, &vol.data, IMAGE_UNITS, spacing, axis, model, bar)?;
+            let v = reconstruct_volume(a, &vol.data, IMAGE_UNITS, spacing, axis, model, bar)?;
+            let x = v.image;
             write_nifti(&out, &x.view().into_dyn(), &vol.meta)?;
-            posterior_sd = sd;
+            posterior_sd = v.posterior_sd;
+            typicality = v.typicality;
             (x, vec![out])
         }
         InputKind::Dicom => {
@@ -555,8 +579,10 @@ fn process(
                 .and_then(|f| f.pixel_spacing)
                 .map(|[r, c]| ((r + c) / 2.0) as f32)
                 .filter(|s| s.is_finite() && *s > 0.0);
-            let (x, sd) = reconstruct_volume(a, &input, units, spacing, 0, model, bar)?;
-            posterior_sd = sd;
+            let v = reconstruct_volume(a, &input, units, spacing, 0, model, bar)?;
+            let x = v.image;
+            posterior_sd = v.posterior_sd;
+            typicality = v.typicality;
             let x = match padding {
                 Some(p) => with_padding(&x, pad_mask.as_ref(), p.hi),
                 None => x,
@@ -577,6 +603,7 @@ fn process(
         slices,
         metrics,
         posterior_sd,
+        typicality,
     })
 }
 
@@ -627,6 +654,8 @@ pub fn run(a: &ReconArgs, out_dir: &Path) -> Result<()> {
             seconds: 0.0,
             metrics: None,
             posterior_sd: None,
+            typicality: None,
+            ood_warning: false,
         };
         if a.batch.resume && out.exists() {
             report.outputs.push(out.display().to_string());
@@ -639,6 +668,10 @@ pub fn run(a: &ReconArgs, out_dir: &Path) -> Result<()> {
                     report.slices = p.slices;
                     report.metrics = p.metrics;
                     report.posterior_sd = p.posterior_sd;
+                    if let Some(t) = p.typicality {
+                        report.ood_warning = t.iter().any(|&(_, flagged)| flagged);
+                        report.typicality = Some(t.into_iter().map(|(r, _)| r).collect());
+                    }
                     summary.ok += 1;
                 }
                 Err(e) => {

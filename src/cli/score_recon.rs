@@ -28,6 +28,7 @@ use crate::cli::args::progress;
 use crate::cli::model::LoadedModel;
 use crate::cli::{invalid, InputContext};
 use crate::eval::method::{EvalMethod, MethodParams, Task, TaskConfig};
+use crate::eval::typicality::denoising_residuals;
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 use medsgm_operators::hu::HuWindow;
@@ -344,6 +345,9 @@ pub struct ScoreRecon {
     pub nfe: usize,
     /// Wall time of the solver.
     pub seconds: f64,
+    /// Denoising residual of the posterior mean and whether it flags the input as unlike the
+    /// prior's training data (priors calibrated by `medsgm calibrate`).
+    pub typicality: Option<(f64, bool)>,
 }
 
 /// Runs [`solve`] on one measurement `y` (data units) of `op`, converting with `map`, with a
@@ -406,6 +410,28 @@ pub fn score_reconstruct_batch<T: Transform<In = f32> + Clone>(
     )?;
     bar.finish_and_clear();
     let seconds = start.elapsed().as_secs_f64() / ys.len() as f64;
+    let typicality: Vec<Option<(f64, bool)>> = match &model.meta.typicality {
+        Some(cal) => denoising_residuals(
+            &model.score(),
+            model.sde.as_ref(),
+            &out.mean,
+            config.seed,
+            &model.device,
+        )?
+        .into_iter()
+        .map(|r| {
+            let flagged = cal.flags(r);
+            if flagged {
+                eprintln!(
+                    "warning: this input looks unlike the prior's training data (denoising residual {r:.3} > {:.3}, calibrated on the {}): the prior may invent structure; compare with a classical reconstruction",
+                    cal.threshold, cal.source
+                );
+            }
+            Some((r, flagged))
+        })
+        .collect(),
+        None => vec![None; ys.len()],
+    };
     anyhow::ensure!(
         out.mean.len() == ys.len() && out.std.len() == ys.len(),
         "the solver returned {} reconstructions for {} measurements",
@@ -414,7 +440,8 @@ pub fn score_reconstruct_batch<T: Transform<In = f32> + Clone>(
     );
     ys.iter()
         .zip(out.mean.iter().zip(&out.std))
-        .map(|((_, map), (mean, std))| {
+        .zip(typicality)
+        .map(|(((_, map), (mean, std)), typicality)| {
             crate::io::ensure_finite(
                 "the score-based reconstruction (the sampler diverged; try more --steps or a smaller --snr)",
                 mean.iter().chain(std.iter()).copied(),
@@ -424,6 +451,7 @@ pub fn score_reconstruct_batch<T: Transform<In = f32> + Clone>(
                 std: map.std_to_data(std),
                 nfe: out.nfe,
                 seconds,
+                typicality,
             })
         })
         .collect()

@@ -9,6 +9,7 @@
 //! - [`score`]: a checkpoint driving `medsgm_recon::inverse::solve`; [`latent`]: an LSGM
 //!   checkpoint driving `crate::lsgm::latent_solve`, and the pixel/latent solver router;
 //! - [`uncertainty`]: the per-slice posterior-spread figure of score reconstructions;
+//!   [`typicality`]: the out-of-distribution check (denoising residual, calibrated per prior);
 //! - [`bayes_opt`] and [`tune`]: Gaussian-process Bayesian optimisation of method parameters.
 
 pub mod bayes_opt;
@@ -20,4 +21,5 @@ pub mod report;
 pub mod score;
 pub mod testset;
 pub mod tune;
+pub mod typicality;
 pub mod uncertainty;
