@@ -58,7 +58,7 @@ fn main() -> anyhow::Result<()> {
     let mut trainer = LsgmTrainer::resume(&state, build_source(&cfg.data, size, cfg.seed)?, &dev)?;
     trainer.use_ema_prior()?;
     let held: Vec<Array2<f32>> = match &cfg.data {
-        DataConfig::NiftiSlices(v) => volume_slices(v, size, Split::HeldOut)?
+        DataConfig::NiftiSlices(v) => volume_slices(v, Some(size), Split::HeldOut)?
             .into_iter()
             .map(|(_, s)| s)
             .collect(),

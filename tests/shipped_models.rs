@@ -4,7 +4,9 @@
 //!   (issue 4: "a short end-to-end ... MRI recon with the shipped models beats zero-filled");
 //! - the CT LSGM (models/lsgm_ct_64): a short latent-space reconstruction with data consistency
 //!   through the decoder beats FBP at 23 views (issue 6);
-//! - the 128² CT prior (models/ct_phantom_128): a short 23-view reconstruction beats FBP.
+//! - the 128² CT prior (models/ct_phantom_128): a short 23-view reconstruction beats FBP;
+//! - the real-anatomy priors (models/ct_head, models/mri_t1) on a held-out slice of their real
+//!   volume's test slab: a short reconstruction beats FBP / zero-filling.
 //!
 //! The CT pixel prior's counterpart is the embedded demo test in tests/cli_score.rs.
 
@@ -123,5 +125,81 @@ fn shipped_ct_128_prior_beats_fbp_at_23_views() {
     assert!(
         score > fbp + MARGIN_128,
         "pc-projection {score} dB vs FBP {fbp} dB"
+    );
+}
+
+/// A real-anatomy prior on one held-out slice of its volume's test slab (the volume from
+/// data-scripts/fetch_real_data.sh, run by the README's test command), 61 NFE with its tuned
+/// task config: (the classical method's, pc-projection's) PSNR. The full comparison (9 slices,
+/// 201 NFE, tuned baselines) is in BENCHMARKS.md section 5.
+fn real_prior_psnr(
+    volume: &str,
+    name: &str,
+    task: &str,
+    setting: [&str; 2],
+    classical: &str,
+) -> (f64, f64) {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("data/real")
+        .join(volume);
+    assert!(
+        p.is_file(),
+        "{} is missing: run data-scripts/fetch_real_data.sh",
+        p.display()
+    );
+    let (data, model, tuned) = (
+        format!("configs/{name}.toml"),
+        format!("models/{name}/model.safetensors"),
+        format!("configs/tuned_{name}.toml"),
+    );
+    let methods = format!("{classical},pc-projection");
+    let psnr = bench_psnr(&[
+        "--task",
+        task,
+        "--data",
+        &data,
+        "--model",
+        &model,
+        "--config",
+        &tuned,
+        "--methods",
+        &methods,
+        setting[0],
+        setting[1],
+        "--n",
+        "1",
+        "--steps",
+        "30",
+    ]);
+    (psnr[classical], psnr["pc-projection"])
+}
+
+#[test]
+fn shipped_head_ct_prior_beats_fbp_on_a_held_out_real_slice() {
+    let (fbp, score) = real_prior_psnr(
+        "cranium_ct.nii.gz",
+        "ct_head",
+        "ct",
+        ["--views", "23"],
+        "fbp",
+    );
+    assert!(
+        score > fbp + 8.0,
+        "pc-projection {score} dB vs FBP {fbp} dB"
+    );
+}
+
+#[test]
+fn shipped_t1_prior_beats_zero_filling_on_a_held_out_real_slice() {
+    let (zf, score) = real_prior_psnr(
+        "ch2.nii.gz",
+        "mri_t1",
+        "mri",
+        ["--accel", "4"],
+        "zero-filled",
+    );
+    assert!(
+        score > zf + 2.0,
+        "pc-projection {score} dB vs zero-filled {zf} dB"
     );
 }

@@ -38,6 +38,7 @@ fn tiny(steps: u64, sde: SdeConfig, weighting: Weighting) -> TrainConfig {
         sample_n: 4,
         sample_steps: 10,
         seed: 11,
+        init_from: None,
     }
 }
 
@@ -46,6 +47,49 @@ fn flat(t: &Trainer) -> Vec<(String, Vec<f32>)> {
         .into_iter()
         .map(|(n, v)| (n, v.flatten_all().unwrap().to_vec1::<f32>().unwrap()))
         .collect()
+}
+
+/// `init_from` starts a run from a checkpoint's EMA weights (fine-tuning), with a different
+/// seed and data; a checkpoint of another architecture is refused.
+#[test]
+fn init_from_starts_at_the_checkpoint_weights() {
+    let dev = Device::Cpu;
+    let dir = tempfile::tempdir().unwrap();
+    let ckpt = dir.path().join("m.safetensors");
+    let mut base = Trainer::new(
+        tiny(2, SdeConfig::ve(8.0), Weighting::SigmaSquared),
+        phantoms(1),
+        &dev,
+    )
+    .unwrap();
+    base.train_step().unwrap();
+    base.train_step().unwrap();
+    let ck = base.checkpoint().unwrap();
+    ck.save(&ckpt).unwrap();
+    let mut cfg = tiny(2, SdeConfig::ve(8.0), Weighting::SigmaSquared);
+    cfg.seed = 99;
+    cfg.init_from = Some(ckpt.clone());
+    let tuned = Trainer::new(cfg.clone(), phantoms(5), &dev).unwrap();
+    for (name, value) in flat(&tuned) {
+        let want = ck.ema[&name]
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        assert_eq!(value, want, "{name}");
+    }
+    // A fresh run with that seed starts elsewhere.
+    cfg.init_from = None;
+    assert_ne!(
+        flat(&Trainer::new(cfg.clone(), phantoms(5), &dev).unwrap()),
+        flat(&tuned)
+    );
+    cfg.model.nf = 16;
+    cfg.init_from = Some(ckpt);
+    let err = Trainer::new(cfg, phantoms(5), &dev)
+        .err()
+        .expect("architecture mismatch");
+    assert!(format!("{err:#}").contains("architecture"), "{err:#}");
 }
 
 #[test]

@@ -242,11 +242,11 @@ pub fn run(a: &ReconBenchArgs, out: &Path) -> Result<()> {
     let mut log = |s: &str| eprintln!("{s}");
     let result = run_bench(a.task, &images, &cases, &runs, solver, &mut log)?;
     write_records(out, "per_image", &result.records)?;
+    let (h, w) = images[0].truth.dim();
     let title = format!(
-        "medsgm bench recon --task {} ({} images, {}²)",
+        "medsgm bench recon --task {} ({} images, {h}x{w})",
         a.task,
-        images.len(),
-        size
+        images.len()
     );
     let rows = write_summary(out, "summary", &title, &result.records)?;
     print!("{}", crate::eval::recon_bench::markdown_table(&rows));

@@ -207,15 +207,15 @@ pub fn mri_slices(path: &Path, n: usize, split: EvalSplit) -> Result<Vec<TestIma
 }
 
 /// Real images (a DICOM/NIfTI/NPY/PNG file, or a folder of them) in a prior's [0, 1] units,
-/// for checks on data the prior never saw: DICOM CT in HU (padding as air) through the prior's
-/// HU window and, when the prior records its pixel spacing, area-resampled to it; anything
-/// else divided by the 99.5th percentile of its non-zero values (MRI normalisation).
+/// for checks on data the prior never saw: DICOM slices area-resampled to the prior's pixel
+/// spacing when both are known; DICOM CT in HU (padding as air) through the prior's HU window;
+/// anything else divided by the 99.5th percentile of its non-zero values (MRI normalisation).
+/// Unreadable files of a folder are skipped with a note naming them.
 pub fn real_images(
     path: &Path,
     normalization: &crate::checkpoint::Normalization,
     prior_spacing_mm: Option<f32>,
 ) -> Result<Vec<(String, Array2<f32>)>> {
-    use crate::checkpoint::Normalization;
     let files: Vec<std::path::PathBuf> = if path.is_dir() {
         let mut f: Vec<_> = std::fs::read_dir(path)
             .with_context(|| format!("cannot list {}", path.display()))?
@@ -228,45 +228,67 @@ pub fn real_images(
         vec![path.to_path_buf()]
     };
     ensure!(!files.is_empty(), "{} holds no images", path.display());
-    files
+    let images: Vec<(String, Array2<f32>)> = files
         .iter()
-        .map(|p| {
-            let (mut img, source) =
-                crate::io::read_image_with_dicom_source(p, &ImageReadOptions::default())?;
-            let name = p.file_stem().map(|s| s.to_string_lossy().into_owned());
-            let hu = source.as_ref().is_some_and(|s| s.is_hu());
-            let img = match (hu, normalization) {
-                (true, Normalization::CtHuWindow { lo, hi }) => {
-                    if let Some(pad) = source.as_ref().and_then(|s| s.padding()) {
-                        img.mapv_inplace(|v| if pad.contains(v) { -1000.0 } else { v });
-                    }
-                    let spacing = source
-                        .as_ref()
-                        .and_then(|s| s.frames.first())
-                        .and_then(|f| f.pixel_spacing)
-                        .map(|[r, c]| ((r + c) / 2.0) as f32);
-                    if let (Some(s), Some(prior)) = (spacing, prior_spacing_mm) {
-                        use medsgm_operators::resample::{resample_area, side_at_spacing};
-                        let (h, w) = img.dim();
-                        img = resample_area(
-                            &img,
-                            (side_at_spacing(h, s, prior), side_at_spacing(w, s, prior)),
-                        );
-                    }
-                    hu_to_unit(&img.view(), HuWindow { lo: *lo, hi: *hi })
-                }
-                _ => {
-                    let mut v: Vec<f32> = img.iter().copied().filter(|&x| x > 0.0).collect();
-                    ensure!(!v.is_empty(), "{}: the image is all zero", p.display());
-                    let rank = ((v.len() - 1) as f32 * 0.995).round() as usize;
-                    let (_, c, _) = v.select_nth_unstable_by(rank, f32::total_cmp);
-                    let c = *c;
-                    img.mapv(|x| (x / c).clamp(0.0, 1.0))
-                }
-            };
-            Ok((name.unwrap_or_default(), img))
+        .filter_map(|p| match real_image(p, normalization, prior_spacing_mm) {
+            Ok(im) => Some(im),
+            Err(e) if files.len() > 1 => {
+                eprintln!("skipping {}: {e:#}", p.display());
+                None
+            }
+            Err(e) => {
+                eprintln!("{}: {e:#}", p.display());
+                None
+            }
         })
-        .collect()
+        .collect();
+    ensure!(!images.is_empty(), "{}: no readable image", path.display());
+    Ok(images)
+}
+
+/// One image of [`real_images`].
+fn real_image(
+    p: &Path,
+    normalization: &crate::checkpoint::Normalization,
+    prior_spacing_mm: Option<f32>,
+) -> Result<(String, Array2<f32>)> {
+    use crate::checkpoint::Normalization;
+    let (mut img, source) =
+        crate::io::read_image_with_dicom_source(p, &ImageReadOptions::default())?;
+    let name = p.file_stem().map(|s| s.to_string_lossy().into_owned());
+    let hu = source.as_ref().is_some_and(|s| s.is_hu());
+    if hu {
+        if let Some(pad) = source.as_ref().and_then(|s| s.padding()) {
+            img.mapv_inplace(|v| if pad.contains(v) { -1000.0 } else { v });
+        }
+    }
+    let spacing = source
+        .as_ref()
+        .and_then(|s| s.frames.first())
+        .and_then(|f| f.pixel_spacing)
+        .map(|[r, c]| ((r + c) / 2.0) as f32);
+    if let (Some(s), Some(prior)) = (spacing, prior_spacing_mm) {
+        use medsgm_operators::resample::{resample_area, side_at_spacing};
+        let (h, w) = img.dim();
+        img = resample_area(
+            &img,
+            (side_at_spacing(h, s, prior), side_at_spacing(w, s, prior)),
+        );
+    }
+    let img = match (hu, normalization) {
+        (true, Normalization::CtHuWindow { lo, hi }) => {
+            hu_to_unit(&img.view(), HuWindow { lo: *lo, hi: *hi })
+        }
+        _ => {
+            let mut v: Vec<f32> = img.iter().copied().filter(|&x| x > 0.0).collect();
+            ensure!(!v.is_empty(), "{}: the image is all zero", p.display());
+            let rank = ((v.len() - 1) as f32 * 0.995).round() as usize;
+            let (_, c, _) = v.select_nth_unstable_by(rank, f32::total_cmp);
+            let c = *c;
+            img.mapv(|x| (x / c).clamp(0.0, 1.0))
+        }
+    };
+    Ok((name.unwrap_or_default(), img))
 }
 
 #[cfg(test)]

@@ -126,9 +126,10 @@ fn draw_patch(
 ) -> Array2<f32> {
     let (h, w) = img.dim();
     let half = p as f32 / 2.0;
+    // Whole-pixel offsets: without rotation and zoom a patch is an exact crop.
     let centre = |n: usize, rng: &mut ChaCha8Rng| -> f32 {
-        if n as f32 > p as f32 {
-            rng.random_range(half..=(n as f32 - half))
+        if n > p {
+            rng.random_range(0..=n - p) as f32 + half
         } else {
             n as f32 / 2.0
         }
