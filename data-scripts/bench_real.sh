@@ -24,8 +24,13 @@ fi
   --n 2 --steps "$steps" --budget 8 --fix lambda=1 --metric psnr --out "$tuned"
 # 2. The held-out test slab.
 if [ "$task" = ct ]; then
-  "$medsgm" bench --out "$out/ct_head" recon --task ct --views 10,23,45,90 --data "$data" \
+  "$medsgm" bench --out "$out/ct_head" recon --task ct --views 23 --data "$data" \
     --methods fbp,fista-tv,pc-projection --model "$model" --config "$tuned" --n "$n" --steps "$steps"
+  # The posterior mean of K = 2 samples, and the view sweep on 3 slices.
+  "$medsgm" bench --out "$out/ct_head_k2" recon --task ct --views 23 --data "$data" \
+    --methods pc-projection --model "$model" --config "$tuned" --n "$n" --steps "$steps" --samples 2
+  "$medsgm" bench --out "$out/ct_head_views" recon --task ct --views 10,45,90 --data "$data" \
+    --methods fbp,fista-tv,pc-projection --model "$model" --config "$tuned" --n 3 --steps "$steps"
 else
   "$medsgm" bench --out "$out/mri_t1" recon --task mri --accel 4,8 --data "$data" \
     --methods zero-filled,fista-tv,pc-projection --model "$model" --config "$tuned" --n "$n" --steps "$steps"
