@@ -334,6 +334,9 @@ fn validate(a: &DemoArgs) -> Result<()> {
     if !(0.0..=1.0).contains(&a.lambda) {
         return Err(invalid("--lambda must be in [0, 1]"));
     }
+    if !(a.tv_weight.is_finite() && a.tv_weight >= 0.0 && a.tv_weight <= 1e6) {
+        return Err(invalid("--tv-weight must be a finite value in [0, 1e6]"));
+    }
     Ok(())
 }
 

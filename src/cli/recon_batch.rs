@@ -573,12 +573,7 @@ fn process(
             pad_mask = padding.map(|p| p.mask(&vol.data.view()));
             let units = if vol.is_hu() { HU_UNITS } else { IMAGE_UNITS };
             let input = with_padding(&vol.data, pad_mask.as_ref(), AIR_HU);
-            let spacing = vol
-                .frames
-                .first()
-                .and_then(|f| f.pixel_spacing)
-                .map(|[r, c]| ((r + c) / 2.0) as f32)
-                .filter(|s| s.is_finite() && *s > 0.0);
+            let spacing = vol.in_plane_spacing_mm();
             let v = reconstruct_volume(a, &input, units, spacing, 0, model, bar)?;
             let x = v.image;
             posterior_sd = v.posterior_sd;

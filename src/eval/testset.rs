@@ -262,11 +262,7 @@ fn real_image(
             img.mapv_inplace(|v| if pad.contains(v) { -1000.0 } else { v });
         }
     }
-    let spacing = source
-        .as_ref()
-        .and_then(|s| s.frames.first())
-        .and_then(|f| f.pixel_spacing)
-        .map(|[r, c]| ((r + c) / 2.0) as f32);
+    let spacing = source.as_ref().and_then(|s| s.in_plane_spacing_mm());
     if let (Some(s), Some(prior)) = (spacing, prior_spacing_mm) {
         use medsgm_operators::resample::{resample_area, side_at_spacing};
         let (h, w) = img.dim();
@@ -280,11 +276,8 @@ fn real_image(
             hu_to_unit(&img.view(), HuWindow { lo: *lo, hi: *hi })
         }
         _ => {
-            let mut v: Vec<f32> = img.iter().copied().filter(|&x| x > 0.0).collect();
-            ensure!(!v.is_empty(), "{}: the image is all zero", p.display());
-            let rank = ((v.len() - 1) as f32 * 0.995).round() as usize;
-            let (_, c, _) = v.select_nth_unstable_by(rank, f32::total_cmp);
-            let c = *c;
+            let c = crate::train::volume::percentile_of_nonzero(&img, 99.5)
+                .with_context(|| format!("{}: the image is all zero", p.display()))?;
             img.mapv(|x| (x / c).clamp(0.0, 1.0))
         }
     };

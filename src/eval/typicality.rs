@@ -5,14 +5,14 @@
 //!   r(x) = mean over levels and draws of  mean over the object of (s(t) s_θ(x_t, t) + z)²,
 //!
 //! the per-pixel DSM loss of Eq. 7.7 at those levels, restricted to the object
-//! ([`crate::eval::uncertainty::OBJECT_LEVEL`]; air is trivially denoised and would make the
+//! ([`crate::eval::uncertainty::object_mask`]; air is trivially denoised and would make the
 //! figure depend on the field of view). An image like the training data is denoised well
 //! (r well below 1); anatomy, contrast or texture the prior never saw is "corrected" towards
 //! what it knows, and r grows. Evaluated on a reconstruction, r flags inputs the prior does not
 //! explain; the threshold is calibrated per prior on its validation slab
 //! ([`Calibration`], stored in the checkpoint) and checked on held-out and independent data.
 
-use crate::eval::uncertainty::OBJECT_LEVEL;
+use crate::eval::uncertainty::object_mask;
 use anyhow::Result;
 use candle_core::{Device, Tensor};
 use medsgm_recon::{ScoreModel, Sde};
@@ -147,17 +147,6 @@ pub fn denoising_residuals(
         }
     }
     Ok(sums.into_iter().map(|v| v / LEVELS.len() as f64).collect())
-}
-
-/// Object pixels (row-major): value ≥ min + [`OBJECT_LEVEL`] · range; all when constant.
-fn object_mask(img: &Array2<f32>) -> Vec<bool> {
-    let (lo, hi) = img
-        .iter()
-        .fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &v| {
-            (l.min(v), h.max(v))
-        });
-    let level = lo + OBJECT_LEVEL * (hi - lo);
-    img.iter().map(|&v| !(hi > lo) || v >= level).collect()
 }
 
 #[cfg(test)]

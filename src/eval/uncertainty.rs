@@ -10,19 +10,24 @@ use ndarray::Array2;
 /// bone in CT, brain and scalp in MRI; air and noise floor excluded).
 pub const OBJECT_LEVEL: f32 = 0.1;
 
-/// The mean of `sd` over the object pixels of `image` (value ≥ min + [`OBJECT_LEVEL`] · range);
-/// over every pixel when the image is constant.
-pub fn object_mean_sd(image: &Array2<f32>, sd: &Array2<f32>) -> f64 {
+/// The object pixels of `image` (row-major): value ≥ min + [`OBJECT_LEVEL`] · range; every
+/// pixel when the image is constant.
+pub fn object_mask(image: &Array2<f32>) -> Vec<bool> {
     let (lo, hi) = image
         .iter()
         .fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &v| {
             (l.min(v), h.max(v))
         });
     let level = lo + OBJECT_LEVEL * (hi - lo);
-    let (sum, n) = image
-        .iter()
+    image.iter().map(|&v| !(hi > lo) || v >= level).collect()
+}
+
+/// The mean of `sd` over the object pixels of `image` ([`object_mask`]).
+pub fn object_mean_sd(image: &Array2<f32>, sd: &Array2<f32>) -> f64 {
+    let (sum, n) = object_mask(image)
+        .into_iter()
         .zip(sd)
-        .filter(|(&v, _)| !(hi > lo) || v >= level)
+        .filter(|(inside, _)| *inside)
         .fold((0.0f64, 0usize), |(s, n), (_, &d)| {
             (s + f64::from(d), n + 1)
         });

@@ -112,6 +112,13 @@ impl TrainConfig {
         anyhow::ensure!(self.lr > 0.0, "lr must be positive");
         anyhow::ensure!((0.0..1.0).contains(&self.ema), "ema must be in [0, 1)");
         anyhow::ensure!(self.ckpt_every > 0, "ckpt_every must be positive");
+        if let Some(init) = &self.init_from {
+            anyhow::ensure!(
+                init.is_file(),
+                "init_from {} is not a checkpoint file",
+                init.display()
+            );
+        }
         Ok(())
     }
 

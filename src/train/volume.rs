@@ -10,7 +10,7 @@ use super::data::{DataSource, SlicePool};
 use super::patches::PatchPool;
 use crate::io::nifti_io::read_nifti;
 use anyhow::{bail, Context};
-use ndarray::{s, Array2, Array3, Axis};
+use ndarray::{s, Array2, Axis};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -199,7 +199,11 @@ pub fn model_slice(img: &Array2<f32>, size: usize, min_fill: f32) -> Option<Arra
 }
 
 /// The `p`-th percentile (nearest rank) of the non-zero voxels.
-pub fn percentile_of_nonzero(vol: &Array3<f32>, p: f32) -> Option<f32> {
+pub fn percentile_of_nonzero<S, D>(vol: &ndarray::ArrayBase<S, D>, p: f32) -> Option<f32>
+where
+    S: ndarray::Data<Elem = f32>,
+    D: ndarray::Dimension,
+{
     let mut v: Vec<f32> = vol.iter().copied().filter(|&x| x > 0.0).collect();
     if v.is_empty() {
         return None;

@@ -100,6 +100,16 @@ impl DicomVolume {
         super::Padding::from_header(&self.header)
     }
 
+    /// The in-plane pixel spacing (mm) of the first slice: the mean of its row and column
+    /// spacings, when PixelSpacing gives positive finite values.
+    pub fn in_plane_spacing_mm(&self) -> Option<f32> {
+        self.frames
+            .first()
+            .and_then(|f| f.pixel_spacing)
+            .map(|[r, c]| ((r + c) / 2.0) as f32)
+            .filter(|s| s.is_finite() && *s > 0.0)
+    }
+
     /// Whether the values are Hounsfield units (modality CT after the modality LUT).
     pub fn is_hu(&self) -> bool {
         self.header.modality() == "CT"
