@@ -472,6 +472,110 @@ fn recon_ct_and_mri_with_a_score_model() {
     assert!(r < 0.05, "relative k-space residual {r}");
 }
 
+/// The decomposed samplers through the CLI: N network evaluations (no corrector, no final
+/// Tweedie step), parameters from the task config with flags winning, an MRI result
+/// consistent with the measured k-space (CG data step at a large γ), bad values exit 2.
+#[test]
+fn recon_with_the_fast_decomposed_samplers() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let model = models().0.as_str();
+    ellipse_ct(d, "16", "5", "gt.npy", "ct.npy");
+    std::fs::write(
+        d.join("task.toml"),
+        "[dds]\nsteps = 9\neta = 0.5\ngamma = 100.0\ncg_iterations = 3\n",
+    )
+    .unwrap();
+    // dds takes N = 9 from its table, diffpir (no table) N from the flag
+    for (method, steps, nfe) in [
+        ("dds", None, 9),
+        ("dds", Some("4"), 4),
+        ("diffpir", Some("6"), 6),
+    ] {
+        let mut args = vec![
+            "recon",
+            "ct",
+            "-i",
+            "ct.npy",
+            "--method",
+            method,
+            "--model",
+            model,
+            "--config",
+            "task.toml",
+            "--samples",
+            "2",
+            "--out",
+            "rec.npy",
+        ];
+        if let Some(n) = steps {
+            args.extend_from_slice(&["--steps", n]);
+        }
+        let text = ok(&args, d);
+        assert!(
+            text.contains(&format!("NFE {nfe} per sample")),
+            "{method}: {text}"
+        );
+        let rec = read_f32(&d.join("rec.npy"));
+        assert!(rec.iter().all(|v| v.is_finite()));
+        assert!(read_f32(&d.join("rec_std.npy")).iter().any(|&s| s > 0.0));
+    }
+    ok(
+        &[
+            "simulate",
+            "mri",
+            "-i",
+            "gt.npy",
+            "--acceleration",
+            "2",
+            "--out",
+            "mri.npy",
+        ],
+        d,
+    );
+    ok(
+        &[
+            "recon",
+            "mri",
+            "-i",
+            "mri.npy",
+            "--method",
+            "diffpir",
+            "--model",
+            model,
+            "--steps",
+            "12",
+            "--gamma",
+            "1e9",
+            "--out",
+            "mri_rec.npy",
+        ],
+        d,
+    );
+    let rec = read_f32(&d.join("mri_rec.npy"));
+    let k = match read_npy(&d.join("mri.npy")).unwrap() {
+        NpyArray::C64(k) => k,
+        other => panic!("k-space dtype {:?}", other.dtype()),
+    };
+    let r = kspace_residual(&rec, &k);
+    assert!(r < 0.01, "relative k-space residual {r}");
+    for (flag, expected) in [
+        ("--eta=1.5", "--eta"),
+        ("--gamma=-1", "--gamma"),
+        ("--gamma=NaN", "--gamma"),
+    ] {
+        fails_with_2(
+            &[
+                "recon", "ct", "-i", "ct.npy", "--method", "dds", "--model", model, flag, "--out",
+                "bad.npy",
+            ],
+            d,
+            expected,
+        );
+        assert!(!d.join("bad.npy").exists());
+    }
+}
+
 /// `--config` supplies the method's table of a task config; flags win over it. Observed
 /// through the reported NFE (2N + 1) and the number of samples of the std map.
 #[test]

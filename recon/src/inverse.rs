@@ -10,15 +10,19 @@
 //! | [`InverseMethod::AldProjection`] | annealed Langevin (corrector only) | projection k(x, ŷ_t, λ) before every step |
 //! | [`InverseMethod::ScoreSde`] | PC | score s_θ + ∇ₓ log N(ŷ_t; A x, (ρ s(t))²), fresh ŷ_t |
 //! | [`InverseMethod::Langevin`] | annealed Langevin | score s_θ + ∇ₓ log N(m(t) y; A x, (ρ s(t))²) |
+//! | [`InverseMethod::Dds`] | decomposed (Tweedie, re-noise with η) | M CG steps on (I + γAᴴA/L) x = x̂₀ + γAᴴy/L from x̂₀ |
+//! | [`InverseMethod::DiffPir`] | decomposed, ε recomputed | the same step with γ_t = γ σ̄_t² |
 //!
 //! with ŷ_t = m(t) y + s(t) A z, z ~ N(0, I) drawn fresh for every use (thesis §8.3.2; m, s the
 //! mean coefficient and standard deviation of the SDE's perturbation kernel, α = 1, β = σ(t)
 //! for VE) and k the proximal data-consistency step of Theorem 8.1 (Eq. 8.8).
 //!
-//! Equal NFE: for one [`InverseConfig`] every method spends N·(M + 1) + 1 score evaluations
-//! ([`InverseConfig::nfe`]): PC does M corrector steps and one predictor step per noise level,
-//! the annealed-Langevin methods do M + 1 Langevin steps per level; all end with one Tweedie
-//! step. So the paper's comparison (Fig. 8.5 right) is rerun by changing only `method`.
+//! Equal NFE: for one [`InverseConfig`] the four thesis methods spend N·(M + 1) + 1 score
+//! evaluations ([`InverseConfig::nfe`]): PC does M corrector steps and one predictor step per
+//! noise level, the annealed-Langevin methods do M + 1 Langevin steps per level; all end with
+//! one Tweedie step. So the paper's comparison (Fig. 8.5 right) is rerun by changing only
+//! `method`. The decomposed samplers ([`crate::decomposed`]) spend N evaluations (one per
+//! step; the CG data step needs no network).
 //!
 //! Warm start ([`InverseConfig::t_start`] = t₀ < T; Chung, Sim & Ye 2022, "come closer,
 //! diffuse faster"): instead of x_T ~ π the sampler starts from x_{t₀} = m(t₀) x̂ + s(t₀) z,
@@ -31,6 +35,7 @@
 //! result is the per-pixel mean and standard deviation of the K samples of each image.
 
 use crate::batch::times;
+use crate::decomposed::{self, DecomposedConfig, Variant};
 use crate::error::{ensure, ReconError, Result};
 use crate::noise::Noise;
 use crate::pc_sampler::{NoHook, PcConfig, PcSampler, Stage, StepHook};
@@ -38,7 +43,7 @@ use crate::projection::{MeasuredBatch, ProjectionError};
 use crate::score::ScoreModel;
 use crate::sde::Sde;
 use candle_core::{DType, Device, Tensor};
-use medsgm_operators::{LinearOperator, Subsampled, Transform};
+use medsgm_operators::{operator_norm, LinearOperator, Subsampled, Transform};
 use ndarray::{Array1, Array2};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -65,15 +70,25 @@ pub enum InverseMethod {
     /// s_θ(x, t) + Aᴴ(m(t) y − A x)/(ρ s(t))² (no noise added to y; digest §5: the paper's
     /// variance (ρ σ_i)², not Jalal's σ_i² + γ²), also in the final Tweedie step.
     Langevin,
+    /// Decomposed Diffusion Sampling (Chung, Lee & Ye, ICLR 2024; [`crate::decomposed`]):
+    /// Tweedie estimate, M CG iterations of the proximal data step started at it, re-noising
+    /// with the network's ε̂ and stochasticity η. N network evaluations.
+    Dds,
+    /// DiffPIR (Zhu et al. 2023; [`crate::decomposed`]): the same loop with the data weight
+    /// γ σ̄_t² growing with the noise level and ε recomputed from the corrected estimate.
+    #[serde(rename = "diffpir")]
+    DiffPir,
 }
 
 impl InverseMethod {
     /// Every method, in the order of the contract.
-    pub const ALL: [InverseMethod; 4] = [
+    pub const ALL: [InverseMethod; 6] = [
         InverseMethod::PcProjection,
         InverseMethod::AldProjection,
         InverseMethod::ScoreSde,
         InverseMethod::Langevin,
+        InverseMethod::Dds,
+        InverseMethod::DiffPir,
     ];
 
     /// The command-line / config name.
@@ -83,6 +98,8 @@ impl InverseMethod {
             InverseMethod::AldProjection => "ald-projection",
             InverseMethod::ScoreSde => "score-sde",
             InverseMethod::Langevin => "langevin",
+            InverseMethod::Dds => "dds",
+            InverseMethod::DiffPir => "diffpir",
         }
     }
 
@@ -100,6 +117,12 @@ impl InverseMethod {
     pub fn annealed(self) -> bool {
         matches!(self, InverseMethod::AldProjection | InverseMethod::Langevin)
     }
+
+    /// True for the decomposed samplers (DDS, DiffPIR): one network evaluation per step and a
+    /// CG data step (η, γ and the CG iterations apply; M, r, λ, ρ do not).
+    pub fn decomposed(self) -> bool {
+        matches!(self, InverseMethod::Dds | InverseMethod::DiffPir)
+    }
 }
 
 impl fmt::Display for InverseMethod {
@@ -109,7 +132,8 @@ impl fmt::Display for InverseMethod {
 }
 
 /// Names accepted by [`InverseMethod::from_str`].
-pub const INVERSE_METHOD_NAMES: &str = "pc-projection, ald-projection, score-sde, langevin";
+pub const INVERSE_METHOD_NAMES: &str =
+    "pc-projection, ald-projection, score-sde, langevin, dds, diffpir";
 
 impl FromStr for InverseMethod {
     type Err = ReconError;
@@ -152,10 +176,17 @@ pub struct InverseConfig {
     /// measured-data estimate: zero-filled for MRI, iterated FBP for CT), and the N levels are
     /// spent on [ε, t₀], so the same NFE buys a finer grid where the image forms.
     pub t_start: f64,
+    /// Decomposed samplers: stochasticity η ∈ [0, 1] of the re-noising (DiffPIR's ζ = η²).
+    pub eta: f64,
+    /// Decomposed samplers: data weight γ ≥ 0, relative to ‖A‖² (DiffPIR: γ σ̄_t²).
+    pub gamma: f64,
+    /// Decomposed samplers: CG iterations of the data step.
+    pub cg_iterations: usize,
 }
 
 impl Default for InverseConfig {
-    /// pc-projection, N = 500, M = 1, r = 0.16, λ = 1, ρ = 1, seed 0, K = 1, t₀ = T = 1.
+    /// pc-projection, N = 500, M = 1, r = 0.16, λ = 1, ρ = 1, seed 0, K = 1, t₀ = T = 1; for
+    /// the decomposed samplers η = 0.85 and M_CG = 5 (the DDS code's defaults) and γ = 10.
     fn default() -> Self {
         Self {
             method: InverseMethod::PcProjection,
@@ -167,6 +198,9 @@ impl Default for InverseConfig {
             seed: 0,
             samples: 1,
             t_start: 1.0,
+            eta: 0.85,
+            gamma: 10.0,
+            cg_iterations: 5,
         }
     }
 }
@@ -175,7 +209,11 @@ impl InverseConfig {
     /// Score evaluations per posterior sample: N·(M + 1) + 1 for every method (see the module
     /// documentation). Evaluations are batched over images and samples.
     pub fn nfe(&self) -> usize {
-        self.steps * (self.corrector_steps + 1) + 1
+        if self.method.decomposed() {
+            self.steps
+        } else {
+            self.steps * (self.corrector_steps + 1) + 1
+        }
     }
 
     /// The sampler this method runs: PC (reverse diffusion + Langevin, M corrector steps) or
@@ -209,6 +247,12 @@ impl InverseConfig {
         })?;
         ensure(self.rho > 0.0 && self.rho.is_finite(), "rho", || {
             format!("ρ must be positive, got {}", self.rho)
+        })?;
+        ensure((0.0..=1.0).contains(&self.eta), "eta", || {
+            format!("η must lie in [0, 1], got {}", self.eta)
+        })?;
+        ensure(self.gamma >= 0.0 && self.gamma.is_finite(), "gamma", || {
+            format!("γ must be finite and ≥ 0, got {}", self.gamma)
         })?;
         ensure(
             self.t_start > 0.0 && self.t_start.is_finite(),
@@ -257,10 +301,35 @@ pub fn solve<T: Transform<In = f32>>(
         .collect();
     let mut measured =
         MeasuredBatch::new(op, replicated, measurement_seed(config.seed)).map_err(hook_error)?;
-    let sampler = PcSampler::new(config.sampler_config())?;
     let batch_shape = [y.len() * k, 1, h, w];
     let mut noise = Noise::new(config.seed);
     let x_start = start_sample(sde, &mut measured, &batch_shape, config, device, &mut noise)?;
+    if config.method.decomposed() {
+        let decomposed = DecomposedConfig {
+            variant: if config.method == InverseMethod::Dds {
+                Variant::Dds
+            } else {
+                Variant::DiffPir
+            },
+            steps: config.steps,
+            eta: config.eta,
+            gamma: config.gamma,
+            cg_iterations: config.cg_iterations,
+            lipschitz: operator_norm(op, 100, 1e-4, 0).powi(2),
+        };
+        let x = decomposed::sample(
+            sde,
+            score,
+            &measured,
+            x_start,
+            config.t_start,
+            &decomposed,
+            &mut noise,
+            progress,
+        )?;
+        return summarize(&x, y.len(), k, h, w, config.nfe());
+    }
+    let sampler = PcSampler::new(config.sampler_config())?;
     let out = if config.method.projects() {
         let lambda = config.lambda as f32;
         let mut hook = Projection {

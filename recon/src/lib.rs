@@ -19,7 +19,8 @@
 //!
 //! Inverse problems (method digest §5, thesis Ch. 8): [`projection`] (ŷ_t draws, the
 //! Theorem 8.1 step, likelihood gradients on a batch) and [`inverse`] ([`solve`]: PC / ALD with
-//! projection and the Score SDE / Langevin baselines, K posterior samples → mean and std).
+//! projection and the Score SDE / Langevin baselines, K posterior samples → mean and std);
+//! [`decomposed`]: the fast DDS and DiffPIR samplers (Tweedie estimate + CG data step).
 //!
 //! ```
 //! use candle_core::Device;
@@ -36,6 +37,7 @@
 
 pub mod batch;
 pub mod corrector;
+pub mod decomposed;
 pub mod denoise;
 pub mod dsm;
 pub mod error;

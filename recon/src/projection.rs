@@ -103,6 +103,38 @@ impl<'a, T: Transform<In = f32>> MeasuredBatch<'a, T> {
         })
     }
 
+    /// The proximal data step of the decomposed samplers (DDS, DiffPIR) for every image:
+    /// `iterations` CG iterations on (I + γ AᴴA) x = x₀ + γ Aᴴy started at x₀
+    /// ([`medsgm_operators::solvers::proximal_cg`]), with the clean measurements y.
+    pub fn proximal(
+        &self,
+        x0: &Tensor,
+        gamma: f64,
+        iterations: usize,
+    ) -> Result<Tensor, ProjectionError> {
+        let data = images(self.op, self.y.len(), x0)?;
+        let shape = self.op.domain_shape();
+        let per_image: usize = shape.iter().product();
+        let solved: Vec<Vec<f32>> = data
+            .par_chunks(per_image)
+            .zip(self.y.par_iter())
+            .map(|(src, y)| {
+                let img = ArrayD::from_shape_vec(IxDyn(&shape), src.to_vec())
+                    .map_err(|e| ProjectionError::Batch(e.to_string()))?;
+                let x = medsgm_operators::solvers::proximal_cg(
+                    self.op,
+                    &y.view().into_dyn(),
+                    &img.view(),
+                    gamma,
+                    iterations,
+                )
+                .map_err(|e| ProjectionError::Batch(e.to_string()))?;
+                Ok(x.iter().copied().collect())
+            })
+            .collect::<Result<_, ProjectionError>>()?;
+        Ok(Tensor::from_vec(solved.concat(), x0.dims(), x0.device())?)
+    }
+
     /// The relative data residual ‖A x − y‖ / ‖y‖ of every image (‖A x‖ when y = 0).
     pub fn relative_residuals(&self, x: &Tensor) -> Result<Vec<f64>, ProjectionError> {
         let data = images(self.op, self.y.len(), x)?;

@@ -230,6 +230,9 @@ fn fast_config(method: InverseMethod) -> InverseConfig {
         seed: 11,
         samples: 1,
         t_start: 1.0,
+        eta: 0.85,
+        gamma: 1e4,
+        cg_iterations: 5,
     }
 }
 
@@ -452,6 +455,19 @@ fn lambda_one_is_approximately_consistent_for_ct() {
         .forward(&image(&x_true, n).view())
         .into_dimensionality()
         .unwrap();
+    let dds = solve(
+        sde.as_ref(),
+        &score,
+        &op,
+        std::slice::from_ref(&y),
+        &InverseConfig {
+            cg_iterations: 20,
+            ..fast_config(InverseMethod::Dds)
+        },
+        &Device::Cpu,
+        &mut |_, _| {},
+    )
+    .unwrap();
     let config = fast_config(InverseMethod::PcProjection);
     let r = solve(
         sde.as_ref(),
@@ -476,6 +492,10 @@ fn lambda_one_is_approximately_consistent_for_ct() {
     let (e_x, e_mu) = (rel(&r.mean[0]), rel(&mu));
     eprintln!("CT ‖A x − y‖/‖y‖: solution {e_x:.4}, prior mean {e_mu:.4}");
     assert!(e_x < 0.06, "CT consistency {e_x}");
+    // DDS ends on its CG data step (exact adjoint, no FBP): consistent to CG accuracy
+    let e_dds = rel(&dds.mean[0]);
+    eprintln!("CT ‖A x − y‖/‖y‖: dds {e_dds:.5}");
+    assert!(e_dds < 0.01, "DDS CT consistency {e_dds}");
     assert!(
         e_x < 0.25 * e_mu,
         "CT consistency {e_x} vs prior mean {e_mu}"
@@ -544,10 +564,21 @@ fn every_method_improves_over_the_prior_mean() {
         (InverseMethod::AldProjection, 0.3),
         (InverseMethod::ScoreSde, 0.16),
         (InverseMethod::Langevin, 0.3),
+        (InverseMethod::Dds, 0.0),
+        (InverseMethod::DiffPir, 0.0),
     ] {
+        // the decomposed samplers spend one evaluation per step: 201 steps for equal NFE
+        let steps = if method.decomposed() { 201 } else { 100 };
         let config = InverseConfig {
             snr,
             samples: 64,
+            steps,
+            // DiffPIR's weight γ σ̄_t² must stay large down to σ_min = 0.01
+            gamma: if method == InverseMethod::DiffPir {
+                1e9
+            } else {
+                1e4
+            },
             ..fast_config(method)
         };
         let r = solve(
@@ -560,7 +591,7 @@ fn every_method_improves_over_the_prior_mean() {
             &mut |_, _| {},
         )
         .unwrap();
-        assert_eq!(r.nfe, 100 * 2 + 1);
+        assert_eq!(r.nfe, 201);
         let mean: Vec<f64> = r.mean[0].iter().map(|&v| v as f64).collect();
         let err = norm(&sub(&mean, &post_mean)) / base;
         eprintln!("{method}: ‖mean − posterior mean‖/‖μ − posterior mean‖ = {err:.3}");

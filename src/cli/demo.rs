@@ -368,6 +368,7 @@ pub fn run(a: &DemoArgs) -> Result<()> {
         seed: a.sampler_seed,
         samples: a.samples,
         t_start: a.t_start,
+        ..InverseConfig::default()
     };
     if !a.classical_only {
         eprintln!(

@@ -66,6 +66,11 @@ pub enum Method {
     ScoreSde,
     /// Score-based baseline: annealed Langevin with a likelihood gradient (Jalal et al. 2021).
     Langevin,
+    /// Score-based, fast: Decomposed Diffusion Sampling (Chung et al. 2024), one network
+    /// evaluation per step and a CG data step (--eta, --gamma, --cg-iterations).
+    Dds,
+    /// Score-based, fast: DiffPIR (Zhu et al. 2023), DDS with a noise-dependent data weight.
+    Diffpir,
 }
 
 impl Method {
@@ -76,6 +81,8 @@ impl Method {
             Method::AldProjection => Some(InverseMethod::AldProjection),
             Method::ScoreSde => Some(InverseMethod::ScoreSde),
             Method::Langevin => Some(InverseMethod::Langevin),
+            Method::Dds => Some(InverseMethod::Dds),
+            Method::Diffpir => Some(InverseMethod::DiffPir),
             _ => None,
         }
     }
@@ -95,11 +102,13 @@ impl FilterChoice {
 }
 
 /// The score-based methods (valid for every problem).
-const SCORE_METHODS: [Method; 4] = [
+const SCORE_METHODS: [Method; 6] = [
     Method::PcProjection,
     Method::AldProjection,
     Method::ScoreSde,
     Method::Langevin,
+    Method::Dds,
+    Method::Diffpir,
 ];
 
 /// FBP filters.

@@ -51,7 +51,7 @@ pub enum Units {
     Model,
 }
 
-/// Options of the score-based methods. The sampler parameters (N, M, r, λ, ρ, K, t₀) come from
+/// Options of the score-based methods. The sampler parameters (N, M, r, λ, ρ, K, t₀, η, γ, CG iterations) come from
 /// their flags when given, else from the method's table of the `--config` task config, else
 /// from the defaults of [`MethodParams::defaults`].
 #[derive(Debug, Clone, Args)]
@@ -91,6 +91,15 @@ pub struct ScoreArgs {
     /// [ε, t₀] [default: 1].
     #[arg(long)]
     pub t_start: Option<f64>,
+    /// dds, diffpir: stochasticity η ∈ [0, 1] of the re-noising [default: 0.85].
+    #[arg(long)]
+    pub eta: Option<f64>,
+    /// dds, diffpir: data weight γ ≥ 0 relative to ‖A‖² (diffpir: γ σ̄_t²) [default: 10].
+    #[arg(long)]
+    pub gamma: Option<f64>,
+    /// dds, diffpir: conjugate-gradient iterations of the data step [default: 5].
+    #[arg(long)]
+    pub cg_iterations: Option<usize>,
     /// Intensity units of the measured image (see the module documentation).
     #[arg(long, value_enum)]
     pub units: Option<Units>,
@@ -127,6 +136,15 @@ impl ScoreArgs {
         if !(c.t_start > 0.0 && c.t_start <= 1.0) {
             return Err(invalid("--t-start must be in (0, 1]"));
         }
+        if !(0.0..=1.0).contains(&c.eta) {
+            return Err(invalid("--eta must be in [0, 1]"));
+        }
+        if !(c.gamma.is_finite() && (0.0..=1e12).contains(&c.gamma)) {
+            return Err(invalid("--gamma must be in [0, 1e12]"));
+        }
+        if c.cg_iterations > 1000 {
+            return Err(invalid("--cg-iterations must be at most 1000"));
+        }
         Ok(())
     }
 
@@ -144,6 +162,9 @@ impl ScoreArgs {
             rho: Some(c.rho),
             samples: Some(c.samples),
             t_start: Some(c.t_start),
+            eta: Some(c.eta),
+            gamma: Some(c.gamma),
+            cg_iterations: Some(c.cg_iterations),
             ..self.clone()
         })
     }
@@ -168,6 +189,9 @@ impl ScoreArgs {
             seed: self.seed,
             samples: self.samples.unwrap_or(base.samples),
             t_start: self.t_start.unwrap_or(base.t_start),
+            eta: self.eta.unwrap_or(base.eta),
+            gamma: self.gamma.unwrap_or(base.gamma),
+            cg_iterations: self.cg_iterations.unwrap_or(base.cg_iterations),
         })
     }
 

@@ -49,13 +49,17 @@ pub enum EvalMethod {
     ScoreSde,
     /// Annealed Langevin with a likelihood gradient (Jalal et al.).
     Langevin,
+    /// Decomposed Diffusion Sampling (Chung, Lee & Ye 2024): Tweedie estimate + CG data step.
+    Dds,
+    /// DiffPIR (Zhu et al. 2023): the decomposed loop with a noise-level-dependent data weight.
+    DiffPir,
     /// The LSGM latent prior: reverse diffusion in latent space with a normalised
     /// data-consistency gradient step through the decoder (`crate::lsgm::latent_solve`).
     LatentDc,
 }
 
 /// Every method with its command-line name.
-pub const ALL_METHODS: [(EvalMethod, &str); 9] = [
+pub const ALL_METHODS: [(EvalMethod, &str); 11] = [
     (EvalMethod::Fbp, "fbp"),
     (EvalMethod::FistaTv, "fista-tv"),
     (EvalMethod::ZeroFilled, "zero-filled"),
@@ -64,6 +68,8 @@ pub const ALL_METHODS: [(EvalMethod, &str); 9] = [
     (EvalMethod::AldProjection, "ald-projection"),
     (EvalMethod::ScoreSde, "score-sde"),
     (EvalMethod::Langevin, "langevin"),
+    (EvalMethod::Dds, "dds"),
+    (EvalMethod::DiffPir, "diffpir"),
     (EvalMethod::LatentDc, "latent-dc"),
 ];
 
@@ -85,6 +91,8 @@ impl EvalMethod {
                 | EvalMethod::AldProjection
                 | EvalMethod::ScoreSde
                 | EvalMethod::Langevin
+                | EvalMethod::Dds
+                | EvalMethod::DiffPir
                 | EvalMethod::LatentDc
         )
     }
@@ -154,6 +162,27 @@ pub struct MethodParams {
     /// start from the measured-data estimate, `InverseConfig::t_start`).
     #[serde(default = "default_t_start")]
     pub t_start: f64,
+    /// dds, diffpir: stochasticity η ∈ [0, 1] of the re-noising.
+    #[serde(default = "default_eta")]
+    pub eta: f64,
+    /// dds, diffpir: data weight γ relative to ‖A‖² (`medsgm_recon::decomposed`).
+    #[serde(default = "default_gamma")]
+    pub gamma: f64,
+    /// dds, diffpir: CG iterations of the data step.
+    #[serde(default = "default_cg_iterations")]
+    pub cg_iterations: usize,
+}
+
+fn default_eta() -> f64 {
+    medsgm_recon::InverseConfig::default().eta
+}
+
+fn default_gamma() -> f64 {
+    medsgm_recon::InverseConfig::default().gamma
+}
+
+fn default_cg_iterations() -> usize {
+    medsgm_recon::InverseConfig::default().cg_iterations
 }
 
 fn default_latent_step_size() -> f64 {
@@ -182,6 +211,9 @@ impl MethodParams {
             samples: 1,
             latent_step_size: default_latent_step_size(),
             t_start: default_t_start(),
+            eta: default_eta(),
+            gamma: default_gamma(),
+            cg_iterations: default_cg_iterations(),
         }
     }
 

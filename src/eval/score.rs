@@ -28,6 +28,8 @@ pub fn inverse_config(method: EvalMethod, params: &MethodParams) -> Result<Inver
         EvalMethod::AldProjection => InverseMethod::AldProjection,
         EvalMethod::ScoreSde => InverseMethod::ScoreSde,
         EvalMethod::Langevin => InverseMethod::Langevin,
+        EvalMethod::Dds => InverseMethod::Dds,
+        EvalMethod::DiffPir => InverseMethod::DiffPir,
         m => bail!("{m} is not a score-based method"),
     };
     Ok(InverseConfig {
@@ -40,6 +42,9 @@ pub fn inverse_config(method: EvalMethod, params: &MethodParams) -> Result<Inver
         seed: params.seed,
         samples: params.samples.max(1),
         t_start: params.t_start,
+        eta: params.eta,
+        gamma: params.gamma,
+        cg_iterations: params.cg_iterations,
     })
 }
 

@@ -6,7 +6,8 @@
 //! the projection methods (Theorem 8.1 needs λ ∈ [0, 1]); ρ ∈ [0.01, 100] for the Score SDE and
 //! Langevin baselines; the start time t₀ ∈ [0.1, 1] (linear; 1 = cold start from the prior,
 //! below 1 a warm start, `InverseConfig::t_start`) for all four score methods; λ_TV ∈ [1e-6, 1]
-//! for FISTA-TV; the step size ζ ∈ [0.05, 20] of latent-dc (LSGM data consistency through the
+//! for FISTA-TV; for dds and diffpir the re-noising η ∈ [0, 1] (linear), the data weight
+//! γ ∈ [1, 1e5] (dds) or [1e-2, 1e8] (diffpir, whose weight is γ σ̄_t²) and t₀; the step size ζ ∈ [0.05, 20] of latent-dc (LSGM data consistency through the
 //! decoder). Any of them can be held at a value instead (`--fix lambda=1`), which searches the
 //! rest of the box.
 
@@ -51,6 +52,16 @@ pub fn search_space(method: EvalMethod) -> Result<Vec<Dim>> {
         EvalMethod::ScoreSde | EvalMethod::Langevin => {
             vec![snr, Dim::log("rho", 0.01, 100.0), t_start]
         }
+        EvalMethod::Dds => vec![
+            Dim::linear("eta", 0.0, 1.0),
+            Dim::log("gamma", 1.0, 1e5),
+            t_start,
+        ],
+        EvalMethod::DiffPir => vec![
+            Dim::linear("eta", 0.0, 1.0),
+            Dim::log("gamma", 1e-2, 1e8),
+            t_start,
+        ],
         EvalMethod::LatentDc => vec![Dim::log("latent_step_size", 0.05, 20.0)],
         m => bail!("{m} has no parameters to tune"),
     })
