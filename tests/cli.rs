@@ -176,3 +176,173 @@ fn nan_inputs_are_rejected() {
     let err = stderr(&o);
     assert!(err.contains("nan.npy") && err.contains("NaN"), "{err}");
 }
+
+/// Issue 17, items 1–6: inputs are never written over (same file under another spelling, the
+/// sidecar, a batch folder nested in its input, two inputs claiming one output name) and no
+/// geometry from a flag or a sidecar can request an unbounded allocation. Each case exits 2,
+/// names the problem, and leaves the inputs byte-identical and no output behind.
+#[test]
+fn inputs_are_never_written_over_and_geometry_is_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let run = |args: &[&str]| medsgm(args, d);
+    let ok = |args: &[&str]| {
+        let o = run(args);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+    };
+    ok(&[
+        "phantom",
+        "--kind",
+        "shepp-logan",
+        "--size",
+        "32",
+        "--out",
+        "p.npy",
+    ]);
+    std::fs::create_dir(d.join("in")).unwrap();
+    ok(&[
+        "simulate", "ct", "-i", "p.npy", "--views", "8", "-o", "in/a.npy",
+    ]);
+    std::fs::copy(d.join("in/a.npy"), d.join("in/a_std.npy")).unwrap();
+    std::fs::copy(d.join("in/a.json"), d.join("in/a_std.json")).unwrap();
+    let sidecar = std::fs::read_to_string(d.join("in/a.json")).unwrap();
+    let edited = |key: &str, value: &str| {
+        let mut j: serde_json::Value = serde_json::from_str(&sidecar).unwrap();
+        j["geometry"][key] = serde_json::from_str(value).unwrap();
+        j.to_string()
+    };
+    std::fs::create_dir(d.join("hostile")).unwrap();
+    for (name, key, value) in [
+        ("huge", "size", "1000000"),
+        ("fine", "det_spacing", "1e-30"),
+        ("wide", "n_det", "100000000000"),
+    ] {
+        std::fs::copy(d.join("in/a.npy"), d.join(format!("hostile/{name}.npy"))).unwrap();
+        std::fs::write(d.join(format!("hostile/{name}.json")), edited(key, value)).unwrap();
+    }
+    let snapshot = |p: &str| std::fs::read(d.join(p)).unwrap();
+    let before: Vec<Vec<u8>> = ["p.npy", "in/a.npy", "in/a.json"].map(snapshot).to_vec();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec![
+                "recon", "ct", "-i", "in/a.npy", "--method", "fbp", "--out", "in/a.npy",
+            ],
+            "is the input",
+        ),
+        (
+            vec![
+                "recon",
+                "ct",
+                "-i",
+                "in/a.npy",
+                "--method",
+                "fbp",
+                "--out",
+                "in/../in/a.npy",
+            ],
+            "is the input",
+        ),
+        (
+            vec!["simulate", "ct", "-i", "p.npy", "-o", "./p.npy"],
+            "is the input",
+        ),
+        (
+            vec!["simulate", "ct", "-i", "in/a.npy", "-o", "in/a.npy"],
+            "is the input",
+        ),
+        (
+            vec![
+                "recon", "ct", "-i", "in", "--method", "fbp", "--output", "in",
+            ],
+            "input folder",
+        ),
+        (
+            vec![
+                "recon", "ct", "-i", "in", "--method", "fbp", "--output", "in/out",
+            ],
+            "inside the input folder",
+        ),
+        (
+            vec![
+                "recon", "ct", "-i", "in", "--method", "fbp", "--output", "out",
+            ],
+            "would both write",
+        ),
+        (
+            vec![
+                "recon",
+                "ct",
+                "-i",
+                "hostile/huge.npy",
+                "--method",
+                "fbp",
+                "--out",
+                "h.npy",
+            ],
+            "4096",
+        ),
+        (
+            vec![
+                "recon",
+                "ct",
+                "-i",
+                "hostile/fine.npy",
+                "--method",
+                "fista-tv",
+                "--out",
+                "h.npy",
+            ],
+            "det_spacing",
+        ),
+        (
+            vec![
+                "recon",
+                "ct",
+                "-i",
+                "hostile/wide.npy",
+                "--method",
+                "fbp",
+                "--out",
+                "h.npy",
+            ],
+            "n_det",
+        ),
+        (
+            vec![
+                "simulate",
+                "ct",
+                "-i",
+                "p.npy",
+                "--det-spacing",
+                "1e-30",
+                "-o",
+                "h.npy",
+            ],
+            "det_spacing",
+        ),
+        (
+            vec![
+                "simulate",
+                "ct",
+                "-i",
+                "p.npy",
+                "--n-det",
+                "100000000000",
+                "-o",
+                "h.npy",
+            ],
+            "n_det",
+        ),
+    ];
+    for (args, expected) in cases {
+        let o = run(&args);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(expected), "{args:?}: {err}");
+    }
+    let after: Vec<Vec<u8>> = ["p.npy", "in/a.npy", "in/a.json"].map(snapshot).to_vec();
+    assert!(before == after, "an input changed");
+    for leftover in ["h.npy", "h.json", "out", "in/out", "in/summary.json"] {
+        assert!(!d.join(leftover).exists(), "{leftover} was written");
+    }
+}

@@ -12,6 +12,20 @@ use crate::linop::{LinearOperator, Transform};
 use ndarray::{Array2, ArrayD, ArrayView2, ArrayViewD, Axis, Ix2};
 use rayon::prelude::*;
 
+/// Largest image side N accepted by [`RadonGeometry::validate`] (4096² pixels: beyond any
+/// clinical CT matrix, 64 MiB per f32 image).
+pub const MAX_SIZE: usize = 4096;
+/// Most views accepted by [`RadonGeometry::validate`].
+pub const MAX_VIEWS: usize = 100_000;
+/// Most detector bins accepted by [`RadonGeometry::validate`].
+pub const MAX_DETECTORS: usize = 16_384;
+/// Most sinogram entries (views × bins) accepted by [`RadonGeometry::validate`] (2²⁷: 512 MiB
+/// of f32).
+pub const MAX_SINOGRAM: usize = 1 << 27;
+/// Accepted detector bin widths, in pixels: the adjoint gathers about 2/spacing bins per pixel
+/// and view, and bins far wider than a pixel cannot sample the image.
+pub const DET_SPACING_RANGE: (f32, f32) = (0.01, 100.0);
+
 /// Parallel-beam acquisition geometry: image size, view angles and the detector.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RadonGeometry {
@@ -85,8 +99,10 @@ impl RadonGeometry {
         (k as f64 - (self.n_det as f64 - 1.0) / 2.0) * self.det_spacing as f64
     }
 
-    /// Checks that the geometry is usable: N ≥ 1, at least one view, n_det ≥ 1, a finite
-    /// positive detector spacing and finite angles.
+    /// Checks that the geometry is usable and bounded: 1 ≤ N ≤ [`MAX_SIZE`], 1 to
+    /// [`MAX_VIEWS`] finite angles, 1 to [`MAX_DETECTORS`] bins, at most [`MAX_SINOGRAM`]
+    /// sinogram entries and a detector spacing in [`DET_SPACING_RANGE`] — so that no geometry
+    /// read from a file can request an unbounded allocation or run time.
     pub fn validate(&self) -> Result<()> {
         let param = |name, reason: &str| {
             Err(OpError::Param {
@@ -97,8 +113,20 @@ impl RadonGeometry {
         if self.size == 0 {
             return param("size", "the image size must be at least 1");
         }
+        if self.size > MAX_SIZE {
+            return param(
+                "size",
+                &format!("the image size {} exceeds {MAX_SIZE}", self.size),
+            );
+        }
         if self.angles.is_empty() {
             return param("angles", "at least one view angle is required");
+        }
+        if self.angles.len() > MAX_VIEWS {
+            return param(
+                "angles",
+                &format!("{} views exceed {MAX_VIEWS}", self.angles.len()),
+            );
         }
         if self.angles.iter().any(|a| !a.is_finite()) {
             return param("angles", "view angles must be finite");
@@ -106,8 +134,28 @@ impl RadonGeometry {
         if self.n_det == 0 {
             return param("n_det", "at least one detector bin is required");
         }
-        if !(self.det_spacing.is_finite() && self.det_spacing > 0.0) {
-            return param("det_spacing", "must be finite and positive");
+        if self.n_det > MAX_DETECTORS {
+            return param(
+                "n_det",
+                &format!("{} detector bins exceed {MAX_DETECTORS}", self.n_det),
+            );
+        }
+        if self.n_det * self.angles.len() > MAX_SINOGRAM {
+            return param(
+                "n_det",
+                &format!(
+                    "{} views × {} bins exceed {MAX_SINOGRAM} sinogram entries",
+                    self.angles.len(),
+                    self.n_det
+                ),
+            );
+        }
+        let (lo, hi) = DET_SPACING_RANGE;
+        if !(self.det_spacing.is_finite() && (lo..=hi).contains(&self.det_spacing)) {
+            return param(
+                "det_spacing",
+                &format!("must lie in [{lo}, {hi}] pixels, got {}", self.det_spacing),
+            );
         }
         Ok(())
     }

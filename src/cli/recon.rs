@@ -14,9 +14,10 @@ use crate::cli::score_recon::{
 };
 use crate::cli::{invalid, InputContext};
 use crate::eval::method::Task;
+use crate::io::guard::refuse_overwriting_inputs;
 use crate::io::image_io::Window;
 use crate::io::measurement::{
-    load_measurement, Geometry, Kind, Mask, Measurement, MeasurementData,
+    load_measurement, measurement_files, Geometry, Kind, Mask, Measurement, MeasurementData,
 };
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
@@ -654,6 +655,11 @@ pub fn run(a: &ReconArgs) -> Result<()> {
     };
     output.validate()?;
     let m = load_checked(a, &a.input)?;
+    refuse_overwriting_inputs(
+        &[output.out.clone(), std_path(&output.out)],
+        &measurement_files(&a.input, &m.sidecar),
+    )
+    .map_err(invalid)?;
     let model = load_model(a)?;
     let out = reconstruct(a, &m, model.as_ref())?;
     output.write(&out.image.view(), out.window)?;

@@ -29,6 +29,7 @@ use crate::eval::uncertainty::object_mean_sd;
 use crate::io::atomic::write_bytes_atomic;
 use crate::io::dicom::padding::AIR_HU;
 use crate::io::dicom::{read_dicom, write_derived_series, DerivedSeriesOptions};
+use crate::io::guard::{refuse_nested_output, refuse_overwriting_inputs, resolved};
 use crate::io::measurement::{Geometry, Kind, Mask, Measurement, MeasurementData, Noise, Sidecar};
 use crate::io::nifti_io::{read_nifti, write_nifti};
 use crate::io::{read_image, write_image, ImageReadOptions, ImageWriteOptions};
@@ -170,6 +171,31 @@ fn value_name<T: ValueEnum>(v: &T) -> String {
     v.to_possible_value()
         .map(|p| p.get_name().to_owned())
         .unwrap_or_default()
+}
+
+/// Checks the batch's outputs before any work: the output folder is not nested with the input
+/// folder, no output (main or `_std` map) is an input, and no two inputs share an output name
+/// (e.g. `a.npy`'s std map `a_std.npy` and the input `a_std.npy`).
+fn plan_outputs(input: &Path, items: &[WorkItem], out_dir: &Path) -> Result<()> {
+    refuse_nested_output(input, out_dir)?;
+    let mut seen: std::collections::HashMap<PathBuf, &Path> = Default::default();
+    let inputs: Vec<PathBuf> = items.iter().map(|i| i.path.clone()).collect();
+    for item in items {
+        let main = output_path(out_dir, item);
+        let outputs = [recon::std_path(&main), main];
+        refuse_overwriting_inputs(&outputs, &inputs)?;
+        for o in outputs {
+            if let Some(other) = seen.insert(resolved(&o), &item.path) {
+                anyhow::bail!(
+                    "the inputs {} and {} would both write {}: rename one of them",
+                    other.display(),
+                    item.path.display(),
+                    o.display()
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The main output path of an item.
@@ -615,6 +641,7 @@ pub fn run(a: &ReconArgs, out_dir: &Path) -> Result<()> {
         Some(shard) => shard.select(items),
         None => items,
     };
+    plan_outputs(&a.input, &items, out_dir).map_err(invalid)?;
     std::fs::create_dir_all(out_dir)
         .with_context(|| format!("cannot create the output folder {}", out_dir.display()))?;
     let summary_path = out_dir.join(match a.batch.shard {

@@ -4,7 +4,8 @@
 use crate::cli::args::{validate_output_path, ImageInput};
 use crate::cli::{invalid, InputContext};
 use crate::io::dicom::padding::AIR_HU;
-use crate::io::measurement::companion_name;
+use crate::io::guard::refuse_overwriting_inputs;
+use crate::io::measurement::{companion_name, measurement_outputs};
 use crate::io::measurement::{
     save_measurement, Geometry, Kind, Mask, MaskGenerator, Measurement, MeasurementData, Noise,
     Provenance, Sidecar,
@@ -63,7 +64,12 @@ impl SimCommon {
                 self.out.display()
             )));
         }
-        validate_output_path(&self.out, false)
+        validate_output_path(&self.out, false)?;
+        refuse_overwriting_inputs(
+            &measurement_outputs(&self.out),
+            std::slice::from_ref(&self.image.input),
+        )
+        .map_err(invalid)
     }
 }
 

@@ -12,6 +12,7 @@
 use crate::io::ensure_finite;
 use crate::io::npy::{read_npy, write_npy, DType, NpyArray};
 use anyhow::{anyhow, bail, ensure, Context, Result};
+use medsgm_operators::radon::RadonGeometry;
 use ndarray::{Array2, Ix2};
 use num_complex::Complex32;
 use serde::{Deserialize, Serialize};
@@ -21,6 +22,13 @@ use std::path::{Path, PathBuf};
 pub const FORMAT: &str = "medsgm-measurement";
 /// Current sidecar schema version.
 pub const FORMAT_VERSION: u32 = 1;
+
+/// Largest k-space side h or w a sidecar may declare (8192: 256 MiB of complex64 at most).
+pub const MAX_KSPACE_SIDE: usize = 8192;
+
+/// Accepted μ_water per pixel (water is 0.0192/mm at 70 keV: 0.0192 for 1 mm pixels; the range
+/// allows 0.5 µm to 50 cm pixels, and no HU conversion can blow up by 10⁻³⁰).
+pub const MU_WATER_RANGE: (f32, f32) = (1e-5, 10.0);
 
 /// Which inverse problem a measurement belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -301,13 +309,14 @@ impl Sidecar {
                 mask,
             ) => {
                 ensure!(*size >= 2, "geometry.size must be at least 2");
-                ensure!(*n_det >= 1, "geometry.n_det must be at least 1");
-                ensure!(
-                    det_spacing.is_finite() && *det_spacing > 0.0,
-                    "geometry.det_spacing must be positive"
-                );
                 ensure!(!angles_deg.is_empty(), "geometry.angles_deg is empty");
                 ensure_finite("geometry.angles_deg", angles_deg.iter().copied())?;
+                // the operator's own bounds (size, views, bins, spacing), checked before any
+                // allocation the sidecar could request
+                RadonGeometry::from_degrees(*size, angles_deg, *n_det)
+                    .with_det_spacing(*det_spacing)
+                    .validate()
+                    .map_err(|e| anyhow!("geometry: {e}"))?;
                 ensure!(
                     self.dtype == DType::F32.name(),
                     "a {} sinogram must be float32, the sidecar says {}",
@@ -332,6 +341,10 @@ impl Sidecar {
             }
             (Kind::Mri, Geometry::Cartesian { h, w }, Mask::Columns { kept, .. }) => {
                 ensure!(*h >= 1 && *w >= 1, "geometry h and w must be positive");
+                ensure!(
+                    *h <= MAX_KSPACE_SIDE && *w <= MAX_KSPACE_SIDE,
+                    "geometry {h}×{w} exceeds the largest k-space side {MAX_KSPACE_SIDE}"
+                );
                 ensure!(
                     self.dtype == DType::C64.name(),
                     "mri k-space must be complex64, the sidecar says {}",
@@ -383,8 +396,10 @@ impl Sidecar {
         }
         if let Some(mu) = self.mu_water_per_pixel {
             ensure!(
-                mu.is_finite() && mu > 0.0,
-                "mu_water_per_pixel must be positive"
+                mu.is_finite() && (MU_WATER_RANGE.0..=MU_WATER_RANGE.1).contains(&mu),
+                "mu_water_per_pixel must lie in [{}, {}] (water: 0.0192/mm times the pixel size), got {mu}",
+                MU_WATER_RANGE.0,
+                MU_WATER_RANGE.1
             );
         }
         if let Some(f) = &self.metal_mask {
@@ -428,6 +443,32 @@ fn check_companion_name(name: &str) -> Result<()> {
 /// `dir/meas.npy` → `dir/meas.json`.
 pub fn sidecar_path(data_path: &Path) -> PathBuf {
     data_path.with_extension("json")
+}
+
+/// Every file of the measurement at `data_path`: the data, the sidecar and the companions it
+/// names (the files a writer must never write over).
+pub fn measurement_files(data_path: &Path, sidecar: &Sidecar) -> Vec<PathBuf> {
+    let dir = dir_of(data_path);
+    let mut files = vec![data_path.to_path_buf(), sidecar_path(data_path)];
+    if let Mask::Sinogram { file } = &sidecar.mask {
+        files.push(dir.join(file));
+    }
+    if let Some(f) = &sidecar.metal_mask {
+        files.push(dir.join(f));
+    }
+    files
+}
+
+/// Every file a measurement written to `data_path` may occupy: the data, the sidecar and the
+/// `mask` and `metal` companions.
+pub fn measurement_outputs(data_path: &Path) -> Vec<PathBuf> {
+    let dir = dir_of(data_path);
+    vec![
+        data_path.to_path_buf(),
+        sidecar_path(data_path),
+        dir.join(companion_name(data_path, "mask")),
+        dir.join(companion_name(data_path, "metal")),
+    ]
 }
 
 /// `dir/meas.npy` → `dir/meas.<tag>.npy` (companion file name only).
