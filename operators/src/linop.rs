@@ -37,6 +37,17 @@ pub trait LinearOperator: Send + Sync {
 pub trait Transform: LinearOperator {
     /// T⁻¹ y: exact for the FFT, filtered back-projection (optionally refined) for Radon.
     fn inverse(&self, y: &ArrayViewD<Self::Out>) -> ArrayD<Self::In>;
+
+    /// The operator P(Λ) T as a transform of its own, when that is cheaper than T followed by
+    /// the gather and T's range flattened row-major lists the kept entries in P(Λ)'s order
+    /// (Radon with a view mask: the Radon transform over the measured views only). `None`
+    /// (the default) when no such form exists.
+    fn restricted(&self, _mask: &ArrayD<bool>) -> Option<Self>
+    where
+        Self: Sized,
+    {
+        None
+    }
 }
 
 /// Returns an error unless `got` equals `expected`.

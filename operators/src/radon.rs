@@ -577,6 +577,33 @@ impl Transform for Radon {
             .expect("Radon::inverse expects a 2-D sinogram");
         fbp(self, &y, Filter::RamLak).into_dyn()
     }
+
+    /// A view mask (every sinogram row kept whole or dropped whole) gives the Radon transform
+    /// over the kept views, in row order: the sparse-view operator at the cost of its measured
+    /// views instead of the dense grid's. Other masks (a metal trace) give `None`.
+    fn restricted(&self, mask: &ArrayD<bool>) -> Option<Self> {
+        let mask = mask.view().into_dimensionality::<Ix2>().ok()?;
+        let rows: Vec<bool> = mask
+            .outer_iter()
+            .map(|r| match r.iter().filter(|&&m| m).count() {
+                0 => Some(false),
+                k if k == r.len() => Some(true),
+                _ => None,
+            })
+            .collect::<Option<_>>()?;
+        let angles = self
+            .geometry
+            .angles
+            .iter()
+            .zip(&rows)
+            .filter_map(|(&a, &keep)| keep.then_some(a))
+            .collect();
+        Radon::new(RadonGeometry {
+            angles,
+            ..self.geometry.clone()
+        })
+        .ok()
+    }
 }
 
 #[cfg(all(test, target_arch = "x86_64"))]

@@ -64,3 +64,33 @@ fn wrong_sinogram_shape_and_empty_view_set_are_errors() {
     let empty = RadonGeometry::from_degrees(16, &[], 23);
     assert!(SparseViewCt::new(&empty, 180).is_err());
 }
+
+/// `Transform::restricted`: the view mask's compact operator (Radon over the measured views)
+/// is A itself — forward equals P(Λ)R, adjoint equals Rᴴ P⁻¹(Λ) — while a mask that cuts rows
+/// (a metal trace) has no compact form.
+#[test]
+fn restricted_radon_is_the_decomposed_operator() {
+    use medsgm_operators::{Subsampled, Transform};
+    use ndarray::{ArrayD, IxDyn};
+    let measured = RadonGeometry::equispaced(24, 9, 34);
+    let ct = SparseViewCt::new(&measured, 60).unwrap();
+    let compact = ct.op.transform().restricted(ct.op.mask()).unwrap();
+    assert_eq!(compact.geometry().n_views(), 9);
+    let img = shepp_logan(24).into_dyn();
+    let full = ct.op.forward(&img.view());
+    let short = compact.forward(&img.view());
+    assert_eq!(short.len(), full.len());
+    for (a, b) in full.iter().zip(short.iter()) {
+        assert!((a - b).abs() <= 1e-5 * a.abs().max(1.0), "{a} vs {b}");
+    }
+    let back_full = ct.op.adjoint(&full.view());
+    let back_short = compact.adjoint(&short.view().into_shape_with_order(IxDyn(&[9, 34])).unwrap());
+    for (a, b) in back_full.iter().zip(back_short.iter()) {
+        assert!((a - b).abs() <= 1e-4 * a.abs().max(1.0), "{a} vs {b}");
+    }
+    let radon = Radon::new(RadonGeometry::equispaced(24, 12, 34)).unwrap();
+    let trace = ArrayD::from_shape_fn(IxDyn(&[12, 34]), |i| i[1] != 17);
+    assert!(radon.restricted(&trace).is_none());
+    let op = Subsampled::new(radon, trace).unwrap();
+    assert!(op.transform().restricted(op.mask()).is_none());
+}

@@ -43,7 +43,7 @@ use crate::projection::{MeasuredBatch, ProjectionError};
 use crate::score::ScoreModel;
 use crate::sde::Sde;
 use candle_core::{DType, Device, Tensor};
-use medsgm_operators::{operator_norm, LinearOperator, Subsampled, Transform};
+use medsgm_operators::{LinearOperator, Subsampled, Transform};
 use ndarray::{Array1, Array2};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -315,7 +315,7 @@ pub fn solve<T: Transform<In = f32>>(
             eta: config.eta,
             gamma: config.gamma,
             cg_iterations: config.cg_iterations,
-            lipschitz: operator_norm(op, 100, 1e-4, 0).powi(2),
+            lipschitz: measured.lipschitz(),
         };
         let x = decomposed::sample(
             sde,

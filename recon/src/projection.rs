@@ -8,7 +8,8 @@
 //! each processed in parallel with its own seeded random stream, and reassembled.
 
 use candle_core::{Device, Tensor};
-use medsgm_operators::{LinearOperator, Scalar, Subsampled, Transform};
+use medsgm_operators::solvers::proximal_cg;
+use medsgm_operators::{operator_norm, LinearOperator, Scalar, Subsampled, Transform};
 use ndarray::{Array1, ArrayD, IxDyn};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -30,6 +31,9 @@ pub enum ProjectionError {
 /// not depend on thread scheduling).
 pub struct MeasuredBatch<'a, T: Transform<In = f32>> {
     op: &'a Subsampled<T>,
+    /// A as a transform of its own where cheaper ([`Transform::restricted`]: the Radon
+    /// transform over the measured views), used by the CG data step.
+    compact: Option<T>,
     y: Vec<Array1<T::Out>>,
     rngs: Vec<ChaCha8Rng>,
 }
@@ -56,7 +60,22 @@ impl<'a, T: Transform<In = f32>> MeasuredBatch<'a, T> {
                 r
             })
             .collect();
-        Ok(Self { op, y, rngs })
+        let compact = op.transform().restricted(op.mask());
+        Ok(Self {
+            op,
+            compact,
+            y,
+            rngs,
+        })
+    }
+
+    /// ‖A‖² by power iteration (the normalisation of the decomposed samplers' data weight).
+    pub fn lipschitz(&self) -> f64 {
+        let norm = match &self.compact {
+            Some(c) => operator_norm(c, 100, 1e-4, 0),
+            None => operator_norm(self.op, 100, 1e-4, 0),
+        };
+        norm * norm
     }
 
     /// The operator A.
@@ -121,13 +140,22 @@ impl<'a, T: Transform<In = f32>> MeasuredBatch<'a, T> {
             .map(|(src, y)| {
                 let img = ArrayD::from_shape_vec(IxDyn(&shape), src.to_vec())
                     .map_err(|e| ProjectionError::Batch(e.to_string()))?;
-                let x = medsgm_operators::solvers::proximal_cg(
-                    self.op,
-                    &y.view().into_dyn(),
-                    &img.view(),
-                    gamma,
-                    iterations,
-                )
+                let x = match &self.compact {
+                    Some(c) => {
+                        let y = y
+                            .view()
+                            .into_shape_with_order(IxDyn(&c.range_shape()))
+                            .map_err(|e| ProjectionError::Batch(e.to_string()))?;
+                        proximal_cg(c, &y, &img.view(), gamma, iterations)
+                    }
+                    None => proximal_cg(
+                        self.op,
+                        &y.view().into_dyn(),
+                        &img.view(),
+                        gamma,
+                        iterations,
+                    ),
+                }
                 .map_err(|e| ProjectionError::Batch(e.to_string()))?;
                 Ok(x.iter().copied().collect())
             })
