@@ -297,6 +297,74 @@ fn calibrated_priors_report_typicality() {
         Some(r > cal.threshold),
         "{summary}"
     );
+
+    // The same figures travel with DICOM and NIfTI outputs (K = 2, a fast sampler): the
+    // series description and the NIfTI descrip summarise them, each DICOM slice's
+    // ImageComments holds its own.
+    std::fs::create_dir(d.join("vol")).unwrap();
+    for name in ["vol/gt.dcm", "vol/gt.nii.gz"] {
+        ok(
+            &[
+                "phantom",
+                "--kind",
+                "anatomical",
+                "--size",
+                "32",
+                "--seed",
+                "5",
+                "--out",
+                name,
+            ],
+            d,
+        );
+    }
+    ok(
+        &[
+            "recon",
+            "ct",
+            "--input",
+            "vol",
+            "--output",
+            "vout",
+            "--method",
+            "dds",
+            "--model",
+            "cal.safetensors",
+            "--steps",
+            "6",
+            "--samples",
+            "2",
+            "--views",
+            "12",
+            "--units",
+            "hu",
+        ],
+        d,
+    );
+    let dicom_dir = d.join("vout/gt");
+    let slice = std::fs::read_dir(&dicom_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "dcm"))
+        .unwrap_or_else(|| panic!("no DICOM slice in {}", dicom_dir.display()));
+    let obj = dicom::object::open_file(&slice).unwrap();
+    let text = |tag| obj.element(tag).unwrap().to_str().unwrap().to_string();
+    let comments = text(dicom::dictionary_std::tags::IMAGE_COMMENTS);
+    assert!(
+        comments.contains("posterior SD") && comments.contains("typicality residual"),
+        "{comments}"
+    );
+    let series = text(dicom::dictionary_std::tags::SERIES_DESCRIPTION);
+    assert!(
+        series.contains("SD ") && series.contains("OOD "),
+        "{series}"
+    );
+    let nifti = medsgm::io::nifti_io::read_nifti(&d.join("vout/gt_2.nii.gz")).unwrap();
+    let descrip = String::from_utf8_lossy(&nifti.meta.reference.unwrap().descrip).to_string();
+    assert!(
+        descrip.contains("dds SD ") && descrip.contains("OOD "),
+        "{descrip}"
+    );
 }
 
 #[test]

@@ -25,13 +25,13 @@ use crate::cli::model::LoadedModel;
 use crate::cli::recon::{self, Problem, ReconArgs};
 use crate::cli::worklist::{self, InputKind, Shard, WorkItem};
 use crate::cli::{exit_code, invalid, InputContext};
-use crate::eval::uncertainty::object_mean_sd;
+use crate::eval::uncertainty::{object_mean_sd, SliceTrust};
 use crate::io::atomic::write_bytes_atomic;
 use crate::io::dicom::padding::AIR_HU;
 use crate::io::dicom::{read_dicom, write_derived_series, DerivedSeriesOptions};
 use crate::io::guard::{refuse_nested_output, refuse_overwriting_inputs, resolved};
 use crate::io::measurement::{Geometry, Kind, Mask, Measurement, MeasurementData, Noise, Sidecar};
-use crate::io::nifti_io::{read_nifti, write_nifti};
+use crate::io::nifti_io::{read_nifti, write_nifti, NiftiMeta};
 use crate::io::{read_image, write_image, ImageReadOptions, ImageWriteOptions};
 use crate::train::volume::in_plane_spacing;
 use anyhow::{anyhow, Context, Result};
@@ -512,7 +512,29 @@ fn axis_of(a: &ReconArgs, item: &WorkItem) -> usize {
 /// DICOM series settings naming the method.
 fn series_options(a: &ReconArgs) -> Result<DerivedSeriesOptions> {
     let method = value_name(&a.method);
-    let settings = match a.method.inverse_method() {
+    let settings = method_settings(a)?;
+    Ok(DerivedSeriesOptions {
+        description: format!("medsgm {method} {settings}"),
+        derivation: format!(
+            "medsgm {} recon {} --method {method} {settings} (from a simulated measurement)",
+            env!("CARGO_PKG_VERSION"),
+            value_name(&a.problem)
+        ),
+        anonymize: a.batch.anonymize,
+        ..DerivedSeriesOptions::default()
+    })
+}
+
+/// The method's settings in a few words, e.g. "N=50 eta=0.7 gamma=1000 cg=5 t0=0.5 K=2 seed=0".
+fn method_settings(a: &ReconArgs) -> Result<String> {
+    Ok(match a.method.inverse_method() {
+        Some(m) if m.decomposed() => {
+            let c = a.solver_config(m)?;
+            format!(
+                "N={} eta={:.3} gamma={:.4} cg={} t0={:.3} K={} seed={}",
+                c.steps, c.eta, c.gamma, c.cg_iterations, c.t_start, c.samples, c.seed
+            )
+        }
         Some(m) => {
             let c = a.solver_config(m)?;
             format!(
@@ -524,16 +546,14 @@ fn series_options(a: &ReconArgs) -> Result<DerivedSeriesOptions> {
             Problem::Mri => format!("R={}", a.batch.acceleration),
             _ => format!("views={}", a.batch.views),
         },
-    };
-    Ok(DerivedSeriesOptions {
-        description: format!("medsgm {method} {settings}"),
-        derivation: format!(
-            "medsgm {} recon {} --method {method} {settings} (from a simulated measurement)",
-            env!("CARGO_PKG_VERSION"),
-            value_name(&a.problem)
-        ),
-        anonymize: a.batch.anonymize,
-        ..DerivedSeriesOptions::default()
+    })
+}
+
+/// The posterior samples K of the method (1 for the classical ones).
+fn samples_of(a: &ReconArgs) -> Result<usize> {
+    Ok(match a.method.inverse_method() {
+        Some(m) => a.solver_config(m)?.samples,
+        None => 1,
     })
 }
 
@@ -581,7 +601,21 @@ fn process(
             let spacing = in_plane_spacing(vol.meta.pixdim, axis);
             let v = reconstruct_volume(a, &vol.data, IMAGE_UNITS, spacing, axis, model, bar)?;
             let x = v.image;
-            write_nifti(&out, &x.view().into_dyn(), &vol.meta)?;
+            let trust = SliceTrust::per_slice(
+                x.len_of(Axis(axis)),
+                v.posterior_sd.as_deref(),
+                v.typicality.as_deref(),
+            );
+            // NIfTI descrip (80 bytes): the method and the volume's trust summary
+            let meta = NiftiMeta {
+                description: Some(format!(
+                    "{} {}",
+                    value_name(&a.method),
+                    SliceTrust::summary(&trust)
+                )),
+                ..vol.meta
+            };
+            write_nifti(&out, &x.view().into_dyn(), &meta)?;
             posterior_sd = v.posterior_sd;
             typicality = v.typicality;
             (x, vec![out])
@@ -608,7 +642,25 @@ fn process(
                 Some(p) => with_padding(&x, pad_mask.as_ref(), p.hi),
                 None => x,
             };
-            write_derived_series(&out, &x.view(), Some(&vol), &series_options(a)?)?;
+            // the trust figures in the series: a summary in SeriesDescription, each slice's
+            // in its ImageComments
+            let trust = SliceTrust::per_slice(
+                x.len_of(Axis(0)),
+                posterior_sd.as_deref(),
+                typicality.as_deref(),
+            );
+            let samples = samples_of(a)?;
+            let mut options = series_options(a)?;
+            let summary = SliceTrust::summary(&trust);
+            if !summary.is_empty() {
+                options.description = format!(
+                    "medsgm {} {summary} {}",
+                    value_name(&a.method),
+                    method_settings(a)?
+                );
+            }
+            options.slice_comments = trust.iter().map(|t| t.note(samples)).collect();
+            write_derived_series(&out, &x.view(), Some(&vol), &options)?;
             (x, vec![out])
         }
     };

@@ -32,6 +32,9 @@ pub struct NiftiMeta {
     pub xyzt_units: u8,
     /// The header read from the file, reused as the template when writing derived volumes.
     pub reference: Option<NiftiHeader>,
+    /// Text for the written header's `descrip` (cut to 79 bytes), after "medsgm <version>";
+    /// e.g. the method and the volume's uncertainty summary.
+    pub description: Option<String>,
 }
 
 impl NiftiMeta {
@@ -43,6 +46,7 @@ impl NiftiMeta {
             pixdim: [col_norm(0), col_norm(1), col_norm(2)],
             xyzt_units: 2,
             reference: None,
+            description: None,
         }
     }
 
@@ -222,6 +226,7 @@ pub fn read_nifti(path: &Path) -> Result<Volume> {
         pixdim: [header.pixdim[1], header.pixdim[2], header.pixdim[3]],
         xyzt_units: header.xyzt_units,
         reference: Some(header),
+        description: None,
     };
     Ok(Volume { data, meta })
 }
@@ -280,7 +285,12 @@ pub fn write_nifti(path: &Path, data: &ArrayViewD<f32>, meta: &NiftiMeta) -> Res
     header.scl_inter = 0.0;
     header.cal_min = 0.0;
     header.cal_max = 0.0;
-    let _ = header.set_description_str(format!("medsgm {}", env!("CARGO_PKG_VERSION")));
+    let mut descrip = format!("medsgm {}", env!("CARGO_PKG_VERSION"));
+    if let Some(d) = &meta.description {
+        descrip = format!("{descrip} {d}");
+    }
+    let descrip: String = descrip.chars().filter(char::is_ascii).take(79).collect();
+    let _ = header.set_description_str(descrip);
     write_atomic_with_temp(path, |tmp| {
         WriterOptions::new(tmp)
             .reference_header(&header)

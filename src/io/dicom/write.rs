@@ -44,6 +44,9 @@ pub struct DerivedSeriesOptions {
     pub series_number: i32,
     /// De-identify the output (PS3.15 Basic Application Level Confidentiality Profile subset).
     pub anonymize: bool,
+    /// Per-slice ImageComments (LT), e.g. the slice's uncertainty and out-of-distribution
+    /// figures; empty entries (or an empty list) write none.
+    pub slice_comments: Vec<String>,
 }
 
 impl Default for DerivedSeriesOptions {
@@ -53,6 +56,7 @@ impl Default for DerivedSeriesOptions {
             derivation: String::new(),
             series_number: 9001,
             anonymize: false,
+            slice_comments: Vec::new(),
         }
     }
 }
@@ -239,6 +243,8 @@ struct SeriesTemplate {
     sop_class: &'static str,
     slope: f64,
     intercept: f64,
+    /// Per-slice ImageComments ([`DerivedSeriesOptions::slice_comments`]).
+    comments: Vec<String>,
 }
 
 impl SeriesTemplate {
@@ -444,6 +450,7 @@ impl SeriesTemplate {
             sop_class,
             slope,
             intercept,
+            comments: opts.slice_comments.clone(),
         })
     }
 
@@ -455,6 +462,10 @@ impl SeriesTemplate {
         geometry: Option<&FrameGeometry>,
     ) -> Result<FileDicomObject<InMemDicomObject>> {
         let mut obj = self.base.clone();
+        if let Some(comment) = self.comments.get(k).filter(|c| !c.is_empty()) {
+            let comment: String = comment.chars().take(10240).collect();
+            put_str(&mut obj, tags::IMAGE_COMMENTS, VR::LT, &comment);
+        }
         let sop_uid = new_uid();
         put_str(&mut obj, tags::SOP_INSTANCE_UID, VR::UI, &sop_uid);
         put_str(
