@@ -10,9 +10,11 @@
 //! measured sinogram needs no conversion.
 
 use crate::checkpoint::Normalization;
+use crate::eval::method::{EvalMethod, Task};
 use crate::cli::metrics::{scores, Scores, SsimChoice};
 use crate::cli::model::LoadedModel;
 use crate::cli::phantom::PhantomKind;
+use crate::cli::bench_recon::ReconBenchArgs;
 use crate::cli::recon::run_fista_tv;
 use crate::cli::score_recon::{dense_ct_operator, score_reconstruct, IntensityMap, DENSE_VIEWS};
 use crate::cli::{invalid, InputContext};
@@ -97,7 +99,17 @@ pub struct DemoArgs {
     /// configs/tuned_*.toml, e.g. 0.785 for the 256² head CT).
     #[arg(long, default_value_t = FISTA_TV_WEIGHT)]
     pub tv_weight: f32,
+    /// A held-out real slice with the shipped real prior instead of the phantom problem:
+    /// `ct` (head-CT test slab, 23 views, models/ct_head) or `mri` (Colin27 T1 test slab, 4×,
+    /// models/mri_t1), reconstructed by the classical baselines and the fast DDS sampler
+    /// (50 NFE) with the tuned task configs (configs/tuned_*.toml), all on the first slice of
+    /// the test slab; needs `bash data-scripts/fetch_real_data.sh` first.
+    #[arg(long, value_enum, conflicts_with_all = ["held_out", "model", "classical_only"])]
+    pub task: Option<Task>,
 }
+
+/// Network evaluations of the real-slice demo's DDS (`demo --task`).
+pub const REAL_DEMO_NFE: usize = 50;
 
 /// Default PC steps of the demo: about a minute for K = 4 samples at 64² on two cores.
 pub const DEFAULT_STEPS: usize = 100;
@@ -340,9 +352,60 @@ fn validate(a: &DemoArgs) -> Result<()> {
     Ok(())
 }
 
+/// `demo --task ct|mri`: the first slice of the shipped real prior's held-out test slab
+/// through `bench recon` (classical baselines and DDS at [`REAL_DEMO_NFE`] with the tuned task
+/// config): table on stdout, figures and per-image results in `--out-dir`.
+fn real_demo(task: Task, a: &DemoArgs) -> Result<()> {
+    let (name, classical, views, accel) = match task {
+        Task::Ct => ("ct_head", EvalMethod::Fbp, vec![a.views], vec![]),
+        Task::Mri => ("mri_t1", EvalMethod::ZeroFilled, vec![], vec![4.0]),
+        Task::Mar => return Err(invalid("demo --task takes ct or mri")),
+    };
+    let model = PathBuf::from(format!("models/{name}/model.safetensors"));
+    let data = PathBuf::from(format!("configs/{name}.toml"));
+    let config = PathBuf::from(format!("configs/tuned_{name}.toml"));
+    for p in [&model, &data, &config] {
+        if !p.is_file() {
+            return Err(invalid(format!(
+                "{} is missing: run demo --task from the repository root",
+                p.display()
+            )));
+        }
+    }
+    let args = ReconBenchArgs {
+        task,
+        views,
+        accel,
+        methods: vec![classical, EvalMethod::FistaTv, EvalMethod::Dds],
+        model: Some(model),
+        latent_model: None,
+        latent_steps: None,
+        data: Some(data),
+        n: 1,
+        size: 64,
+        steps: Some(REAL_DEMO_NFE),
+        samples: Some(a.samples),
+        seed: a.sampler_seed,
+        config: Some(config),
+        nfe_sweep: vec![],
+        batch: 8,
+    };
+    let start = Instant::now();
+    crate::cli::bench_recon::run(&args, &a.out_dir)?;
+    println!(
+        "figure: {}; total {:.1} s",
+        a.out_dir.join("panel.png").display(),
+        start.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
 /// Runs `medsgm demo`.
 pub fn run(a: &DemoArgs) -> Result<()> {
     validate(a)?;
+    if let Some(task) = a.task {
+        return real_demo(task, a);
+    }
     let total = Instant::now();
     let model = demo_model(a)?;
     let size = model.image_size();
