@@ -558,3 +558,91 @@ fn a_finer_input_is_reconstructed_at_the_prior_spacing() {
         .unwrap();
     assert!(mse < 0.01, "mse {mse}");
 }
+
+/// Issue 17 items 8–10: `--resume` redoes an input whose output exists but whose record is
+/// not ok (here: written, then failed against a reference of the wrong shape); an empty input
+/// folder is invalid input with nothing written; batch-only flags with `--out` are errors.
+#[test]
+fn resume_redoes_failed_inputs_and_empty_batches_are_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    measurements(&d.join("in"), 2);
+    std::fs::create_dir_all(d.join("ref")).unwrap();
+    let reference = |seed: &str, size: &str| {
+        let out = format!("ref/m{seed}.npy");
+        ok(&medsgm(
+            &[
+                "phantom", "--kind", "ellipses", "--size", size, "--seed", seed, "--out", &out,
+            ],
+            d,
+        ));
+    };
+    reference("0", "32");
+    reference("1", "16"); // the wrong shape
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "recon",
+            "ct",
+            "--method",
+            "fbp",
+            "--input",
+            "in",
+            "--output",
+            "out",
+            "--reference",
+            "ref",
+        ];
+        args.extend_from_slice(extra);
+        medsgm(&args, d)
+    };
+    let first = run(&[]);
+    assert_eq!(
+        first.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let st: Vec<String> = statuses(&summary(&d.join("out/summary.json")))
+        .into_iter()
+        .map(|(_, s)| s)
+        .collect();
+    assert_eq!(st, ["ok", "failed"]);
+    // fix the reference: --resume skips the ok input and redoes the failed one
+    reference("1", "32");
+    ok(&run(&["--resume"]));
+    let st: Vec<String> = statuses(&summary(&d.join("out/summary.json")))
+        .into_iter()
+        .map(|(_, s)| s)
+        .collect();
+    assert_eq!(st, ["skipped", "ok"]);
+
+    std::fs::create_dir(d.join("empty")).unwrap();
+    let o = medsgm(
+        &[
+            "recon", "ct", "--method", "fbp", "--input", "empty", "--output", "eout",
+        ],
+        d,
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("holds no input"));
+    assert!(!d.join("eout").exists());
+    for flag in ["--resume", "--anonymize"] {
+        let o = medsgm(
+            &[
+                "recon",
+                "ct",
+                "--method",
+                "fbp",
+                "--input",
+                "in/m0.npy",
+                "--out",
+                "r.npy",
+                flag,
+            ],
+            d,
+        );
+        assert_eq!(o.status.code(), Some(2), "{flag}");
+        assert!(String::from_utf8_lossy(&o.stderr).contains("batch mode only"));
+        assert!(!d.join("r.npy").exists());
+    }
+}

@@ -10,14 +10,14 @@
 //! measured sinogram needs no conversion.
 
 use crate::checkpoint::Normalization;
-use crate::eval::method::{EvalMethod, Task};
+use crate::cli::bench_recon::ReconBenchArgs;
 use crate::cli::metrics::{scores, Scores, SsimChoice};
 use crate::cli::model::LoadedModel;
 use crate::cli::phantom::PhantomKind;
-use crate::cli::bench_recon::ReconBenchArgs;
 use crate::cli::recon::run_fista_tv;
 use crate::cli::score_recon::{dense_ct_operator, score_reconstruct, IntensityMap, DENSE_VIEWS};
 use crate::cli::{invalid, InputContext};
+use crate::eval::method::{EvalMethod, Task};
 use crate::io::npy::write_npy;
 use crate::plot::{comparison_figure, Panel};
 use anyhow::{Context, Result};

@@ -221,6 +221,21 @@ impl Problem {
 
 /// Checks the method and its options against the problem (invalid input).
 pub fn check_method(a: &ReconArgs) -> Result<()> {
+    if a.out.is_some() {
+        let b = &a.batch;
+        let batch_only = [
+            ("--shard", b.shard.is_some()),
+            ("--resume", b.resume),
+            ("--reference", b.reference.is_some()),
+            ("--anonymize", b.anonymize),
+            ("--axis", b.axis.is_some()),
+        ];
+        if let Some((flag, _)) = batch_only.iter().find(|(_, given)| *given) {
+            return Err(invalid(format!(
+                "{flag} applies to batch mode only (--output FOLDER), not to --out FILE"
+            )));
+        }
+    }
     if !a.problem.methods().contains(&a.method) {
         return Err(invalid(format!(
             "method {:?} does not apply to {}; choose one of {:?}",

@@ -680,6 +680,36 @@ fn process(
     })
 }
 
+/// The inputs that the summaries already in `out_dir` (`summary.json` and the shards'
+/// `summary_shard_K_of_N.json`) record as done (ok, or skipped as done by an earlier run);
+/// an unreadable summary counts as none, so its inputs are redone.
+fn previous_ok_inputs(out_dir: &Path) -> std::collections::HashSet<String> {
+    let Ok(entries) = std::fs::read_dir(out_dir) else {
+        return Default::default();
+    };
+    entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("summary") && n.ends_with(".json"))
+        })
+        .filter_map(|p| std::fs::read_to_string(p).ok())
+        .filter_map(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .flat_map(|json| {
+            json["files"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|f| f["status"] == "ok" || f["status"] == "skipped")
+                .filter_map(|f| f["input"].as_str().map(str::to_owned))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
 /// Writes the summary atomically.
 fn write_summary(path: &Path, s: &Summary) -> Result<()> {
     let json = serde_json::to_vec_pretty(s)?;
@@ -689,6 +719,12 @@ fn write_summary(path: &Path, s: &Summary) -> Result<()> {
 /// Runs a batch reconstruction into `out_dir`.
 pub fn run(a: &ReconArgs, out_dir: &Path) -> Result<()> {
     let items = worklist::expand(&a.input).invalid_input()?;
+    if items.is_empty() {
+        return Err(invalid(format!(
+            "{} holds no input (no measurement, NIfTI or DICOM file)",
+            a.input.display()
+        )));
+    }
     let items = match a.batch.shard {
         Some(shard) => shard.select(items),
         None => items,
@@ -700,6 +736,13 @@ pub fn run(a: &ReconArgs, out_dir: &Path) -> Result<()> {
         Some(s) => format!("summary_shard_{}_of_{}.json", s.index, s.count),
         None => "summary.json".to_owned(),
     });
+    // --resume skips an input only when its output exists and the previous summary records it
+    // as ok (a failed or interrupted input is redone).
+    let previously_ok = if a.batch.resume {
+        previous_ok_inputs(out_dir)
+    } else {
+        Default::default()
+    };
     let model = recon::load_model(a)?;
     let mut summary = Summary {
         medsgm_version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -711,6 +754,9 @@ pub fn run(a: &ReconArgs, out_dir: &Path) -> Result<()> {
         skipped: 0,
         files: Vec::with_capacity(items.len()),
     };
+    // The summary exists from the start (an empty shard, or a run that dies on its first
+    // input, still leaves one that matches the files).
+    write_summary(&summary_path, &summary)?;
     let bars = MultiProgress::new();
     let overall = bars.add(progress(items.len() as u64, "inputs"));
     let slices = bars.add(progress(0, "slices"));
@@ -731,7 +777,10 @@ pub fn run(a: &ReconArgs, out_dir: &Path) -> Result<()> {
             typicality: None,
             ood_warning: false,
         };
-        if a.batch.resume && out.exists() {
+        if a.batch.resume
+            && out.exists()
+            && previously_ok.contains(&item.path.display().to_string())
+        {
             report.outputs.push(out.display().to_string());
             summary.skipped += 1;
         } else {
