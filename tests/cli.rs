@@ -346,3 +346,63 @@ fn inputs_are_never_written_over_and_geometry_is_bounded() {
         assert!(!d.join(leftover).exists(), "{leftover} was written");
     }
 }
+
+/// Issue 17 item 12: `train` never replaces a run by accident and never trains nothing.
+/// `steps = 0` is invalid; an --out-dir holding a run needs --resume (or --force to start
+/// over); --resume may extend the steps and change the data (recorded in config.toml) but not
+/// the architecture.
+#[test]
+fn train_protects_existing_runs_and_checks_resumed_configs() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let base = std::fs::read_to_string(root.join("configs/test_tiny.toml")).unwrap();
+    let write = |name: &str, text: &str| std::fs::write(d.join(name), text).unwrap();
+    write("tiny.toml", &base.replace("steps = 20", "steps = 4"));
+    write("zero.toml", &base.replace("steps = 20", "steps = 0"));
+    write(
+        "more.toml",
+        &base
+            .replace("steps = 20", "steps = 6")
+            .replace("n_ellipses = 3", "n_ellipses = 4"),
+    );
+    write(
+        "wider.toml",
+        &base
+            .replace("steps = 20", "steps = 6")
+            .replace("nf = 8", "nf = 16"),
+    );
+    let train = |args: &[&str]| {
+        let mut v = vec!["train", "--out-dir", "run"];
+        v.extend_from_slice(args);
+        medsgm(&v, d)
+    };
+    let expect_2 = |o: Output, what: &str| {
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{what}: {err}");
+        assert!(err.contains(what), "{what}: {err}");
+    };
+    expect_2(train(&["--config", "zero.toml"]), "steps must be in");
+    assert!(!d.join("run").exists());
+    let first = train(&["--config", "tiny.toml"]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let model = std::fs::read(d.join("run/model.safetensors")).unwrap();
+    expect_2(
+        train(&["--config", "tiny.toml"]),
+        "already holds a training run",
+    );
+    assert_eq!(
+        std::fs::read(d.join("run/model.safetensors")).unwrap(),
+        model
+    );
+    expect_2(train(&["--config", "wider.toml", "--resume"]), "model");
+    let more = train(&["--config", "more.toml", "--resume"]);
+    assert!(more.status.success(), "{}", stderr(&more));
+    let recorded = std::fs::read_to_string(d.join("run/config.toml")).unwrap();
+    assert!(
+        recorded.contains("steps = 6") && recorded.contains("n_ellipses = 4"),
+        "{recorded}"
+    );
+    let forced = train(&["--config", "tiny.toml", "--force"]);
+    assert!(forced.status.success(), "{}", stderr(&forced));
+}

@@ -33,6 +33,10 @@ pub struct TrainArgs {
     /// Override the total number of steps of the configuration (LSGM: of stage 2).
     #[arg(long)]
     pub steps: Option<u64>,
+    /// Start a new run in an --out-dir that already holds one (its checkpoint and state are
+    /// replaced); without it such a folder needs --resume.
+    #[arg(long, conflicts_with = "resume")]
+    pub force: bool,
 }
 
 /// The compute device: CUDA 0 when built with `--features cuda` and available, else the CPU.
@@ -70,12 +74,15 @@ pub fn run(a: &TrainArgs) -> Result<()> {
     if let Some(steps) = a.steps {
         config.steps = steps;
     }
+    refuse_existing_run(a)?;
     let device = device()?;
     let size = config.model.image_size;
     let mut trainer = if a.resume {
         let data = build_source(&config.data, size, config.seed).invalid_input()?;
         let mut t = Trainer::resume(&resume_state(a)?, data, &device).invalid_input()?;
-        t.set_total_steps(config.steps);
+        t.continue_with(&config)
+            .with_context(|| format!("--resume with {}", a.config.display()))
+            .invalid_input()?;
         if a.reset_ema {
             t.reset_ema()?;
         }
@@ -95,6 +102,25 @@ pub fn run(a: &TrainArgs) -> Result<()> {
     );
     write_config(&a.out_dir, trainer.config())?;
     trainer.run(&a.out_dir)
+}
+
+/// Without `--resume` or `--force`, an `--out-dir` holding a run's checkpoint or state is
+/// invalid input: a new run would replace them.
+fn refuse_existing_run(a: &TrainArgs) -> Result<()> {
+    if a.resume || a.force {
+        return Ok(());
+    }
+    for name in ["model.safetensors", STATE_FILE, "lsgm.safetensors"] {
+        let p = a.out_dir.join(name);
+        if p.exists() {
+            return Err(invalid(format!(
+                "{} already holds a training run ({}): --resume continues it, --force starts over",
+                a.out_dir.display(),
+                p.display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The state file of `--resume` (an error naming it when missing).
@@ -124,6 +150,7 @@ fn run_lsgm(a: &TrainArgs) -> Result<()> {
     if let Some(steps) = a.steps {
         config.prior_steps = steps;
     }
+    refuse_existing_run(a)?;
     let device = device()?;
     let data = build_source(&config.data, config.vae.image_size, config.seed).invalid_input()?;
     let mut trainer = if a.resume {

@@ -70,6 +70,11 @@ pub struct TrainConfig {
     pub init_from: Option<std::path::PathBuf>,
 }
 
+/// Largest batch a configuration may ask for.
+pub const MAX_BATCH: usize = 4096;
+/// Most steps a configuration may ask for.
+pub const MAX_STEPS: u64 = 100_000_000;
+
 fn default_lr() -> f64 {
     2e-4
 }
@@ -108,8 +113,15 @@ impl TrainConfig {
     pub fn validate(&self) -> anyhow::Result<()> {
         self.model.validate().map_err(anyhow::Error::msg)?;
         self.sde.build()?;
-        anyhow::ensure!(self.batch_size > 0, "batch_size must be positive");
-        anyhow::ensure!(self.lr > 0.0, "lr must be positive");
+        anyhow::ensure!(
+            (1..=MAX_BATCH).contains(&self.batch_size),
+            "batch_size must be in 1..={MAX_BATCH}"
+        );
+        anyhow::ensure!(
+            (1..=MAX_STEPS).contains(&self.steps),
+            "steps must be in 1..={MAX_STEPS} (0 would train nothing)"
+        );
+        anyhow::ensure!(self.lr.is_finite() && self.lr > 0.0, "lr must be positive");
         anyhow::ensure!((0.0..1.0).contains(&self.ema), "ema must be in [0, 1)");
         anyhow::ensure!(self.ckpt_every > 0, "ckpt_every must be positive");
         if let Some(init) = &self.init_from {
@@ -120,6 +132,46 @@ impl TrainConfig {
             );
         }
         Ok(())
+    }
+
+    /// The configuration a resumed run continues with: this run's (`self`, from the training
+    /// state) with the fields of `new` that may change between sessions — the total `steps`,
+    /// the `data` source (recorded, so config.toml says what the run was trained on), the
+    /// checkpoint and sample-grid schedule. Any other difference (architecture, SDE, batch,
+    /// optimiser, weighting, seed) is an error naming the fields: the state cannot honour it.
+    pub fn resumed_with(&self, new: &TrainConfig) -> anyhow::Result<TrainConfig> {
+        let fixed = [
+            ("model", self.model != new.model),
+            ("sde", self.sde != new.sde),
+            ("batch_size", self.batch_size != new.batch_size),
+            ("lr", self.lr != new.lr),
+            ("warmup", self.warmup != new.warmup),
+            ("grad_clip", self.grad_clip != new.grad_clip),
+            ("ema", self.ema != new.ema),
+            ("weighting", self.weighting != new.weighting),
+            ("seed", self.seed != new.seed),
+        ];
+        let changed: Vec<&str> = fixed
+            .iter()
+            .filter(|(_, differs)| *differs)
+            .map(|(name, _)| *name)
+            .collect();
+        anyhow::ensure!(
+            changed.is_empty(),
+            "the configuration changes {} of the run being resumed; only steps, data, \
+             ckpt_every and the sample-grid settings may change (start a new run in another \
+             folder instead)",
+            changed.join(", ")
+        );
+        Ok(TrainConfig {
+            steps: new.steps,
+            data: new.data.clone(),
+            ckpt_every: new.ckpt_every,
+            sample_every: new.sample_every,
+            sample_n: new.sample_n,
+            sample_steps: new.sample_steps,
+            ..self.clone()
+        })
     }
 
     /// Adam settings (β1 0.9, β2 0.999, ε 1e-8) with this run's lr, warm-up and clip.

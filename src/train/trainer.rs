@@ -235,10 +235,11 @@ impl Trainer {
         Ok(Checkpoint { meta, weights, ema })
     }
 
-    /// Steps taken so far.
-    /// Changes the total number of steps (e.g. to extend a resumed run).
-    pub fn set_total_steps(&mut self, steps: u64) {
-        self.config.steps = steps;
+    /// Continues a resumed run with `config` ([`TrainConfig::resumed_with`]: more steps, new
+    /// data, another checkpoint schedule; an error for anything the state cannot honour).
+    pub fn continue_with(&mut self, config: &TrainConfig) -> anyhow::Result<()> {
+        self.config = self.config.resumed_with(config)?;
+        Ok(())
     }
 
     /// Restarts the weight average at the current weights (e.g. to recover a run whose
