@@ -44,7 +44,9 @@ pub struct ReconBenchArgs {
     /// MRI: held-out slices (a [slices, H, W] NPY volume, a folder of images in [0, 1], or a
     /// nifti-slices training config such as configs/mri_mni_64.toml: its held-out block).
     /// CT: a nifti-slices training config of a real CT volume (configs/ct_head.toml): its
-    /// held-out slab at the native resolution instead of phantoms.
+    /// held-out slab at the native resolution instead of phantoms; or a DICOM/NIfTI/NPY file
+    /// or folder of independent slices (other patients), resampled to --model's pixel spacing,
+    /// HU through its window, padded square with air.
     #[arg(long)]
     pub data: Option<PathBuf>,
     /// Number of test images.
@@ -84,6 +86,9 @@ pub fn task_images(
     data: Option<&Path>,
 ) -> Result<Vec<TestImage>> {
     match (task, data) {
+        (Task::Ct, Some(config)) if !is_toml(config) => {
+            bail_invalid("CT images from a folder or file need --model (its HU window and spacing)")
+        }
         (Task::Ct, Some(config)) => Ok(config_slices(config, n, split)
             .invalid_input()?
             .into_iter()
@@ -101,7 +106,74 @@ pub fn task_images(
     }
 }
 
-/// The benchmark cases: one per views/acceleration value (CT, MRI) or per image (MAR).
+fn is_toml(p: &Path) -> bool {
+    p.extension().is_some_and(|e| e == "toml")
+}
+
+fn bail_invalid<T>(msg: &str) -> Result<T> {
+    Err(invalid(msg.to_owned()))
+}
+
+/// Whether `--data` names independent real images rather than a prepared test set: for CT
+/// anything but a training config, for MRI a DICOM file or a folder holding DICOM files.
+fn is_independent(task: Task, data: &Path) -> bool {
+    let dicom = |p: &Path| p.extension().is_some_and(|e| e == "dcm");
+    match task {
+        Task::Ct => !is_toml(data),
+        Task::Mri => {
+            dicom(data)
+                || std::fs::read_dir(data)
+                    .map(|d| d.flatten().any(|e| dicom(&e.path())))
+                    .unwrap_or(false)
+        }
+        Task::Mar => false,
+    }
+}
+
+/// Images the prior never saw — a DICOM/NIfTI/NPY file or a folder of them
+/// ([`crate::eval::testset::real_images`]: resampled to the prior's pixel spacing, CT in HU
+/// through its window, MRI normalised by its 99.5th percentile; unreadable files skipped with a
+/// note) — CT slices padded to a square with air (0). Slices of different sizes form separate
+/// cases ([`task_cases`]).
+pub fn independent_images(
+    task: Task,
+    path: &Path,
+    model: &Path,
+    n: usize,
+) -> Result<Vec<TestImage>> {
+    let ck =
+        crate::checkpoint::Checkpoint::load(model, &candle_core::Device::Cpu).invalid_input()?;
+    let images =
+        crate::eval::testset::real_images(path, &ck.meta.normalization, ck.meta.pixel_spacing_mm)
+            .invalid_input()?;
+    Ok(images
+        .into_iter()
+        .take(n)
+        .map(|(id, im)| {
+            let (h, w) = im.dim();
+            if task != Task::Ct {
+                return TestImage {
+                    id,
+                    truth: im.mapv(|v| v.clamp(0.0, 1.0)),
+                    metal: None,
+                };
+            }
+            let s = h.max(w);
+            let mut sq = ndarray::Array2::<f32>::zeros((s, s));
+            let (r0, c0) = ((s - h) / 2, (s - w) / 2);
+            sq.slice_mut(ndarray::s![r0..r0 + h, c0..c0 + w])
+                .assign(&im);
+            TestImage {
+                id,
+                truth: sq,
+                metal: None,
+            }
+        })
+        .collect())
+}
+
+/// The benchmark cases: one per views/acceleration value (CT, MRI) or per image (MAR); CT
+/// images of several sizes (independent slices) give one case per size and view count.
 pub fn task_cases(
     task: Task,
     images: &[TestImage],
@@ -113,17 +185,38 @@ pub fn task_cases(
     match task {
         Task::Ct => views
             .iter()
-            .map(|&v| Case::ct(images, all.clone(), v))
+            .flat_map(|&v| {
+                size_groups(images)
+                    .into_iter()
+                    .map(move |g| Case::ct(images, g, v))
+            })
             .collect(),
         Task::Mri => accel
             .iter()
-            .map(|&r| Case::mri(images, all.clone(), r))
+            .flat_map(|&r| {
+                size_groups(images)
+                    .into_iter()
+                    .map(move |g| Case::mri(images, g, r))
+            })
             .collect(),
         Task::Mar => all
             .iter()
             .map(|&i| Case::mar(images, i, seed.wrapping_add(i as u64)))
             .collect(),
     }
+}
+
+/// The indices of the images grouped by shape, in order of first appearance.
+fn size_groups(images: &[TestImage]) -> Vec<Vec<usize>> {
+    let mut groups: Vec<((usize, usize), Vec<usize>)> = Vec::new();
+    for (i, im) in images.iter().enumerate() {
+        let shape = im.truth.dim();
+        match groups.iter_mut().find(|g| g.0 == shape) {
+            Some(g) => g.1.push(i),
+            None => groups.push((shape, vec![i])),
+        }
+    }
+    groups.into_iter().map(|g| g.1).collect()
 }
 
 /// Loads the score solver when one is needed, and the image size to evaluate at.
@@ -218,7 +311,10 @@ pub fn run(a: &ReconBenchArgs, out: &Path) -> Result<()> {
         a.size,
         a.batch,
     )?;
-    let images = task_images(a.task, size, EvalSplit::Test, a.n, a.data.as_deref())?;
+    let images = match (a.task, a.data.as_deref(), a.model.as_deref()) {
+        (task, Some(d), Some(m)) if is_independent(task, d) => independent_images(task, d, m, a.n)?,
+        _ => task_images(a.task, size, EvalSplit::Test, a.n, a.data.as_deref())?,
+    };
     let cases = task_cases(a.task, &images, &a.views, &a.accel, a.seed)?;
     let config = match &a.config {
         Some(p) => TaskConfig::load(p, false).invalid_input()?,
