@@ -334,3 +334,33 @@ fn fuzzer_regressions_are_rejected_early() {
     let e = err_text(&p);
     assert!(e.contains("(7FE0,0064) has an undefined length"), "{e}");
 }
+
+/// Issue 17 item 11: numbers the reconstruction depends on are checked, not defaulted — a NaN
+/// or zero RescaleSlope, a non-finite intercept and a non-positive PixelSpacing are errors
+/// naming the tag; a valid file with the same edits undone still reads.
+#[test]
+fn invalid_rescale_and_spacing_are_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = tmp.path().join("r.dcm");
+    for (tag, vr, value, expected) in [
+        (tags::RESCALE_SLOPE, VR::DS, "NaN", "RescaleSlope"),
+        (tags::RESCALE_SLOPE, VR::DS, "0", "RescaleSlope is 0"),
+        (tags::RESCALE_INTERCEPT, VR::DS, "inf", "RescaleIntercept"),
+        (tags::PIXEL_SPACING, VR::DS, "0\\-1", "PixelSpacing"),
+        (tags::PIXEL_SPACING, VR::DS, "0.5", "PixelSpacing"),
+    ] {
+        modified_ct(&p, |o| {
+            o.put(DataElement::new(tag, vr, PrimitiveValue::from(value)));
+        });
+        let err = err_text(&p);
+        assert!(err.contains(expected), "{value}: {err}");
+    }
+    modified_ct(&p, |o| {
+        o.put(DataElement::new(
+            tags::PIXEL_SPACING,
+            VR::DS,
+            PrimitiveValue::from("0.5\\0.5"),
+        ));
+    });
+    assert!(read_dicom_file(&p).is_ok());
+}

@@ -200,6 +200,39 @@ fn required_u32(obj: &InMemDicomObject, tag: dicom::core::Tag, name: &str) -> Re
 }
 
 /// Checks the image attributes before decoding; returns the number of frames.
+/// The numbers a reconstruction depends on, where present at the top level: RescaleSlope
+/// finite and non-zero, RescaleIntercept finite (a "NaN" slope must not silently become 1, nor
+/// a zero slope give a constant image), PixelSpacing two positive finite values (not silently
+/// dropped).
+fn check_numbers(obj: &InMemDicomObject) -> Result<()> {
+    let text = |tag| element_string(obj, tag).map(|s| s.trim().to_owned());
+    let number = |name: &str, raw: &str| -> Result<f64> {
+        raw.parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite())
+            .ok_or_else(|| anyhow!("{name} {raw:?} is not a finite number"))
+    };
+    if let Some(raw) = text(tags::RESCALE_SLOPE).filter(|s| !s.is_empty()) {
+        if number("RescaleSlope", &raw)? == 0.0 {
+            bail!("RescaleSlope is 0: every pixel would have the same value");
+        }
+    }
+    if let Some(raw) = text(tags::RESCALE_INTERCEPT).filter(|s| !s.is_empty()) {
+        number("RescaleIntercept", &raw)?;
+    }
+    if let Some(raw) = text(tags::PIXEL_SPACING).filter(|s| !s.is_empty()) {
+        let values: Vec<&str> = raw.split('\\').map(str::trim).collect();
+        let ok = values.len() == 2
+            && values
+                .iter()
+                .all(|v| v.parse::<f64>().is_ok_and(|x| x.is_finite() && x > 0.0));
+        if !ok {
+            bail!("PixelSpacing {raw:?} is not two positive numbers (mm)");
+        }
+    }
+    Ok(())
+}
+
 fn validate_image(obj: &InMemDicomObject) -> Result<usize> {
     if obj.get(tags::PIXEL_DATA).is_none() {
         let what = if obj.get(tags::FLOAT_PIXEL_DATA).is_some()
@@ -252,6 +285,7 @@ fn validate_image(obj: &InMemDicomObject) -> Result<usize> {
     if stored == 0 || stored > bits {
         bail!("BitsStored {stored} is not in 1..=BitsAllocated ({bits})");
     }
+    check_numbers(obj)?;
     let pixel_data = obj.get(tags::PIXEL_DATA).map(|e| e.value());
     if let Some(dicom::core::value::Value::Primitive(p)) = pixel_data {
         let need = (pixels * bits as usize).div_ceil(8);
