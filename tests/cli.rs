@@ -406,3 +406,60 @@ fn train_protects_existing_runs_and_checks_resumed_configs() {
     let forced = train(&["--config", "tiny.toml", "--force"]);
     assert!(forced.status.success(), "{}", stderr(&forced));
 }
+
+/// Issue 17 item 18: a --model that is not a score-model checkpoint says what it is.
+#[test]
+fn wrong_kinds_of_model_files_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let ok = medsgm(
+        &[
+            "phantom",
+            "--kind",
+            "shepp-logan",
+            "--size",
+            "16",
+            "--out",
+            "p.npy",
+        ],
+        d,
+    );
+    assert!(ok.status.success());
+    let ok = medsgm(
+        &[
+            "simulate", "ct", "-i", "p.npy", "--views", "8", "-o", "s.npy",
+        ],
+        d,
+    );
+    assert!(ok.status.success());
+    for (model, expected) in [
+        ("models/lsgm_ct_64/lsgm.safetensors", "LSGM"),
+        ("models/ct_phantom_64", "is a folder"),
+        (
+            "models/ct_phantom_64/train_state.safetensors",
+            "training state",
+        ),
+    ] {
+        let path = root.join(model);
+        assert!(path.exists(), "{model} is missing");
+        let o = medsgm(
+            &[
+                "recon",
+                "ct",
+                "-i",
+                "s.npy",
+                "--method",
+                "dds",
+                "--model",
+                path.to_str().unwrap(),
+                "--out",
+                "r.npy",
+            ],
+            d,
+        );
+        assert_eq!(o.status.code(), Some(2), "{model}");
+        assert!(stderr(&o).contains(expected), "{model}: {}", stderr(&o));
+        assert!(!d.join("r.npy").exists());
+    }
+}

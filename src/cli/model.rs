@@ -37,11 +37,36 @@ pub struct LoadedModel {
 impl LoadedModel {
     /// Loads a checkpoint file (invalid input when missing, corrupt or inconsistent).
     pub fn load(path: &Path) -> Result<Self> {
+        if path.is_dir() {
+            return Err(invalid(format!(
+                "model {} is a folder: give the model.safetensors file inside it",
+                path.display()
+            )));
+        }
         if !path.is_file() {
             return Err(invalid(format!(
                 "model {} does not exist (expected a .safetensors checkpoint written by `medsgm train`)",
                 path.display()
             )));
+        }
+        // name the kind of a medsgm file that is not a score-model checkpoint
+        if let Ok(format) = crate::checkpoint::read_format(path) {
+            let hint = match format.as_str() {
+                crate::checkpoint::FORMAT => None,
+                crate::lsgm::trainer::LSGM_FORMAT => Some(
+                    "an LSGM (latent) checkpoint: pass it as --latent-model to bench/tune, or give a score-model checkpoint",
+                ),
+                crate::lsgm::trainer::LSGM_STATE_FORMAT | crate::train::trainer::STATE_FORMAT => {
+                    Some("a training state: give the model.safetensors next to it")
+                }
+                _ => Some("not a medsgm score-model checkpoint"),
+            };
+            if let Some(hint) = hint {
+                return Err(invalid(format!(
+                    "model {} is {hint} (format {format:?})",
+                    path.display()
+                )));
+            }
         }
         let device = crate::cli::train::device()?;
         let ck = Checkpoint::load(path, &device)
