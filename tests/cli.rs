@@ -436,10 +436,7 @@ fn wrong_kinds_of_model_files_are_named() {
     for (model, expected) in [
         ("models/lsgm_ct_64/lsgm.safetensors", "LSGM"),
         ("models/ct_phantom_64", "is a folder"),
-        (
-            "models/ct_phantom_64/train_state.safetensors",
-            "training state",
-        ),
+        ("models/ct_head/train_state.safetensors", "training state"),
     ] {
         let path = root.join(model);
         assert!(path.exists(), "{model} is missing");
