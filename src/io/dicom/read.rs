@@ -179,12 +179,12 @@ pub(crate) fn open_checked(
 ) -> Result<(DefaultDicomObject, String)> {
     let (bytes, meta) = read_meta(path)?;
     let ts = check_transfer_syntax(&meta)?;
-    prescan::check_dataset(&bytes[132..], &ts)?;
+    let end = 132 + prescan::check_dataset(&bytes[132..], &ts)?;
     let mut opts = OpenFileOptions::new();
     if headers_only {
         opts = opts.read_until(tags::PIXEL_DATA);
     }
-    let mut obj = catch_unwind(AssertUnwindSafe(|| opts.from_reader(&bytes[128..])))
+    let mut obj = catch_unwind(AssertUnwindSafe(|| opts.from_reader(&bytes[128..end])))
         .map_err(|_| anyhow!("the DICOM parser failed on malformed data"))?
         .map_err(|e| anyhow!("cannot parse the data set: {e}"))?;
     vr_un::reread_un_elements(&mut obj);
@@ -199,7 +199,6 @@ fn required_u32(obj: &InMemDicomObject, tag: dicom::core::Tag, name: &str) -> Re
         .map_err(|e| anyhow!("{name} is not a valid number: {e}"))
 }
 
-/// Checks the image attributes before decoding; returns the number of frames.
 /// The numbers a reconstruction depends on, where present at the top level: RescaleSlope
 /// finite and non-zero, RescaleIntercept finite (a "NaN" slope must not silently become 1, nor
 /// a zero slope give a constant image), PixelSpacing two positive finite values (not silently
@@ -233,6 +232,7 @@ fn check_numbers(obj: &InMemDicomObject) -> Result<()> {
     Ok(())
 }
 
+/// Checks the image attributes before decoding; returns the number of frames.
 fn validate_image(obj: &InMemDicomObject) -> Result<usize> {
     if obj.get(tags::PIXEL_DATA).is_none() {
         let what = if obj.get(tags::FLOAT_PIXEL_DATA).is_some()
