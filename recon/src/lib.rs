@@ -20,7 +20,8 @@
 //! Inverse problems (method digest §5, thesis Ch. 8): [`projection`] (ŷ_t draws, the
 //! Theorem 8.1 step, likelihood gradients on a batch) and [`inverse`] ([`solve`]: PC / ALD with
 //! projection and the Score SDE / Langevin baselines, K posterior samples → mean and std);
-//! [`decomposed`]: the fast DDS and DiffPIR samplers (Tweedie estimate + CG data step).
+//! [`decomposed`]: the fast DDS and DiffPIR samplers (Tweedie estimate + CG data step);
+//! [`dps`]: diffusion posterior sampling (guidance through the network's Jacobian).
 //!
 //! ```
 //! use candle_core::Device;
@@ -39,6 +40,7 @@ pub mod batch;
 pub mod corrector;
 pub mod decomposed;
 pub mod denoise;
+pub mod dps;
 pub mod dsm;
 pub mod error;
 pub mod exact_score;

@@ -10,7 +10,7 @@
 use candle_core::{Device, Tensor};
 use medsgm_operators::solvers::proximal_cg;
 use medsgm_operators::{operator_norm, LinearOperator, Scalar, Subsampled, Transform};
-use ndarray::{Array1, ArrayD, IxDyn};
+use ndarray::{Array1, ArrayD, IxDyn, Zip};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
@@ -161,6 +161,33 @@ impl<'a, T: Transform<In = f32>> MeasuredBatch<'a, T> {
             })
             .collect::<Result<_, ProjectionError>>()?;
         Ok(Tensor::from_vec(solved.concat(), x0.dims(), x0.device())?)
+    }
+
+    /// The DPS guidance direction of every image: Aᴴ(A x − y)/‖A x − y‖ = ∇ₓ‖A x − y‖ (zero
+    /// where the residual vanishes), with the clean measurements y.
+    pub fn residual_direction(&self, x: &Tensor) -> Result<Tensor, ProjectionError> {
+        let data = images(self.op, self.y.len(), x)?;
+        let shape = self.op.domain_shape();
+        let per_image: usize = shape.iter().product();
+        let out: Vec<Vec<f32>> = data
+            .par_chunks(per_image)
+            .zip(self.y.par_iter())
+            .map(|(src, y)| {
+                let img = ArrayD::from_shape_vec(IxDyn(&shape), src.to_vec())
+                    .map_err(|e| ProjectionError::Batch(e.to_string()))?;
+                let mut r = self.op.forward(&img.view());
+                Zip::from(&mut r)
+                    .and(&y.view().into_dyn())
+                    .for_each(|a, &b| *a = *a - b);
+                let norm = r.iter().map(|v| v.abs2()).sum::<f64>().sqrt();
+                if norm == 0.0 {
+                    return Ok(vec![0.0; per_image]);
+                }
+                let g = self.op.adjoint(&r.view());
+                Ok(g.iter().map(|&v| (v as f64 / norm) as f32).collect())
+            })
+            .collect::<Result<_, ProjectionError>>()?;
+        Ok(Tensor::from_vec(out.concat(), x.dims(), x.device())?)
     }
 
     /// The relative data residual ‖A x − y‖ / ‖y‖ of every image (‖A x‖ when y = 0).

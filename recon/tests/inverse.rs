@@ -233,6 +233,7 @@ fn fast_config(method: InverseMethod) -> InverseConfig {
         eta: 0.85,
         gamma: 1e4,
         cg_iterations: 5,
+        zeta: 1.0,
     }
 }
 
@@ -566,9 +567,15 @@ fn every_method_improves_over_the_prior_mean() {
         (InverseMethod::Langevin, 0.3),
         (InverseMethod::Dds, 0.0),
         (InverseMethod::DiffPir, 0.0),
+        (InverseMethod::Dps, 0.0),
     ] {
-        // the decomposed samplers spend one evaluation per step: 201 steps for equal NFE
-        let steps = if method.decomposed() { 201 } else { 100 };
+        // the decomposed samplers spend one evaluation per step, DPS one per step plus the
+        // final Tweedie step: 201 / 200 steps for equal NFE
+        let steps = match method {
+            m if m.decomposed() => 201,
+            InverseMethod::Dps => 200,
+            _ => 100,
+        };
         let config = InverseConfig {
             snr,
             samples: 64,

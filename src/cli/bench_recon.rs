@@ -25,7 +25,7 @@ pub struct ReconBenchArgs {
     /// MRI: acceleration factors (equispaced columns).
     #[arg(long, value_delimiter = ',', default_value = "4,8,24")]
     pub accel: Vec<f64>,
-    /// Methods, comma separated (fbp, fista-tv, zero-filled, li, pc-projection, dds, diffpir,
+    /// Methods, comma separated (fbp, fista-tv, zero-filled, li, pc-projection, dds, diffpir, dps,
     /// ald-projection, score-sde, langevin, latent-dc = latent-projection: the LSGM prior).
     #[arg(long, value_delimiter = ',', required = true)]
     pub methods: Vec<EvalMethod>,

@@ -72,6 +72,9 @@ pub enum Method {
     Dds,
     /// Score-based, fast: DiffPIR (Zhu et al. 2023), DDS with a noise-dependent data weight.
     Diffpir,
+    /// Score-based: diffusion posterior sampling (Chung et al. 2023), guidance through the
+    /// network's Jacobian (--zeta); N + 1 evaluations, each with a backward pass.
+    Dps,
 }
 
 impl Method {
@@ -84,6 +87,7 @@ impl Method {
             Method::Langevin => Some(InverseMethod::Langevin),
             Method::Dds => Some(InverseMethod::Dds),
             Method::Diffpir => Some(InverseMethod::DiffPir),
+            Method::Dps => Some(InverseMethod::Dps),
             _ => None,
         }
     }
@@ -103,13 +107,14 @@ impl FilterChoice {
 }
 
 /// The score-based methods (valid for every problem).
-const SCORE_METHODS: [Method; 6] = [
+const SCORE_METHODS: [Method; 7] = [
     Method::PcProjection,
     Method::AldProjection,
     Method::ScoreSde,
     Method::Langevin,
     Method::Dds,
     Method::Diffpir,
+    Method::Dps,
 ];
 
 /// FBP filters.

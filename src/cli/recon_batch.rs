@@ -535,6 +535,13 @@ fn method_settings(a: &ReconArgs) -> Result<String> {
                 c.steps, c.eta, c.gamma, c.cg_iterations, c.t_start, c.samples, c.seed
             )
         }
+        Some(m) if m == medsgm_recon::InverseMethod::Dps => {
+            let c = a.solver_config(m)?;
+            format!(
+                "N={} zeta={:.4} t0={:.3} K={} seed={}",
+                c.steps, c.zeta, c.t_start, c.samples, c.seed
+            )
+        }
         Some(m) => {
             let c = a.solver_config(m)?;
             format!(

@@ -51,7 +51,7 @@ pub enum Units {
     Model,
 }
 
-/// Options of the score-based methods. The sampler parameters (N, M, r, λ, ρ, K, t₀, η, γ, CG iterations) come from
+/// Options of the score-based methods. The sampler parameters (N, M, r, λ, ρ, K, t₀, η, γ, CG iterations, ζ) come from
 /// their flags when given, else from the method's table of the `--config` task config, else
 /// from the defaults of [`MethodParams::defaults`].
 #[derive(Debug, Clone, Args)]
@@ -100,6 +100,9 @@ pub struct ScoreArgs {
     /// dds, diffpir: conjugate-gradient iterations of the data step [default: 5].
     #[arg(long)]
     pub cg_iterations: Option<usize>,
+    /// dps: guidance step size ζ [default: 1].
+    #[arg(long)]
+    pub zeta: Option<f64>,
     /// Intensity units of the measured image (see the module documentation).
     #[arg(long, value_enum)]
     pub units: Option<Units>,
@@ -145,6 +148,9 @@ impl ScoreArgs {
         if c.cg_iterations > 1000 {
             return Err(invalid("--cg-iterations must be at most 1000"));
         }
+        if !(c.zeta.is_finite() && (0.0..=1e6).contains(&c.zeta)) {
+            return Err(invalid("--zeta must be in [0, 1e6]"));
+        }
         Ok(())
     }
 
@@ -165,6 +171,7 @@ impl ScoreArgs {
             eta: Some(c.eta),
             gamma: Some(c.gamma),
             cg_iterations: Some(c.cg_iterations),
+            zeta: Some(c.zeta),
             ..self.clone()
         })
     }
@@ -192,6 +199,7 @@ impl ScoreArgs {
             eta: self.eta.unwrap_or(base.eta),
             gamma: self.gamma.unwrap_or(base.gamma),
             cg_iterations: self.cg_iterations.unwrap_or(base.cg_iterations),
+            zeta: self.zeta.unwrap_or(base.zeta),
         })
     }
 

@@ -53,13 +53,15 @@ pub enum EvalMethod {
     Dds,
     /// DiffPIR (Zhu et al. 2023): the decomposed loop with a noise-level-dependent data weight.
     DiffPir,
+    /// DPS (Chung et al. 2023): reverse diffusion guided by ∇‖A x̂₀ − y‖ through the network.
+    Dps,
     /// The LSGM latent prior: reverse diffusion in latent space with a normalised
     /// data-consistency gradient step through the decoder (`crate::lsgm::latent_solve`).
     LatentDc,
 }
 
 /// Every method with its command-line name.
-pub const ALL_METHODS: [(EvalMethod, &str); 11] = [
+pub const ALL_METHODS: [(EvalMethod, &str); 12] = [
     (EvalMethod::Fbp, "fbp"),
     (EvalMethod::FistaTv, "fista-tv"),
     (EvalMethod::ZeroFilled, "zero-filled"),
@@ -70,6 +72,7 @@ pub const ALL_METHODS: [(EvalMethod, &str); 11] = [
     (EvalMethod::Langevin, "langevin"),
     (EvalMethod::Dds, "dds"),
     (EvalMethod::DiffPir, "diffpir"),
+    (EvalMethod::Dps, "dps"),
     (EvalMethod::LatentDc, "latent-dc"),
 ];
 
@@ -93,6 +96,7 @@ impl EvalMethod {
                 | EvalMethod::Langevin
                 | EvalMethod::Dds
                 | EvalMethod::DiffPir
+                | EvalMethod::Dps
                 | EvalMethod::LatentDc
         )
     }
@@ -171,6 +175,13 @@ pub struct MethodParams {
     /// dds, diffpir: CG iterations of the data step.
     #[serde(default = "default_cg_iterations")]
     pub cg_iterations: usize,
+    /// dps: guidance step size ζ.
+    #[serde(default = "default_zeta")]
+    pub zeta: f64,
+}
+
+fn default_zeta() -> f64 {
+    medsgm_recon::InverseConfig::default().zeta
 }
 
 fn default_eta() -> f64 {
@@ -214,6 +225,7 @@ impl MethodParams {
             eta: default_eta(),
             gamma: default_gamma(),
             cg_iterations: default_cg_iterations(),
+            zeta: default_zeta(),
         }
     }
 

@@ -30,6 +30,7 @@ pub fn inverse_config(method: EvalMethod, params: &MethodParams) -> Result<Inver
         EvalMethod::Langevin => InverseMethod::Langevin,
         EvalMethod::Dds => InverseMethod::Dds,
         EvalMethod::DiffPir => InverseMethod::DiffPir,
+        EvalMethod::Dps => InverseMethod::Dps,
         m => bail!("{m} is not a score-based method"),
     };
     Ok(InverseConfig {
@@ -45,6 +46,7 @@ pub fn inverse_config(method: EvalMethod, params: &MethodParams) -> Result<Inver
         eta: params.eta,
         gamma: params.gamma,
         cg_iterations: params.cg_iterations,
+        zeta: params.zeta,
     })
 }
 

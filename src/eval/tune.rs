@@ -7,7 +7,8 @@
 //! Langevin baselines; the start time t₀ ∈ [0.1, 1] (linear; 1 = cold start from the prior,
 //! below 1 a warm start, `InverseConfig::t_start`) for all four score methods; λ_TV ∈ [1e-6, 1]
 //! for FISTA-TV; for dds and diffpir the re-noising η ∈ [0, 1] (linear), the data weight
-//! γ ∈ [1, 1e5] (dds) or [1e-2, 1e8] (diffpir, whose weight is γ σ̄_t²) and t₀; the step size ζ ∈ [0.05, 20] of latent-dc (LSGM data consistency through the
+//! γ ∈ [1, 1e5] (dds) or [1e-2, 1e8] (diffpir, whose weight is γ σ̄_t²) and t₀; for dps the
+//! guidance step ζ ∈ [1e-3, 10] and t₀; the step size ζ ∈ [0.05, 20] of latent-dc (LSGM data consistency through the
 //! decoder). Any of them can be held at a value instead (`--fix lambda=1`), which searches the
 //! rest of the box.
 
@@ -62,6 +63,7 @@ pub fn search_space(method: EvalMethod) -> Result<Vec<Dim>> {
             Dim::log("gamma", 1e-2, 1e8),
             t_start,
         ],
+        EvalMethod::Dps => vec![Dim::log("zeta", 1e-3, 10.0), t_start],
         EvalMethod::LatentDc => vec![Dim::log("latent_step_size", 0.05, 20.0)],
         m => bail!("{m} has no parameters to tune"),
     })
