@@ -646,3 +646,37 @@ fn resume_redoes_failed_inputs_and_empty_batches_are_errors() {
         assert!(!d.join("r.npy").exists());
     }
 }
+
+/// Issue 17 items 7 and 20: a second run into an output folder that a run holds is refused
+/// (nothing written), and temporary series folders a killed run left are removed.
+#[cfg(unix)]
+#[test]
+fn output_folders_are_locked_and_leftovers_cleaned() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    measurements(&d.join("in"), 1);
+    std::fs::create_dir_all(d.join("out/.medsgm-tmp-series-x1y2")).unwrap();
+    std::fs::write(
+        d.join("out/.medsgm-tmp-series-x1y2/slice_0001.dcm"),
+        b"partial",
+    )
+    .unwrap();
+    let run = || {
+        medsgm(
+            &[
+                "recon", "ct", "--method", "fbp", "--input", "in", "--output", "out",
+            ],
+            d,
+        )
+    };
+    {
+        let held = std::fs::File::open(d.join("out")).unwrap();
+        held.lock().unwrap();
+        let o = run();
+        assert_eq!(o.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&o.stderr).contains("another medsgm run"));
+        assert!(!d.join("out/m0.npy").exists() && !d.join("out/summary.json").exists());
+    }
+    ok(&run());
+    assert_eq!(names(&d.join("out")), ["m0.npy", "summary.json"]);
+}

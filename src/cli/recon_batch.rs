@@ -687,6 +687,50 @@ fn process(
     })
 }
 
+/// An exclusive lock on the output folder for the whole run (an advisory `flock` on the folder
+/// itself, released when the process ends, also by kill -9): a second run into the same folder
+/// is refused instead of mixing its outputs and summary with the first's.
+fn lock_output(out_dir: &Path) -> Result<Option<std::fs::File>> {
+    #[cfg(unix)]
+    {
+        let dir = std::fs::File::open(out_dir)
+            .with_context(|| format!("cannot open the output folder {}", out_dir.display()))?;
+        match dir.try_lock() {
+            Ok(()) => Ok(Some(dir)),
+            Err(std::fs::TryLockError::WouldBlock) => Err(invalid(format!(
+                "another medsgm run is writing to {}: wait for it or choose another --output",
+                out_dir.display()
+            ))),
+            Err(std::fs::TryLockError::Error(e)) => Err(anyhow::Error::new(e).context(format!(
+                "cannot lock the output folder {}",
+                out_dir.display()
+            ))),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = out_dir;
+        Ok(None)
+    }
+}
+
+/// Removes the temporary DICOM series folders (`.medsgm-tmp-series-*`) a killed run left in
+/// `out_dir` (the lock guarantees no running writer owns them).
+fn remove_leftovers(out_dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(out_dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let leftover = e
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.starts_with(".medsgm-tmp-series-"));
+        if leftover && e.path().is_dir() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
 /// The inputs that the summaries already in `out_dir` (`summary.json` and the shards'
 /// `summary_shard_K_of_N.json`) record as done (ok, or skipped as done by an earlier run);
 /// an unreadable summary counts as none, so its inputs are redone.
@@ -739,6 +783,8 @@ pub fn run(a: &ReconArgs, out_dir: &Path) -> Result<()> {
     plan_outputs(&a.input, &items, out_dir).map_err(invalid)?;
     std::fs::create_dir_all(out_dir)
         .with_context(|| format!("cannot create the output folder {}", out_dir.display()))?;
+    let _lock = lock_output(out_dir)?;
+    remove_leftovers(out_dir);
     let summary_path = out_dir.join(match a.batch.shard {
         Some(s) => format!("summary_shard_{}_of_{}.json", s.index, s.count),
         None => "summary.json".to_owned(),
