@@ -460,3 +460,107 @@ fn wrong_kinds_of_model_files_are_named() {
         assert!(!d.join("r.npy").exists());
     }
 }
+
+/// Issue 17 items 14–15: NIfTI read errors are sentences (a truncated gzip, a negative
+/// dimension shown as negative), and a DICOM or missing file given to single-file recon says
+/// what it is instead of asking for a sidecar.
+#[test]
+fn unclear_errors_are_sentences() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ok = medsgm(
+        &[
+            "phantom",
+            "--kind",
+            "shepp-logan",
+            "--size",
+            "16",
+            "--out",
+            "p.nii.gz",
+        ],
+        d,
+    );
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    let gz = std::fs::read(d.join("p.nii.gz")).unwrap();
+    std::fs::write(d.join("cut.nii.gz"), &gz[..gz.len() / 2]).unwrap();
+    let ok = medsgm(
+        &[
+            "phantom",
+            "--kind",
+            "shepp-logan",
+            "--size",
+            "16",
+            "--out",
+            "p.nii",
+        ],
+        d,
+    );
+    assert!(ok.status.success());
+    let mut raw = std::fs::read(d.join("p.nii")).unwrap();
+    raw[42..44].copy_from_slice(&(-5i16).to_le_bytes()); // dim[1]
+    std::fs::write(d.join("neg.nii"), &raw).unwrap();
+    std::fs::copy(d.join("p.nii"), d.join("scan.dcm")).unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec![
+                "recon",
+                "mri",
+                "-i",
+                "cut.nii.gz",
+                "--method",
+                "zero-filled",
+                "--output",
+                "o1",
+            ],
+            "truncated",
+        ),
+        (
+            vec![
+                "recon",
+                "mri",
+                "-i",
+                "neg.nii",
+                "--method",
+                "zero-filled",
+                "--output",
+                "o2",
+            ],
+            "dim[1] is -5",
+        ),
+        (
+            vec![
+                "recon",
+                "mri",
+                "-i",
+                "scan.dcm",
+                "--method",
+                "zero-filled",
+                "--out",
+                "r.npy",
+            ],
+            "batch mode",
+        ),
+        (
+            vec![
+                "recon",
+                "mri",
+                "-i",
+                "none.npy",
+                "--method",
+                "zero-filled",
+                "--out",
+                "r.npy",
+            ],
+            "does not exist",
+        ),
+    ];
+    for (args, expected) in cases {
+        let o = medsgm(&args, d);
+        let text = stderr(&o) + &String::from_utf8_lossy(&o.stdout);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {text}");
+        assert!(
+            text.contains(expected) && !text.contains("Io("),
+            "{args:?}: {text}"
+        );
+    }
+}

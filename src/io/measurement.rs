@@ -582,6 +582,16 @@ pub fn read_sidecar(data_path: &Path) -> Result<Sidecar> {
 
 /// Loads and cross-checks a measurement: sidecar, data, companion masks.
 pub fn load_measurement(data_path: &Path) -> Result<Measurement> {
+    if !data_path.extension().is_some_and(|e| e == "npy") {
+        bail!(
+            "{} is not a measurement (an .npy file with its .json sidecar): images and volumes \
+             (DICOM, NIfTI) are measured and reconstructed in batch mode, --output FOLDER",
+            data_path.display()
+        );
+    }
+    if !data_path.is_file() {
+        bail!("the measurement {} does not exist", data_path.display());
+    }
     let sidecar = read_sidecar(data_path)?;
     let json = sidecar_path(data_path);
     let raw = read_npy(data_path)?;

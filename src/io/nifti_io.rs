@@ -141,9 +141,33 @@ pub fn header_affine(h: &NiftiHeader) -> [[f64; 4]; 4] {
     }
 }
 
-/// Checks the header's dimensions before the data are read; returns (i, j, k) sizes.
+/// A readable error for the nifti crate's: its I/O errors carry no message of their own (they
+/// printed as `Io(Custom { kind: UnexpectedEof, .. })`).
+fn nifti_error(e: nifti::NiftiError) -> anyhow::Error {
+    match e {
+        nifti::NiftiError::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            anyhow!("the file ends early, it is truncated ({io})")
+        }
+        nifti::NiftiError::Io(io) => anyhow!("{io}"),
+        other => anyhow!("{other}"),
+    }
+}
+
+/// Checks the header's dimensions before the data are read; returns (i, j, k) sizes. The
+/// crate stores the signed `dim` as u16: values above `i16::MAX` were negative in the file.
 fn validate_header(h: &NiftiHeader, path: &Path) -> Result<[usize; 3]> {
+    let negative = |i: usize| -> Result<()> {
+        if h.dim[i] > i16::MAX as u16 {
+            bail!(
+                "dim[{i}] is {} in the header: dimensions must be positive",
+                h.dim[i] as i16
+            );
+        }
+        Ok(())
+    };
+    negative(0)?;
     let ndim = usize::from(h.dim[0]);
+    (1..=ndim.min(7)).try_for_each(negative)?;
     if !(1..=7).contains(&ndim) {
         bail!("dim[0] = {ndim} is not a valid dimensionality (1..7)");
     }
@@ -198,14 +222,12 @@ fn validate_header(h: &NiftiHeader, path: &Path) -> Result<[usize; 3]> {
 pub fn read_nifti(path: &Path) -> Result<Volume> {
     let ctx = || format!("cannot read NIfTI file {}", path.display());
     let header = NiftiHeader::from_file(path)
-        .map_err(|e| anyhow!("{e}"))
+        .map_err(nifti_error)
         .with_context(ctx)?;
     let shape = validate_header(&header, path).with_context(ctx)?;
     // The nifti crate has internal `expect`s; a panic there must not take the process down.
     let data = std::panic::catch_unwind(|| -> Result<_> {
-        let obj = ReaderOptions::new()
-            .read_file(path)
-            .map_err(|e| anyhow!("{e}"))?;
+        let obj = ReaderOptions::new().read_file(path).map_err(nifti_error)?;
         obj.into_volume()
             .into_ndarray::<f32>()
             .map_err(|e| anyhow!("{e}"))
