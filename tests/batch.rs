@@ -680,3 +680,32 @@ fn output_folders_are_locked_and_leftovers_cleaned() {
     ok(&run());
     assert_eq!(names(&d.join("out")), ["m0.npy", "summary.json"]);
 }
+
+/// Issue 17 item 17: a DICOM folder holding several series is one input per series (outputs
+/// `<folder>_s<k>`, reported as "(series k of n)" without printing UIDs), not an error asking
+/// for a SeriesInstanceUID no flag can give.
+#[test]
+fn a_folder_of_several_series_gives_one_input_per_series() {
+    let (Some(ct), Some(mr)) = (real("CT_small.dcm"), real("MR_small.dcm")) else {
+        panic!("data/real is missing: run data-scripts/fetch_test_data.sh");
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    std::fs::create_dir(d.join("mixed")).unwrap();
+    std::fs::copy(ct, d.join("mixed/a.dcm")).unwrap();
+    std::fs::copy(mr, d.join("mixed/b.dcm")).unwrap();
+    ok(&medsgm(
+        &[
+            "recon", "ct", "--method", "fbp", "--input", "mixed", "--output", "out",
+        ],
+        d,
+    ));
+    let s = summary(&d.join("out/summary.json"));
+    let inputs: Vec<String> = statuses(&s).into_iter().map(|(p, _)| p).collect();
+    assert_eq!(inputs.len(), 2, "{s}");
+    assert!(inputs[0].ends_with("(series 1 of 2)") && inputs[1].ends_with("(series 2 of 2)"));
+    assert_eq!(
+        names(&d.join("out")),
+        ["mixed_s1", "mixed_s2", "summary.json"]
+    );
+}

@@ -28,7 +28,7 @@ use crate::cli::{exit_code, invalid, InputContext};
 use crate::eval::uncertainty::{object_mean_sd, SliceTrust};
 use crate::io::atomic::write_bytes_atomic;
 use crate::io::dicom::padding::AIR_HU;
-use crate::io::dicom::{read_dicom, write_derived_series, DerivedSeriesOptions};
+use crate::io::dicom::{read_dicom, read_dicom_series, write_derived_series, DerivedSeriesOptions};
 use crate::io::guard::{refuse_nested_output, refuse_overwriting_inputs, resolved};
 use crate::io::measurement::{Geometry, Kind, Mask, Measurement, MeasurementData, Noise, Sidecar};
 use crate::io::nifti_io::{read_nifti, write_nifti, NiftiMeta};
@@ -633,7 +633,11 @@ fn process(
                     "DICOM inputs are reconstructed along their slice axis 0 (drop --axis)",
                 ));
             }
-            let vol = read_dicom(&item.path).invalid_input()?;
+            let vol = match &item.series {
+                Some((uid, _, _)) => read_dicom_series(&item.path, Some(uid)),
+                None => read_dicom(&item.path),
+            }
+            .invalid_input()?;
             // CT values are HU after the modality LUT; padded pixels (outside the field of
             // view) are air for the forward model and padding again in the output.
             let padding = vol.padding().filter(|_| vol.is_hu());
@@ -817,7 +821,7 @@ pub fn run(a: &ReconArgs, out_dir: &Path) -> Result<()> {
         let start = Instant::now();
         let out = output_path(out_dir, item);
         let mut report = FileReport {
-            input: item.path.display().to_string(),
+            input: item.label(),
             kind: item.kind,
             status: Status::Skipped,
             outputs: vec![],
@@ -830,10 +834,7 @@ pub fn run(a: &ReconArgs, out_dir: &Path) -> Result<()> {
             typicality: None,
             ood_warning: false,
         };
-        if a.batch.resume
-            && out.exists()
-            && previously_ok.contains(&item.path.display().to_string())
-        {
+        if a.batch.resume && out.exists() && previously_ok.contains(&item.label()) {
             report.outputs.push(out.display().to_string());
             summary.skipped += 1;
         } else {

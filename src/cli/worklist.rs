@@ -58,6 +58,50 @@ pub struct WorkItem {
     pub kind: InputKind,
     /// Unique output base name (file name without its format suffix).
     pub name: String,
+    /// A DICOM folder holding several series: which one this item is (its SeriesInstanceUID,
+    /// and its position k of n among the folder's series for reports — UIDs are not printed).
+    pub series: Option<(String, usize, usize)>,
+}
+
+impl WorkItem {
+    /// The input as reports name it: the path, and for one series of a multi-series folder
+    /// "(series k of n)".
+    pub fn label(&self) -> String {
+        match &self.series {
+            Some((_, k, n)) => format!("{} (series {k} of {n})", self.path.display()),
+            None => self.path.display().to_string(),
+        }
+    }
+}
+
+/// A DICOM folder with several series becomes one item per series (named `<base>_s<k>`); any
+/// other path, and a folder whose headers cannot be scanned (reported when it is read), stays
+/// one item.
+fn split_series(path: PathBuf, name: String) -> Vec<WorkItem> {
+    let kind = InputKind::of(&path);
+    if kind == InputKind::Dicom && path.is_dir() {
+        if let Ok(series) = crate::io::dicom::scan_series(&path) {
+            if series.len() > 1 {
+                let n = series.len();
+                return series
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, s)| WorkItem {
+                        path: path.clone(),
+                        kind,
+                        name: format!("{name}_s{}", i + 1),
+                        series: Some((s.series_instance_uid, i + 1, n)),
+                    })
+                    .collect();
+            }
+        }
+    }
+    vec![WorkItem {
+        kind,
+        path,
+        name,
+        series: None,
+    }]
 }
 
 /// The file name of `path` without `.nii.gz`, `.nii`, `.npy`, `.dcm` or `.dicom`.
@@ -150,7 +194,7 @@ pub fn expand(input: &Path) -> Result<Vec<WorkItem>> {
     let mut used = HashSet::new();
     Ok(paths
         .into_iter()
-        .map(|path| {
+        .flat_map(|path| {
             let base = base_name(&path);
             let mut name = base.clone();
             let mut k = 2;
@@ -158,11 +202,7 @@ pub fn expand(input: &Path) -> Result<Vec<WorkItem>> {
                 name = format!("{base}_{k}");
                 k += 1;
             }
-            WorkItem {
-                kind: InputKind::of(&path),
-                path,
-                name,
-            }
+            split_series(path, name)
         })
         .collect())
 }
