@@ -11,6 +11,26 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+/// A temporary-file builder for outputs: on Unix the temporary file or folder is created with
+/// mode 0666 / 0777 less the process umask — what a plain `File::create` / `create_dir` gives —
+/// so outputs renamed into place are as readable as the user's other files (tempfile's default
+/// is 0600 / 0700).
+pub fn output_builder<'a>(dir: bool) -> tempfile::Builder<'a, 'a> {
+    let mut b = tempfile::Builder::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        b.permissions(std::fs::Permissions::from_mode(if dir {
+            0o777
+        } else {
+            0o666
+        }));
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+    b
+}
+
 /// The directory a path lives in (`.` for a bare file name).
 fn parent_dir(path: &Path) -> PathBuf {
     match path.parent() {
@@ -62,7 +82,7 @@ where
         );
     }
     // A unique hidden temporary name with the destination's full name as suffix.
-    let tmp = tempfile::Builder::new()
+    let tmp = output_builder(false)
         .prefix(".medsgm-tmp-")
         .suffix(&format!("-{name}"))
         .tempfile_in(&dir)
@@ -85,6 +105,24 @@ where
 
 #[cfg(test)]
 mod tests {
+    /// Outputs get the permissions a plain create would (umask applied), not tempfile's 0600.
+    #[cfg(unix)]
+    #[test]
+    fn outputs_honour_the_umask() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("plain");
+        std::fs::File::create(&plain).unwrap();
+        let out = dir.path().join("out.bin");
+        write_bytes_atomic(&out, b"x").unwrap();
+        let mode = |p: &std::path::Path| p.metadata().unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&out), mode(&plain));
+        let plain_dir = dir.path().join("plain_dir");
+        std::fs::create_dir(&plain_dir).unwrap();
+        let tmp_dir = output_builder(true).tempdir_in(dir.path()).unwrap();
+        assert_eq!(mode(tmp_dir.path()), mode(&plain_dir));
+    }
+
     use super::*;
 
     #[test]

@@ -579,7 +579,7 @@ pub fn write_derived_series(
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let tmp = tempfile::Builder::new()
+    let tmp = crate::io::atomic::output_builder(true)
         .prefix(".medsgm-tmp-series-")
         .tempdir_in(&parent)
         .with_context(ctx)?;
