@@ -564,3 +564,49 @@ fn unclear_errors_are_sentences() {
         );
     }
 }
+
+/// Issue 17 item 19: a method that diverges (FISTA-TV on a sinogram scaled to 1e37) is a
+/// runtime failure naming the method and the input, and writes nothing.
+#[test]
+fn diverging_methods_name_the_input_and_write_nothing() {
+    use medsgm::io::npy::{read_npy, write_npy, NpyArray};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert!(medsgm(
+        &[
+            "phantom",
+            "--kind",
+            "shepp-logan",
+            "--size",
+            "16",
+            "--out",
+            "p.npy"
+        ],
+        d
+    )
+    .status
+    .success());
+    assert!(medsgm(
+        &["simulate", "ct", "-i", "p.npy", "--views", "8", "-o", "s.npy"],
+        d
+    )
+    .status
+    .success());
+    let NpyArray::F32(sino) = read_npy(&d.join("s.npy")).unwrap() else {
+        panic!("float sinogram expected");
+    };
+    write_npy(&d.join("s.npy"), &sino.mapv(|v| v * 1e37).view()).unwrap();
+    let o = medsgm(
+        &[
+            "recon", "ct", "-i", "s.npy", "--method", "fista-tv", "--out", "r.npy",
+        ],
+        d,
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("fista-tv diverged on s.npy"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!d.join("r.npy").exists());
+}

@@ -682,6 +682,20 @@ pub fn run(a: &ReconArgs) -> Result<()> {
     .map_err(invalid)?;
     let model = load_model(a)?;
     let out = reconstruct(a, &m, model.as_ref())?;
+    let bad = out.image.iter().filter(|v| !v.is_finite()).count();
+    if bad > 0 {
+        bail!(
+            "{} diverged on {}: {bad} of {} pixels are not finite (check the measurement's \
+             scale and the method's parameters); {} was not written",
+            a.method
+                .to_possible_value()
+                .map(|v| v.get_name().to_owned())
+                .unwrap_or_default(),
+            a.input.display(),
+            out.image.len(),
+            output.out.display()
+        );
+    }
     output.write(&out.image.view(), out.window)?;
     let (rows, cols) = out.image.dim();
     let mut report = format!(
