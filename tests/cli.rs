@@ -554,6 +554,27 @@ fn unclear_errors_are_sentences() {
             "does not exist",
         ),
     ];
+    let ok = medsgm(
+        &[
+            "phantom",
+            "--kind",
+            "shepp-logan",
+            "--size",
+            "16",
+            "--out",
+            "p.npy",
+        ],
+        d,
+    );
+    assert!(ok.status.success());
+    let mut cases = cases;
+    // issue 17 item 13: --slice on a 2-D image is an error, not ignored
+    cases.push((
+        vec![
+            "simulate", "ct", "-i", "p.npy", "--slice", "2,3", "-o", "s.npy",
+        ],
+        "applies to volumes only",
+    ));
     for (args, expected) in cases {
         let o = medsgm(&args, d);
         let text = stderr(&o) + &String::from_utf8_lossy(&o.stdout);

@@ -212,7 +212,9 @@ fn psnr_impl(
         });
     }
     let mse = sse.0 / n as f64;
-    Ok(10.0 * (data_range * data_range / mse).log10())
+    // 20 log10(range) − 10 log10(mse): the same value as 10 log10(range²/mse) without the
+    // under/overflow of range² for extreme ranges (1e-300 gave −∞ and a JSON null)
+    Ok(20.0 * data_range.log10() - 10.0 * mse.log10())
 }
 
 fn nmse_impl(

@@ -147,3 +147,19 @@ fn fov_mask_is_the_inscribed_disc() {
         assert_eq!(v, m[[j, i]]);
     }
 }
+
+/// PSNR for extreme data ranges stays finite and exact: 20 log10(range) − 10 log10(MSE)
+/// (10 log10(range²/MSE) underflowed to −∞ at range 1e-300).
+#[test]
+fn psnr_is_finite_for_extreme_data_ranges() {
+    let x = ndarray::Array2::<f32>::from_elem((4, 4), 1.0);
+    let r = ndarray::Array2::<f32>::from_elem((4, 4), 0.5);
+    for range in [1e-300, 1e-3, 1.0, 1e300] {
+        let p = medsgm_operators::metrics::psnr(&x.view(), &r.view(), range).unwrap();
+        let want = 20.0 * range.log10() - 10.0 * 0.25f64.log10();
+        assert!(
+            p.is_finite() && (p - want).abs() < 1e-9,
+            "{range}: {p} vs {want}"
+        );
+    }
+}

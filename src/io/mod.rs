@@ -128,8 +128,20 @@ pub fn read_image_with_dicom_source(
     opts: &ImageReadOptions,
 ) -> Result<(Array2<f32>, Option<DicomVolume>)> {
     let mut source = None;
+    let two_d_with_slice = |what: &str| -> Result<()> {
+        match opts.slice {
+            Some((axis, index)) => bail!(
+                "{} is a 2-D {what}: --slice {axis},{index} applies to volumes only",
+                path.display()
+            ),
+            None => Ok(()),
+        }
+    };
     let image = match ImageFormat::from_path(path)? {
-        ImageFormat::Png => image_io::read_png(path, opts.window)?,
+        ImageFormat::Png => {
+            two_d_with_slice("PNG image")?;
+            image_io::read_png(path, opts.window)?
+        }
         ImageFormat::Npy => {
             let arr = npy::read_npy(path)?.into_f32().map_err(|dt| {
                 anyhow!(
@@ -138,7 +150,10 @@ pub fn read_image_with_dicom_source(
                 )
             })?;
             match arr.ndim() {
-                2 => arr.into_dimensionality::<Ix2>()?,
+                2 => {
+                    two_d_with_slice("NPY image")?;
+                    arr.into_dimensionality::<Ix2>()?
+                }
                 3 => pick_slice(arr.into_dimensionality::<Ix3>()?, opts.slice, path)?,
                 _ => bail!(
                     "{}: expected a 2-D image or 3-D volume, got shape {:?}",
