@@ -22,7 +22,7 @@ use super::deid::{deidentify, DEIDENTIFICATION_METHOD};
 use super::geometry::FrameGeometry;
 use super::read::{element_string, DicomVolume};
 use super::uid::{new_uid, IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME};
-use crate::io::atomic::write_atomic;
+use crate::io::atomic::write_bytes_atomic;
 use crate::io::ensure_finite;
 use anyhow::{anyhow, bail, Context, Result};
 use dicom::core::value::{PrimitiveValue, C};
@@ -553,11 +553,14 @@ fn output_geometry(
     }
 }
 
+/// Encodes `obj` in memory, then writes the bytes atomically: an encoding problem and an I/O
+/// failure (e.g. "No space left on device") are reported as what they are (the encoder's
+/// own writer error hid the cause behind "Could not print data set").
 fn write_file(path: &Path, obj: &FileDicomObject<InMemDicomObject>) -> Result<()> {
-    write_atomic(path, |w| {
-        obj.write_all(w)
-            .map_err(|e| anyhow!("cannot encode DICOM: {e}"))
-    })
+    let mut bytes = Vec::new();
+    obj.write_all(&mut bytes)
+        .map_err(|e| anyhow!("cannot encode DICOM: {e}"))?;
+    write_bytes_atomic(path, &bytes)
 }
 
 /// Writes `data` [slice, row, col] (modality units, e.g. HU) as a new derived series in the
