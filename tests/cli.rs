@@ -413,26 +413,7 @@ fn wrong_kinds_of_model_files_are_named() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let ok = medsgm(
-        &[
-            "phantom",
-            "--kind",
-            "shepp-logan",
-            "--size",
-            "16",
-            "--out",
-            "p.npy",
-        ],
-        d,
-    );
-    assert!(ok.status.success());
-    let ok = medsgm(
-        &[
-            "simulate", "ct", "-i", "p.npy", "--views", "8", "-o", "s.npy",
-        ],
-        d,
-    );
-    assert!(ok.status.success());
+    shepp_logan_16(d, true);
     for (model, expected) in [
         ("models/lsgm_ct_64/lsgm.safetensors", "LSGM"),
         ("models/ct_phantom_64", "is a folder"),
@@ -554,19 +535,7 @@ fn unclear_errors_are_sentences() {
             "does not exist",
         ),
     ];
-    let ok = medsgm(
-        &[
-            "phantom",
-            "--kind",
-            "shepp-logan",
-            "--size",
-            "16",
-            "--out",
-            "p.npy",
-        ],
-        d,
-    );
-    assert!(ok.status.success());
+    shepp_logan_16(d, false);
     let mut cases = cases;
     // issue 17 item 13: --slice on a 2-D image is an error, not ignored
     cases.push((
@@ -593,26 +562,7 @@ fn diverging_methods_name_the_input_and_write_nothing() {
     use medsgm::io::npy::{read_npy, write_npy, NpyArray};
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    assert!(medsgm(
-        &[
-            "phantom",
-            "--kind",
-            "shepp-logan",
-            "--size",
-            "16",
-            "--out",
-            "p.npy"
-        ],
-        d
-    )
-    .status
-    .success());
-    assert!(medsgm(
-        &["simulate", "ct", "-i", "p.npy", "--views", "8", "-o", "s.npy"],
-        d
-    )
-    .status
-    .success());
+    shepp_logan_16(d, true);
     let NpyArray::F32(sino) = read_npy(&d.join("s.npy")).unwrap() else {
         panic!("float sinogram expected");
     };
@@ -630,4 +580,31 @@ fn diverging_methods_name_the_input_and_write_nothing() {
         stderr(&o)
     );
     assert!(!d.join("r.npy").exists());
+}
+
+/// Writes the 16² Shepp–Logan phantom `p.npy` into `d` and, with `sinogram`, its 8-view CT
+/// measurement `s.npy` (+ sidecar).
+fn shepp_logan_16(d: &std::path::Path, sinogram: bool) {
+    let o = medsgm(
+        &[
+            "phantom",
+            "--kind",
+            "shepp-logan",
+            "--size",
+            "16",
+            "--out",
+            "p.npy",
+        ],
+        d,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    if sinogram {
+        let o = medsgm(
+            &[
+                "simulate", "ct", "-i", "p.npy", "--views", "8", "-o", "s.npy",
+            ],
+            d,
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
 }

@@ -18,6 +18,8 @@ pub struct Subsampled<T: Transform> {
     transform: T,
     mask: ArrayD<bool>,
     kept: Vec<usize>,
+    /// ‖A‖², computed on first use ([`Subsampled::norm_squared`]).
+    norm_squared: std::sync::OnceLock<f64>,
 }
 
 impl<T: Transform> Subsampled<T> {
@@ -39,6 +41,20 @@ impl<T: Transform> Subsampled<T> {
             transform,
             mask,
             kept,
+            norm_squared: std::sync::OnceLock::new(),
+        })
+    }
+
+    /// ‖A‖² by power iteration ([`crate::linop::operator_norm`], seed 0, relative tolerance
+    /// 1e-4), on T's restricted form where it has one ([`Transform::restricted`]); computed
+    /// once per operator, so solvers called batch after batch with one operator pay it once.
+    pub fn norm_squared(&self) -> f64 {
+        *self.norm_squared.get_or_init(|| {
+            let norm = match self.transform.restricted(&self.mask) {
+                Some(compact) => crate::linop::operator_norm(&compact, 100, 1e-4, 0),
+                None => crate::linop::operator_norm(self, 100, 1e-4, 0),
+            };
+            norm * norm
         })
     }
 

@@ -58,12 +58,7 @@ impl DecomposedConfig {
     /// Checks the ranges.
     pub fn validate(&self) -> Result<()> {
         ensure(self.steps >= 1, "steps", || "need at least one step".into())?;
-        ensure((0.0..=1.0).contains(&self.eta), "eta", || {
-            format!("η must lie in [0, 1], got {}", self.eta)
-        })?;
-        ensure(self.gamma >= 0.0 && self.gamma.is_finite(), "gamma", || {
-            format!("γ must be finite and ≥ 0, got {}", self.gamma)
-        })?;
+        check_eta_gamma(self.eta, self.gamma)?;
         ensure(
             self.lipschitz > 0.0 && self.lipschitz.is_finite(),
             "lipschitz",
@@ -79,6 +74,16 @@ impl DecomposedConfig {
         };
         gamma / self.lipschitz
     }
+}
+
+/// The ranges of the decomposed samplers' parameters: η ∈ [0, 1], γ finite and ≥ 0.
+pub fn check_eta_gamma(eta: f64, gamma: f64) -> Result<()> {
+    ensure((0.0..=1.0).contains(&eta), "eta", || {
+        format!("η must lie in [0, 1], got {eta}")
+    })?;
+    ensure(gamma >= 0.0 && gamma.is_finite(), "gamma", || {
+        format!("γ must be finite and ≥ 0, got {gamma}")
+    })
 }
 
 /// Runs the decomposed sampler from `x_start` at time `t_start` (N = `config.steps` network

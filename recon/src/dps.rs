@@ -49,6 +49,13 @@ pub fn guidance<T: Transform<In = f32>>(
     Ok((grad, g.detach()))
 }
 
+/// The range of DPS's guidance step: ζ finite and ≥ 0.
+pub fn check_zeta(zeta: f64) -> Result<()> {
+    ensure(zeta >= 0.0 && zeta.is_finite(), "zeta", || {
+        format!("ζ must be finite and ≥ 0, got {zeta}")
+    })
+}
+
 /// Runs DPS from `x_start` at `t_start` with `steps` steps and guidance step size `zeta` and
 /// returns the final Tweedie estimate. `progress(i, N)` after each step.
 #[allow(clippy::too_many_arguments)]
@@ -64,9 +71,7 @@ pub fn sample<T: Transform<In = f32>>(
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Tensor> {
     ensure(steps >= 1, "steps", || "need at least one step".into())?;
-    ensure(zeta >= 0.0 && zeta.is_finite(), "zeta", || {
-        format!("ζ must be finite and ≥ 0, got {zeta}")
-    })?;
+    check_zeta(zeta)?;
     let grid = time_grid(steps, t_start, sde.t_min())?;
     let mut x = x_start;
     for (i, w) in grid.windows(2).enumerate() {

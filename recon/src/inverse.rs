@@ -261,15 +261,8 @@ impl InverseConfig {
         ensure(self.rho > 0.0 && self.rho.is_finite(), "rho", || {
             format!("ρ must be positive, got {}", self.rho)
         })?;
-        ensure((0.0..=1.0).contains(&self.eta), "eta", || {
-            format!("η must lie in [0, 1], got {}", self.eta)
-        })?;
-        ensure(self.gamma >= 0.0 && self.gamma.is_finite(), "gamma", || {
-            format!("γ must be finite and ≥ 0, got {}", self.gamma)
-        })?;
-        ensure(self.zeta >= 0.0 && self.zeta.is_finite(), "zeta", || {
-            format!("ζ must be finite and ≥ 0, got {}", self.zeta)
-        })?;
+        decomposed::check_eta_gamma(self.eta, self.gamma)?;
+        dps::check_zeta(self.zeta)?;
         ensure(
             self.t_start > 0.0 && self.t_start.is_finite(),
             "t_start",
@@ -331,7 +324,7 @@ pub fn solve<T: Transform<In = f32>>(
             eta: config.eta,
             gamma: config.gamma,
             cg_iterations: config.cg_iterations,
-            lipschitz: measured.lipschitz(),
+            lipschitz: op.norm_squared(),
         };
         let x = decomposed::sample(
             sde,

@@ -9,7 +9,7 @@
 
 use candle_core::{Device, Tensor};
 use medsgm_operators::solvers::proximal_cg;
-use medsgm_operators::{operator_norm, LinearOperator, Scalar, Subsampled, Transform};
+use medsgm_operators::{LinearOperator, Scalar, Subsampled, Transform};
 use ndarray::{Array1, ArrayD, IxDyn, Zip};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -69,15 +69,6 @@ impl<'a, T: Transform<In = f32>> MeasuredBatch<'a, T> {
         })
     }
 
-    /// ‖A‖² by power iteration (the normalisation of the decomposed samplers' data weight).
-    pub fn lipschitz(&self) -> f64 {
-        let norm = match &self.compact {
-            Some(c) => operator_norm(c, 100, 1e-4, 0),
-            None => operator_norm(self.op, 100, 1e-4, 0),
-        };
-        norm * norm
-    }
-
     /// The operator A.
     pub fn operator(&self) -> &'a Subsampled<T> {
         self.op
@@ -122,6 +113,26 @@ impl<'a, T: Transform<In = f32>> MeasuredBatch<'a, T> {
         })
     }
 
+    /// `f(image, y)` for every image of the batch `x` with its measurement, in parallel (the
+    /// read-only counterpart of [`map_images`]: no random stream, fallible).
+    fn each_image<R, F>(&self, x: &Tensor, f: F) -> Result<Vec<R>, ProjectionError>
+    where
+        R: Send,
+        F: Fn(&ArrayD<f32>, &Array1<T::Out>) -> Result<R, ProjectionError> + Sync,
+    {
+        let data = images(self.op, self.y.len(), x)?;
+        let shape = self.op.domain_shape();
+        let per_image: usize = shape.iter().product();
+        data.par_chunks(per_image)
+            .zip(self.y.par_iter())
+            .map(|(src, y)| {
+                let img = ArrayD::from_shape_vec(IxDyn(&shape), src.to_vec())
+                    .map_err(|e| ProjectionError::Batch(e.to_string()))?;
+                f(&img, y)
+            })
+            .collect()
+    }
+
     /// The proximal data step of the decomposed samplers (DDS, DiffPIR) for every image:
     /// `iterations` CG iterations on (I + γ AᴴA) x = x₀ + γ Aᴴy started at x₀
     /// ([`medsgm_operators::solvers::proximal_cg`]), with the clean measurements y.
@@ -131,88 +142,60 @@ impl<'a, T: Transform<In = f32>> MeasuredBatch<'a, T> {
         gamma: f64,
         iterations: usize,
     ) -> Result<Tensor, ProjectionError> {
-        let data = images(self.op, self.y.len(), x0)?;
-        let shape = self.op.domain_shape();
-        let per_image: usize = shape.iter().product();
-        let solved: Vec<Vec<f32>> = data
-            .par_chunks(per_image)
-            .zip(self.y.par_iter())
-            .map(|(src, y)| {
-                let img = ArrayD::from_shape_vec(IxDyn(&shape), src.to_vec())
-                    .map_err(|e| ProjectionError::Batch(e.to_string()))?;
-                let x = match &self.compact {
-                    Some(c) => {
-                        let y = y
-                            .view()
-                            .into_shape_with_order(IxDyn(&c.range_shape()))
-                            .map_err(|e| ProjectionError::Batch(e.to_string()))?;
-                        proximal_cg(c, &y, &img.view(), gamma, iterations)
-                    }
-                    None => proximal_cg(
-                        self.op,
-                        &y.view().into_dyn(),
-                        &img.view(),
-                        gamma,
-                        iterations,
-                    ),
+        let solved = self.each_image(x0, |img, y| {
+            match &self.compact {
+                Some(c) => {
+                    let y = y
+                        .view()
+                        .into_shape_with_order(IxDyn(&c.range_shape()))
+                        .map_err(|e| ProjectionError::Batch(e.to_string()))?;
+                    proximal_cg(c, &y, &img.view(), gamma, iterations)
                 }
-                .map_err(|e| ProjectionError::Batch(e.to_string()))?;
-                Ok(x.iter().copied().collect())
-            })
-            .collect::<Result<_, ProjectionError>>()?;
-        Ok(Tensor::from_vec(solved.concat(), x0.dims(), x0.device())?)
+                None => proximal_cg(
+                    self.op,
+                    &y.view().into_dyn(),
+                    &img.view(),
+                    gamma,
+                    iterations,
+                ),
+            }
+            .map_err(|e| ProjectionError::Batch(e.to_string()))
+        })?;
+        stack(solved, x0)
     }
 
     /// The DPS guidance direction of every image: Aᴴ(A x − y)/‖A x − y‖ = ∇ₓ‖A x − y‖ (zero
     /// where the residual vanishes), with the clean measurements y.
     pub fn residual_direction(&self, x: &Tensor) -> Result<Tensor, ProjectionError> {
-        let data = images(self.op, self.y.len(), x)?;
-        let shape = self.op.domain_shape();
-        let per_image: usize = shape.iter().product();
-        let out: Vec<Vec<f32>> = data
-            .par_chunks(per_image)
-            .zip(self.y.par_iter())
-            .map(|(src, y)| {
-                let img = ArrayD::from_shape_vec(IxDyn(&shape), src.to_vec())
-                    .map_err(|e| ProjectionError::Batch(e.to_string()))?;
-                let mut r = self.op.forward(&img.view());
-                Zip::from(&mut r)
-                    .and(&y.view().into_dyn())
-                    .for_each(|a, &b| *a = *a - b);
-                let norm = r.iter().map(|v| v.abs2()).sum::<f64>().sqrt();
-                if norm == 0.0 {
-                    return Ok(vec![0.0; per_image]);
-                }
-                let g = self.op.adjoint(&r.view());
-                Ok(g.iter().map(|&v| (v as f64 / norm) as f32).collect())
-            })
-            .collect::<Result<_, ProjectionError>>()?;
-        Ok(Tensor::from_vec(out.concat(), x.dims(), x.device())?)
+        let directions = self.each_image(x, |img, y| {
+            let mut r = self.op.forward(&img.view());
+            Zip::from(&mut r)
+                .and(&y.view().into_dyn())
+                .for_each(|a, &b| *a = *a - b);
+            let norm = r.iter().map(|v| v.abs2()).sum::<f64>().sqrt();
+            let mut g = self.op.adjoint(&r.view());
+            let scale = if norm > 0.0 { 1.0 / norm } else { 0.0 };
+            g.mapv_inplace(|v| (v as f64 * scale) as f32);
+            Ok(g)
+        })?;
+        stack(directions, x)
     }
 
     /// The relative data residual ‖A x − y‖ / ‖y‖ of every image (‖A x‖ when y = 0).
     pub fn relative_residuals(&self, x: &Tensor) -> Result<Vec<f64>, ProjectionError> {
-        let data = images(self.op, self.y.len(), x)?;
-        let shape = self.op.domain_shape();
-        let per_image: usize = shape.iter().product();
-        data.par_chunks(per_image)
-            .zip(self.y.par_iter())
-            .map(|(src, y)| {
-                let img = ArrayD::from_shape_vec(IxDyn(&shape), src.to_vec())
-                    .map_err(|e| ProjectionError::Batch(e.to_string()))?;
-                let ax = self.op.forward(&img.view());
-                let (mut num, mut den) = (0f64, 0f64);
-                for (&a, &b) in ax.iter().zip(y.iter()) {
-                    num += (a - b).abs2();
-                    den += b.abs2();
-                }
-                Ok(if den > 0.0 {
-                    (num / den).sqrt()
-                } else {
-                    num.sqrt()
-                })
+        self.each_image(x, |img, y| {
+            let ax = self.op.forward(&img.view());
+            let (mut num, mut den) = (0f64, 0f64);
+            for (&a, &b) in ax.iter().zip(y.iter()) {
+                num += (a - b).abs2();
+                den += b.abs2();
+            }
+            Ok(if den > 0.0 {
+                (num / den).sqrt()
+            } else {
+                num.sqrt()
             })
-            .collect()
+        })
     }
 
     /// ∇ₓ log N(ŷ; A x, σ² I) = Aᴴ(ŷ − A x)/σ² per image, with ŷ = α y + β A z freshly drawn
@@ -240,6 +223,12 @@ impl<'a, T: Transform<In = f32>> MeasuredBatch<'a, T> {
             op.adjoint(&r.view())
         })
     }
+}
+
+/// Per-image results restacked into a tensor shaped like `like`.
+fn stack(parts: Vec<ArrayD<f32>>, like: &Tensor) -> Result<Tensor, ProjectionError> {
+    let data: Vec<f32> = parts.iter().flat_map(|p| p.iter().copied()).collect();
+    Ok(Tensor::from_vec(data, like.dims(), like.device())?)
 }
 
 /// The host copy of `x` after checking that it holds `n` images of the operator's domain shape.
