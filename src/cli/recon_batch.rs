@@ -23,7 +23,7 @@
 use crate::cli::args::progress;
 use crate::cli::model::LoadedModel;
 use crate::cli::recon::{self, Problem, ReconArgs};
-use crate::cli::worklist::{self, InputKind, Shard, WorkItem};
+use crate::cli::worklist::{self, InputKind, Naming, Shard, WorkItem};
 use crate::cli::{exit_code, invalid, InputContext};
 use crate::eval::uncertainty::{object_mean_sd, SliceTrust};
 use crate::io::atomic::write_bytes_atomic;
@@ -32,6 +32,7 @@ use crate::io::dicom::{read_dicom, read_dicom_series, write_derived_series, Deri
 use crate::io::guard::{refuse_nested_output, refuse_overwriting_inputs, resolved};
 use crate::io::measurement::{Geometry, Kind, Mask, Measurement, MeasurementData, Noise, Sidecar};
 use crate::io::nifti_io::{read_nifti, write_nifti, NiftiMeta};
+use crate::io::privacy;
 use crate::io::{read_image, write_image, ImageReadOptions, ImageWriteOptions};
 use crate::train::volume::in_plane_spacing;
 use anyhow::{anyhow, Context, Result};
@@ -63,9 +64,15 @@ pub struct BatchArgs {
     /// or a DICOM series folder `<name>/`): PSNR and SSIM go to the summary.
     #[arg(long, requires = "output")]
     pub reference: Option<PathBuf>,
-    /// DICOM outputs: de-identify (PS3.15 basic profile subset).
+    /// De-identify: DICOM outputs after the PS3.15 basic profile (one new StudyInstanceUID per
+    /// source study), pseudonymous output names `case_NNNN` (by position in the sorted input
+    /// list), and no input names, UIDs or quoted header values in the summary or progress lines.
     #[arg(long, requires = "output")]
     pub anonymize: bool,
+    /// With --anonymize: also write the pseudonym → input mapping (CSV) to this file. It
+    /// identifies the inputs: keep it apart from the shared outputs.
+    #[arg(long, requires = "anonymize")]
+    pub anonymize_map: Option<PathBuf>,
     /// Volumes: the slice axis (default: 2 for NIfTI, 0 for DICOM; DICOM output needs 0).
     #[arg(long, requires = "output")]
     pub axis: Option<usize>,
@@ -765,6 +772,26 @@ fn previous_ok_inputs(out_dir: &Path) -> std::collections::HashSet<String> {
         .collect()
 }
 
+/// Writes the `--anonymize-map` CSV (pseudonym, input) atomically, never over an input.
+fn write_pseudonym_map(map: &Path, items: &[WorkItem]) -> Result<()> {
+    let inputs: Vec<PathBuf> = items.iter().map(|i| i.path.clone()).collect();
+    refuse_overwriting_inputs(&[map.to_path_buf()], &inputs).map_err(invalid)?;
+    let mut csv = String::from("pseudonym,input\n");
+    for item in items {
+        let input = match &item.series {
+            Some((_, k, n)) => format!("{} (series {k} of {n})", item.path.display()),
+            None => item.path.display().to_string(),
+        };
+        csv.push_str(&format!(
+            "{},\"{}\"\n",
+            item.name,
+            input.replace('"', "\"\"")
+        ));
+    }
+    write_bytes_atomic(map, csv.as_bytes())
+        .with_context(|| format!("cannot write the pseudonym map {}", map.display()))
+}
+
 /// Writes the summary atomically.
 fn write_summary(path: &Path, s: &Summary) -> Result<()> {
     let json = serde_json::to_vec_pretty(s)?;
@@ -773,7 +800,12 @@ fn write_summary(path: &Path, s: &Summary) -> Result<()> {
 
 /// Runs a batch reconstruction into `out_dir`.
 pub fn run(a: &ReconArgs, out_dir: &Path) -> Result<()> {
-    let items = worklist::expand(&a.input).invalid_input()?;
+    let naming = if a.batch.anonymize {
+        Naming::Pseudonymous
+    } else {
+        Naming::Source
+    };
+    let items = worklist::expand(&a.input, naming).invalid_input()?;
     if items.is_empty() {
         return Err(invalid(format!(
             "{} holds no input (no measurement, NIfTI or DICOM file)",
@@ -785,6 +817,9 @@ pub fn run(a: &ReconArgs, out_dir: &Path) -> Result<()> {
         None => items,
     };
     plan_outputs(&a.input, &items, out_dir).map_err(invalid)?;
+    if let Some(map) = &a.batch.anonymize_map {
+        write_pseudonym_map(map, &items)?;
+    }
     std::fs::create_dir_all(out_dir)
         .with_context(|| format!("cannot create the output folder {}", out_dir.display()))?;
     let _lock = lock_output(out_dir)?;
@@ -852,8 +887,13 @@ pub fn run(a: &ReconArgs, out_dir: &Path) -> Result<()> {
                     summary.ok += 1;
                 }
                 Err(e) => {
+                    let message = format!("{e:#}");
                     report.status = Status::Failed;
-                    report.error = Some(format!("{e:#}"));
+                    report.error = Some(if item.pseudonymous {
+                        privacy::scrub(&message, &item.path, &item.name)
+                    } else {
+                        message
+                    });
                     report.error_code = Some(exit_code(&e));
                     summary.failed += 1;
                 }

@@ -8,6 +8,10 @@
 //! outputs) are ignored. A manifest `.csv` lists one input per line (first comma-separated
 //! field; relative paths are relative to the manifest's folder; empty lines, `#` comments and a
 //! `path` header are ignored).
+//!
+//! With `--anonymize` the output names are pseudonyms, `case_0001`, `case_0002`, … by position
+//! in the sorted list of input paths (before `--shard`, so shards and `--resume` agree), since
+//! file and folder names are often patient names or record numbers.
 
 use anyhow::{bail, Context, Result};
 use std::collections::HashSet;
@@ -61,17 +65,29 @@ pub struct WorkItem {
     /// A DICOM folder holding several series: which one this item is (its SeriesInstanceUID,
     /// and its position k of n among the folder's series for reports — UIDs are not printed).
     pub series: Option<(String, usize, usize)>,
+    /// Whether `name` is a pseudonym: reports then name the item by it, never by its path.
+    pub pseudonymous: bool,
 }
 
 impl WorkItem {
     /// The input as reports name it: the path, and for one series of a multi-series folder
-    /// "(series k of n)".
+    /// "(series k of n)"; a pseudonymous item only by its pseudonym.
     pub fn label(&self) -> String {
-        match &self.series {
-            Some((_, k, n)) => format!("{} (series {k} of {n})", self.path.display()),
-            None => self.path.display().to_string(),
+        match (&self.series, self.pseudonymous) {
+            (_, true) => self.name.clone(),
+            (Some((_, k, n)), false) => format!("{} (series {k} of {n})", self.path.display()),
+            (None, false) => self.path.display().to_string(),
         }
     }
+}
+
+/// How output base names are chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Naming {
+    /// The input's file name without its format suffix (`_2`, `_3`, … for repeats).
+    Source,
+    /// `case_NNNN` by position in the sorted input list (`--anonymize`).
+    Pseudonymous,
 }
 
 /// A DICOM folder with several series becomes one item per series (named `<base>_s<k>`); any
@@ -91,6 +107,7 @@ fn split_series(path: PathBuf, name: String) -> Vec<WorkItem> {
                         kind,
                         name: format!("{name}_s{}", i + 1),
                         series: Some((s.series_instance_uid, i + 1, n)),
+                        pseudonymous: false,
                     })
                     .collect();
             }
@@ -101,6 +118,7 @@ fn split_series(path: PathBuf, name: String) -> Vec<WorkItem> {
         path,
         name,
         series: None,
+        pseudonymous: false,
     }]
 }
 
@@ -163,9 +181,9 @@ fn is_folder_of_inputs(input: &Path) -> Result<bool> {
     Ok(!any_dicom_file)
 }
 
-/// The sorted work list of `input` with unique output names (a repeated base name gets the
-/// suffix `_2`, `_3`, … in path order).
-pub fn expand(input: &Path) -> Result<Vec<WorkItem>> {
+/// The sorted work list of `input` with unique output names chosen by `naming` (a repeated
+/// base name gets the suffix `_2`, `_3`, … in path order).
+pub fn expand(input: &Path, naming: Naming) -> Result<Vec<WorkItem>> {
     let mut paths = if input.is_dir() && is_folder_of_inputs(input)? {
         let mut v = Vec::new();
         for entry in std::fs::read_dir(input)
@@ -194,15 +212,23 @@ pub fn expand(input: &Path) -> Result<Vec<WorkItem>> {
     let mut used = HashSet::new();
     Ok(paths
         .into_iter()
-        .flat_map(|path| {
-            let base = base_name(&path);
+        .enumerate()
+        .flat_map(|(index, path)| {
+            let base = match naming {
+                Naming::Source => base_name(&path),
+                Naming::Pseudonymous => format!("case_{:04}", index + 1),
+            };
             let mut name = base.clone();
             let mut k = 2;
             while !used.insert(name.clone()) {
                 name = format!("{base}_{k}");
                 k += 1;
             }
-            split_series(path, name)
+            let mut items = split_series(path, name);
+            for item in &mut items {
+                item.pseudonymous = naming == Naming::Pseudonymous;
+            }
+            items
         })
         .collect())
 }
@@ -283,7 +309,7 @@ mod tests {
             std::fs::write(dir.path().join(f), b"x").unwrap();
         }
         std::fs::create_dir(dir.path().join("series1")).unwrap();
-        let items = expand(dir.path()).unwrap();
+        let items = expand(dir.path(), Naming::Source).unwrap();
         let names: Vec<&str> = items.iter().map(|i| i.name.as_str()).collect();
         assert_eq!(names, ["a", "a_2", "b", "series1"]);
         assert_eq!(items[0].kind, InputKind::Nifti);
@@ -299,13 +325,28 @@ mod tests {
             "path,comment\n# skipped\n\nz/b.nii.gz,second\na.npy\nz/b.nii.gz\n",
         )
         .unwrap();
-        let items = expand(&dir.path().join("list.csv")).unwrap();
+        let items = expand(&dir.path().join("list.csv"), Naming::Source).unwrap();
         let paths: Vec<PathBuf> = items.iter().map(|i| i.path.clone()).collect();
         assert_eq!(
             paths,
             [dir.path().join("a.npy"), dir.path().join("z/b.nii.gz")]
         );
         assert_eq!(items[1].name, "b");
-        assert!(expand(&dir.path().join("missing")).is_err());
+        assert!(expand(&dir.path().join("missing"), Naming::Source).is_err());
+    }
+
+    #[test]
+    fn pseudonyms_hide_the_input_names_and_are_stable() {
+        let dir = tempfile::tempdir().unwrap();
+        for f in ["DOE_JOHN_123.nii.gz", "SMITH^ANN.npy", "SMITH^ANN.json"] {
+            std::fs::write(dir.path().join(f), b"x").unwrap();
+        }
+        let items = expand(dir.path(), Naming::Pseudonymous).unwrap();
+        let labels: Vec<String> = items.iter().map(WorkItem::label).collect();
+        assert_eq!(labels, ["case_0001", "case_0002"]);
+        assert!(items.iter().all(|i| i.pseudonymous));
+        // a shard keeps the global numbering
+        let second = Shard { index: 1, count: 2 }.select(items);
+        assert_eq!(second[0].name, "case_0002");
     }
 }

@@ -9,6 +9,7 @@ pub mod image_io;
 pub mod measurement;
 pub mod nifti_io;
 pub mod npy;
+pub mod privacy;
 
 use self::dicom::{DerivedSeriesOptions, DicomVolume};
 use anyhow::{anyhow, bail, Context, Result};

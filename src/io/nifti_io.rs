@@ -303,6 +303,12 @@ pub fn write_nifti(path: &Path, data: &ArrayViewD<f32>, meta: &NiftiMeta) -> Res
             h
         }
     };
+    // free text of the source header (it may name the patient or the scan) is not carried
+    // into a derived volume
+    header.aux_file = [0; 24];
+    header.intent_name = [0; 16];
+    header.db_name = [0; 18];
+    header.data_type = [0; 10];
     header.scl_slope = 1.0;
     header.scl_inter = 0.0;
     header.cal_min = 0.0;
