@@ -1,4 +1,4 @@
-//! Self-describing safetensors checkpoints of a score network (issue 3).
+//! Self-describing safetensors checkpoints of a score network.
 //!
 //! A checkpoint holds the model weights (plain names) and their EMA (prefix `ema.`); the
 //! safetensors metadata key [`META_KEY`] holds [`CheckpointMeta`] as JSON: format and crate

@@ -4,9 +4,10 @@
 
 use medsgm::eval::bayes_opt::{Dim, OptLog};
 use medsgm::eval::cases::{Case, ScoreSolver, Solved};
-use medsgm::eval::method::{EvalMethod, MethodParams, Task};
+use medsgm::eval::method::MethodParams;
 use medsgm::eval::recon_bench::{run_bench, MethodRun, Record};
 use medsgm::eval::testset::{mri_slices, phantoms, EvalSplit, TEST_SEED};
+use medsgm::task::{Method, Problem};
 use medsgm_operators::radon::Radon;
 use medsgm_operators::{Fft2, RealInput, Subsampled, Transform};
 use ndarray::{Array1, Ix2};
@@ -99,7 +100,7 @@ impl ScoreSolver for ZeroFillSolver {
         &self,
         op: &Subsampled<Radon>,
         ys: &[Array1<f32>],
-        _: EvalMethod,
+        _: Method,
         _: &MethodParams,
     ) -> anyhow::Result<Solved> {
         Ok(self.solve(op, ys))
@@ -108,7 +109,7 @@ impl ScoreSolver for ZeroFillSolver {
         &self,
         op: &Subsampled<RealInput<Fft2>>,
         ys: &[Array1<Complex32>],
-        _: EvalMethod,
+        _: Method,
         _: &MethodParams,
     ) -> anyhow::Result<Solved> {
         Ok(self.solve(op, ys))
@@ -127,16 +128,16 @@ fn score_methods_get_one_batch_per_case_and_their_nfe_is_recorded() {
     };
     let runs = [
         MethodRun {
-            method: EvalMethod::PcProjection,
-            params: MethodParams::defaults(Task::Mri),
+            method: Method::PcProjection,
+            params: MethodParams::defaults(Problem::Mri),
         },
         MethodRun {
-            method: EvalMethod::ZeroFilled,
-            params: MethodParams::defaults(Task::Mri),
+            method: Method::ZeroFilled,
+            params: MethodParams::defaults(Problem::Mri),
         },
     ];
     let out = run_bench(
-        Task::Mri,
+        Problem::Mri,
         &images,
         &cases,
         &runs,
@@ -374,7 +375,7 @@ impl ScoreSolver for FragileSolver {
         &self,
         _: &Subsampled<Radon>,
         _: &[Array1<f32>],
-        _: EvalMethod,
+        _: Method,
         _: &MethodParams,
     ) -> anyhow::Result<Solved> {
         unreachable!("MRI only")
@@ -383,7 +384,7 @@ impl ScoreSolver for FragileSolver {
         &self,
         op: &Subsampled<RealInput<Fft2>>,
         ys: &[Array1<Complex32>],
-        _: EvalMethod,
+        _: Method,
         params: &MethodParams,
     ) -> anyhow::Result<Solved> {
         Self::check(params)?;
@@ -402,15 +403,15 @@ fn tuning_objective_scores_divergence_as_a_failure() {
     let images = phantoms(32, TEST_SEED, 2, false).unwrap();
     let cases = vec![Case::mri(&images, vec![0, 1], 2.0).unwrap()];
     let run = |snr: f64, lambda: f64| MethodRun {
-        method: EvalMethod::PcProjection,
+        method: Method::PcProjection,
         params: MethodParams {
             snr,
             lambda,
-            ..MethodParams::defaults(Task::Mri)
+            ..MethodParams::defaults(Problem::Mri)
         },
     };
     let ok = objective(
-        Task::Mri,
+        Problem::Mri,
         &images,
         &cases,
         &run(0.1, 1.0),
@@ -420,7 +421,7 @@ fn tuning_objective_scores_divergence_as_a_failure() {
     .unwrap();
     assert!(ok.0 > 5.0, "{ok:?}");
     let failed = objective(
-        Task::Mri,
+        Problem::Mri,
         &images,
         &cases,
         &run(0.9, 1.0),
@@ -431,7 +432,7 @@ fn tuning_objective_scores_divergence_as_a_failure() {
     assert_eq!(failed.0, 0.0);
     assert!(failed.1["failed"].as_str().unwrap().contains("diverged"));
     assert!(objective(
-        Task::Mri,
+        Problem::Mri,
         &images,
         &cases,
         &run(0.1, -1.0),

@@ -1,10 +1,11 @@
 //! Measurement files: sidecar round trip, and clear errors when sidecar and data disagree.
 
 use medsgm::io::measurement::{
-    load_measurement, save_measurement, sidecar_path, Geometry, Kind, Mask, MaskGenerator,
-    Measurement, MeasurementData, Noise, Sidecar,
+    load_measurement, save_measurement, sidecar_path, Geometry, Mask, MaskGenerator, Measurement,
+    MeasurementData, Noise, Sidecar,
 };
 use medsgm::io::npy::write_npy;
+use medsgm::task::Problem;
 use ndarray::Array2;
 use num_complex::Complex32;
 use std::path::Path;
@@ -13,7 +14,7 @@ fn ct_measurement() -> Measurement {
     let sino = Array2::from_shape_fn((3, 11), |(v, d)| v as f32 + 0.1 * d as f32);
     let data = MeasurementData::Sinogram(sino);
     let sidecar = Sidecar::new(
-        Kind::Ct,
+        Problem::Ct,
         &data,
         Geometry::ParallelBeam {
             size: 8,
@@ -49,7 +50,7 @@ fn mri_measurement() -> Measurement {
     });
     let data = MeasurementData::KSpace(k);
     let sidecar = Sidecar::new(
-        Kind::Mri,
+        Problem::Mri,
         &data,
         Geometry::Cartesian { h: 4, w: 6 },
         Mask::Columns {
@@ -79,7 +80,7 @@ fn mar_measurement() -> Measurement {
     let sino = Array2::from_shape_fn((4, 5), |(v, d)| (v * d) as f32);
     let data = MeasurementData::Sinogram(sino);
     let mut sidecar = Sidecar::new(
-        Kind::Mar,
+        Problem::Mar,
         &data,
         Geometry::ParallelBeam {
             size: 4,
@@ -206,7 +207,7 @@ fn inconsistent_measurements_are_not_written() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("bad.npy");
     let mut m = ct_measurement();
-    m.sidecar.kind = Kind::Mri;
+    m.sidecar.kind = Problem::Mri;
     assert!(save_measurement(&p, &m).is_err());
     let mut m = ct_measurement();
     if let MeasurementData::Sinogram(s) = &mut m.data {

@@ -57,7 +57,7 @@ pub fn run(repeats: usize) -> anyhow::Result<Vec<BenchRow>> {
     push(
         "fft2 -> mask -> ifft2 256² (preallocated)",
         ms,
-        format!("{threads} threads; numpy ortho 0.52 ms, scipy 0.49 ms (peer-numbers.md)"),
+        format!("{threads} threads; numpy ortho 0.52 ms, scipy 0.49 ms (reference figure, not this run)"),
     );
     let xd = x.view().into_dyn();
     let mask_d = mask.view().into_dyn();
@@ -91,7 +91,7 @@ pub fn run(repeats: usize) -> anyhow::Result<Vec<BenchRow>> {
         push(
             &format!("SSIM 256² ({preset})"),
             ms,
-            format!("{threads} threads; scikit-image {peer} ms (peer-numbers.md)"),
+            format!("{threads} threads; scikit-image {peer} ms (reference figure, not this run)"),
         );
     }
 

@@ -4,7 +4,7 @@
 //!
 //! Two detector widths per size: n_det = ⌈√2·N⌉ (medsgm's default, covers the whole square,
 //! like scikit-image's `radon(circle=False)`), and n_det = N (the inscribed circle only, like
-//! `radon(circle=True)`, which the peer numbers in peer-numbers.md use).
+//! `radon(circle=True)`, which scikit-image reference timings usually use).
 
 use super::BenchRow;
 use medsgm_operators::fbp::{fbp, Filter};

@@ -28,6 +28,7 @@ pub struct BenchArgs {
 
 /// Available benchmarks.
 #[derive(Debug, Clone, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per run
 pub enum Bench {
     /// Radon forward/adjoint, FBP, FFT, SSIM and FISTA-TV timings (peer: scikit-image, numpy).
     Operators,

@@ -1,14 +1,15 @@
-//! `medsgm bench recon`: the reconstruction benchmark of issue 4 (thesis Tables 8.1–8.3,
+//! `medsgm bench recon`: the reconstruction benchmark (thesis Tables 8.1–8.3,
 //! Fig. 8.5) on held-out images: per-image CSV/JSON, a markdown summary, quality-vs-measurement
 //! curves, an optional quality-vs-NFE sweep and an image panel of the first test image.
 
 use crate::cli::{invalid, InputContext};
 use crate::eval::cases::{Case, ScoreSolver};
 use crate::eval::latent::{LatentSolver, SolverSet};
-use crate::eval::method::{EvalMethod, Task, TaskConfig};
+use crate::eval::method::TaskConfig;
 use crate::eval::recon_bench::{run_bench, MethodRun, Record};
 use crate::eval::report::{image_panel, quality_curves, write_records, write_summary};
 use crate::eval::testset::{config_slices, mri_slices, phantoms, EvalSplit, TestImage};
+use crate::task::{Method, Problem};
 use anyhow::{Context, Result};
 use clap::Args;
 use std::path::{Path, PathBuf};
@@ -18,7 +19,7 @@ use std::path::{Path, PathBuf};
 pub struct ReconBenchArgs {
     /// The inverse problem.
     #[arg(long, value_enum)]
-    pub task: Task,
+    pub task: Problem,
     /// CT: numbers of measured views (of 180).
     #[arg(long, value_delimiter = ',', default_value = "10,20,23,45")]
     pub views: Vec<usize>,
@@ -28,7 +29,7 @@ pub struct ReconBenchArgs {
     /// Methods, comma separated (fbp, fista-tv, zero-filled, li, pc-projection, dds, diffpir, dps,
     /// ald-projection, score-sde, langevin, latent-dc = latent-projection: the LSGM prior).
     #[arg(long, value_delimiter = ',', required = true)]
-    pub methods: Vec<EvalMethod>,
+    pub methods: Vec<Method>,
     /// Score-model checkpoint (needed by the score methods; sets the image size).
     #[arg(long)]
     pub model: Option<PathBuf>,
@@ -65,7 +66,7 @@ pub struct ReconBenchArgs {
     /// Sampler seed (score methods) and MAR noise seed.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Task config with per-method parameters (e.g. configs/tuned_ct.toml from `medsgm tune`).
+    /// Problem config with per-method parameters (e.g. configs/tuned_ct.toml from `medsgm tune`).
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Also measure quality against NFE at these budgets per image (first setting, score
@@ -79,17 +80,17 @@ pub struct ReconBenchArgs {
 
 /// The test images of a task.
 pub fn task_images(
-    task: Task,
+    task: Problem,
     size: usize,
     split: EvalSplit,
     n: usize,
     data: Option<&Path>,
 ) -> Result<Vec<TestImage>> {
     match (task, data) {
-        (Task::Ct, Some(config)) if !is_toml(config) => {
+        (Problem::Ct, Some(config)) if !is_toml(config) => {
             bail_invalid("CT images from a folder or file need --model (its HU window and spacing)")
         }
-        (Task::Ct, Some(config)) => Ok(config_slices(config, n, split)
+        (Problem::Ct, Some(config)) => Ok(config_slices(config, n, split)
             .invalid_input()?
             .into_iter()
             .map(|(id, truth)| TestImage {
@@ -98,8 +99,10 @@ pub fn task_images(
                 metal: None,
             })
             .collect()),
-        (Task::Ct | Task::Mar, _) => phantoms(size, split.first_seed(), n, task == Task::Mar),
-        (Task::Mri, _) => {
+        (Problem::Ct | Problem::Mar, _) => {
+            phantoms(size, split.first_seed(), n, task == Problem::Mar)
+        }
+        (Problem::Mri, _) => {
             let path = data.ok_or_else(|| invalid("--task mri needs --data (held-out slices)"))?;
             mri_slices(path, n, split).invalid_input()
         }
@@ -116,17 +119,17 @@ fn bail_invalid<T>(msg: &str) -> Result<T> {
 
 /// Whether `--data` names independent real images rather than a prepared test set: for CT
 /// anything but a training config, for MRI a DICOM file or a folder holding DICOM files.
-fn is_independent(task: Task, data: &Path) -> bool {
+fn is_independent(task: Problem, data: &Path) -> bool {
     let dicom = |p: &Path| p.extension().is_some_and(|e| e == "dcm");
     match task {
-        Task::Ct => !is_toml(data),
-        Task::Mri => {
+        Problem::Ct => !is_toml(data),
+        Problem::Mri => {
             dicom(data)
                 || std::fs::read_dir(data)
                     .map(|d| d.flatten().any(|e| dicom(&e.path())))
                     .unwrap_or(false)
         }
-        Task::Mar => false,
+        Problem::Mar => false,
     }
 }
 
@@ -136,7 +139,7 @@ fn is_independent(task: Task, data: &Path) -> bool {
 /// note) — CT slices padded to a square with air (0). Slices of different sizes form separate
 /// cases ([`task_cases`]).
 pub fn independent_images(
-    task: Task,
+    task: Problem,
     path: &Path,
     model: &Path,
     n: usize,
@@ -151,7 +154,7 @@ pub fn independent_images(
         .take(n)
         .map(|(id, im)| {
             let (h, w) = im.dim();
-            if task != Task::Ct {
+            if task != Problem::Ct {
                 return TestImage {
                     id,
                     truth: im.mapv(|v| v.clamp(0.0, 1.0)),
@@ -175,7 +178,7 @@ pub fn independent_images(
 /// The benchmark cases: one per views/acceleration value (CT, MRI) or per image (MAR); CT
 /// images of several sizes (independent slices) give one case per size and view count.
 pub fn task_cases(
-    task: Task,
+    task: Problem,
     images: &[TestImage],
     views: &[usize],
     accel: &[f64],
@@ -183,7 +186,7 @@ pub fn task_cases(
 ) -> Result<Vec<Case>> {
     let all: Vec<usize> = (0..images.len()).collect();
     match task {
-        Task::Ct => views
+        Problem::Ct => views
             .iter()
             .flat_map(|&v| {
                 size_groups(images)
@@ -191,7 +194,7 @@ pub fn task_cases(
                     .map(move |g| Case::ct(images, g, v))
             })
             .collect(),
-        Task::Mri => accel
+        Problem::Mri => accel
             .iter()
             .flat_map(|&r| {
                 size_groups(images)
@@ -199,7 +202,7 @@ pub fn task_cases(
                     .map(move |g| Case::mri(images, g, r))
             })
             .collect(),
-        Task::Mar => all
+        Problem::Mar => all
             .iter()
             .map(|&i| Case::mar(images, i, seed.wrapping_add(i as u64)))
             .collect(),
@@ -242,16 +245,16 @@ pub fn solver_and_size(
 /// The pixel-space (`--model`) and latent (`--latent-model`) solvers that `methods` need, and
 /// the image size (the models', else `size`).
 pub fn solvers(
-    methods: &[EvalMethod],
+    methods: &[Method],
     model: Option<&Path>,
     latent_model: Option<&Path>,
     size: usize,
     batch: usize,
 ) -> Result<(Option<SolverSet>, usize)> {
-    let latent_needed = methods.contains(&EvalMethod::LatentDc);
+    let latent_needed = methods.contains(&Method::LatentDc);
     let pixel_needed = methods
         .iter()
-        .any(|m| m.is_score() && *m != EvalMethod::LatentDc);
+        .any(|m| m.is_score() && *m != Method::LatentDc);
     let (pixel, size) = solver_and_size(model, pixel_needed, size, batch)?;
     let latent: Option<Box<dyn ScoreSolver>> = match latent_model {
         Some(path) => Some(Box::new(
@@ -282,10 +285,10 @@ fn validate(a: &ReconBenchArgs) -> Result<()> {
     if let Some(m) = a.methods.iter().find(|m| !m.applies_to(a.task)) {
         return Err(invalid(format!("{m} does not apply to --task {}", a.task)));
     }
-    if a.task == Task::Ct && a.views.iter().any(|&v| !(1..=180).contains(&v)) {
+    if a.task == Problem::Ct && a.views.iter().any(|&v| !(1..=180).contains(&v)) {
         return Err(invalid("--views must be in 1..=180"));
     }
-    if a.task == Task::Mri && a.accel.iter().any(|&r| !(r.is_finite() && r >= 1.0)) {
+    if a.task == Problem::Mri && a.accel.iter().any(|&r| !(r.is_finite() && r >= 1.0)) {
         return Err(invalid("--accel must be ≥ 1"));
     }
     if a.steps == Some(0)
@@ -327,7 +330,7 @@ pub fn run(a: &ReconBenchArgs, out: &Path) -> Result<()> {
             let mut params = config.params(a.task, method).invalid_input()?;
             params.steps = a.steps.unwrap_or(params.steps);
             params.samples = a.samples.unwrap_or(params.samples);
-            if method == EvalMethod::LatentDc {
+            if method == Method::LatentDc {
                 params.steps = a.latent_steps.unwrap_or(params.steps);
             }
             params.seed = a.seed;
@@ -353,7 +356,7 @@ pub fn run(a: &ReconBenchArgs, out: &Path) -> Result<()> {
         .len()
         > 1
     {
-        let x_label = if a.task == Task::Ct {
+        let x_label = if a.task == Problem::Ct {
             "views"
         } else {
             "acceleration"
@@ -389,7 +392,7 @@ fn nfe_sweep(
     solver: Option<&dyn ScoreSolver>,
     out: &Path,
 ) -> Result<()> {
-    let sweep_cases = if a.task == Task::Mar {
+    let sweep_cases = if a.task == Problem::Mar {
         cases
     } else {
         &cases[..1]

@@ -1,5 +1,4 @@
-//! `medsgm demo`: score-based sparse-view CT on a built-in problem (issue 4, "Shipped default
-//! models"). A held-out anatomical phantom at the model's resolution is measured with 23
+//! `medsgm demo`: score-based sparse-view CT on a built-in problem. A held-out anatomical phantom at the model's resolution is measured with 23
 //! equispaced views; FBP, FISTA-TV and medsgm (PC sampling with the data-consistency
 //! projection, thesis Alg. 8.2, K posterior samples) reconstruct it; the scores (PSNR/SSIM
 //! against the ground truth) are printed and a comparison figure (ground truth, FBP, FISTA-TV,
@@ -17,9 +16,9 @@ use crate::cli::phantom::PhantomKind;
 use crate::cli::recon::run_fista_tv;
 use crate::cli::score_recon::{dense_ct_operator, score_reconstruct, IntensityMap, DENSE_VIEWS};
 use crate::cli::{invalid, InputContext};
-use crate::eval::method::{EvalMethod, Task};
 use crate::io::npy::write_npy;
 use crate::plot::{comparison_figure, Panel};
+use crate::task::{Method, Problem};
 use anyhow::{Context, Result};
 use clap::Args;
 use medsgm_operators::fbp::{fbp, Filter};
@@ -105,7 +104,7 @@ pub struct DemoArgs {
     /// (50 NFE) with the tuned task configs (configs/tuned_*.toml), all on the first slice of
     /// the test slab; needs `bash data-scripts/fetch_real_data.sh` first.
     #[arg(long, value_enum, conflicts_with_all = ["held_out", "model", "classical_only"])]
-    pub task: Option<Task>,
+    pub task: Option<Problem>,
 }
 
 /// Network evaluations of the real-slice demo's DDS (`demo --task`).
@@ -149,8 +148,11 @@ pub struct DemoMethod<'a> {
     /// Display name.
     pub name: String,
     /// Reconstructs an image from the problem's sinogram (never looks at `truth`).
-    pub reconstruct: Box<dyn Fn(&CtProblem) -> Result<MethodOutput> + 'a>,
+    pub reconstruct: Reconstructor<'a>,
 }
+
+/// A demo method's reconstruction from the problem's sinogram.
+pub type Reconstructor<'a> = Box<dyn Fn(&CtProblem) -> Result<MethodOutput> + 'a>;
 
 /// FISTA-TV iterations of the demo.
 const FISTA_ITERATIONS: usize = 200;
@@ -355,11 +357,11 @@ fn validate(a: &DemoArgs) -> Result<()> {
 /// `demo --task ct|mri`: the first slice of the shipped real prior's held-out test slab
 /// through `bench recon` (classical baselines and DDS at [`REAL_DEMO_NFE`] with the tuned task
 /// config): table on stdout, figures and per-image results in `--out-dir`.
-fn real_demo(task: Task, a: &DemoArgs) -> Result<()> {
+fn real_demo(task: Problem, a: &DemoArgs) -> Result<()> {
     let (name, classical, views, accel) = match task {
-        Task::Ct => ("ct_head", EvalMethod::Fbp, vec![a.views], vec![]),
-        Task::Mri => ("mri_t1", EvalMethod::ZeroFilled, vec![], vec![4.0]),
-        Task::Mar => return Err(invalid("demo --task takes ct or mri")),
+        Problem::Ct => ("ct_head", Method::Fbp, vec![a.views], vec![]),
+        Problem::Mri => ("mri_t1", Method::ZeroFilled, vec![], vec![4.0]),
+        Problem::Mar => return Err(invalid("demo --task takes ct or mri")),
     };
     let model = PathBuf::from(format!("models/{name}/model.safetensors"));
     let data = PathBuf::from(format!("configs/{name}.toml"));
@@ -376,7 +378,7 @@ fn real_demo(task: Task, a: &DemoArgs) -> Result<()> {
         task,
         views,
         accel,
-        methods: vec![classical, EvalMethod::FistaTv, EvalMethod::Dds],
+        methods: vec![classical, Method::FistaTv, Method::Dds],
         model: Some(model),
         latent_model: None,
         latent_steps: None,

@@ -13,12 +13,12 @@ use crate::cli::score_recon::{
     self, ct_intensity_map, model_hu_window, mri_intensity_map, IntensityMap, ScoreArgs, ScoreRecon,
 };
 use crate::cli::{invalid, InputContext};
-use crate::eval::method::Task;
 use crate::io::guard::refuse_overwriting_inputs;
 use crate::io::image_io::Window;
 use crate::io::measurement::{
-    load_measurement, measurement_files, Geometry, Kind, Mask, Measurement, MeasurementData,
+    load_measurement, measurement_files, Geometry, Mask, Measurement, MeasurementData,
 };
+use crate::task::{Method, Problem};
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use medsgm_operators::fbp::{fbp, Filter};
@@ -36,63 +36,6 @@ use ndarray::{Array1, Array2, ArrayViewD};
 use num_complex::Complex32;
 use std::path::{Path, PathBuf};
 
-/// The problem a measurement belongs to (must match its sidecar).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Problem {
-    /// Sparse-view CT.
-    Ct,
-    /// Undersampled MRI.
-    Mri,
-    /// Metal-artifact removal.
-    Mar,
-}
-
-/// Reconstruction methods.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Method {
-    /// Filtered back-projection (CT, MAR).
-    Fbp,
-    /// FISTA with isotropic total variation (CT, MRI).
-    FistaTv,
-    /// Zero-filled inverse FFT (MRI).
-    ZeroFilled,
-    /// Linear interpolation across the metal trace, then FBP (MAR).
-    Li,
-    /// Score-based: predictor–corrector sampling with the data-consistency projection before
-    /// every step (thesis Alg. 8.2; the paper's method).
-    PcProjection,
-    /// Score-based: annealed Langevin dynamics with the projection.
-    AldProjection,
-    /// Score-based baseline: conditional score s_θ + ρ ∇ log p(ŷ_t | x) (Song et al. 2021).
-    ScoreSde,
-    /// Score-based baseline: annealed Langevin with a likelihood gradient (Jalal et al. 2021).
-    Langevin,
-    /// Score-based, fast: Decomposed Diffusion Sampling (Chung et al. 2024), one network
-    /// evaluation per step and a CG data step (--eta, --gamma, --cg-iterations).
-    Dds,
-    /// Score-based, fast: DiffPIR (Zhu et al. 2023), DDS with a noise-dependent data weight.
-    Diffpir,
-    /// Score-based: diffusion posterior sampling (Chung et al. 2023), guidance through the
-    /// network's Jacobian (--zeta); N + 1 evaluations, each with a backward pass.
-    Dps,
-}
-
-impl Method {
-    /// The solver method of a score-based method (None for the classical ones).
-    pub fn inverse_method(self) -> Option<InverseMethod> {
-        match self {
-            Method::PcProjection => Some(InverseMethod::PcProjection),
-            Method::AldProjection => Some(InverseMethod::AldProjection),
-            Method::ScoreSde => Some(InverseMethod::ScoreSde),
-            Method::Langevin => Some(InverseMethod::Langevin),
-            Method::Dds => Some(InverseMethod::Dds),
-            Method::Diffpir => Some(InverseMethod::DiffPir),
-            Method::Dps => Some(InverseMethod::Dps),
-            _ => None,
-        }
-    }
-}
-
 impl FilterChoice {
     /// The operators crate's filter.
     pub fn filter(self) -> Filter {
@@ -105,17 +48,6 @@ impl FilterChoice {
         }
     }
 }
-
-/// The score-based methods (valid for every problem).
-const SCORE_METHODS: [Method; 7] = [
-    Method::PcProjection,
-    Method::AldProjection,
-    Method::ScoreSde,
-    Method::Langevin,
-    Method::Dds,
-    Method::Diffpir,
-    Method::Dps,
-];
 
 /// FBP filters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -184,7 +116,7 @@ impl ReconArgs {
     /// The resolved solver configuration of the score method `method` (flags, then
     /// `--config`, then defaults; see [`ScoreArgs`]).
     pub fn solver_config(&self, method: InverseMethod) -> Result<InverseConfig> {
-        self.score.config(self.problem.task(), method)
+        self.score.config(self.problem, method)
     }
 
     /// The output image settings for the file `out`.
@@ -194,33 +126,6 @@ impl ReconArgs {
             window: self.window,
             bit_depth: self.bit_depth,
         }
-    }
-}
-
-impl Problem {
-    /// The benchmark task of the same name (selects the task config's defaults).
-    pub fn task(self) -> Task {
-        match self {
-            Problem::Ct => Task::Ct,
-            Problem::Mri => Task::Mri,
-            Problem::Mar => Task::Mar,
-        }
-    }
-
-    fn kind(self) -> Kind {
-        match self {
-            Problem::Ct => Kind::Ct,
-            Problem::Mri => Kind::Mri,
-            Problem::Mar => Kind::Mar,
-        }
-    }
-    fn methods(self) -> Vec<Method> {
-        let classical: &[Method] = match self {
-            Problem::Ct => &[Method::Fbp, Method::FistaTv],
-            Problem::Mri => &[Method::ZeroFilled, Method::FistaTv],
-            Problem::Mar => &[Method::Li, Method::Fbp],
-        };
-        classical.iter().chain(&SCORE_METHODS).copied().collect()
     }
 }
 
@@ -242,12 +147,22 @@ pub fn check_method(a: &ReconArgs) -> Result<()> {
             )));
         }
     }
-    if !a.problem.methods().contains(&a.method) {
+    if a.method == Method::LatentDc {
+        return Err(invalid(
+            "latent-dc (the LSGM latent prior) runs in `medsgm bench recon --latent-model`, not in recon",
+        ));
+    }
+    if !a.method.applies_to(a.problem) {
+        let choices: Vec<&str> = Method::ALL
+            .iter()
+            .filter(|m| m.applies_to(a.problem) && **m != Method::LatentDc)
+            .map(|m| m.name())
+            .collect();
         return Err(invalid(format!(
-            "method {:?} does not apply to {}; choose one of {:?}",
+            "method {} does not apply to {}; choose one of {}",
             a.method,
-            a.problem.kind(),
-            a.problem.methods()
+            a.problem,
+            choices.join(", ")
         )));
     }
     if a.method == Method::FistaTv {
@@ -259,7 +174,7 @@ pub fn check_method(a: &ReconArgs) -> Result<()> {
         }
     }
     if let Some(method) = a.method.inverse_method() {
-        a.score.validate(a.problem.task(), method)?;
+        a.score.validate(a.problem, method)?;
     }
     Ok(())
 }
@@ -267,12 +182,12 @@ pub fn check_method(a: &ReconArgs) -> Result<()> {
 /// Loads the measurement at `path` and checks its kind against the problem.
 pub fn load_checked(a: &ReconArgs, path: &Path) -> Result<Measurement> {
     let m = load_measurement(path).invalid_input()?;
-    if m.sidecar.kind != a.problem.kind() {
+    if m.sidecar.kind != a.problem {
         return Err(invalid(format!(
             "{} is a {} measurement, not {}",
             path.display(),
             m.sidecar.kind,
-            a.problem.kind()
+            a.problem
         )));
     }
     Ok(m)
@@ -511,10 +426,11 @@ fn recon_ct(a: &ReconArgs, m: &Measurement) -> Result<ReconOutput> {
     Ok(ReconOutput::classical(image, Window::UNIT))
 }
 
+/// Undersampled MRI's A = P(Λ) F on real images.
+type MriOperator = Subsampled<RealInput<Fft2>>;
+
 /// MRI: A = P(Λ) F on real images, Λ = the measured columns; y; the zero-filled image.
-fn mri_operator(
-    m: &Measurement,
-) -> Result<(Subsampled<RealInput<Fft2>>, Array1<Complex32>, Array2<f32>)> {
+fn mri_operator(m: &Measurement) -> Result<(MriOperator, Array1<Complex32>, Array2<f32>)> {
     let (Geometry::Cartesian { h, w }, Mask::Columns { kept, .. }, MeasurementData::KSpace(k)) =
         (&m.sidecar.geometry, &m.sidecar.mask, &m.data)
     else {
@@ -662,7 +578,7 @@ pub fn load_model(a: &ReconArgs) -> Result<Option<LoadedModel>> {
 pub fn run(a: &ReconArgs) -> Result<()> {
     let resolved = match a.method.inverse_method() {
         Some(method) => ReconArgs {
-            score: a.score.resolved(a.problem.task(), method)?,
+            score: a.score.resolved(a.problem, method)?,
             ..a.clone()
         },
         None => a.clone(),

@@ -1,5 +1,5 @@
 //! `medsgm recon … --input <file|folder|manifest.csv> --output <folder>`: batch reconstruction
-//! (issue 5, "Volumes and batches").
+//! of volumes and folders.
 //!
 //! Inputs (see [`worklist`]): measurement files are reconstructed as by the single-file
 //! command; NIfTI volumes and DICOM files/series are measured slice by slice along `--axis`
@@ -22,7 +22,7 @@
 
 use crate::cli::args::progress;
 use crate::cli::model::LoadedModel;
-use crate::cli::recon::{self, Problem, ReconArgs};
+use crate::cli::recon::{self, ReconArgs};
 use crate::cli::worklist::{self, InputKind, Naming, Shard, WorkItem};
 use crate::cli::{exit_code, invalid, InputContext};
 use crate::eval::uncertainty::{object_mean_sd, SliceTrust};
@@ -30,10 +30,11 @@ use crate::io::atomic::write_bytes_atomic;
 use crate::io::dicom::padding::AIR_HU;
 use crate::io::dicom::{read_dicom, read_dicom_series, write_derived_series, DerivedSeriesOptions};
 use crate::io::guard::{refuse_nested_output, refuse_overwriting_inputs, resolved};
-use crate::io::measurement::{Geometry, Kind, Mask, Measurement, MeasurementData, Noise, Sidecar};
+use crate::io::measurement::{Geometry, Mask, Measurement, MeasurementData, Noise, Sidecar};
 use crate::io::nifti_io::{read_nifti, write_nifti, NiftiMeta};
 use crate::io::privacy;
 use crate::io::{read_image, write_image, ImageReadOptions, ImageWriteOptions};
+use crate::task::Problem;
 use crate::train::volume::in_plane_spacing;
 use anyhow::{anyhow, Context, Result};
 use clap::{Args, ValueEnum};
@@ -272,8 +273,8 @@ fn slice_measurement(a: &ReconArgs, image: &Array2<f32>, units: &str) -> Result<
         )),
     };
     let kind = match a.problem {
-        Problem::Ct => Kind::Ct,
-        _ => Kind::Mri,
+        Problem::Ct => Problem::Ct,
+        _ => Problem::Mri,
     };
     let sidecar = Sidecar::new(kind, &data, geometry, mask, Noise::None, units);
     Ok(Measurement {

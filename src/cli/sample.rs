@@ -1,8 +1,8 @@
-//! `medsgm sample`: unconditional samples from a trained score model (issue 3 "Sampling") with
+//! `medsgm sample`: unconditional samples from a trained score model with
 //! the predictor–corrector sampler (thesis Alg. B.3; method digest §3.7–3.8) or the
 //! probability-flow ODE (thesis §7.4.3; digest §3.4). An LSGM checkpoint (told apart by the
 //! `format` of its safetensors metadata) is sampled the same way in its latent space with the
-//! mixed-score prior's EMA weights, then decoded by the VAE's decoder mean (LSGM §7.7, issue 6).
+//! mixed-score prior's EMA weights, then decoded by the VAE's decoder mean (LSGM §7.7).
 //!
 //! Writes into `--out DIR`: `samples.png` (grid, model units [0, 1] shown black..white),
 //! `samples.npy` (float32 `[n, H, W]` in the model's normalised units; the normalisation that
@@ -178,6 +178,7 @@ fn ode_config(a: &SampleArgs, seed: u64) -> OdeConfig {
 }
 
 /// What `--model` holds: a pixel-space score model, or an LSGM (latent prior + decoder).
+#[allow(clippy::large_enum_variant)] // one per run
 enum Target {
     Pixel(Box<LoadedModel>),
     Latent {

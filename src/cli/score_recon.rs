@@ -1,4 +1,4 @@
-//! Score-based reconstruction for `medsgm recon {ct,mri,mar}` (issue 4; thesis Ch. 8,
+//! Score-based reconstruction for `medsgm recon {ct,mri,mar}` (thesis Ch. 8,
 //! method digest §5): one unconditional score model, the measurement operator A = P(Λ)T of
 //! the measurement file, and [`medsgm_recon::solve`] (PC + projection, ALD + projection, and
 //! the Score-SDE and Langevin baselines), with K posterior samples giving a mean and a
@@ -27,8 +27,9 @@ use crate::checkpoint::Normalization;
 use crate::cli::args::progress;
 use crate::cli::model::LoadedModel;
 use crate::cli::{invalid, InputContext};
-use crate::eval::method::{EvalMethod, MethodParams, Task, TaskConfig};
+use crate::eval::method::{MethodParams, TaskConfig};
 use crate::eval::typicality::denoising_residuals;
+use crate::task::{Method, Problem};
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 use medsgm_operators::hu::HuWindow;
@@ -59,7 +60,7 @@ pub struct ScoreArgs {
     /// Trained score model (.safetensors) for the score-based methods.
     #[arg(long)]
     pub model: Option<PathBuf>,
-    /// Task config with per-method parameters (written by `medsgm tune`, e.g.
+    /// Problem config with per-method parameters (written by `medsgm tune`, e.g.
     /// configs/tuned_ct_128.toml for models/ct_phantom_128): the `[method]` table supplies
     /// every sampler parameter not given as a flag.
     #[arg(long)]
@@ -111,7 +112,7 @@ pub struct ScoreArgs {
 impl ScoreArgs {
     /// Checks the model path and the resolved sampler parameters of `method` for `task`
     /// (invalid input).
-    pub fn validate(&self, task: Task, method: InverseMethod) -> Result<()> {
+    pub fn validate(&self, task: Problem, method: InverseMethod) -> Result<()> {
         if self.model.is_none() {
             return Err(invalid(
                 "score-based methods need --model <checkpoint.safetensors>",
@@ -157,7 +158,7 @@ impl ScoreArgs {
     /// `self` with every sampler parameter of `method` for `task` resolved (flags, then the
     /// `--config` table, then the defaults) and no config left to read, so the task config is
     /// read once per command rather than once per slice.
-    pub fn resolved(&self, task: Task, method: InverseMethod) -> Result<Self> {
+    pub fn resolved(&self, task: Problem, method: InverseMethod) -> Result<Self> {
         let c = self.config(task, method)?;
         Ok(Self {
             config: None,
@@ -178,8 +179,8 @@ impl ScoreArgs {
 
     /// The solver configuration of `method` for `task`: flags, then the `--config` table, then
     /// the defaults (invalid input when the config cannot be read or has bad entries).
-    pub fn config(&self, task: Task, method: InverseMethod) -> Result<InverseConfig> {
-        let eval_method: EvalMethod = method.name().parse().map_err(invalid)?;
+    pub fn config(&self, task: Problem, method: InverseMethod) -> Result<InverseConfig> {
+        let eval_method: Method = method.name().parse().map_err(invalid)?;
         let base = match &self.config {
             Some(path) => TaskConfig::load(path, false)
                 .and_then(|c| c.params(task, eval_method))

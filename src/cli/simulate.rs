@@ -7,9 +7,10 @@ use crate::io::dicom::padding::AIR_HU;
 use crate::io::guard::refuse_overwriting_inputs;
 use crate::io::measurement::{companion_name, measurement_outputs};
 use crate::io::measurement::{
-    save_measurement, Geometry, Kind, Mask, MaskGenerator, Measurement, MeasurementData, Noise,
+    save_measurement, Geometry, Mask, MaskGenerator, Measurement, MeasurementData, Noise,
     Provenance, Sidecar,
 };
+use crate::task::Problem;
 use anyhow::Result;
 use clap::{Args, Subcommand, ValueEnum};
 use medsgm_operators::mar_sim::{simulate_metal_artifacts, MarSimParams};
@@ -58,7 +59,7 @@ pub struct SimCommon {
 
 impl SimCommon {
     fn validate(&self) -> Result<()> {
-        if !self.out.extension().is_some_and(|e| e == "npy") {
+        if self.out.extension().is_none_or(|e| e != "npy") {
             return Err(invalid(format!(
                 "measurement output {} must end in .npy",
                 self.out.display()
@@ -264,7 +265,7 @@ fn simulate_ct(c: &CtSimArgs) -> Result<()> {
     };
     let data = MeasurementData::Sinogram(sino);
     let mut sidecar = Sidecar::new(
-        Kind::Ct,
+        Problem::Ct,
         &data,
         Geometry::ParallelBeam {
             size,
@@ -338,7 +339,7 @@ fn simulate_mar(m: &MarSimArgs) -> Result<()> {
     let trace = metal_trace(&radon, &dilate(&metal.view(), 1).view(), TRACE_THRESHOLD)?;
     let data = MeasurementData::Sinogram(sim.sinogram);
     let mut sidecar = Sidecar::new(
-        Kind::Mar,
+        Problem::Mar,
         &data,
         Geometry::ParallelBeam {
             size,
@@ -425,7 +426,7 @@ fn simulate_mri(m: &MriSimArgs) -> Result<()> {
     });
     let data = MeasurementData::KSpace(kspace);
     let mut sidecar = Sidecar::new(
-        Kind::Mri,
+        Problem::Mri,
         &data,
         Geometry::Cartesian { h, w },
         Mask::Columns {

@@ -5,9 +5,10 @@
 use crate::cli::bench_recon::{solvers, task_cases, task_images};
 use crate::cli::invalid;
 use crate::eval::bayes_opt::OptLog;
-use crate::eval::method::{EvalMethod, Task, TaskConfig};
+use crate::eval::method::TaskConfig;
 use crate::eval::testset::{EvalSplit, VALIDATION_SEED};
 use crate::eval::tune::{fix_dims, load_log, tune, write_config, Metric};
+use crate::task::{Method, Problem};
 use anyhow::{Context, Result};
 use clap::Args;
 use std::path::PathBuf;
@@ -17,10 +18,10 @@ use std::path::PathBuf;
 pub struct TuneArgs {
     /// The inverse problem.
     #[arg(long, value_enum)]
-    pub task: Task,
+    pub task: Problem,
     /// The method whose parameters are tuned (fista-tv or a score method).
     #[arg(long)]
-    pub method: EvalMethod,
+    pub method: Method,
     /// Score-model checkpoint (score methods).
     #[arg(long)]
     pub model: Option<PathBuf>,
@@ -61,7 +62,7 @@ pub struct TuneArgs {
     /// Images per score-model batch.
     #[arg(long, default_value_t = 8)]
     pub batch: usize,
-    /// Task config to update (default configs/tuned_<task>.toml).
+    /// Problem config to update (default configs/tuned_<task>.toml).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Evaluation log (default: beside --out, <stem>.<method>.log.json).

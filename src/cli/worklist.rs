@@ -1,4 +1,4 @@
-//! The work list of a batch reconstruction (issue 5, "Volumes and batches"): which inputs a
+//! The work list of a batch reconstruction: which inputs a
 //! `--input <file|folder|manifest.csv>` names, in a deterministic order, their output names,
 //! and the `--shard k/N` split.
 //!

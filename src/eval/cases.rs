@@ -12,8 +12,9 @@
 //!   complement of the trace of the segmented metal dilated by one pixel; metrics exclude the
 //!   metal pixels. One set-up per image (the trace differs per image).
 
-use crate::eval::method::{EvalMethod, MethodParams};
+use crate::eval::method::MethodParams;
 use crate::eval::testset::{TestImage, CT_WINDOW};
+use crate::task::Method;
 use anyhow::{anyhow, bail, Context, Result};
 use medsgm_operators::fbp::{fbp, Filter};
 use medsgm_operators::kspace_mask::{equispaced, song_center_fraction};
@@ -52,7 +53,7 @@ pub trait ScoreSolver: Sync {
         &self,
         op: &Subsampled<Radon>,
         ys: &[Array1<f32>],
-        method: EvalMethod,
+        method: Method,
         params: &MethodParams,
     ) -> Result<Solved>;
     /// Solves y_k = P(Λ) F x_k for every k (MRI).
@@ -60,7 +61,7 @@ pub trait ScoreSolver: Sync {
         &self,
         op: &Subsampled<RealInput<Fft2>>,
         ys: &[Array1<Complex32>],
-        method: EvalMethod,
+        method: Method,
         params: &MethodParams,
     ) -> Result<Solved>;
 }
@@ -234,7 +235,7 @@ impl Case {
     /// Reconstructs the `k`-th image of the case with a classical method (model units).
     pub fn classical(
         &self,
-        method: EvalMethod,
+        method: Method,
         k: usize,
         params: &MethodParams,
     ) -> Result<Array2<f32>> {
@@ -246,21 +247,21 @@ impl Case {
             ..FistaTvParams::default()
         };
         let out = match (&self.setup, method) {
-            (Setup::Ct { sparse, ys, .. }, EvalMethod::Fbp) => {
+            (Setup::Ct { sparse, ys, .. }, Method::Fbp) => {
                 let g = sparse.geometry();
                 let sino = ys[k].view().into_shape_with_order((g.n_views(), g.n_det))?;
                 fbp(sparse, &sino, Filter::RamLak)
             }
-            (Setup::Ct { op, ys, .. }, EvalMethod::FistaTv) => {
+            (Setup::Ct { op, ys, .. }, Method::FistaTv) => {
                 fista_tv(op, &ys[k].view().into_dyn(), &fista, None, |_, _| {})?
             }
-            (Setup::Mri { op, ys }, EvalMethod::ZeroFilled) => {
+            (Setup::Mri { op, ys }, Method::ZeroFilled) => {
                 zero_filled(op, &ys[k].view(), ComplexPart::Real)?
             }
-            (Setup::Mri { op, ys }, EvalMethod::FistaTv) => {
+            (Setup::Mri { op, ys }, Method::FistaTv) => {
                 fista_tv(op, &ys[k].view().into_dyn(), &fista, None, |_, _| {})?
             }
-            (Setup::Mar { op, sinogram, .. }, EvalMethod::Fbp) => {
+            (Setup::Mar { op, sinogram, .. }, Method::Fbp) => {
                 fbp(op.transform(), &sinogram.view(), Filter::RamLak)
             }
             (
@@ -270,9 +271,9 @@ impl Case {
                     trace,
                     ..
                 },
-                EvalMethod::Li,
+                Method::Li,
             ) => li(op.transform(), &sinogram.view(), &trace.view())?,
-            (Setup::Mar { op, y, .. }, EvalMethod::FistaTv) => {
+            (Setup::Mar { op, y, .. }, Method::FistaTv) => {
                 fista_tv(op, &y.view().into_dyn(), &fista, None, |_, _| {})?
             }
             (_, m) => bail!("{m} is not a classical method for the {} case", self.label),
@@ -284,7 +285,7 @@ impl Case {
     pub fn score(
         &self,
         solver: &dyn ScoreSolver,
-        method: EvalMethod,
+        method: Method,
         params: &MethodParams,
     ) -> Result<Solved> {
         match &self.setup {

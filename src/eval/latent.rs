@@ -1,11 +1,12 @@
-//! The latent-prior method of the benchmark (issue 6): an LSGM checkpoint driving
+//! The latent-prior method of the benchmark: an LSGM checkpoint driving
 //! [`crate::lsgm::latent_solve`] (reverse diffusion in latent space with a data-consistency
 //! step through the decoder), and [`SolverSet`], which routes each score method to the pixel
 //! or the latent solver so that both priors run in one `medsgm bench recon`.
 
 use crate::eval::cases::{ScoreSolver, Solved};
-use crate::eval::method::{EvalMethod, MethodParams};
+use crate::eval::method::MethodParams;
 use crate::lsgm::{latent_solve, LatentDcConfig, LatentPrior, LsgmCheckpoint, LsgmConfig, Vae};
+use crate::task::Method;
 use anyhow::{bail, Context, Result};
 use candle_core::Device;
 use medsgm_operators::radon::Radon;
@@ -14,7 +15,7 @@ use ndarray::Array1;
 use num_complex::Complex32;
 use std::path::Path;
 
-/// An LSGM checkpoint (VAE + EMA prior) as a [`ScoreSolver`] for [`EvalMethod::LatentDc`]
+/// An LSGM checkpoint (VAE + EMA prior) as a [`ScoreSolver`] for [`Method::LatentDc`]
 /// (CPU, batches of `batch` images).
 pub struct LatentSolver {
     vae: Vae,
@@ -42,10 +43,10 @@ impl LatentSolver {
         &self,
         op: &Subsampled<T>,
         ys: &[Array1<T::Out>],
-        method: EvalMethod,
+        method: Method,
         params: &MethodParams,
     ) -> Result<Solved> {
-        if method != EvalMethod::LatentDc {
+        if method != Method::LatentDc {
             bail!("the LSGM checkpoint only runs latent-dc, not {method}");
         }
         let mut out = Solved {
@@ -86,7 +87,7 @@ impl ScoreSolver for LatentSolver {
         &self,
         op: &Subsampled<Radon>,
         ys: &[Array1<f32>],
-        method: EvalMethod,
+        method: Method,
         params: &MethodParams,
     ) -> Result<Solved> {
         self.run(op, ys, method, params)
@@ -96,7 +97,7 @@ impl ScoreSolver for LatentSolver {
         &self,
         op: &Subsampled<RealInput<Fft2>>,
         ys: &[Array1<Complex32>],
-        method: EvalMethod,
+        method: Method,
         params: &MethodParams,
     ) -> Result<Solved> {
         self.run(op, ys, method, params)
@@ -127,8 +128,8 @@ impl SolverSet {
         }
     }
 
-    fn pick(&self, method: EvalMethod) -> Result<&dyn ScoreSolver> {
-        let (solver, flag) = if method == EvalMethod::LatentDc {
+    fn pick(&self, method: Method) -> Result<&dyn ScoreSolver> {
+        let (solver, flag) = if method == Method::LatentDc {
             (&self.latent, "--latent-model")
         } else {
             (&self.pixel, "--model")
@@ -152,7 +153,7 @@ impl ScoreSolver for SolverSet {
         &self,
         op: &Subsampled<Radon>,
         ys: &[Array1<f32>],
-        method: EvalMethod,
+        method: Method,
         params: &MethodParams,
     ) -> Result<Solved> {
         self.pick(method)?.solve_radon(op, ys, method, params)
@@ -162,7 +163,7 @@ impl ScoreSolver for SolverSet {
         &self,
         op: &Subsampled<RealInput<Fft2>>,
         ys: &[Array1<Complex32>],
-        method: EvalMethod,
+        method: Method,
         params: &MethodParams,
     ) -> Result<Solved> {
         self.pick(method)?.solve_fft(op, ys, method, params)

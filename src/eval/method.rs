@@ -2,139 +2,10 @@
 //! Fig. 8.5) and their parameters, with per-task defaults and TOML task configs written by
 //! `medsgm tune`.
 
+use crate::task::{Method, Problem};
 use anyhow::{anyhow, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
-
-/// The evaluation task.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum Task {
-    /// Sparse-view CT (equispaced subset of 180 views over [0°, 180°)).
-    Ct,
-    /// Undersampled Cartesian MRI (equispaced columns).
-    Mri,
-    /// Metal-artefact removal (metal trace removed from a full-view sinogram).
-    Mar,
-}
-
-impl std::fmt::Display for Task {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Task::Ct => "ct",
-            Task::Mri => "mri",
-            Task::Mar => "mar",
-        })
-    }
-}
-
-/// A reconstruction method: classical baselines (operators crate) or score-based solvers
-/// (`medsgm_recon::inverse`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum EvalMethod {
-    /// Ram-Lak filtered back-projection of the measured views (CT) or of the corrupted
-    /// full sinogram (MAR, no correction).
-    Fbp,
-    /// FISTA with isotropic TV on A = P(Λ)T (any task).
-    FistaTv,
-    /// Zero-filled inverse FFT, real part (MRI).
-    ZeroFilled,
-    /// Linear interpolation across the metal trace, then FBP (MAR).
-    Li,
-    /// Predictor–corrector sampling with the projection k(x, ŷ_t, λ) (thesis Alg. 8.1).
-    PcProjection,
-    /// Annealed Langevin dynamics with the projection.
-    AldProjection,
-    /// Score SDE baseline: conditional score s_θ + ρ ∇ log p(ŷ_t | x).
-    ScoreSde,
-    /// Annealed Langevin with a likelihood gradient (Jalal et al.).
-    Langevin,
-    /// Decomposed Diffusion Sampling (Chung, Lee & Ye 2024): Tweedie estimate + CG data step.
-    Dds,
-    /// DiffPIR (Zhu et al. 2023): the decomposed loop with a noise-level-dependent data weight.
-    DiffPir,
-    /// DPS (Chung et al. 2023): reverse diffusion guided by ∇‖A x̂₀ − y‖ through the network.
-    Dps,
-    /// The LSGM latent prior: reverse diffusion in latent space with a normalised
-    /// data-consistency gradient step through the decoder (`crate::lsgm::latent_solve`).
-    LatentDc,
-}
-
-/// Every method with its command-line name.
-pub const ALL_METHODS: [(EvalMethod, &str); 12] = [
-    (EvalMethod::Fbp, "fbp"),
-    (EvalMethod::FistaTv, "fista-tv"),
-    (EvalMethod::ZeroFilled, "zero-filled"),
-    (EvalMethod::Li, "li"),
-    (EvalMethod::PcProjection, "pc-projection"),
-    (EvalMethod::AldProjection, "ald-projection"),
-    (EvalMethod::ScoreSde, "score-sde"),
-    (EvalMethod::Langevin, "langevin"),
-    (EvalMethod::Dds, "dds"),
-    (EvalMethod::DiffPir, "diffpir"),
-    (EvalMethod::Dps, "dps"),
-    (EvalMethod::LatentDc, "latent-dc"),
-];
-
-impl EvalMethod {
-    /// The command-line / config name.
-    pub fn name(self) -> &'static str {
-        ALL_METHODS
-            .iter()
-            .find(|(m, _)| *m == self)
-            .map(|(_, n)| *n)
-            .unwrap_or("?")
-    }
-
-    /// Whether the method samples with a score model.
-    pub fn is_score(self) -> bool {
-        matches!(
-            self,
-            EvalMethod::PcProjection
-                | EvalMethod::AldProjection
-                | EvalMethod::ScoreSde
-                | EvalMethod::Langevin
-                | EvalMethod::Dds
-                | EvalMethod::DiffPir
-                | EvalMethod::Dps
-                | EvalMethod::LatentDc
-        )
-    }
-
-    /// Whether the method applies to `task`.
-    pub fn applies_to(self, task: Task) -> bool {
-        match self {
-            EvalMethod::Fbp => task != Task::Mri,
-            EvalMethod::ZeroFilled => task == Task::Mri,
-            EvalMethod::Li => task == Task::Mar,
-            _ => true,
-        }
-    }
-}
-
-impl std::fmt::Display for EvalMethod {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl std::str::FromStr for EvalMethod {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        // The name for the latent prior's method.
-        if s == "latent-projection" {
-            return Ok(EvalMethod::LatentDc);
-        }
-        ALL_METHODS
-            .iter()
-            .find(|(_, n)| *n == s)
-            .map(|(m, _)| *m)
-            .ok_or_else(|| {
-                let names: Vec<&str> = ALL_METHODS.iter().map(|(_, n)| *n).collect();
-                format!("unknown method {s:?} (one of {})", names.join(", "))
-            })
-    }
-}
 
 /// Parameters of one method (only the fields relevant to it are used).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -209,9 +80,9 @@ impl MethodParams {
     /// as `medsgm demo`), 0.005 for unitary k-space (MRI); 200 FISTA iterations; the
     /// `InverseConfig` defaults for the score methods (N = 500, M = 1, r = 0.16, λ = ρ = 1,
     /// K = 1, t₀ = 1); latent-dc ζ = 2.
-    pub fn defaults(task: Task) -> Self {
+    pub fn defaults(task: Problem) -> Self {
         Self {
-            tv_weight: if task == Task::Mri { 0.005 } else { 0.05 },
+            tv_weight: if task == Problem::Mri { 0.005 } else { 0.05 },
             fista_iterations: 200,
             steps: 500,
             corrector_steps: 1,
@@ -264,7 +135,7 @@ impl TaskConfig {
     }
 
     /// The parameters of `method`: task defaults overridden by the config's table.
-    pub fn params(&self, task: Task, method: EvalMethod) -> Result<MethodParams> {
+    pub fn params(&self, task: Problem, method: Method) -> Result<MethodParams> {
         let defaults = MethodParams::defaults(task);
         match self.doc.get(method.name()) {
             None => Ok(defaults),
@@ -276,7 +147,7 @@ impl TaskConfig {
     }
 
     /// Sets the `[method]` overrides and the `[tuning.method]` record.
-    pub fn set(&mut self, method: EvalMethod, overrides: toml::Table, record: toml::Table) {
+    pub fn set(&mut self, method: Method, overrides: toml::Table, record: toml::Table) {
         self.doc
             .insert(method.name().into(), toml::Value::Table(overrides));
         let tuning = self
@@ -302,24 +173,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_round_trip_and_overlay_overrides_fields() {
-        for (m, n) in ALL_METHODS {
-            assert_eq!(n.parse::<EvalMethod>().unwrap(), m);
-        }
-        assert!("pc".parse::<EvalMethod>().is_err());
+    fn overlay_overrides_fields() {
         let mut cfg = TaskConfig::default();
         let mut t = toml::Table::new();
         t.insert("snr".into(), toml::Value::Float(0.3));
-        cfg.set(EvalMethod::PcProjection, t, toml::Table::new());
+        cfg.set(Method::PcProjection, t, toml::Table::new());
         let text = cfg.to_toml().unwrap();
         let back = TaskConfig {
             doc: text.parse().unwrap(),
         };
-        let p = back.params(Task::Ct, EvalMethod::PcProjection).unwrap();
+        let p = back.params(Problem::Ct, Method::PcProjection).unwrap();
         assert_eq!(p.snr, 0.3);
         assert_eq!(p.lambda, 1.0);
         let mut bad = toml::Table::new();
         bad.insert("sn".into(), toml::Value::Float(0.3));
-        assert!(MethodParams::defaults(Task::Ct).overlay(&bad).is_err());
+        assert!(MethodParams::defaults(Problem::Ct).overlay(&bad).is_err());
     }
 }

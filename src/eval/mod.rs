@@ -1,4 +1,4 @@
-//! Evaluation of reconstruction methods (issue 4): the benchmark harness behind
+//! Evaluation of reconstruction methods: the benchmark harness behind
 //! `medsgm bench recon` and the parameter tuner behind `medsgm tune`.
 //!
 //! - [`method`]: the methods, their parameters and TOML task configs;

@@ -9,8 +9,9 @@
 //! size).
 
 use crate::eval::cases::{Case, ScoreSolver};
-use crate::eval::method::{EvalMethod, MethodParams, Task};
+use crate::eval::method::MethodParams;
 use crate::eval::testset::TestImage;
+use crate::task::{Method, Problem};
 use anyhow::{bail, Context, Result};
 use medsgm_operators::metrics::{psnr, psnr_masked, ssim, ssim_masked, SsimPreset};
 use ndarray::Array2;
@@ -20,7 +21,7 @@ use std::time::Instant;
 /// One scored reconstruction.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Record {
-    /// Task name.
+    /// Problem name.
     pub task: String,
     /// Setting label, e.g. "23 views".
     pub setting: String,
@@ -44,7 +45,7 @@ pub struct Record {
 #[derive(Debug, Clone)]
 pub struct MethodRun {
     /// The method.
-    pub method: EvalMethod,
+    pub method: Method,
     /// Its parameters.
     pub params: MethodParams,
 }
@@ -79,7 +80,7 @@ pub fn score_image(
 
 /// Runs `methods` on every case. Score methods need `solver`; `log` receives progress lines.
 pub fn run_bench(
-    task: Task,
+    task: Problem,
     images: &[TestImage],
     cases: &[Case],
     methods: &[MethodRun],

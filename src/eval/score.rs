@@ -3,9 +3,10 @@
 
 use crate::checkpoint::Checkpoint;
 use crate::eval::cases::{ScoreSolver, Solved};
-use crate::eval::method::{EvalMethod, MethodParams};
+use crate::eval::method::MethodParams;
 use crate::nn::score::NetScore;
 use crate::nn::Ncsnpp;
+use crate::task::Method;
 use anyhow::{bail, Result};
 use candle_core::Device;
 use medsgm_operators::{Fft2, RealInput, Subsampled, Transform};
@@ -22,15 +23,15 @@ use std::path::Path;
 pub struct Diverged(pub String);
 
 /// The solver configuration of a score method with `params`.
-pub fn inverse_config(method: EvalMethod, params: &MethodParams) -> Result<InverseConfig> {
+pub fn inverse_config(method: Method, params: &MethodParams) -> Result<InverseConfig> {
     let method = match method {
-        EvalMethod::PcProjection => InverseMethod::PcProjection,
-        EvalMethod::AldProjection => InverseMethod::AldProjection,
-        EvalMethod::ScoreSde => InverseMethod::ScoreSde,
-        EvalMethod::Langevin => InverseMethod::Langevin,
-        EvalMethod::Dds => InverseMethod::Dds,
-        EvalMethod::DiffPir => InverseMethod::DiffPir,
-        EvalMethod::Dps => InverseMethod::Dps,
+        Method::PcProjection => InverseMethod::PcProjection,
+        Method::AldProjection => InverseMethod::AldProjection,
+        Method::ScoreSde => InverseMethod::ScoreSde,
+        Method::Langevin => InverseMethod::Langevin,
+        Method::Dds => InverseMethod::Dds,
+        Method::DiffPir => InverseMethod::DiffPir,
+        Method::Dps => InverseMethod::Dps,
         m => bail!("{m} is not a score-based method"),
     };
     Ok(InverseConfig {
@@ -51,8 +52,8 @@ pub fn inverse_config(method: EvalMethod, params: &MethodParams) -> Result<Inver
 }
 
 /// The predictor-step count N whose NFE (`InverseConfig::nfe`) is closest to `nfe`.
-pub fn steps_for_nfe(method: EvalMethod, params: &MethodParams, nfe: usize) -> usize {
-    if method == EvalMethod::LatentDc {
+pub fn steps_for_nfe(method: Method, params: &MethodParams, nfe: usize) -> usize {
+    if method == Method::LatentDc {
         // One predictor and one Tweedie (data-consistency) evaluation per step.
         return (nfe / 2).max(1);
     }
@@ -98,7 +99,7 @@ impl ModelSolver {
         &self,
         op: &Subsampled<T>,
         ys: &[Array1<T::Out>],
-        method: EvalMethod,
+        method: Method,
         params: &MethodParams,
     ) -> Result<Solved> {
         let score = NetScore {
@@ -150,7 +151,7 @@ impl ScoreSolver for ModelSolver {
         &self,
         op: &Subsampled<medsgm_operators::radon::Radon>,
         ys: &[Array1<f32>],
-        method: EvalMethod,
+        method: Method,
         params: &MethodParams,
     ) -> Result<Solved> {
         self.run(op, ys, method, params)
@@ -160,7 +161,7 @@ impl ScoreSolver for ModelSolver {
         &self,
         op: &Subsampled<RealInput<Fft2>>,
         ys: &[Array1<Complex32>],
-        method: EvalMethod,
+        method: Method,
         params: &MethodParams,
     ) -> Result<Solved> {
         self.run(op, ys, method, params)

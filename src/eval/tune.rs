@@ -14,11 +14,12 @@
 
 use crate::eval::bayes_opt::{Dim, Evaluation, OptLog};
 use crate::eval::cases::{Case, ScoreSolver};
-use crate::eval::method::{EvalMethod, MethodParams, Task, TaskConfig};
+use crate::eval::method::{MethodParams, TaskConfig};
 use crate::eval::recon_bench::{mean_std, run_bench, MethodRun};
 use crate::eval::score::Diverged;
 use crate::eval::testset::TestImage;
 use crate::io::atomic::write_bytes_atomic;
+use crate::task::{Method, Problem};
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 use std::path::Path;
@@ -42,29 +43,29 @@ impl std::fmt::Display for Metric {
 }
 
 /// The tuned parameters of `method` (see the module docs).
-pub fn search_space(method: EvalMethod) -> Result<Vec<Dim>> {
+pub fn search_space(method: Method) -> Result<Vec<Dim>> {
     let snr = Dim::log("snr", 0.01, 1.0);
     let t_start = Dim::linear("t_start", 0.1, 1.0);
     Ok(match method {
-        EvalMethod::FistaTv => vec![Dim::log("tv_weight", 1e-6, 1.0)],
-        EvalMethod::PcProjection | EvalMethod::AldProjection => {
+        Method::FistaTv => vec![Dim::log("tv_weight", 1e-6, 1.0)],
+        Method::PcProjection | Method::AldProjection => {
             vec![snr, Dim::log("lambda", 0.01, 1.0), t_start]
         }
-        EvalMethod::ScoreSde | EvalMethod::Langevin => {
+        Method::ScoreSde | Method::Langevin => {
             vec![snr, Dim::log("rho", 0.01, 100.0), t_start]
         }
-        EvalMethod::Dds => vec![
+        Method::Dds => vec![
             Dim::linear("eta", 0.0, 1.0),
             Dim::log("gamma", 1.0, 1e5),
             t_start,
         ],
-        EvalMethod::DiffPir => vec![
+        Method::DiffPir => vec![
             Dim::linear("eta", 0.0, 1.0),
             Dim::log("gamma", 1e-2, 1e8),
             t_start,
         ],
-        EvalMethod::Dps => vec![Dim::log("zeta", 1e-3, 10.0), t_start],
-        EvalMethod::LatentDc => vec![Dim::log("latent_step_size", 0.05, 20.0)],
+        Method::Dps => vec![Dim::log("zeta", 1e-3, 10.0), t_start],
+        Method::LatentDc => vec![Dim::log("latent_step_size", 0.05, 20.0)],
         m => bail!("{m} has no parameters to tune"),
     })
 }
@@ -81,7 +82,7 @@ pub fn as_table(dims: &[Dim], values: &[f64]) -> toml::Table {
 /// A score method that diverges with these parameters scores PSNR 0 dB / SSIM 0 (its info
 /// holds the error), so the search moves away instead of stopping.
 pub fn objective(
-    task: Task,
+    task: Problem,
     images: &[TestImage],
     cases: &[Case],
     run: &MethodRun,
@@ -115,10 +116,10 @@ pub fn objective(
 /// saving the log to `log_path` after each one. Returns the best evaluation.
 #[allow(clippy::too_many_arguments)]
 pub fn tune(
-    task: Task,
+    task: Problem,
     images: &[TestImage],
     cases: &[Case],
-    method: EvalMethod,
+    method: Method,
     base: &MethodParams,
     solver: Option<&dyn ScoreSolver>,
     metric: Metric,
@@ -173,7 +174,7 @@ pub fn load_log(path: &Path, dims: &[Dim]) -> Result<OptLog> {
 /// Splits `method`'s search space into the dimensions still searched and the `fixed` ones
 /// (`name=value` pairs, each naming a dimension, each value inside its box), returning the
 /// searched dimensions and the fixed values as a parameter table.
-pub fn fix_dims(method: EvalMethod, fixed: &[String]) -> Result<(Vec<Dim>, toml::Table)> {
+pub fn fix_dims(method: Method, fixed: &[String]) -> Result<(Vec<Dim>, toml::Table)> {
     let mut dims = search_space(method)?;
     let mut table = toml::Table::new();
     for pair in fixed {
@@ -204,7 +205,7 @@ pub fn fix_dims(method: EvalMethod, fixed: &[String]) -> Result<(Vec<Dim>, toml:
 /// at `path` (other methods' entries are kept) with a `[tuning.method]` record.
 pub fn write_config(
     path: &Path,
-    method: EvalMethod,
+    method: Method,
     dims: &[Dim],
     best: &Evaluation,
     fixed: &toml::Table,
@@ -224,7 +225,7 @@ mod tests {
     #[test]
     fn fixing_a_dimension_removes_it_from_the_search_and_keeps_it_in_the_config() {
         let (dims, fixed) = fix_dims(
-            EvalMethod::PcProjection,
+            Method::PcProjection,
             &["lambda = 1".into(), "t_start=0.5".into()],
         )
         .unwrap();
@@ -241,7 +242,7 @@ mod tests {
         };
         write_config(
             &path,
-            EvalMethod::PcProjection,
+            Method::PcProjection,
             &dims,
             &best,
             &fixed,
@@ -250,7 +251,7 @@ mod tests {
         .unwrap();
         let p = TaskConfig::load(&path, false)
             .unwrap()
-            .params(Task::Ct, EvalMethod::PcProjection)
+            .params(Problem::Ct, Method::PcProjection)
             .unwrap();
         assert_eq!((p.snr, p.lambda, p.t_start), (0.2, 1.0, 0.5));
     }
@@ -259,9 +260,7 @@ mod tests {
     fn fixing_rejects_unknown_names_values_outside_the_box_and_an_empty_search() {
         let err = |f: &[&str]| {
             let f: Vec<String> = f.iter().map(|s| s.to_string()).collect();
-            fix_dims(EvalMethod::PcProjection, &f)
-                .unwrap_err()
-                .to_string()
+            fix_dims(Method::PcProjection, &f).unwrap_err().to_string()
         };
         assert!(err(&["rho=1"]).contains("searches snr, lambda, t_start"));
         assert!(err(&["t_start=0"]).contains("[0.1, 1]"));

@@ -134,8 +134,8 @@ pub fn denoising_residuals(
             let mask = &masks[i];
             let (mut acc, mut n) = (0.0f64, 0usize);
             for d in 0..DRAWS {
-                for p in 0..h * w {
-                    if mask[p] {
+                for (p, &inside) in mask.iter().enumerate().take(h * w) {
+                    if inside {
                         let k = d * h * w + p;
                         let r = s * f64::from(sc[k]) + f64::from(z[k]);
                         acc += r * r;

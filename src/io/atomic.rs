@@ -1,5 +1,5 @@
 //! Atomic file output: every medsgm writer goes through [`write_atomic`], so a failed run never
-//! leaves a partial or truncated output file behind (issue 5, "outputs are written atomically").
+//! leaves a partial or truncated output file behind.
 //!
 //! The data are written to a uniquely named temporary file in the destination directory, flushed
 //! and `fsync`ed, then renamed over the destination (an atomic operation on POSIX file systems

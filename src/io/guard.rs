@@ -1,4 +1,4 @@
-//! Input protection, checked before any work is done (issue 17, "never write over an input"):
+//! Input protection, checked before any work is done:
 //! no output file may be an input file (or an input's sidecar and companions), and a batch
 //! output folder may neither be, nor lie inside, nor contain its input folder — otherwise the
 //! next run would read its own outputs as inputs. Paths are compared after resolving `..`,

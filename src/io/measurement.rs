@@ -1,5 +1,5 @@
 //! Measurement files: the measured data as NPY plus a JSON sidecar that records everything needed
-//! to reproduce and invert the measurement (issue 2 "CLI", issue 5 "Measurements"). The schema
+//! to reproduce and invert the measurement. The schema
 //! is documented in `docs/measurement-format.md`.
 //!
 //! `meas.npy` holds a sinogram (float32 `[views, det]`) or k-space (complex64 `[H, W]`);
@@ -11,6 +11,7 @@
 
 use crate::io::ensure_finite;
 use crate::io::npy::{read_npy, write_npy, DType, NpyArray};
+use crate::task::Problem;
 use anyhow::{anyhow, bail, ensure, Context, Result};
 use medsgm_operators::radon::RadonGeometry;
 use ndarray::{Array2, Ix2};
@@ -29,28 +30,6 @@ pub const MAX_KSPACE_SIDE: usize = 8192;
 /// Accepted μ_water per pixel (water is 0.0192/mm at 70 keV: 0.0192 for 1 mm pixels; the range
 /// allows 0.5 µm to 50 cm pixels, and no HU conversion can blow up by 10⁻³⁰).
 pub const MU_WATER_RANGE: (f32, f32) = (1e-5, 10.0);
-
-/// Which inverse problem a measurement belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Kind {
-    /// Sparse-view CT: a subset of the views of a parallel-beam sinogram.
-    Ct,
-    /// Undersampled single-coil MRI: Cartesian k-space with a column mask.
-    Mri,
-    /// Metal-artifact removal: a full sinogram whose metal trace is masked out.
-    Mar,
-}
-
-impl std::fmt::Display for Kind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Kind::Ct => "ct",
-            Kind::Mri => "mri",
-            Kind::Mar => "mar",
-        })
-    }
-}
 
 /// Acquisition geometry of the full transform T.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -183,7 +162,7 @@ pub struct Sidecar {
     /// Version of medsgm that wrote the file.
     pub medsgm_version: String,
     /// Problem kind.
-    pub kind: Kind,
+    pub kind: Problem,
     /// NumPy dtype name of the data: `float32` (sinograms) or `complex64` (k-space).
     pub dtype: String,
     /// Shape of the data array.
@@ -248,7 +227,7 @@ pub struct Measurement {
 impl Sidecar {
     /// A sidecar for `data` with the current format and version; `shape`/`dtype` are filled in.
     pub fn new(
-        kind: Kind,
+        kind: Problem,
         data: &MeasurementData,
         geometry: Geometry,
         mask: Mask,
@@ -299,7 +278,7 @@ impl Sidecar {
         };
         let expected_shape = match (&self.kind, &self.geometry, &self.mask) {
             (
-                Kind::Ct | Kind::Mar,
+                Problem::Ct | Problem::Mar,
                 Geometry::ParallelBeam {
                     size,
                     angles_deg,
@@ -326,7 +305,7 @@ impl Sidecar {
                 match mask {
                     Mask::Views { kept } => {
                         ensure!(
-                            self.kind == Kind::Ct,
+                            self.kind == Problem::Ct,
                             "mar measurements need a sinogram mask"
                         );
                         strictly_increasing(kept, angles_deg.len(), "mask.kept (views)")?;
@@ -339,7 +318,7 @@ impl Sidecar {
                     Mask::Columns { .. } => bail!("a column mask is only valid for mri"),
                 }
             }
-            (Kind::Mri, Geometry::Cartesian { h, w }, Mask::Columns { kept, .. }) => {
+            (Problem::Mri, Geometry::Cartesian { h, w }, Mask::Columns { kept, .. }) => {
                 ensure!(*h >= 1 && *w >= 1, "geometry h and w must be positive");
                 ensure!(
                     *h <= MAX_KSPACE_SIDE && *w <= MAX_KSPACE_SIDE,
@@ -353,7 +332,7 @@ impl Sidecar {
                 strictly_increasing(kept, *w, "mask.kept (columns)")?;
                 vec![*h, *w]
             }
-            (Kind::Mri, Geometry::Cartesian { .. }, _) => bail!("mri needs a column mask"),
+            (Problem::Mri, Geometry::Cartesian { .. }, _) => bail!("mri needs a column mask"),
             (kind, g, _) => bail!("geometry {} does not fit kind {kind}", geometry_name(g)),
         };
         ensure!(
@@ -405,7 +384,7 @@ impl Sidecar {
         if let Some(f) = &self.metal_mask {
             check_companion_name(f)?;
             ensure!(
-                self.kind == Kind::Mar,
+                self.kind == Problem::Mar,
                 "metal_mask is only valid for mar measurements"
             );
         }
@@ -582,7 +561,7 @@ pub fn read_sidecar(data_path: &Path) -> Result<Sidecar> {
 
 /// Loads and cross-checks a measurement: sidecar, data, companion masks.
 pub fn load_measurement(data_path: &Path) -> Result<Measurement> {
-    if !data_path.extension().is_some_and(|e| e == "npy") {
+    if data_path.extension().is_none_or(|e| e != "npy") {
         bail!(
             "{} is not a measurement (an .npy file with its .json sidecar): images and volumes \
              (DICOM, NIfTI) are measured and reconstructed in batch mode, --output FOLDER",

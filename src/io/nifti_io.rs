@@ -1,4 +1,4 @@
-//! NIfTI-1 volumes in and out (`.nii`, `.nii.gz`) via the `nifti` crate (issue 5, "NIfTI").
+//! NIfTI-1 volumes in and out (`.nii`, `.nii.gz`) via the `nifti` crate.
 //!
 //! Index convention: the array index `[i, j, k]` is the NIfTI voxel index (i, j, k), i.e. the same
 //! as nibabel's `img.get_fdata()[i, j, k]`; a 2-D image `[rows, cols]` is stored as a volume with
@@ -172,7 +172,7 @@ fn validate_header(h: &NiftiHeader, path: &Path) -> Result<[usize; 3]> {
         bail!("dim[0] = {ndim} is not a valid dimensionality (1..7)");
     }
     let dims: Vec<usize> = h.dim[1..=ndim].iter().map(|&d| usize::from(d)).collect();
-    if dims.iter().any(|&d| d == 0) {
+    if dims.contains(&0) {
         bail!("volume has a zero-sized dimension: {dims:?}");
     }
     if dims.iter().skip(3).any(|&d| d != 1) {
@@ -348,10 +348,8 @@ mod tests {
             write_nifti(&p, &data.view().into_dyn(), &meta).unwrap();
             let v = read_nifti(&p).unwrap();
             assert_eq!(v.data, data);
-            for r in 0..4 {
-                for c in 0..4 {
-                    assert!((v.meta.affine[r][c] - affine[r][c]).abs() < 1e-6);
-                }
+            for (got, want) in v.meta.affine.iter().flatten().zip(affine.iter().flatten()) {
+                assert!((got - want).abs() < 1e-6);
             }
             assert!((v.meta.pixdim[0] - 0.9).abs() < 1e-6);
             assert!((v.meta.pixdim[2] - 2.5).abs() < 1e-6);

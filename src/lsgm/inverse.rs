@@ -1,4 +1,4 @@
-//! Inverse problems with the latent prior (issue 6): reverse-diffusion sampling of z with a
+//! Inverse problems with the latent prior: reverse-diffusion sampling of z with a
 //! data-consistency step through the decoder after every predictor step. With the Tweedie
 //! estimate ẑ₀ = (z_t + σ_t² s_θ(z_t, t))/m(t) and x̂ = μ_ψ(ẑ₀), the residual r = A x̂ − y of
 //! measurements y = A x gives the image-space gradient g = Aᵀ r of ½‖A x̂ − y‖², pulled back

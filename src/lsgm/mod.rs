@@ -1,4 +1,4 @@
-//! Latent score-based generative model (LSGM, Vahdat et al. 2021; method digest §7, issue 6):
+//! Latent score-based generative model (LSGM, Vahdat et al. 2021; method digest §7):
 //! a convolutional VAE for 1-channel slices ([`vae`]), an NCSN++ prior in its latent space with
 //! the mixed score parameterisation ([`prior`]) and the disjoint two-stage training
 //! ([`trainer`]: VAE with a N(0, I) prior, then the score prior with importance-sampled t, or

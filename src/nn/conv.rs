@@ -1,7 +1,7 @@
 //! 2-D convolutions for the score network.
 //!
 //! candle 0.11's CPU `conv2d` runs at a fraction of its matmul throughput, its backward costs
-//! 3–4× the forward (see `dependencies.md`), and an im2col built from candle ops would keep the
+//! 3–4× the forward (measured by `medsgm bench model`, BENCHMARKS.md), and an im2col built from candle ops would keep the
 //! 9×-inflated column matrix alive for the backward pass. On the CPU a stride-1 "same"
 //! convolution is therefore a fused custom op: per sample, an im2col into a reused buffer
 //! (none for 1×1 kernels) followed by a GEMM `y_b[Co, HW] = bias_b 1ᵀ + W[Co, C·k²] ·

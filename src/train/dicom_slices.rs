@@ -1,4 +1,4 @@
-//! Training slices from DICOM series (issue 3 data): every image series under a folder (found
+//! Training slices from DICOM series: every image series under a folder (found
 //! recursively and grouped by SeriesInstanceUID, slices ordered along the slice normal by
 //! [`crate::io::dicom`]), after the modality LUT. CT series are windowed, HU [`hu_lo`, `hu_hi`]
 //! → [0, 1] (the thesis' CT normalisation); other modalities (MR) are scaled per series by a

@@ -100,12 +100,15 @@ pub fn in_plane_spacing(pixdim: [f32; 3], axis: usize) -> Option<f32> {
     (s.is_finite() && s > 0.0).then_some(s)
 }
 
+/// Slices of a volume with their indices along the slicing axis.
+type IndexedSlices = Vec<(usize, Array2<f32>)>;
+
 /// [`volume_slices`] and the native in-plane spacing.
 fn read_slices(
     cfg: &VolumeSlicing,
     size: Option<usize>,
     split: Split,
-) -> anyhow::Result<(Vec<(usize, Array2<f32>)>, Option<f32>)> {
+) -> anyhow::Result<(IndexedSlices, Option<f32>)> {
     if cfg.axis > 2 {
         bail!("nifti-slices: axis {} must be 0, 1 or 2", cfg.axis)
     }

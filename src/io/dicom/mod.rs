@@ -1,4 +1,4 @@
-//! DICOM input and output with dicom-rs (issue 5, "DICOM").
+//! DICOM input and output with dicom-rs.
 //!
 //! - [`read`]: single-frame and multi-frame (Enhanced CT/MR) files → modality values (HU for CT),
 //!   with the modality LUT (incl. functional groups), MONOCHROME1, VR UN re-reading and a clear

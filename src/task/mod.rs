@@ -1,0 +1,10 @@
+//! The application's domain vocabulary, below the CLI and shared by `recon`, `simulate`,
+//! `demo`, `bench` and `tune`: which inverse problem ([`Problem`]) and which reconstruction
+//! method ([`Method`]). Each is defined once, with its command-line, config and sidecar
+//! spelling.
+
+mod method;
+mod problem;
+
+pub use method::Method;
+pub use problem::Problem;
