@@ -10,7 +10,7 @@ use ndarray::{Array, ArrayView, Dimension};
 use num_complex::Complex32;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use rand_distr::{Distribution, Poisson};
+use rand_distr::{Distribution, Poisson, StandardNormal};
 
 /// CT transmission noise (Beer–Lambert with photon counting): for each line integral p,
 /// the detector counts N ~ Poisson(I0 · exp(−p)) and the log-transformed measurement is
@@ -21,10 +21,27 @@ use rand_distr::{Distribution, Poisson};
 /// replaced by one count, the usual clamp, which caps p̂ at ln I0. `i0` is the incident photon
 /// count per detector bin (e.g. 1e4 low dose … 1e6 high dose); `sino` holds line integrals in
 /// the same units as the attenuation × pixel length. Errors if `i0` is not a positive finite
-/// number or `sino` contains NaN/Inf.
+/// number or `sino` contains NaN/Inf. [`transmission_with_electronic`] with σₑ = 0 (same
+/// draws).
 pub fn poisson_transmission<D: Dimension>(
     sino: &ArrayView<f32, D>,
     i0: f64,
+    seed: u64,
+) -> Result<Array<f32, D>> {
+    transmission_with_electronic(sino, i0, 0.0, seed)
+}
+
+/// Pre-log CT noise as a scanner's detector produces it: photon counts N ~ Poisson(I0·e^(−p))
+/// plus electronic (readout) noise σₑ·z, z ~ N(0, 1), then the log transform
+/// p̂ = −ln(max(N + σₑ z, 1)/I0) (the clamp as in [`poisson_transmission`]; with σₑ > 0 it also
+/// catches negative readings). `electronic_sigma` σₑ is in counts (typically 5–10 on clinical
+/// detectors) and must be finite and ≥ 0; 0 draws no Gaussian numbers, so the result equals
+/// [`poisson_transmission`] with the same seed. Per entry, the Poisson draw comes first, then
+/// the Gaussian.
+pub fn transmission_with_electronic<D: Dimension>(
+    sino: &ArrayView<f32, D>,
+    i0: f64,
+    electronic_sigma: f64,
     seed: u64,
 ) -> Result<Array<f32, D>> {
     if !(i0.is_finite() && i0 > 0.0) {
@@ -33,13 +50,19 @@ pub fn poisson_transmission<D: Dimension>(
             reason: format!("incident photon count must be positive and finite, got {i0}"),
         });
     }
+    if !(electronic_sigma.is_finite() && electronic_sigma >= 0.0) {
+        return Err(OpError::Param {
+            name: "electronic_sigma",
+            reason: format!("electronic noise must be finite and ≥ 0, got {electronic_sigma}"),
+        });
+    }
     check_finite("sinogram", sino.iter().map(|&v| v as f64))?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let ln_i0 = i0.ln();
     let mut out = sino.to_owned();
     for v in out.iter_mut() {
         let mean = i0 * (-(*v as f64)).exp();
-        let counts = if mean > 0.0 {
+        let mut counts = if mean > 0.0 {
             Poisson::new(mean)
                 .map_err(|e| OpError::Param {
                     name: "i0",
@@ -49,6 +72,10 @@ pub fn poisson_transmission<D: Dimension>(
         } else {
             0.0
         };
+        if electronic_sigma > 0.0 {
+            let z: f64 = StandardNormal.sample(&mut rng);
+            counts += electronic_sigma * z;
+        }
         *v = (ln_i0 - counts.max(1.0).ln()) as f32;
     }
     Ok(out)

@@ -9,6 +9,7 @@
 use crate::error::{OpError, Result};
 use crate::fbp::{fbp, Filter};
 use crate::linop::{LinearOperator, Transform};
+use crate::ramp::FilterCache;
 use ndarray::{Array2, ArrayD, ArrayView2, ArrayViewD, Axis, Ix2};
 use rayon::prelude::*;
 
@@ -189,6 +190,8 @@ struct ViewTrig {
 pub struct Radon {
     geometry: RadonGeometry,
     trig: Vec<ViewTrig>,
+    /// The ramp filters of [`fbp`], planned on first use.
+    pub(crate) filters: FilterCache,
 }
 
 impl Radon {
@@ -207,7 +210,11 @@ impl Radon {
                 }
             })
             .collect();
-        Ok(Radon { geometry, trig })
+        Ok(Radon {
+            geometry,
+            trig,
+            filters: FilterCache::default(),
+        })
     }
 
     /// The acquisition geometry.

@@ -75,3 +75,27 @@ fn poisson_transmission_matches_the_delta_method() {
     let bad = Array1::from_elem(3, f32::NAN);
     assert!(noise::poisson_transmission(&bad.view(), 1e4, 1).is_err());
 }
+
+/// Electronic noise adds σₑ² to the count variance: p̂ has variance ≈ (λ + σₑ²)/λ² by the delta
+/// method; σₑ = 0 reproduces the Poisson-only model draw for draw.
+#[test]
+fn electronic_noise_adds_its_variance_to_the_counts() {
+    let (i0, p, sigma_e) = (2e3f64, 1.5f32, 20.0f64);
+    let sino = Array2::from_elem((100, 300), p);
+    let y = noise::transmission_with_electronic(&sino.view(), i0, sigma_e, 5).unwrap();
+    let lambda = i0 * (-(p as f64)).exp();
+    let expected = (lambda + sigma_e * sigma_e) / (lambda * lambda);
+    let (m, v) = mean_var(y.iter().map(|&a| a as f64));
+    assert!((m - p as f64).abs() < 5e-3, "mean {m}");
+    assert!(
+        (v / expected - 1.0).abs() < 0.05,
+        "variance {v} vs {expected}"
+    );
+    assert_eq!(
+        noise::transmission_with_electronic(&sino.view(), i0, 0.0, 5).unwrap(),
+        noise::poisson_transmission(&sino.view(), i0, 5).unwrap()
+    );
+    for bad in [-1.0, f64::NAN, f64::INFINITY] {
+        assert!(noise::transmission_with_electronic(&sino.view(), i0, bad, 5).is_err());
+    }
+}
