@@ -28,6 +28,7 @@ fn ct_measurement() -> Measurement {
         Noise::PoissonTransmission {
             i0: 1e5,
             attenuation_scale: 0.5,
+            electronic_sigma: 0.0,
             seed: 7,
         },
         "line integral (image units x pixel)",

@@ -8,6 +8,7 @@
 //! zero-filled, linear interpolation), image-quality metrics and phantoms. No neural-network
 //! code lives here.
 
+pub mod beam;
 pub mod error;
 pub mod fan;
 pub mod fbp;
@@ -28,6 +29,7 @@ pub mod solvers;
 pub mod sparse_view;
 pub mod subsampled;
 
+pub use beam::CtProjector;
 pub use error::{OpError, Result};
 pub use fan::{DetectorKind, FanBeam, FanGeometry};
 pub use fft::{Fft2, RealInput};

@@ -21,16 +21,18 @@ use crate::io::measurement::{
 use crate::task::{Method, Problem};
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
-use medsgm_operators::fbp::{fbp, Filter};
+use medsgm_operators::fbp::Filter;
 use medsgm_operators::hu::mu_to_hu;
 use medsgm_operators::metal::{segment_metal, METAL_THRESHOLD_HU};
-use medsgm_operators::radon::{Radon, RadonGeometry};
+use medsgm_operators::radon::Radon;
 use medsgm_operators::solvers::{
     fista_tv,
     li::{li, paste_metal},
     zero_filled, ComplexPart, FistaTvParams,
 };
-use medsgm_operators::{Fft2, LinearOperator, RealInput, Subsampled, Transform};
+use medsgm_operators::{
+    CtProjector, FanBeam, Fft2, LinearOperator, RealInput, Subsampled, Transform,
+};
 use medsgm_recon::{InverseConfig, InverseMethod};
 use ndarray::{Array1, Array2, ArrayViewD};
 use num_complex::Complex32;
@@ -270,73 +272,69 @@ fn sinogram(m: &Measurement) -> Result<&Array2<f32>> {
     }
 }
 
-/// A Radon transform over the given angles of a parallel-beam sidecar (all of them when
-/// `views` is None).
-fn radon_of(m: &Measurement, views: Option<&[usize]>) -> Result<Radon> {
-    let Geometry::ParallelBeam {
-        size,
-        angles_deg,
-        n_det,
-        det_spacing,
-    } = &m.sidecar.geometry
-    else {
-        bail!(
-            "a {} measurement needs a parallel-beam geometry",
+/// The CT projector (parallel or fan beam) over the given views of a CT/MAR sidecar (all of
+/// them when `views` is None).
+fn projector_of(m: &Measurement, views: Option<&[usize]>) -> Result<CtProjector> {
+    let g = &m.sidecar.geometry;
+    match (g.radon_geometry(views), g.fan_geometry(views)) {
+        (Some(r), _) => Ok(Radon::new(r).invalid_input()?.into()),
+        (_, Some(f)) => Ok(FanBeam::new(f).invalid_input()?.into()),
+        _ => bail!(
+            "a {} measurement needs a parallel- or fan-beam geometry",
             m.sidecar.kind
-        );
-    };
-    let angles: Vec<f32> = match views {
-        Some(kept) => kept.iter().map(|&k| angles_deg[k]).collect(),
-        None => angles_deg.clone(),
-    };
-    Radon::new(RadonGeometry::from_degrees(*size, &angles, *n_det).with_det_spacing(*det_spacing))
-        .invalid_input()
+        ),
+    }
 }
 
-/// The score-based operator of a CT/MAR measurement and its measured entries y: for CT the
-/// dense view set of [`score_recon::dense_ct_operator`] (the sidecar's full set when it is
-/// already that dense), for MAR the full view set with Λ = the complement of the metal trace.
-fn subsampled_radon(m: &Measurement) -> Result<(Subsampled<Radon>, Array1<f32>)> {
-    let Geometry::ParallelBeam {
-        size,
-        angles_deg,
-        n_det,
-        det_spacing,
-    } = &m.sidecar.geometry
-    else {
-        bail!(
-            "a {} measurement needs a parallel-beam geometry",
-            m.sidecar.kind
-        );
-    };
+/// The score-based operator of a CT/MAR measurement and its measured entries y: for
+/// parallel-beam CT the dense view set of [`score_recon::dense_ct_operator`] (the sidecar's
+/// full set when it is already that dense), for fan-beam CT the sidecar's full view set with
+/// Λ = the measured views, for MAR the full view set with Λ = the complement of the metal
+/// trace.
+fn subsampled_ct(m: &Measurement) -> Result<(Subsampled<CtProjector>, Array1<f32>)> {
     let sino = sinogram(m)?;
-    match (&m.sidecar.mask, &m.sinogram_mask) {
-        (Mask::Views { kept }, _) if angles_deg.len() < score_recon::DENSE_VIEWS => {
+    let sparse_parallel = match &m.sidecar.geometry {
+        Geometry::ParallelBeam {
+            size,
+            angles_deg,
+            n_det,
+            det_spacing,
+        } if angles_deg.len() < score_recon::DENSE_VIEWS => {
+            Some((*size, angles_deg, *n_det, *det_spacing))
+        }
+        _ => None,
+    };
+    match (&m.sidecar.mask, &m.sinogram_mask, sparse_parallel) {
+        (Mask::Views { kept }, _, Some((size, angles_deg, n_det, det_spacing))) => {
             let measured: Vec<f32> = kept.iter().map(|&k| angles_deg[k]).collect();
-            score_recon::dense_ct_operator(
-                *size,
-                *n_det,
-                *det_spacing,
+            let (op, y) = score_recon::dense_ct_operator(
+                size,
+                n_det,
+                det_spacing,
                 &measured,
                 sino,
                 score_recon::DENSE_VIEWS,
-            )
+            )?;
+            let op = Subsampled::new(CtProjector::from(op.transform().clone()), op.mask().clone())
+                .invalid_input()?;
+            Ok((op, y))
         }
-        (Mask::Views { kept }, _) => {
-            let radon = radon_of(m, None)?;
-            let mut full = Array2::<f32>::zeros((angles_deg.len(), *n_det));
+        (Mask::Views { kept }, _, None) => {
+            let projector = projector_of(m, None)?;
+            let (n_views, n_det) = (projector.range_shape()[0], projector.range_shape()[1]);
+            let mut full = Array2::<f32>::zeros((n_views, n_det));
             let mut mask = Array2::from_elem(full.dim(), false);
             for (row, &k) in kept.iter().enumerate() {
                 full.row_mut(k).assign(&sino.row(row));
                 mask.row_mut(k).fill(true);
             }
-            let op = Subsampled::new(radon, mask.into_dyn()).invalid_input()?;
+            let op = Subsampled::new(projector, mask.into_dyn()).invalid_input()?;
             let y = op.gather(&full.view().into_dyn());
             Ok((op, y))
         }
-        (Mask::Sinogram { .. }, Some(mask)) => {
+        (Mask::Sinogram { .. }, Some(mask), _) => {
             let op =
-                Subsampled::new(radon_of(m, None)?, mask.clone().into_dyn()).invalid_input()?;
+                Subsampled::new(projector_of(m, None)?, mask.clone().into_dyn()).invalid_input()?;
             let y = op.gather(&sino.view().into_dyn());
             Ok((op, y))
         }
@@ -357,14 +355,14 @@ fn ct_score_problem(
     a: &ReconArgs,
     m: &Measurement,
     model: &LoadedModel,
-) -> Result<ScoreProblem<Radon>> {
+) -> Result<ScoreProblem<CtProjector>> {
     let map = ct_intensity_map(
         model,
         a.score
             .units
             .or_else(|| score_recon::declared_units(&m.sidecar.units)),
     )?;
-    let (op, y) = subsampled_radon(m)?;
+    let (op, y) = subsampled_ct(m)?;
     Ok((op, y, map))
 }
 
@@ -411,12 +409,12 @@ fn recon_ct(a: &ReconArgs, m: &Measurement) -> Result<ReconOutput> {
     let Mask::Views { kept } = &m.sidecar.mask else {
         bail!("a ct measurement needs a view mask");
     };
-    let radon = radon_of(m, Some(kept))?;
+    let projector = projector_of(m, Some(kept))?;
     let sino = sinogram(m)?;
     let image = match a.method {
-        Method::Fbp => fbp(&radon, &sino.view(), a.filter.filter()),
+        Method::Fbp => projector.fbp(&sino.view(), a.filter.filter()),
         _ => run_fista_tv(
-            &radon,
+            &projector,
             &sino.view().into_dyn(),
             a.iterations,
             a.tv_weight,
@@ -477,11 +475,11 @@ fn recon_mar(a: &ReconArgs, m: &Measurement, model: Option<&LoadedModel>) -> Res
     let mu_water = m.sidecar.mu_water_per_pixel.ok_or_else(|| {
         invalid("the mar sidecar has no mu_water_per_pixel: cannot convert the sinogram to HU")
     })?;
-    let (op, y) = subsampled_radon(m)?;
-    let radon = op.transform();
+    let (op, y) = subsampled_ct(m)?;
+    let projector = op.transform();
     let sino = sinogram(m)?;
     let uncorrected = mu_to_hu(
-        &fbp(radon, &sino.view(), a.filter.filter()).view(),
+        &projector.fbp(&sino.view(), a.filter.filter()).view(),
         mu_water,
     );
     let metal = match &m.metal_mask {
@@ -500,7 +498,7 @@ fn recon_mar(a: &ReconArgs, m: &Measurement, model: Option<&LoadedModel>) -> Res
         _ => match a.method {
             Method::Li => {
                 let trace = op.mask().mapv(|keep| !keep).into_dimensionality()?;
-                let mu = li(radon, &sino.view(), &trace.view())?;
+                let mu = li(projector, &sino.view(), &trace.view())?;
                 ReconOutput::classical(mu_to_hu(&mu.view(), mu_water), window)
             }
             _ => ReconOutput::classical(uncorrected.clone(), window),

@@ -11,7 +11,7 @@ use crate::io::measurement::{
     Provenance, Sidecar,
 };
 use crate::task::Problem;
-use anyhow::Result;
+use anyhow::{anyhow, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use medsgm_operators::mar_sim::{simulate_metal_artifacts, MarSimParams};
 use medsgm_operators::metal::{
@@ -19,7 +19,10 @@ use medsgm_operators::metal::{
 };
 use medsgm_operators::phantom::anatomical::MetalMaterial;
 use medsgm_operators::radon::{Radon, RadonGeometry};
-use medsgm_operators::{kspace_mask, noise, Fft2, LinearOperator, RealInput};
+use medsgm_operators::{
+    kspace_mask, noise, CtProjector, DetectorKind, FanBeam, FanGeometry, Fft2, LinearOperator,
+    RealInput,
+};
 use ndarray::{Array2, Ix2};
 use num_complex::Complex32;
 use std::path::PathBuf;
@@ -90,17 +93,119 @@ pub struct CtGeometryArgs {
     /// Detector bins (default ⌈√2·N⌉).
     #[arg(long)]
     pub n_det: Option<usize>,
-    /// Detector bin width in pixels.
-    #[arg(long, default_value_t = 1.0)]
-    pub det_spacing: f32,
+    /// Detector bin width in pixels (default 1; fan beam: the pitch along the detector that
+    /// makes unit bins at the isocentre, D/R).
+    #[arg(long)]
+    pub det_spacing: Option<f32>,
+}
+
+impl CtGeometryArgs {
+    /// The parallel-beam bin width (default 1 pixel).
+    fn parallel_det_spacing(&self) -> f32 {
+        self.det_spacing.unwrap_or(1.0)
+    }
+}
+
+/// Beam geometry of a CT simulation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Beam {
+    /// Parallel beam, views over [0°, 180°).
+    Parallel,
+    /// Fan beam (a point source and a curved or flat detector), source angles over 360° or a
+    /// short scan.
+    Fan,
+}
+
+/// Fan-beam options of `simulate ct --geometry fan` (lengths in pixels of the image).
+#[derive(Debug, Clone, Args)]
+pub struct FanArgs {
+    /// Beam geometry.
+    #[arg(long = "geometry", value_enum, default_value = "parallel")]
+    pub beam: Beam,
+    /// Fan beam: source-to-isocentre distance R in pixels (default 2N).
+    #[arg(long)]
+    pub source_distance: Option<f32>,
+    /// Fan beam: source-to-detector distance D in pixels (default 2R).
+    #[arg(long)]
+    pub detector_distance: Option<f32>,
+    /// Fan beam: detector shape.
+    #[arg(long, value_enum, default_value = "equiangular")]
+    pub detector: FanDetector,
+    /// Fan beam: detector offset in bins (0.25: the quarter-detector shift).
+    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
+    pub det_offset: f32,
+    /// Fan beam: a short scan (source angles over 180° plus the fan angle) instead of 360°.
+    #[arg(long)]
+    pub short_scan: bool,
+}
+
+/// Fan-beam detector shapes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FanDetector {
+    /// Curved, equal angles between bins (third-generation clinical scanners).
+    Equiangular,
+    /// Flat, equal spacing (C-arms, benchtop systems).
+    Flat,
+}
+
+impl FanArgs {
+    /// Checks that fan-only options come with `--geometry fan`.
+    fn validate(&self) -> Result<()> {
+        if self.beam == Beam::Parallel {
+            let fan_only = [
+                ("--source-distance", self.source_distance.is_some()),
+                ("--detector-distance", self.detector_distance.is_some()),
+                ("--det-offset", self.det_offset != 0.0),
+                ("--short-scan", self.short_scan),
+            ];
+            if let Some((flag, _)) = fan_only.iter().find(|(_, given)| *given) {
+                return Err(invalid(format!("{flag} needs --geometry fan")));
+            }
+        }
+        Ok(())
+    }
+
+    /// The fan geometry over all source angles of `view_count` views, and the angles in
+    /// degrees (a full scan over 360°, or a short scan over 180° + 2γ_m).
+    fn geometry(&self, size: usize, g: &CtGeometryArgs, view_count: usize) -> Result<FanGeometry> {
+        let r = self.source_distance.unwrap_or(2.0 * size as f32);
+        let d = self.detector_distance.unwrap_or(2.0 * r);
+        let kind = match self.detector {
+            FanDetector::Equiangular => DetectorKind::Equiangular,
+            FanDetector::Flat => DetectorKind::Flat,
+        };
+        let n_det = g
+            .n_det
+            // (at least one bin, so that a misplaced source is what validation names)
+            .unwrap_or_else(|| FanGeometry::default_n_det(size, r, kind).max(1));
+        let mut fan = FanGeometry::full_scan(size, view_count, r, d, kind, n_det)
+            .with_det_offset(self.det_offset);
+        if let Some(pitch) = g.det_spacing {
+            fan = fan.with_det_spacing(pitch);
+        }
+        if self.short_scan {
+            fan = fan.with_short_scan(view_count);
+        }
+        if let Some(angles) = &g.angles {
+            fan = fan.with_angles(angles.iter().map(|a| a.to_radians()).collect());
+        }
+        fan.validate()
+            .map_err(|e| invalid(format!("fan-beam geometry: {e}")))?;
+        Ok(fan)
+    }
 }
 
 /// Sinogram noise options.
 #[derive(Debug, Clone, Args)]
 pub struct CtNoiseArgs {
-    /// Poisson transmission noise with I0 incident photons per bin.
-    #[arg(long, conflicts_with = "sigma")]
+    /// Poisson transmission noise (pre-log counts, then the log) with I0 incident photons per
+    /// bin: the dose.
+    #[arg(long, visible_alias = "dose", conflicts_with = "sigma")]
     pub i0: Option<f64>,
+    /// With --i0: electronic (readout) noise, Gaussian with this standard deviation in counts,
+    /// added to the counts before the log.
+    #[arg(long, requires = "i0", default_value_t = 0.0)]
+    pub electronic_sigma: f64,
     /// With --i0: attenuation per pixel length of image value 1 (default 4/N, i.e. a line
     /// through a uniform image of value 1 attenuates by e⁻⁴).
     #[arg(long, requires = "i0")]
@@ -119,6 +224,9 @@ pub struct CtSimArgs {
     /// Geometry.
     #[command(flatten)]
     pub geometry: CtGeometryArgs,
+    /// Parallel or fan beam.
+    #[command(flatten)]
+    pub fan: FanArgs,
     /// Noise.
     #[command(flatten)]
     pub noise: CtNoiseArgs,
@@ -227,19 +335,48 @@ fn square_image(common: &SimCommon) -> Result<(Array2<f32>, bool)> {
     Ok((image, hu))
 }
 
-/// Sparse-view sinogram y = R_Λ x (+ Poisson transmission or Gaussian noise).
+/// Sparse-view sinogram y = P(Λ) T x of a parallel- or fan-beam T (+ pre-log Poisson and
+/// electronic noise, or Gaussian noise).
 fn simulate_ct(c: &CtSimArgs) -> Result<()> {
     let (image, hu) = square_image(&c.common)?;
     let size = image.nrows();
     let (angles, kept) = view_sets(&c.geometry, 23);
-    let n_det = detector_bins(&c.geometry, size);
-    let measured: Vec<f32> = kept.iter().map(|&k| angles[k]).collect();
-    let radon = Radon::new(
-        RadonGeometry::from_degrees(size, &measured, n_det)
-            .with_det_spacing(c.geometry.det_spacing),
-    )
-    .invalid_input()?;
-    let clean = radon
+    let (geometry, projector): (Geometry, CtProjector) = match c.fan.beam {
+        Beam::Parallel => {
+            let n_det = detector_bins(&c.geometry, size);
+            let det_spacing = c.geometry.parallel_det_spacing();
+            let measured: Vec<f32> = kept.iter().map(|&k| angles[k]).collect();
+            let radon = Radon::new(
+                RadonGeometry::from_degrees(size, &measured, n_det).with_det_spacing(det_spacing),
+            )
+            .invalid_input()?;
+            let g = Geometry::ParallelBeam {
+                size,
+                angles_deg: angles,
+                n_det,
+                det_spacing,
+            };
+            (g, radon.into())
+        }
+        Beam::Fan => {
+            let fan = c.fan.geometry(size, &c.geometry, angles.len())?;
+            let g = Geometry::FanBeam {
+                size,
+                angles_deg: fan.angles.iter().map(|a| a.to_degrees()).collect(),
+                n_det: fan.n_det,
+                det_spacing: fan.det_spacing,
+                source_distance: fan.source_distance,
+                detector_distance: fan.detector_distance,
+                detector: fan.detector,
+                det_offset: fan.det_offset,
+            };
+            let measured = g
+                .fan_geometry(Some(&kept))
+                .ok_or_else(|| anyhow!("not a fan-beam geometry"))?;
+            (g, FanBeam::new(measured).invalid_input()?.into())
+        }
+    };
+    let clean = projector
         .forward(&image.view().into_dyn())
         .into_dimensionality::<Ix2>()?;
     let seed = c.common.seed;
@@ -247,12 +384,18 @@ fn simulate_ct(c: &CtSimArgs) -> Result<()> {
         (Some(i0), _) => {
             let s = c.noise.attenuation_scale.unwrap_or(4.0 / size as f32);
             let physical = clean.mapv(|p| p * s);
-            let noisy = noise::poisson_transmission(&physical.view(), i0, seed)?;
+            let noisy = noise::transmission_with_electronic(
+                &physical.view(),
+                i0,
+                c.noise.electronic_sigma,
+                seed,
+            )?;
             (
                 noisy.mapv(|p| p / s),
                 Noise::PoissonTransmission {
                     i0,
                     attenuation_scale: s,
+                    electronic_sigma: c.noise.electronic_sigma,
                     seed,
                 },
             )
@@ -267,12 +410,7 @@ fn simulate_ct(c: &CtSimArgs) -> Result<()> {
     let mut sidecar = Sidecar::new(
         Problem::Ct,
         &data,
-        Geometry::ParallelBeam {
-            size,
-            angles_deg: angles,
-            n_det,
-            det_spacing: c.geometry.det_spacing,
-        },
+        geometry,
         Mask::Views { kept },
         noise_model,
         if hu {
@@ -312,7 +450,8 @@ fn simulate_mar(m: &MarSimArgs) -> Result<()> {
     let (angles, _) = view_sets(&m.geometry, 180);
     let n_det = detector_bins(&m.geometry, size);
     let radon = Radon::new(
-        RadonGeometry::from_degrees(size, &angles, n_det).with_det_spacing(m.geometry.det_spacing),
+        RadonGeometry::from_degrees(size, &angles, n_det)
+            .with_det_spacing(m.geometry.parallel_det_spacing()),
     )
     .invalid_input()?;
     let params = MarSimParams {
@@ -345,7 +484,7 @@ fn simulate_mar(m: &MarSimArgs) -> Result<()> {
             size,
             angles_deg: angles,
             n_det,
-            det_spacing: m.geometry.det_spacing,
+            det_spacing: m.geometry.parallel_det_spacing(),
         },
         Mask::Sinogram {
             file: companion_name(&m.common.out, "mask"),
@@ -478,7 +617,7 @@ fn validate_geometry(g: &CtGeometryArgs) -> Result<()> {
     if g.n_det == Some(0) {
         return Err(invalid("--n-det must be positive"));
     }
-    if !(g.det_spacing.is_finite() && g.det_spacing > 0.0) {
+    if g.det_spacing.is_some_and(|s| !(s.is_finite() && s > 0.0)) {
         return Err(invalid("--det-spacing must be positive"));
     }
     Ok(())
@@ -490,6 +629,12 @@ pub fn run(a: &SimulateArgs) -> Result<()> {
         SimProblem::Ct(c) => {
             c.common.validate()?;
             validate_geometry(&c.geometry)?;
+            c.fan.validate()?;
+            if !(c.noise.electronic_sigma.is_finite() && c.noise.electronic_sigma >= 0.0) {
+                return Err(invalid(
+                    "--electronic-sigma must be finite and non-negative",
+                ));
+            }
             if let Some(i0) = c.noise.i0 {
                 if !(i0.is_finite() && i0 > 0.0) {
                     return Err(invalid("--i0 must be positive"));

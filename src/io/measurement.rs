@@ -14,6 +14,7 @@ use crate::io::npy::{read_npy, write_npy, DType, NpyArray};
 use crate::task::Problem;
 use anyhow::{anyhow, bail, ensure, Context, Result};
 use medsgm_operators::radon::RadonGeometry;
+use medsgm_operators::{DetectorKind, FanGeometry};
 use ndarray::{Array2, Ix2};
 use num_complex::Complex32;
 use serde::{Deserialize, Serialize};
@@ -45,6 +46,27 @@ pub enum Geometry {
         n_det: usize,
         /// Detector bin width in pixels.
         det_spacing: f32,
+    },
+    /// 2-D fan beam (a point source and a curved or flat detector, as clinical scanners
+    /// measure) on a `size`×`size` image with unit pixels; lengths in pixels.
+    FanBeam {
+        /// Image side length in pixels.
+        size: usize,
+        /// Source angles β of the full view set, in degrees.
+        angles_deg: Vec<f32>,
+        /// Detector bins per view.
+        n_det: usize,
+        /// Bin pitch along the detector surface at the source-to-detector distance, in pixels.
+        det_spacing: f32,
+        /// Source-to-isocentre distance R in pixels.
+        source_distance: f32,
+        /// Source-to-detector distance D (> R) in pixels.
+        detector_distance: f32,
+        /// `equiangular` (curved, third-generation scanners) or `flat`.
+        detector: DetectorKind,
+        /// Detector offset in bins (0.25: the quarter-detector shift).
+        #[serde(default)]
+        det_offset: f32,
     },
     /// Cartesian k-space of an `h`×`w` image (unitary centred FFT).
     Cartesian {
@@ -109,6 +131,9 @@ pub enum Noise {
         i0: f64,
         /// s: attenuation (per pixel length) of image value 1.
         attenuation_scale: f32,
+        /// Electronic (readout) noise: standard deviation in counts, added before the log.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        electronic_sigma: f64,
         /// RNG seed.
         seed: u64,
     },
@@ -279,23 +304,15 @@ impl Sidecar {
         let expected_shape = match (&self.kind, &self.geometry, &self.mask) {
             (
                 Problem::Ct | Problem::Mar,
-                Geometry::ParallelBeam {
-                    size,
-                    angles_deg,
-                    n_det,
-                    det_spacing,
-                },
+                g @ (Geometry::ParallelBeam { .. } | Geometry::FanBeam { .. }),
                 mask,
             ) => {
-                ensure!(*size >= 2, "geometry.size must be at least 2");
-                ensure!(!angles_deg.is_empty(), "geometry.angles_deg is empty");
-                ensure_finite("geometry.angles_deg", angles_deg.iter().copied())?;
-                // the operator's own bounds (size, views, bins, spacing), checked before any
-                // allocation the sidecar could request
-                RadonGeometry::from_degrees(*size, angles_deg, *n_det)
-                    .with_det_spacing(*det_spacing)
-                    .validate()
-                    .map_err(|e| anyhow!("geometry: {e}"))?;
+                let (n_views, n_det) = g
+                    .ct_views_and_bins()
+                    .ok_or_else(|| anyhow!("not a CT geometry"))?;
+                // the operator's own bounds (size, views, bins, spacing, distances), checked
+                // before any allocation the sidecar could request
+                g.validate_ct()?;
                 ensure!(
                     self.dtype == DType::F32.name(),
                     "a {} sinogram must be float32, the sidecar says {}",
@@ -308,12 +325,12 @@ impl Sidecar {
                             self.kind == Problem::Ct,
                             "mar measurements need a sinogram mask"
                         );
-                        strictly_increasing(kept, angles_deg.len(), "mask.kept (views)")?;
-                        vec![kept.len(), *n_det]
+                        strictly_increasing(kept, n_views, "mask.kept (views)")?;
+                        vec![kept.len(), n_det]
                     }
                     Mask::Sinogram { file } => {
                         check_companion_name(file)?;
-                        vec![angles_deg.len(), *n_det]
+                        vec![n_views, n_det]
                     }
                     Mask::Columns { .. } => bail!("a column mask is only valid for mri"),
                 }
@@ -345,13 +362,16 @@ impl Sidecar {
             Noise::PoissonTransmission {
                 i0,
                 attenuation_scale,
+                electronic_sigma,
                 ..
             } => ensure!(
                 i0.is_finite()
                     && *i0 > 0.0
                     && attenuation_scale.is_finite()
-                    && *attenuation_scale > 0.0,
-                "noise.i0 and noise.attenuation_scale must be positive"
+                    && *attenuation_scale > 0.0
+                    && electronic_sigma.is_finite()
+                    && *electronic_sigma >= 0.0,
+                "noise.i0 and noise.attenuation_scale must be positive, noise.electronic_sigma non-negative"
             ),
             Noise::PolychromaticMetal {
                 i0,
@@ -394,15 +414,118 @@ impl Sidecar {
     /// Image side length (`size` for CT/MAR, (h, w) for MRI).
     pub fn image_shape(&self) -> (usize, usize) {
         match &self.geometry {
-            Geometry::ParallelBeam { size, .. } => (*size, *size),
+            Geometry::ParallelBeam { size, .. } | Geometry::FanBeam { size, .. } => (*size, *size),
             Geometry::Cartesian { h, w } => (*h, *w),
         }
+    }
+}
+
+impl Geometry {
+    /// A CT geometry's full view count and detector bins (None for k-space).
+    pub fn ct_views_and_bins(&self) -> Option<(usize, usize)> {
+        match self {
+            Geometry::ParallelBeam {
+                angles_deg, n_det, ..
+            }
+            | Geometry::FanBeam {
+                angles_deg, n_det, ..
+            } => Some((angles_deg.len(), *n_det)),
+            Geometry::Cartesian { .. } => None,
+        }
+    }
+
+    /// The fan-beam geometry of the operators crate (angles in radians), over the full view
+    /// set or the `views` it lists; None for other geometries.
+    pub fn fan_geometry(&self, views: Option<&[usize]>) -> Option<FanGeometry> {
+        let Geometry::FanBeam {
+            size,
+            angles_deg,
+            n_det,
+            det_spacing,
+            source_distance,
+            detector_distance,
+            detector,
+            det_offset,
+        } = self
+        else {
+            return None;
+        };
+        let angles = select_views(angles_deg, views)
+            .iter()
+            .map(|a| a.to_radians())
+            .collect();
+        Some(FanGeometry {
+            size: *size,
+            angles,
+            source_distance: *source_distance,
+            detector_distance: *detector_distance,
+            detector: *detector,
+            n_det: *n_det,
+            det_spacing: *det_spacing,
+            det_offset: *det_offset,
+        })
+    }
+
+    /// The parallel-beam geometry of the operators crate over the full view set or the
+    /// `views` it lists; None for other geometries.
+    pub fn radon_geometry(&self, views: Option<&[usize]>) -> Option<RadonGeometry> {
+        let Geometry::ParallelBeam {
+            size,
+            angles_deg,
+            n_det,
+            det_spacing,
+        } = self
+        else {
+            return None;
+        };
+        Some(
+            RadonGeometry::from_degrees(*size, &select_views(angles_deg, views), *n_det)
+                .with_det_spacing(*det_spacing),
+        )
+    }
+
+    /// Checks a CT geometry against the operators' bounds (sizes, views, bins, spacing and,
+    /// for fan beam, the source and detector placement).
+    fn validate_ct(&self) -> Result<()> {
+        if let Some((angles_deg, size)) = match self {
+            Geometry::ParallelBeam {
+                angles_deg, size, ..
+            }
+            | Geometry::FanBeam {
+                angles_deg, size, ..
+            } => Some((angles_deg, size)),
+            Geometry::Cartesian { .. } => None,
+        } {
+            ensure!(*size >= 2, "geometry.size must be at least 2");
+            ensure!(!angles_deg.is_empty(), "geometry.angles_deg is empty");
+            ensure_finite("geometry.angles_deg", angles_deg.iter().copied())?;
+        }
+        let checked = match (self.radon_geometry(None), self.fan_geometry(None)) {
+            (Some(r), _) => r.validate(),
+            (_, Some(f)) => f.validate(),
+            _ => bail!("not a CT geometry"),
+        };
+        checked.map_err(|e| anyhow!("geometry: {e}"))
+    }
+}
+
+/// Serde: omit a zero electronic-noise level.
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
+}
+
+/// `angles` at the indices `views` (all of them when None).
+fn select_views(angles: &[f32], views: Option<&[usize]>) -> Vec<f32> {
+    match views {
+        Some(kept) => kept.iter().map(|&k| angles[k]).collect(),
+        None => angles.to_vec(),
     }
 }
 
 fn geometry_name(g: &Geometry) -> &'static str {
     match g {
         Geometry::ParallelBeam { .. } => "parallel-beam",
+        Geometry::FanBeam { .. } => "fan-beam",
         Geometry::Cartesian { .. } => "cartesian",
     }
 }
