@@ -3,13 +3,13 @@
 //! known test functions, and resuming from the log.
 
 use medsgm::eval::bayes_opt::{Dim, OptLog};
-use medsgm::eval::cases::{Case, ScoreSolver, Solved};
+use medsgm::eval::cases::{Case, CtBeam, ScoreSolver, Solved};
 use medsgm::eval::method::MethodParams;
 use medsgm::eval::recon_bench::{run_bench, MethodRun, Record};
 use medsgm::eval::testset::{mri_slices, phantoms, EvalSplit, TEST_SEED};
 use medsgm::task::{Method, Problem};
-use medsgm_operators::radon::Radon;
-use medsgm_operators::{Fft2, RealInput, Subsampled, Transform};
+
+use medsgm_operators::{CtProjector, Fft2, RealInput, Subsampled, Transform};
 use ndarray::{Array1, Ix2};
 use num_complex::Complex32;
 use std::sync::Mutex;
@@ -96,9 +96,9 @@ impl ScoreSolver for ZeroFillSolver {
     fn image_size(&self) -> usize {
         32
     }
-    fn solve_radon(
+    fn solve_ct(
         &self,
-        op: &Subsampled<Radon>,
+        op: &Subsampled<CtProjector>,
         ys: &[Array1<f32>],
         _: Method,
         _: &MethodParams,
@@ -114,6 +114,31 @@ impl ScoreSolver for ZeroFillSolver {
     ) -> anyhow::Result<Solved> {
         Ok(self.solve(op, ys))
     }
+}
+
+/// Fan-beam cases: 23 views of the 360-view scan; FISTA-TV beats FBP; the dose adds noise
+/// (the noisy case's FBP is worse than the noise-free one's), reproducibly for a seed.
+#[test]
+fn fan_beam_cases_measure_with_noise_at_a_dose() {
+    let images = phantoms(48, TEST_SEED, 2, false).unwrap();
+    let params = MethodParams::defaults(Problem::Ct);
+    let fbp_psnr = |case: &Case| {
+        let x = case.classical(Method::Fbp, 0, &params).unwrap();
+        medsgm_operators::metrics::psnr(&x.view(), &images[0].truth.view(), 1.0).unwrap()
+    };
+    let clean = Case::ct(&images, vec![0, 1], 23, CtBeam::Fan { dose: None }, 0).unwrap();
+    let noisy = Case::ct(&images, vec![0, 1], 23, CtBeam::Fan { dose: Some(1e3) }, 0).unwrap();
+    assert!(noisy.label.contains("fan 23/360"), "{}", noisy.label);
+    let (c, n) = (fbp_psnr(&clean), fbp_psnr(&noisy));
+    assert!(
+        c > 15.0 && n < c - 0.5,
+        "fan FBP clean {c} dB, noisy {n} dB"
+    );
+    let tv = clean.classical(Method::FistaTv, 0, &params).unwrap();
+    let tv = medsgm_operators::metrics::psnr(&tv.view(), &images[0].truth.view(), 1.0).unwrap();
+    assert!(tv > c, "fan FISTA-TV {tv} vs FBP {c}");
+    let again = Case::ct(&images, vec![0, 1], 23, CtBeam::Fan { dose: Some(1e3) }, 0).unwrap();
+    assert_eq!(fbp_psnr(&again), n, "the same seed, the same noise");
 }
 
 #[test]
@@ -371,9 +396,9 @@ impl ScoreSolver for FragileSolver {
     fn image_size(&self) -> usize {
         32
     }
-    fn solve_radon(
+    fn solve_ct(
         &self,
-        _: &Subsampled<Radon>,
+        _: &Subsampled<CtProjector>,
         _: &[Array1<f32>],
         _: Method,
         _: &MethodParams,

@@ -2,8 +2,9 @@
 //! Fig. 8.5) on held-out images: per-image CSV/JSON, a markdown summary, quality-vs-measurement
 //! curves, an optional quality-vs-NFE sweep and an image panel of the first test image.
 
+use crate::cli::simulate::Beam;
 use crate::cli::{invalid, InputContext};
-use crate::eval::cases::{Case, ScoreSolver};
+use crate::eval::cases::{Case, CtBeam, ScoreSolver};
 use crate::eval::latent::{LatentSolver, SolverSet};
 use crate::eval::method::TaskConfig;
 use crate::eval::recon_bench::{run_bench, MethodRun, Record};
@@ -20,9 +21,12 @@ pub struct ReconBenchArgs {
     /// The inverse problem.
     #[arg(long, value_enum)]
     pub task: Problem,
-    /// CT: numbers of measured views (of 180).
+    /// CT: numbers of measured views (of 180; fan beam: of 360).
     #[arg(long, value_delimiter = ',', default_value = "10,20,23,45")]
     pub views: Vec<usize>,
+    /// CT: beam geometry and dose.
+    #[command(flatten)]
+    pub beam: CtBeamArgs,
     /// MRI: acceleration factors (equispaced columns).
     #[arg(long, value_delimiter = ',', default_value = "4,8,24")]
     pub accel: Vec<f64>,
@@ -175,12 +179,40 @@ pub fn independent_images(
         .collect())
 }
 
+/// CT beam options of `bench recon` and `tune`.
+#[derive(Debug, Clone, Args)]
+pub struct CtBeamArgs {
+    /// CT: parallel beam (views of 180 over [0°, 180°), noise-free) or fan beam (views of a
+    /// 360-view full scan, R = 2N, D = 4N, equiangular detector, quarter offset).
+    #[arg(long = "geometry", value_enum, default_value = "parallel")]
+    pub beam: Beam,
+    /// CT, fan beam: pre-log Poisson noise with this many incident photons per bin (low dose:
+    /// e.g. 1e4; a line through N pixels of value 1 attenuates by e⁻⁴).
+    #[arg(long)]
+    pub dose: Option<f64>,
+}
+
+impl CtBeamArgs {
+    /// The benchmark's beam, checked.
+    pub fn beam(&self) -> Result<CtBeam> {
+        match (self.beam, self.dose) {
+            (Beam::Parallel, Some(_)) => Err(invalid("--dose needs --geometry fan")),
+            (_, Some(i0)) if !(i0.is_finite() && i0 > 0.0) => {
+                Err(invalid("--dose must be a positive photon count"))
+            }
+            (Beam::Parallel, None) => Ok(CtBeam::Parallel),
+            (Beam::Fan, dose) => Ok(CtBeam::Fan { dose }),
+        }
+    }
+}
+
 /// The benchmark cases: one per views/acceleration value (CT, MRI) or per image (MAR); CT
 /// images of several sizes (independent slices) give one case per size and view count.
 pub fn task_cases(
     task: Problem,
     images: &[TestImage],
     views: &[usize],
+    beam: CtBeam,
     accel: &[f64],
     seed: u64,
 ) -> Result<Vec<Case>> {
@@ -191,7 +223,7 @@ pub fn task_cases(
             .flat_map(|&v| {
                 size_groups(images)
                     .into_iter()
-                    .map(move |g| Case::ct(images, g, v))
+                    .map(move |g| Case::ct(images, g, v, beam, seed))
             })
             .collect(),
         Problem::Mri => accel
@@ -318,7 +350,7 @@ pub fn run(a: &ReconBenchArgs, out: &Path) -> Result<()> {
         (task, Some(d), Some(m)) if is_independent(task, d) => independent_images(task, d, m, a.n)?,
         _ => task_images(a.task, size, EvalSplit::Test, a.n, a.data.as_deref())?,
     };
-    let cases = task_cases(a.task, &images, &a.views, &a.accel, a.seed)?;
+    let cases = task_cases(a.task, &images, &a.views, a.beam.beam()?, &a.accel, a.seed)?;
     let config = match &a.config {
         Some(p) => TaskConfig::load(p, false).invalid_input()?,
         None => TaskConfig::default(),

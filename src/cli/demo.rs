@@ -377,6 +377,10 @@ fn real_demo(task: Problem, a: &DemoArgs) -> Result<()> {
     let args = ReconBenchArgs {
         task,
         views,
+        beam: crate::cli::bench_recon::CtBeamArgs {
+            beam: crate::cli::simulate::Beam::Parallel,
+            dose: None,
+        },
         accel,
         methods: vec![classical, Method::FistaTv, Method::Dds],
         model: Some(model),

@@ -47,6 +47,9 @@ pub struct TuneArgs {
     /// CT: measured views.
     #[arg(long, default_value_t = 23)]
     pub views: usize,
+    /// CT: beam geometry and dose.
+    #[command(flatten)]
+    pub beam: crate::cli::bench_recon::CtBeamArgs,
     /// MRI: acceleration.
     #[arg(long, default_value_t = 4.0)]
     pub accel: f64,
@@ -131,7 +134,14 @@ pub fn run(a: &TuneArgs) -> Result<()> {
         a.batch,
     )?;
     let images = task_images(a.task, size, EvalSplit::Validation, a.n, a.data.as_deref())?;
-    let cases = task_cases(a.task, &images, &[a.views], &[a.accel], a.seed)?;
+    let cases = task_cases(
+        a.task,
+        &images,
+        &[a.views],
+        a.beam.beam()?,
+        &[a.accel],
+        a.seed,
+    )?;
     let mut base = TaskConfig::load(&out, true)?
         .params(a.task, a.method)?
         .overlay(&fixed)?;

@@ -16,7 +16,7 @@ use crate::eval::method::MethodParams;
 use crate::eval::testset::{TestImage, CT_WINDOW};
 use crate::task::Method;
 use anyhow::{anyhow, bail, Context, Result};
-use medsgm_operators::fbp::{fbp, Filter};
+use medsgm_operators::fbp::Filter;
 use medsgm_operators::kspace_mask::{equispaced, song_center_fraction};
 use medsgm_operators::mar_sim::{simulate_metal_artifacts, MarSimParams};
 use medsgm_operators::metal::{
@@ -26,13 +26,45 @@ use medsgm_operators::radon::{Radon, RadonGeometry};
 use medsgm_operators::solvers::li::li;
 use medsgm_operators::solvers::{fista_tv, zero_filled, ComplexPart, FistaTvParams};
 use medsgm_operators::sparse_view::SparseViewCt;
-use medsgm_operators::{operator_norm, Fft2, LinearOperator, RealInput, Subsampled, Transform};
+use medsgm_operators::{
+    noise, operator_norm, CtProjector, DetectorKind, FanBeam, FanGeometry, Fft2, LinearOperator,
+    RealInput, Subsampled, Transform,
+};
 use ndarray::{Array1, Array2, Ix1};
 use num_complex::Complex32;
 use std::sync::OnceLock;
 
 /// Views of the full CT sinogram (1° steps over [0°, 180°)).
 pub const FULL_VIEWS: usize = 180;
+
+/// Source angles of the fan-beam full scan (1° steps over 360°).
+pub const FAN_FULL_VIEWS: usize = 360;
+
+/// The beam geometry of the sparse-view CT cases.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum CtBeam {
+    /// Parallel beam: noise-free views of the [`FULL_VIEWS`]-view grid over [0°, 180°).
+    Parallel,
+    /// Fan beam: views of a [`FAN_FULL_VIEWS`]-view full scan with source-isocentre distance
+    /// 2N, source-detector distance 4N, an equiangular detector with unit bins at the
+    /// isocentre and a quarter-detector offset; with `dose` I₀, pre-log Poisson counts
+    /// N ~ Poisson(I₀ e^(−s p)), p̂ = −ln(max(N, 1)/I₀)/s, with s = [`DOSE_ATTENUATION`]/N per
+    /// pixel of image value 1 (a line through N pixels of value 1 attenuates by e⁻⁴).
+    Fan {
+        /// Incident photons per detector bin (None: noise-free).
+        dose: Option<f64>,
+    },
+}
+
+/// Attenuation s·N of a line through N pixels of model value 1 in the low-dose simulation.
+pub const DOSE_ATTENUATION: f32 = 4.0;
+
+/// The low-dose measurement of the noise-free line integrals `y` (see [`CtBeam::Fan`]).
+fn low_dose(y: &Array1<f32>, i0: f64, size: usize, seed: u64) -> Result<Array1<f32>> {
+    let s = DOSE_ATTENUATION / size as f32;
+    let physical = y.mapv(|p| p * s);
+    Ok(noise::poisson_transmission(&physical.view(), i0, seed)?.mapv(|p| p / s))
+}
 
 /// Output of a score-based solver for a batch of measurements.
 #[derive(Debug, Clone)]
@@ -48,10 +80,10 @@ pub struct Solved {
 pub trait ScoreSolver: Sync {
     /// Side length of the images the prior models.
     fn image_size(&self) -> usize;
-    /// Solves y_k = P(Λ) R x_k for every k (CT, MAR).
-    fn solve_radon(
+    /// Solves y_k = P(Λ) T x_k for every k with a CT projector T (CT, MAR).
+    fn solve_ct(
         &self,
-        op: &Subsampled<Radon>,
+        op: &Subsampled<CtProjector>,
         ys: &[Array1<f32>],
         method: Method,
         params: &MethodParams,
@@ -70,10 +102,10 @@ pub trait ScoreSolver: Sync {
 pub enum Setup {
     /// Sparse-view CT.
     Ct {
-        /// Radon transform over the measured views only (for FBP).
-        sparse: Radon,
-        /// A = P(Λ) R over the full view set.
-        op: Subsampled<Radon>,
+        /// The projector over the measured views only (for FBP).
+        sparse: CtProjector,
+        /// A = P(Λ) T over the full view set.
+        op: Subsampled<CtProjector>,
         /// Measurements per image.
         ys: Vec<Array1<f32>>,
     },
@@ -87,7 +119,7 @@ pub enum Setup {
     /// Metal-artefact removal of one image.
     Mar {
         /// A = P(Λ) R with Λ = ¬trace.
-        op: Subsampled<Radon>,
+        op: Subsampled<CtProjector>,
         /// The corrupted full sinogram in model units.
         sinogram: Array2<f32>,
         /// The metal trace.
@@ -131,22 +163,74 @@ impl Case {
         }
     }
 
-    /// Sparse-view CT with `views` of the [`FULL_VIEWS`] views for the images `idx`.
-    pub fn ct(images: &[TestImage], idx: Vec<usize>, views: usize) -> Result<Self> {
-        if !(1..=FULL_VIEWS).contains(&views) {
-            bail!("views must be in 1..={FULL_VIEWS}, got {views}");
+    /// Sparse-view CT with `views` of the full view set for the images `idx`: parallel beam
+    /// over the [`FULL_VIEWS`]-view grid, or fan beam over a [`FAN_FULL_VIEWS`]-view full scan
+    /// (see [`CtBeam`]).
+    pub fn ct(
+        images: &[TestImage],
+        idx: Vec<usize>,
+        views: usize,
+        beam: CtBeam,
+        seed: u64,
+    ) -> Result<Self> {
+        let full_views = match beam {
+            CtBeam::Parallel => FULL_VIEWS,
+            CtBeam::Fan { .. } => FAN_FULL_VIEWS,
+        };
+        if !(1..=full_views).contains(&views) {
+            bail!("views must be in 1..={full_views}, got {views}");
         }
         let size = square_size(images, &idx)?;
-        let n_det = RadonGeometry::default_n_det(size);
-        let measured = RadonGeometry::equispaced(size, views, n_det);
-        let sparse = Radon::new(measured.clone())?;
-        let op = SparseViewCt::new(&measured, FULL_VIEWS)?.op;
+        let (sparse, op): (CtProjector, Subsampled<CtProjector>) = match beam {
+            CtBeam::Parallel => {
+                let n_det = RadonGeometry::default_n_det(size);
+                let measured = RadonGeometry::equispaced(size, views, n_det);
+                let sparse = Radon::new(measured.clone())?;
+                let dense = SparseViewCt::new(&measured, FULL_VIEWS)?.op;
+                let op = Subsampled::new(dense.transform().clone().into(), dense.mask().clone())?;
+                (sparse.into(), op)
+            }
+            CtBeam::Fan { .. } => {
+                let (r, d) = (2.0 * size as f32, 4.0 * size as f32);
+                let kind = DetectorKind::Equiangular;
+                let n_det = FanGeometry::default_n_det(size, r, kind);
+                let full = FanBeam::new(
+                    FanGeometry::full_scan(size, FAN_FULL_VIEWS, r, d, kind, n_det)
+                        .with_det_offset(0.25),
+                )?;
+                let mut mask = Array2::from_elem((FAN_FULL_VIEWS, n_det), false);
+                for k in 0..views {
+                    let row = ((k * FAN_FULL_VIEWS) as f64 / views as f64).round() as usize;
+                    mask.row_mut(row).fill(true);
+                }
+                let mask = mask.into_dyn();
+                let sparse = full
+                    .restricted(&mask)
+                    .ok_or_else(|| anyhow!("the fan view mask is not a set of whole views"))?;
+                (sparse.into(), Subsampled::new(full.into(), mask)?)
+            }
+        };
         let ys = idx
             .iter()
-            .map(|&i| measure(&op, &images[i].truth))
+            .map(|&i| {
+                let y = measure(&op, &images[i].truth)?;
+                match beam {
+                    CtBeam::Fan { dose: Some(i0) } => {
+                        low_dose(&y, i0, size, seed.wrapping_add(i as u64))
+                    }
+                    _ => Ok(y),
+                }
+            })
             .collect::<Result<_>>()?;
+        let label = match beam {
+            CtBeam::Parallel => format!("{views} views"),
+            CtBeam::Fan { dose: None } => format!("fan {views}/{FAN_FULL_VIEWS} views"),
+            CtBeam::Fan { dose: Some(i0) } => {
+                format!("fan {views}/{FAN_FULL_VIEWS} views, I0 {i0:e}")
+            }
+        };
         Ok(Self::new(
-            format!("{views} views"),
+            label,
             views as f64,
             idx,
             Setup::Ct { sparse, op, ys },
@@ -190,6 +274,7 @@ impl Case {
             FULL_VIEWS,
             RadonGeometry::default_n_det(size),
         ))?;
+        let projector = CtProjector::from(radon.clone());
         let sim = simulate_metal_artifacts(
             &radon,
             &src.tissue_hu.view(),
@@ -204,7 +289,7 @@ impl Case {
         let sinogram = sim.sinogram.mapv(|p| p / per_unit);
         let metal = segment_metal(&src.hu_with_metal.view(), METAL_THRESHOLD_HU, 0)?;
         let trace = metal_trace(&radon, &dilate(&metal.view(), 1).view(), TRACE_THRESHOLD)?;
-        let op = Subsampled::new(radon, mar_mask(&trace.view()).into_dyn())?;
+        let op = Subsampled::new(projector, mar_mask(&trace.view()).into_dyn())?;
         let y = op.gather(&sinogram.view().into_dyn());
         let mut case = Self::new(
             "metal".into(),
@@ -248,9 +333,9 @@ impl Case {
         };
         let out = match (&self.setup, method) {
             (Setup::Ct { sparse, ys, .. }, Method::Fbp) => {
-                let g = sparse.geometry();
-                let sino = ys[k].view().into_shape_with_order((g.n_views(), g.n_det))?;
-                fbp(sparse, &sino, Filter::RamLak)
+                let shape = sparse.range_shape();
+                let sino = ys[k].view().into_shape_with_order((shape[0], shape[1]))?;
+                sparse.fbp(&sino, Filter::RamLak)
             }
             (Setup::Ct { op, ys, .. }, Method::FistaTv) => {
                 fista_tv(op, &ys[k].view().into_dyn(), &fista, None, |_, _| {})?
@@ -262,7 +347,7 @@ impl Case {
                 fista_tv(op, &ys[k].view().into_dyn(), &fista, None, |_, _| {})?
             }
             (Setup::Mar { op, sinogram, .. }, Method::Fbp) => {
-                fbp(op.transform(), &sinogram.view(), Filter::RamLak)
+                op.transform().fbp(&sinogram.view(), Filter::RamLak)
             }
             (
                 Setup::Mar {
@@ -289,9 +374,9 @@ impl Case {
         params: &MethodParams,
     ) -> Result<Solved> {
         match &self.setup {
-            Setup::Ct { op, ys, .. } => solver.solve_radon(op, ys, method, params),
+            Setup::Ct { op, ys, .. } => solver.solve_ct(op, ys, method, params),
             Setup::Mar { op, y, .. } => {
-                solver.solve_radon(op, std::slice::from_ref(y), method, params)
+                solver.solve_ct(op, std::slice::from_ref(y), method, params)
             }
             Setup::Mri { op, ys } => solver.solve_fft(op, ys, method, params),
         }

@@ -9,8 +9,8 @@ use crate::lsgm::{latent_solve, LatentDcConfig, LatentPrior, LsgmCheckpoint, Lsg
 use crate::task::Method;
 use anyhow::{bail, Context, Result};
 use candle_core::Device;
-use medsgm_operators::radon::Radon;
-use medsgm_operators::{Fft2, RealInput, Subsampled, Transform};
+
+use medsgm_operators::{CtProjector, Fft2, RealInput, Subsampled, Transform};
 use ndarray::Array1;
 use num_complex::Complex32;
 use std::path::Path;
@@ -83,9 +83,9 @@ impl ScoreSolver for LatentSolver {
         self.config.vae.image_size
     }
 
-    fn solve_radon(
+    fn solve_ct(
         &self,
-        op: &Subsampled<Radon>,
+        op: &Subsampled<CtProjector>,
         ys: &[Array1<f32>],
         method: Method,
         params: &MethodParams,
@@ -149,14 +149,14 @@ impl ScoreSolver for SolverSet {
             .unwrap_or(0)
     }
 
-    fn solve_radon(
+    fn solve_ct(
         &self,
-        op: &Subsampled<Radon>,
+        op: &Subsampled<CtProjector>,
         ys: &[Array1<f32>],
         method: Method,
         params: &MethodParams,
     ) -> Result<Solved> {
-        self.pick(method)?.solve_radon(op, ys, method, params)
+        self.pick(method)?.solve_ct(op, ys, method, params)
     }
 
     fn solve_fft(

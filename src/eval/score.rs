@@ -147,9 +147,9 @@ impl ScoreSolver for ModelSolver {
         self.size
     }
 
-    fn solve_radon(
+    fn solve_ct(
         &self,
-        op: &Subsampled<medsgm_operators::radon::Radon>,
+        op: &Subsampled<medsgm_operators::CtProjector>,
         ys: &[Array1<f32>],
         method: Method,
         params: &MethodParams,
