@@ -3,7 +3,8 @@
 //! separately).
 //!
 //! `RAYON_NUM_THREADS=2 cargo run --release -p medsgm-operators --example fan_timing`
-//! prints the median of 5 runs (after one warm-up) in milliseconds for 256²/360 views/512 bins
+//! prints the minimum and the median of 9 runs (after one warm-up) in milliseconds (the
+//! minimum is the least disturbed by other processes on a shared machine) for 256²/360 views/512 bins
 //! and 512²/720/1024, source 2N from the isocentre, detector 4N from the source (unit bins at
 //! the isocentre), full scan.
 
@@ -13,9 +14,10 @@ use medsgm_operators::phantom::shepp_logan;
 use medsgm_operators::radon::{Radon, RadonGeometry};
 use std::time::Instant;
 
-fn median_ms(mut f: impl FnMut()) -> f64 {
+/// "min/median" of 9 timed calls of `f` after one warm-up, in milliseconds.
+fn min_median_ms(mut f: impl FnMut()) -> String {
     f();
-    let mut ms: Vec<f64> = (0..5)
+    let mut ms: Vec<f64> = (0..9)
         .map(|_| {
             let t = Instant::now();
             f();
@@ -23,7 +25,7 @@ fn median_ms(mut f: impl FnMut()) -> f64 {
         })
         .collect();
     ms.sort_by(f64::total_cmp);
-    ms[2]
+    format!("{:7.2}/{:7.2}", ms[0], ms[4])
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -34,22 +36,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         for kind in [DetectorKind::Flat, DetectorKind::Equiangular] {
             let op = FanBeam::new(FanGeometry::full_scan(n, views, r, 2.0 * r, kind, bins))?;
             let sino = op.project(&image.view());
-            let fp = median_ms(|| drop(op.project(&image.view())));
-            let bp = median_ms(|| drop(op.backproject(&sino.view())));
-            let rec = median_ms(|| drop(fan_fbp(&op, &sino.view(), Filter::RamLak)));
+            let fp = min_median_ms(|| drop(op.project(&image.view())));
+            let bp = min_median_ms(|| drop(op.backproject(&sino.view())));
+            let rec = min_median_ms(|| drop(fan_fbp(&op, &sino.view(), Filter::RamLak)));
             println!(
-                "fan {kind:?} {n}² {views} views {bins} bins: FP {fp:8.2} ms  BP {bp:8.2} ms  \
-                 FBP {rec:8.2} ms"
+                "fan {kind:?} {n}² {views} views {bins} bins: FP {fp} ms  BP {bp} ms  \
+                 FBP {rec} ms"
             );
         }
         let radon = Radon::new(RadonGeometry::equispaced(n, views, bins))?;
         let sino = radon.project(&image.view());
-        let fp = median_ms(|| drop(radon.project(&image.view())));
-        let bp = median_ms(|| drop(radon.backproject(&sino.view())));
-        let rec = median_ms(|| drop(fbp(&radon, &sino.view(), Filter::RamLak)));
-        println!(
-            "parallel {n}² {views} views {bins} bins:   FP {fp:8.2} ms  BP {bp:8.2} ms  FBP {rec:8.2} ms"
-        );
+        let fp = min_median_ms(|| drop(radon.project(&image.view())));
+        let bp = min_median_ms(|| drop(radon.backproject(&sino.view())));
+        let rec = min_median_ms(|| drop(fbp(&radon, &sino.view(), Filter::RamLak)));
+        println!("parallel {n}² {views} views {bins} bins:   FP {fp} ms  BP {bp} ms  FBP {rec} ms");
     }
     Ok(())
 }

@@ -55,7 +55,7 @@ pub fn median_ms<F: FnMut() -> anyhow::Result<()>>(repeats: usize, f: F) -> anyh
 /// Runs a peer benchmark script (`data-scripts/peer_bench_*.py`: same cases in scikit-image,
 /// numpy or PyTorch) with `python` (e.g. `.venv/bin/python`), `--threads`, `--repeats` and
 /// `extra_args`; parses the JSON rows it prints one per line (`group`, `case`, `median_ms`,
-/// `note`).
+/// `note`; a null `median_ms`, a case the peer cannot run, becomes NaN).
 pub fn run_peer(
     python: &std::path::Path,
     script: &std::path::Path,
@@ -91,9 +91,10 @@ pub fn run_peer(
             Ok(BenchRow {
                 group: field("group")?.as_str().unwrap_or_default().to_string(),
                 case: field("case")?.as_str().unwrap_or_default().to_string(),
-                median_ms: field("median_ms")?
-                    .as_f64()
-                    .context("median_ms is not a number")?,
+                median_ms: match field("median_ms")? {
+                    serde_json::Value::Null => f64::NAN,
+                    m => m.as_f64().context("median_ms is not a number")?,
+                },
                 note: field("note")?.as_str().unwrap_or_default().to_string(),
             })
         })

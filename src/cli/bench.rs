@@ -30,7 +30,8 @@ pub struct BenchArgs {
 #[derive(Debug, Clone, Subcommand)]
 #[allow(clippy::large_enum_variant)] // parsed once per run
 pub enum Bench {
-    /// Radon forward/adjoint, FBP, FFT, SSIM and FISTA-TV timings (peer: scikit-image, numpy).
+    /// Radon and fan-beam forward/adjoint, FBP, FFT, SSIM and FISTA-TV timings (peers:
+    /// scikit-image, ASTRA, numpy).
     Operators,
     /// Score-network evaluation (NFE) and training-step timings (peer: PyTorch CPU).
     Model {
@@ -57,6 +58,7 @@ fn peer_scripts(which: &Bench) -> Vec<(&'static str, Vec<std::ffi::OsString>)> {
     match which {
         Bench::Operators => vec![
             ("data-scripts/peer_bench_operators.py", vec![]),
+            ("data-scripts/peer_bench_fan.py", vec![]),
             ("data-scripts/peer_bench_mri.py", vec![]),
         ],
         Bench::Model { config } => vec![(
@@ -146,6 +148,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     let mut rows: Vec<BenchRow> = match &a.which {
         Bench::Operators => {
             let mut rows = crate::bench::operators::run(a.repeats)?;
+            rows.extend(crate::bench::operators::run_fan(a.repeats)?);
             rows.extend(crate::bench::mri::run(a.repeats)?);
             rows
         }

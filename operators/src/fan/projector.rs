@@ -2,7 +2,7 @@
 
 use super::fbp::fan_fbp;
 use super::geometry::FanGeometry;
-use super::kernels::{gather, scatter_line};
+use super::kernels::{gather, scatter_lines, BLOCK_LINES};
 use super::rays::{hit_range, Frame, RayTables};
 use crate::error::Result;
 use crate::fbp::Filter;
@@ -10,10 +10,6 @@ use crate::linop::{LinearOperator, Transform};
 use crate::ramp::FilterCache;
 use ndarray::{Array2, ArrayD, ArrayView2, ArrayViewD, Axis, Ix2};
 use rayon::prelude::*;
-
-/// Image lines handled together by one task of the back-projection, so that each view's ray
-/// tables are read once per block rather than once per line.
-const LINE_BLOCK: usize = 8;
 
 /// The fan-beam transform of a pixel image as Joseph's ray-driven projector (P. M. Joseph,
 /// "An improved algorithm for reprojecting rays through pixel images", IEEE TMI 1982) along
@@ -23,9 +19,13 @@ const LINE_BLOCK: usize = 8;
 /// interpolates the image linearly along that line and multiplies the sum by the step length
 /// 1/|d_w| (written in one row/column frame, see the `rays` module); per pixel, the matrix entry of ray q on line w is
 /// ℓ(q)·max(0, 1 − |a_q(w) − a_pixel|). The forward pass gathers two pixels per ray and line
-/// (views in parallel, 8 rays per AVX2 gather); the adjoint scatters the same two weights into
-/// the same line (blocks of lines in parallel), so Fᵀ is the transpose to rounding without
-/// storing the matrix. Sinograms hold line integrals in pixel units, like [`crate::radon`].
+/// (views in parallel, 8 rays per AVX2 gather). The adjoint scatters the same two weights,
+/// computed by the same f32 expression, into the same line, so Fᵀ is the transpose to rounding
+/// without storing the matrix: blocks of 8 lines run in parallel, and within a block 8 rays'
+/// indices and weights are computed for all 8 lines in vector registers and added line by line
+/// ([`super::kernels::scatter_lines`]), so that successive additions hit different lines and
+/// do not stall on one another. Sinograms hold line integrals in pixel units, like
+/// [`crate::radon`].
 #[derive(Debug, Clone)]
 pub struct FanBeam {
     geometry: FanGeometry,
@@ -126,11 +126,11 @@ impl FanBeam {
         let t = &self.rays;
         let mut image = Array2::<f32>::zeros((n, n));
         image
-            .axis_chunks_iter_mut(Axis(0), LINE_BLOCK)
+            .axis_chunks_iter_mut(Axis(0), BLOCK_LINES)
             .into_par_iter()
             .enumerate()
             .for_each(|(blk, mut out)| {
-                let l0 = blk * LINE_BLOCK;
+                let l0 = blk * BLOCK_LINES;
                 let mut acc = vec![0.0f32; out.nrows() * stride];
                 let w0 = l0 as f32 - centre;
                 for (v, y) in scaled.outer_iter().enumerate() {
@@ -138,12 +138,13 @@ impl FanBeam {
                     for run in t.runs[v].iter().filter(|r| r.frame == frame) {
                         let (b, c) = t.run_tables(v, run);
                         let y = &y[run.start..run.end];
-                        for (dl, line) in acc.chunks_exact_mut(stride).enumerate() {
-                            let w = w0 + dl as f32;
-                            let (q0, q1) = hit_range(b, c, w, upper);
-                            if q0 < q1 {
-                                scatter_line(line, &y[q0..q1], &b[q0..q1], &c[q0..q1], w);
-                            }
+                        // the rays touching any line of the block
+                        let (q0, q1) = (0..out.nrows())
+                            .map(|dl| hit_range(b, c, w0 + dl as f32, upper))
+                            .filter(|(a, b)| a < b)
+                            .fold((usize::MAX, 0), |(lo, hi), (a, b)| (lo.min(a), hi.max(b)));
+                        if q0 < q1 {
+                            scatter_lines(&mut acc, stride, &y[q0..q1], &b[q0..q1], &c[q0..q1], w0);
                         }
                     }
                 }
