@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch CPU peer of `medsgm bench model` (issue 3 benchmark, src/bench/model.rs).
+"""PyTorch CPU peer of `medsgm bench model` (src/bench/model.rs).
 
 Builds the same NCSN++-style U-Net as medsgm's src/nn (Fourier features of log sigma,
 BigGAN residual blocks with GroupNorm(min(C/4, 32), eps 1e-6), SiLU, time conditioning, skip
@@ -7,7 +7,7 @@ rescale 1/sqrt(2), avg-pool / nearest upsampling inside the blocks, DDPM self-at
 configured resolutions and in the middle, output divided by sigma), with the `[model]` table of
 the medsgm training configuration given by --config (default configs/ct_phantom_128_nf32.toml), and
 times with torch.set_num_threads(--threads):
-  * one forward pass (NFE) under no_grad at 128^2 and 256^2, batch 1 and 8;
+  * one forward pass (NFE) under no_grad at 128^2 (batch 1), 256^2 and 512^2 (batch 1 and 4);
   * one training step (forward + backward of the sigma^2-weighted DSM loss) at 128^2, batch 16.
 One JSON row per line (see peer_bench_common.py); median of --repeats runs after one warm-up.
 
@@ -152,7 +152,7 @@ def main():
     params = sum(p.numel() for p in Ncsnpp(size=128, **arch).parameters())
     note = (f"{config}: nf {arch['nf']}, {params} params, {args.threads} threads, "
             f"torch {torch.__version__}")
-    for size, batch in [(128, 1), (128, 8), (256, 1), (256, 8)]:
+    for size, batch in [(128, 1), (256, 1), (256, 4), (512, 1), (512, 4)]:
         net = Ncsnpp(size=size, **arch).eval()
         x, s = torch.rand(batch, 1, size, size), torch.full((batch,), 0.5)
 

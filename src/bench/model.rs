@@ -1,12 +1,13 @@
 //! `medsgm bench model`: network evaluation (NFE) and training-step times of the NCSN++ score
-//! network on the CPU (issue 3 benchmark; compare with data-scripts/peer_bench_model.py).
+//! network on the CPU (compare with data-scripts/peer_bench_model.py).
 
 use super::{time_ms, BenchRow};
 use crate::nn::{Ncsnpp, NcsnppConfig};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 
-/// Times one forward pass (NFE) at 128² and 256², batch 1 and 8, and one forward + backward
+/// Times one forward pass (NFE) at 128² (batch 1) and at the sizes of real slices, 256² and 512²
+/// (batch 1 and 4), and one forward + backward
 /// (a DSM-style loss) at batch 16 and 128², for the network `config` (its `image_size` is
 /// overridden per case), taking the median of `repeats` runs.
 pub fn run(config: &NcsnppConfig, repeats: usize) -> anyhow::Result<Vec<BenchRow>> {
@@ -15,7 +16,7 @@ pub fn run(config: &NcsnppConfig, repeats: usize) -> anyhow::Result<Vec<BenchRow
     let mut rows = Vec::new();
     let params = config.parameter_count()?;
     let note = format!("nf {}, {params} params, {threads} threads", config.nf);
-    for (size, batch) in [(128, 1), (128, 8), (256, 1), (256, 8)] {
+    for (size, batch) in [(128, 1), (256, 1), (256, 4), (512, 1), (512, 4)] {
         let cfg = NcsnppConfig {
             image_size: size,
             ..config.clone()
