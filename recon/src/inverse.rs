@@ -262,6 +262,9 @@ impl InverseConfig {
             format!("ρ must be positive, got {}", self.rho)
         })?;
         decomposed::check_eta_gamma(self.eta, self.gamma)?;
+        ensure(self.cg_iterations >= 1, "cg_iterations", || {
+            "the data step needs at least one conjugate-gradient iteration".into()
+        })?;
         dps::check_zeta(self.zeta)?;
         ensure(
             self.t_start > 0.0 && self.t_start.is_finite(),

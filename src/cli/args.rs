@@ -29,24 +29,40 @@ pub struct ImageInput {
     /// Input image: .png, .npy (2-D, or 3-D with --slice), .nii or .nii.gz.
     #[arg(long, short)]
     pub input: PathBuf,
-    /// PNG input: the intensities LOW,HIGH that the codes 0 and max stand for.
-    #[arg(long, default_value = "0,1", allow_hyphen_values = true)]
-    pub in_window: Window,
+    /// PNG input: the intensities LOW,HIGH that the codes 0 and max stand for [default: 0,1].
+    #[arg(long, allow_hyphen_values = true)]
+    pub in_window: Option<Window>,
     /// Volume input: use slice INDEX along AXIS (0, 1 or 2).
     #[arg(long, value_parser = parse_slice)]
     pub slice: Option<(usize, usize)>,
 }
 
 impl ImageInput {
+    /// The PNG intensity window: --in-window (an error for other formats) or [0, 1].
+    fn window(&self) -> Result<Window> {
+        let png = self
+            .input
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("png"));
+        match self.in_window {
+            Some(_) if !png => Err(invalid(format!(
+                "--in-window applies to PNG inputs; {} stores its own values",
+                self.input.display()
+            ))),
+            Some(w) => Ok(w),
+            None => Ok(Window::UNIT),
+        }
+    }
+
     /// Reads the image; failures are invalid input (exit code 2).
     pub fn read(&self) -> Result<Array2<f32>> {
-        read_image_at(&self.input, self.in_window, self.slice)
+        read_image_at(&self.input, self.window()?, self.slice)
     }
 
     /// The image and, for a slice of a DICOM file or series, its one-slice source volume.
     pub fn read_with_source(&self) -> Result<(Array2<f32>, Option<crate::io::dicom::DicomVolume>)> {
         let opts = ImageReadOptions {
-            window: self.in_window,
+            window: self.window()?,
             slice: self.slice,
         };
         crate::io::read_image_with_dicom_source(&self.input, &opts).invalid_input()
@@ -121,6 +137,12 @@ pub fn validate_output_path(path: &Path, image: bool) -> Result<()> {
         return Err(invalid(format!(
             "output directory {} of {} does not exist",
             dir.display(),
+            path.display()
+        )));
+    }
+    if path.is_dir() {
+        return Err(invalid(format!(
+            "the output {} is a folder, not a file",
             path.display()
         )));
     }

@@ -317,8 +317,12 @@ fn validate(a: &ReconBenchArgs) -> Result<()> {
     if let Some(m) = a.methods.iter().find(|m| !m.applies_to(a.task)) {
         return Err(invalid(format!("{m} does not apply to --task {}", a.task)));
     }
-    if a.task == Problem::Ct && a.views.iter().any(|&v| !(1..=180).contains(&v)) {
-        return Err(invalid("--views must be in 1..=180"));
+    let full_views = match a.beam.beam()? {
+        CtBeam::Parallel => crate::eval::cases::FULL_VIEWS,
+        CtBeam::Fan { .. } => crate::eval::cases::FAN_FULL_VIEWS,
+    };
+    if a.task == Problem::Ct && a.views.iter().any(|&v| !(1..=full_views).contains(&v)) {
+        return Err(invalid(format!("--views must be in 1..={full_views}")));
     }
     if a.task == Problem::Mri && a.accel.iter().any(|&r| !(r.is_finite() && r >= 1.0)) {
         return Err(invalid("--accel must be ≥ 1"));
@@ -338,7 +342,12 @@ fn validate(a: &ReconBenchArgs) -> Result<()> {
 /// Runs `medsgm bench recon` into `out`.
 pub fn run(a: &ReconBenchArgs, out: &Path) -> Result<()> {
     validate(a)?;
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    if out.exists() && !out.is_dir() {
+        return Err(invalid(format!(
+            "--out {} exists and is not a directory",
+            out.display()
+        )));
+    }
     let (solver, size) = solvers(
         &a.methods,
         a.model.as_deref(),
@@ -370,8 +379,12 @@ pub fn run(a: &ReconBenchArgs, out: &Path) -> Result<()> {
         })
         .collect::<Result<Vec<_>>>()?;
     let solver = solver.as_ref().map(|s| s as &dyn ScoreSolver);
+    // Everything is loaded and checked: only now create the output folder, and remove it again
+    // if the benchmark fails before writing anything into it.
+    let created = CreatedDir::create(out)?;
     let mut log = |s: &str| eprintln!("{s}");
-    let result = run_bench(a.task, &images, &cases, &runs, solver, &mut log)?;
+    let result = run_bench(a.task, &images, &cases, &runs, solver, &mut log);
+    let result = created.keep_if_ok(result)?;
     write_records(out, "per_image", &result.records)?;
     let (h, w) = images[0].truth.dim();
     let title = format!(
@@ -413,6 +426,36 @@ pub fn run(a: &ReconBenchArgs, out: &Path) -> Result<()> {
     }
     println!("wrote {}", out.display());
     Ok(())
+}
+
+/// An output folder this run may have created: [`CreatedDir::keep_if_ok`] removes it again
+/// (when it is still empty) if the work before the first write fails, so a failed run leaves
+/// nothing behind.
+pub struct CreatedDir<'a> {
+    path: &'a Path,
+    created: bool,
+}
+
+impl<'a> CreatedDir<'a> {
+    /// Creates `path` with its missing parents (only `path` itself is ever removed again).
+    pub fn create(path: &'a Path) -> Result<Self> {
+        let created = !path.exists();
+        std::fs::create_dir_all(path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
+        Ok(CreatedDir { path, created })
+    }
+
+    /// Passes `result` through; on an error removes the folder if this run created it and it
+    /// is still empty.
+    pub fn keep_if_ok<T>(&self, result: Result<T>) -> Result<T> {
+        if result.is_err() && self.created {
+            let empty = std::fs::read_dir(self.path).is_ok_and(|mut d| d.next().is_none());
+            if empty {
+                let _ = std::fs::remove_dir(self.path);
+            }
+        }
+        result
+    }
 }
 
 /// Quality against NFE on the first case (CT, MRI) or every case (MAR).

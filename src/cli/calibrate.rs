@@ -32,16 +32,21 @@ pub struct CalibrateArgs {
     /// or folder: DICOM, NIfTI, NPY, PNG). Repeatable.
     #[arg(long)]
     pub check: Vec<PathBuf>,
-    /// Also check this many anatomical CT phantoms (256², the phantom prior's world).
+    /// Also check this many anatomical CT phantoms (256², the phantom prior's world; at most
+    /// 1000).
     #[arg(long, default_value_t = 0)]
     pub check_phantoms: usize,
-    /// Slices per slab (evenly spaced).
+    /// Slices per slab (evenly spaced; 1..=1000).
     #[arg(long, default_value_t = 9)]
     pub n: usize,
     /// Seed of the noise draws.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
 }
+
+/// Most slices per slab (`--n`) and check phantoms (`--check-phantoms`): each image costs a
+/// network evaluation per noise draw, and 256² phantoms 256 KiB each.
+pub const MAX_IMAGES: usize = 1000;
 
 /// Runs `medsgm calibrate`.
 pub fn run(a: &CalibrateArgs) -> Result<()> {
@@ -53,8 +58,14 @@ pub fn run(a: &CalibrateArgs) -> Result<()> {
             "--out must differ from --model (inputs are never overwritten)",
         ));
     }
-    if a.n == 0 {
-        return Err(invalid("--n must be positive"));
+    if !(1..=MAX_IMAGES).contains(&a.n) {
+        return Err(invalid(format!("--n {} must be in 1..={MAX_IMAGES}", a.n)));
+    }
+    if a.check_phantoms > MAX_IMAGES {
+        return Err(invalid(format!(
+            "--check-phantoms {} must be at most {MAX_IMAGES}",
+            a.check_phantoms
+        )));
     }
     let model = LoadedModel::load(&a.model)?;
     let residuals = |images: &[Array2<f32>]| {

@@ -179,8 +179,7 @@ pub fn classical_methods(tv_weight: f32) -> Vec<DemoMethod<'static>> {
                 run_fista_tv(
                     &p.radon,
                     &p.sinogram.view().into_dyn(),
-                    FISTA_ITERATIONS,
-                    tv_weight,
+                    (FISTA_ITERATIONS, tv_weight),
                     true,
                 )
                 .map(MethodOutput::image)
@@ -351,6 +350,21 @@ fn validate(a: &DemoArgs) -> Result<()> {
     if !(a.tv_weight.is_finite() && a.tv_weight >= 0.0 && a.tv_weight <= 1e6) {
         return Err(invalid("--tv-weight must be a finite value in [0, 1e6]"));
     }
+    // The data-consistency step is a convergent iteration only over a view grid at least as
+    // dense as the measured views (see `dense_ct_operator`); fewer gives NaN scores.
+    if !a.classical_only && a.task.is_none() && !(a.views..=3600).contains(&a.dense_views) {
+        return Err(invalid(format!(
+            "--dense-views {} must be in {}..=3600 (at least --views {}: the data-consistency \
+             step needs a view grid denser than the measured views)",
+            a.dense_views, a.views, a.views
+        )));
+    }
+    if a.out_dir.exists() && !a.out_dir.is_dir() {
+        return Err(invalid(format!(
+            "--out-dir {} exists and is not a directory",
+            a.out_dir.display()
+        )));
+    }
     Ok(())
 }
 
@@ -419,8 +433,6 @@ pub fn run(a: &DemoArgs) -> Result<()> {
         Normalization::CtHuWindow { lo, hi } => HuWindow { lo, hi },
         _ => HuWindow::default(),
     };
-    std::fs::create_dir_all(&a.out_dir)
-        .with_context(|| format!("cannot create {}", a.out_dir.display()))?;
     let truth = match &a.held_out {
         Some(config) => held_out_slice(config)?,
         None => demo_phantom(a.phantom, size, a.seed, window)?,
@@ -450,6 +462,9 @@ pub fn run(a: &DemoArgs) -> Result<()> {
     }
     let results = pipeline(&problem, &methods)?;
 
+    // Every input was read and every method ran: only now create the output folder.
+    std::fs::create_dir_all(&a.out_dir)
+        .with_context(|| format!("cannot create {}", a.out_dir.display()))?;
     write_npy(
         &a.out_dir.join("ground_truth.npy"),
         &problem.truth.view().into_dyn(),

@@ -3,7 +3,8 @@
 use crate::cli::args::read_image_at;
 use crate::cli::{invalid, InputContext};
 use crate::io::image_io::Window;
-use anyhow::Result;
+use crate::io::ImageFormat;
+use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use medsgm_operators::metrics::{self, SsimPreset};
 use ndarray::ArrayView2;
@@ -78,6 +79,10 @@ struct Report<'a> {
     scores: Scores,
 }
 
+/// Largest `--data-range`: beyond it SSIM's constants (K·L)² overflow f64 in the SSIM formula
+/// (and no f32 image has a meaningful range that large).
+pub const MAX_DATA_RANGE: f64 = 1e30;
+
 /// Arguments of `medsgm metrics`.
 #[derive(Debug, Clone, Args)]
 pub struct MetricsArgs {
@@ -96,9 +101,9 @@ pub struct MetricsArgs {
     /// SSIM convention.
     #[arg(long, value_enum, default_value = "gaussian")]
     pub ssim_preset: SsimChoice,
-    /// PNG inputs: the intensities LOW,HIGH that codes 0 and max stand for.
-    #[arg(long, default_value = "0,1", allow_hyphen_values = true)]
-    pub in_window: Window,
+    /// PNG inputs: the intensities LOW,HIGH that codes 0 and max stand for (default 0,1).
+    #[arg(long, allow_hyphen_values = true)]
+    pub in_window: Option<Window>,
     /// Volume inputs: slice AXIS,INDEX.
     #[arg(long, value_parser = crate::cli::args::parse_slice)]
     pub slice: Option<(usize, usize)>,
@@ -106,14 +111,23 @@ pub struct MetricsArgs {
 
 /// Runs `medsgm metrics`.
 pub fn run(a: &MetricsArgs) -> Result<()> {
-    if !(a.data_range.is_finite() && a.data_range > 0.0) {
+    if !(a.data_range.is_finite() && a.data_range > 0.0 && a.data_range <= MAX_DATA_RANGE) {
         return Err(invalid(format!(
-            "--data-range {} must be positive",
+            "--data-range {:?} must be positive and at most {MAX_DATA_RANGE:e}",
             a.data_range
         )));
     }
-    let x = read_image_at(&a.input, a.in_window, a.slice)?;
-    let r = read_image_at(&a.reference, a.in_window, a.slice)?;
+    let is_png = |p: &std::path::Path| ImageFormat::from_path(p).ok() == Some(ImageFormat::Png);
+    if a.in_window.is_some() && !is_png(&a.input) && !is_png(&a.reference) {
+        return Err(invalid(format!(
+            "--in-window applies to PNG inputs only, and neither {} nor {} is one",
+            a.input.display(),
+            a.reference.display()
+        )));
+    }
+    let in_window = a.in_window.unwrap_or(Window::UNIT);
+    let x = read_image_at(&a.input, in_window, a.slice)?;
+    let r = read_image_at(&a.reference, in_window, a.slice)?;
     if x.dim() != r.dim() {
         return Err(invalid(format!(
             "{} is {:?} but the reference {} is {:?}",
@@ -123,7 +137,15 @@ pub fn run(a: &MetricsArgs) -> Result<()> {
             r.dim()
         )));
     }
-    let s = scores(&x.view(), &r.view(), a.data_range, a.fov, a.ssim_preset).invalid_input()?;
+    let s = scores(&x.view(), &r.view(), a.data_range, a.fov, a.ssim_preset)
+        .with_context(|| {
+            format!(
+                "scoring {} against {}",
+                a.input.display(),
+                a.reference.display()
+            )
+        })
+        .invalid_input()?;
     let report = Report {
         input: a.input.display().to_string(),
         reference: a.reference.display().to_string(),

@@ -3,6 +3,7 @@
 use crate::cli::args::ImageOutput;
 use crate::cli::{invalid, InputContext};
 use crate::io::image_io::Window;
+use crate::io::ImageFormat;
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 use medsgm_operators::hu::{hu_to_unit, HuWindow};
@@ -77,9 +78,9 @@ pub struct PhantomArgs {
     /// Random seed (ellipses, anatomical).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Number of ellipses (--kind ellipses).
-    #[arg(long, default_value_t = 10)]
-    pub n_ellipses: usize,
+    /// Number of ellipses (--kind ellipses only; default 10).
+    #[arg(long)]
+    pub n_ellipses: Option<usize>,
     /// Units of anatomical phantoms: HU, or [0, 1] through the window [−1024, 3072] HU.
     #[arg(long, value_enum, default_value = "unit")]
     pub units: Units,
@@ -102,14 +103,29 @@ pub fn run(a: &PhantomArgs) -> Result<()> {
     if a.metal != Metal::None && a.kind != PhantomKind::Anatomical {
         return Err(invalid("--metal applies to --kind anatomical only"));
     }
-    if a.kind == PhantomKind::Ellipses && !(1..=1000).contains(&a.n_ellipses) {
-        return Err(invalid("--n-ellipses must be in 1..=1000"));
+    let n_ellipses = match (a.kind, a.n_ellipses) {
+        (PhantomKind::Ellipses, n) => n.unwrap_or(10),
+        (_, Some(_)) => return Err(invalid("--n-ellipses applies to --kind ellipses only")),
+        (_, None) => 0,
+    };
+    if a.kind == PhantomKind::Ellipses && !(1..=1000).contains(&n_ellipses) {
+        return Err(invalid(format!(
+            "--n-ellipses {n_ellipses} must be in 1..=1000"
+        )));
     }
     a.output.validate()?;
+    if a.output.window.is_some()
+        && ImageFormat::from_path(&a.output.out).ok() != Some(ImageFormat::Png)
+    {
+        return Err(invalid(format!(
+            "--window applies to PNG output only, not {}",
+            a.output.out.display()
+        )));
+    }
     let (image, window) = match a.kind {
         PhantomKind::SheppLogan => (phantom::shepp_logan(a.size), Window::UNIT),
         PhantomKind::Ellipses => (
-            phantom::random_ellipses(a.size, a.seed, a.n_ellipses),
+            phantom::random_ellipses(a.size, a.seed, n_ellipses),
             Window::UNIT,
         ),
         PhantomKind::Anatomical => {

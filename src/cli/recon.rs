@@ -13,6 +13,7 @@ use crate::cli::score_recon::{
     self, ct_intensity_map, model_hu_window, mri_intensity_map, IntensityMap, ScoreArgs, ScoreRecon,
 };
 use crate::cli::{invalid, InputContext};
+use crate::eval::method::TaskConfig;
 use crate::io::guard::refuse_overwriting_inputs;
 use crate::io::image_io::Window;
 use crate::io::measurement::{
@@ -80,15 +81,17 @@ pub struct ReconArgs {
     /// Reconstruction method.
     #[arg(long, value_enum)]
     pub method: Method,
-    /// FBP filter.
-    #[arg(long, value_enum, default_value = "ram-lak")]
-    pub filter: FilterChoice,
-    /// FISTA-TV iterations.
-    #[arg(long, default_value_t = 100)]
-    pub iterations: usize,
-    /// FISTA-TV regularisation weight λ in ½‖Ax − y‖² + λ TV(x).
-    #[arg(long, default_value_t = 0.005)]
-    pub tv_weight: f32,
+    /// FBP filter (fbp; mar: also the uncorrected image) [default: ram-lak].
+    #[arg(long, value_enum)]
+    pub filter: Option<FilterChoice>,
+    /// FISTA-TV iterations [default: the `[fista-tv]` table's `fista_iterations` of --config,
+    /// else 100].
+    #[arg(long)]
+    pub iterations: Option<usize>,
+    /// FISTA-TV regularisation weight λ in ½‖Ax − y‖² + λ TV(x) [default: the `[fista-tv]`
+    /// table's `tv_weight` of --config, else 0.005].
+    #[arg(long)]
+    pub tv_weight: Option<f32>,
     /// FISTA-TV: project onto x ≥ 0 after each step.
     #[arg(long)]
     pub nonnegative: bool,
@@ -119,6 +122,58 @@ impl ReconArgs {
     /// `--config`, then defaults; see [`ScoreArgs`]).
     pub fn solver_config(&self, method: InverseMethod) -> Result<InverseConfig> {
         self.score.config(self.problem, method)
+    }
+
+    /// The FBP filter (Ram-Lak unless --filter).
+    pub fn fbp_filter(&self) -> Filter {
+        self.filter.unwrap_or(FilterChoice::RamLak).filter()
+    }
+
+    /// FISTA-TV's (iterations, λ): the flags, then the `[fista-tv]` table of `--config`, then
+    /// 100 and 0.005 (invalid input when the config cannot be read or holds bad values).
+    pub fn fista_params(&self) -> Result<(usize, f32)> {
+        let table = match &self.score.config {
+            Some(path) => {
+                let config = TaskConfig::load(path, false).map_err(invalid)?;
+                // type-checks every key of the table
+                config
+                    .params(self.problem, Method::FistaTv)
+                    .map_err(|e| invalid(format!("{}: {e:#}", path.display())))?;
+                config.doc.get(Method::FistaTv.name()).cloned()
+            }
+            None => None,
+        };
+        let from_config = |key: &str| table.as_ref().and_then(|t| t.get(key)).cloned();
+        let iterations = match (self.iterations, from_config("fista_iterations")) {
+            (Some(n), _) => n,
+            (None, Some(v)) => v
+                .as_integer()
+                .and_then(|n| usize::try_from(n).ok())
+                .unwrap_or(0),
+            (None, None) => 100,
+        };
+        let weight = match (self.tv_weight, from_config("tv_weight")) {
+            (Some(w), _) => w,
+            (None, Some(v)) => v.as_float().map(|w| w as f32).unwrap_or(f32::NAN),
+            (None, None) => 0.005,
+        };
+        let source = |flag_given: bool, flag: &str| match (&self.score.config, flag_given) {
+            (Some(path), false) => format!("{flag} (from {})", path.display()),
+            _ => flag.to_owned(),
+        };
+        if !(1..=100_000).contains(&iterations) {
+            return Err(invalid(format!(
+                "{} must be in 1..=100000, got {iterations}",
+                source(self.iterations.is_some(), "--iterations")
+            )));
+        }
+        if !(weight.is_finite() && (0.0..=1e6).contains(&weight)) {
+            return Err(invalid(format!(
+                "{} must be in [0, 1e6], got {weight}",
+                source(self.tv_weight.is_some(), "--tv-weight")
+            )));
+        }
+        Ok((iterations, weight))
     }
 
     /// The output image settings for the file `out`.
@@ -167,13 +222,53 @@ pub fn check_method(a: &ReconArgs) -> Result<()> {
             choices.join(", ")
         )));
     }
+    let not_applying = |flags: Vec<&str>, to: &str| -> Result<()> {
+        match flags.first() {
+            Some(flag) => Err(invalid(format!(
+                "{flag} does not apply to {} ({to})",
+                a.method
+            ))),
+            None => Ok(()),
+        }
+    };
+    if a.method != Method::FistaTv {
+        let fista_only = [
+            ("--iterations", a.iterations.is_some()),
+            ("--tv-weight", a.tv_weight.is_some()),
+            ("--nonnegative", a.nonnegative),
+        ];
+        not_applying(
+            fista_only.iter().filter(|f| f.1).map(|f| f.0).collect(),
+            "a fista-tv option",
+        )?;
+    }
+    if a.filter.is_some() && a.problem != Problem::Mar && a.method != Method::Fbp {
+        return Err(invalid(format!(
+            "--filter does not apply to {} (an fbp option; mar: every method)",
+            a.method
+        )));
+    }
+    if a.method.inverse_method().is_none() {
+        not_applying(a.score.given_flags(), "a score-method option")?;
+    }
+    if a.out.is_some() {
+        let volume_only = [
+            ("--views", a.batch.views.is_some()),
+            ("--acceleration", a.batch.acceleration.is_some()),
+            ("--batch", a.batch.batch_size.is_some()),
+        ];
+        if let Some((flag, _)) = volume_only.iter().find(|(_, given)| *given) {
+            return Err(invalid(format!(
+                "{flag} sets the simulated measurement of volumes in batch mode (--output FOLDER); a measurement file has its own"
+            )));
+        }
+    }
+    a.batch.check_volume_flags(a.problem)?;
     if a.method == Method::FistaTv {
-        if !(1..=100_000).contains(&a.iterations) {
-            return Err(invalid("--iterations must be in 1..=100000"));
-        }
-        if !(a.tv_weight.is_finite() && a.tv_weight >= 0.0) {
-            return Err(invalid("--tv-weight must be non-negative"));
-        }
+        a.fista_params()?;
+    } else if let Some(path) = &a.score.config {
+        // a broken config file is an error whatever the method
+        TaskConfig::load(path, false).map_err(invalid)?;
     }
     if let Some(method) = a.method.inverse_method() {
         a.score.validate(a.problem, method)?;
@@ -184,6 +279,15 @@ pub fn check_method(a: &ReconArgs) -> Result<()> {
 /// Loads the measurement at `path` and checks its kind against the problem.
 pub fn load_checked(a: &ReconArgs, path: &Path) -> Result<Measurement> {
     let m = load_measurement(path).invalid_input()?;
+    if m.sinogram_mask
+        .as_ref()
+        .is_some_and(|k| !k.iter().any(|&keep| keep))
+    {
+        return Err(invalid(format!(
+            "{}: its sinogram mask keeps no measurement",
+            path.display()
+        )));
+    }
     if m.sidecar.kind != a.problem {
         return Err(invalid(format!(
             "{} is a {} measurement, not {}",
@@ -199,8 +303,7 @@ pub fn load_checked(a: &ReconArgs, path: &Path) -> Result<Measurement> {
 pub fn run_fista_tv<A: LinearOperator<In = f32>>(
     op: &A,
     y: &ArrayViewD<A::Out>,
-    iterations: usize,
-    weight: f32,
+    (iterations, weight): (usize, f32),
     nonnegative: bool,
 ) -> Result<Array2<f32>> {
     let params = FistaTvParams {
@@ -412,12 +515,11 @@ fn recon_ct(a: &ReconArgs, m: &Measurement) -> Result<ReconOutput> {
     let projector = projector_of(m, Some(kept))?;
     let sino = sinogram(m)?;
     let image = match a.method {
-        Method::Fbp => projector.fbp(&sino.view(), a.filter.filter()),
+        Method::Fbp => projector.fbp(&sino.view(), a.fbp_filter()),
         _ => run_fista_tv(
             &projector,
             &sino.view().into_dyn(),
-            a.iterations,
-            a.tv_weight,
+            a.fista_params()?,
             a.nonnegative,
         )?,
     };
@@ -458,13 +560,7 @@ fn recon_mri(a: &ReconArgs, m: &Measurement) -> Result<ReconOutput> {
     let (op, y, zf) = mri_operator(m)?;
     let image = match a.method {
         Method::ZeroFilled => zf,
-        _ => run_fista_tv(
-            &op,
-            &y.view().into_dyn(),
-            a.iterations,
-            a.tv_weight,
-            a.nonnegative,
-        )?,
+        _ => run_fista_tv(&op, &y.view().into_dyn(), a.fista_params()?, a.nonnegative)?,
     };
     Ok(ReconOutput::classical(image, Window::UNIT))
 }
@@ -479,7 +575,7 @@ fn recon_mar(a: &ReconArgs, m: &Measurement, model: Option<&LoadedModel>) -> Res
     let projector = op.transform();
     let sino = sinogram(m)?;
     let uncorrected = mu_to_hu(
-        &projector.fbp(&sino.view(), a.filter.filter()).view(),
+        &projector.fbp(&sino.view(), a.fbp_filter()).view(),
         mu_water,
     );
     let metal = match &m.metal_mask {
@@ -499,6 +595,11 @@ fn recon_mar(a: &ReconArgs, m: &Measurement, model: Option<&LoadedModel>) -> Res
             Method::Li => {
                 let trace = op.mask().mapv(|keep| !keep).into_dimensionality()?;
                 let mu = li(projector, &sino.view(), &trace.view())?;
+                ReconOutput::classical(mu_to_hu(&mu.view(), mu_water), window)
+            }
+            Method::FistaTv => {
+                // TV on μ per pixel from the measurement outside the metal trace
+                let mu = run_fista_tv(&op, &y.view().into_dyn(), a.fista_params()?, a.nonnegative)?;
                 ReconOutput::classical(mu_to_hu(&mu.view(), mu_water), window)
             }
             _ => ReconOutput::classical(uncorrected.clone(), window),

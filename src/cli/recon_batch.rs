@@ -77,17 +77,73 @@ pub struct BatchArgs {
     /// Volumes: the slice axis (default: 2 for NIfTI, 0 for DICOM; DICOM output needs 0).
     #[arg(long, requires = "output")]
     pub axis: Option<usize>,
-    /// Volumes, CT: number of simulated equispaced views over [0°, 180°).
-    #[arg(long, default_value_t = 23)]
-    pub views: usize,
-    /// Volumes, MRI: simulated acceleration (equispaced columns, 8 % fully sampled centre).
-    #[arg(long, default_value_t = 4.0)]
-    pub acceleration: f64,
+    /// Volumes, CT: number of simulated equispaced views over [0°, 180°) [default: 23].
+    #[arg(long)]
+    pub views: Option<usize>,
+    /// Volumes, MRI: simulated acceleration (equispaced columns, 8 % fully sampled centre)
+    /// [default: 4].
+    #[arg(long)]
+    pub acceleration: Option<f64>,
     /// Volumes: slices sampled together in one batch by the score-based methods (B·K images
     /// per score evaluation). The random draws depend on it: reproduce a run with the same
-    /// --seed and --batch.
-    #[arg(long = "batch", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=1024))]
-    pub batch_size: u16,
+    /// --seed and --batch [default: 8].
+    #[arg(long = "batch", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub batch_size: Option<u16>,
+}
+
+/// Default number of simulated views of a CT volume slice.
+const VOLUME_VIEWS: usize = 23;
+/// Default simulated MRI acceleration of a volume slice.
+const VOLUME_ACCELERATION: f64 = 4.0;
+/// Default slices per score-model batch.
+const VOLUME_BATCH: u16 = 8;
+
+impl BatchArgs {
+    /// Simulated views of a CT volume slice.
+    pub fn views(&self) -> usize {
+        self.views.unwrap_or(VOLUME_VIEWS)
+    }
+
+    /// Simulated acceleration of an MRI volume slice.
+    pub fn acceleration(&self) -> f64 {
+        self.acceleration.unwrap_or(VOLUME_ACCELERATION)
+    }
+
+    /// Slices per score-model batch.
+    pub fn batch_size(&self) -> u16 {
+        self.batch_size.unwrap_or(VOLUME_BATCH)
+    }
+
+    /// Checks the volume flags against the problem and their ranges (before any work):
+    /// --views for CT in 1..=100000, --acceleration for MRI in [1, 1000], --axis 0, 1 or 2.
+    pub fn check_volume_flags(&self, problem: Problem) -> Result<()> {
+        if let Some(v) = self.views {
+            if problem != Problem::Ct {
+                return Err(invalid(format!(
+                    "--views applies to ct volumes, not {problem}"
+                )));
+            }
+            if !(1..=100_000).contains(&v) {
+                return Err(invalid(format!("--views must be in 1..=100000, got {v}")));
+            }
+        }
+        if let Some(r) = self.acceleration {
+            if problem != Problem::Mri {
+                return Err(invalid(format!(
+                    "--acceleration applies to mri volumes, not {problem}"
+                )));
+            }
+            if !(r.is_finite() && (1.0..=1000.0).contains(&r)) {
+                return Err(invalid(format!(
+                    "--acceleration must be in [1, 1000], got {r}"
+                )));
+            }
+        }
+        if let Some(axis) = self.axis.filter(|&x| x > 2) {
+            return Err(invalid(format!("--axis must be 0, 1 or 2, got {axis}")));
+        }
+        Ok(())
+    }
 }
 
 /// Outcome of one input.
@@ -223,11 +279,9 @@ fn slice_measurement(a: &ReconArgs, image: &Array2<f32>, units: &str) -> Result<
             if h != w {
                 return Err(invalid(format!("CT needs square slices, got {h}x{w}")));
             }
-            if a.batch.views == 0 {
-                return Err(invalid("--views must be positive"));
-            }
-            let angles: Vec<f32> = (0..a.batch.views)
-                .map(|k| k as f32 * 180.0 / a.batch.views as f32)
+            let views = a.batch.views();
+            let angles: Vec<f32> = (0..views)
+                .map(|k| k as f32 * 180.0 / views as f32)
                 .collect();
             let n_det = RadonGeometry::default_n_det(h);
             let radon =
@@ -244,12 +298,13 @@ fn slice_measurement(a: &ReconArgs, image: &Array2<f32>, units: &str) -> Result<
                     det_spacing: 1.0,
                 },
                 Mask::Views {
-                    kept: (0..a.batch.views).collect(),
+                    kept: (0..views).collect(),
                 },
             )
         }
         Problem::Mri => {
-            let mask = kspace_mask::equispaced(h, w, a.batch.acceleration, 0.08).invalid_input()?;
+            let mask =
+                kspace_mask::equispaced(h, w, a.batch.acceleration(), 0.08).invalid_input()?;
             let fft = RealInput::new(Fft2::new(h, w).invalid_input()?);
             let mut k = fft
                 .forward(&image.view().into_dyn())
@@ -387,7 +442,7 @@ fn reconstruct_volume(
             grid.1
         );
     }
-    for chunk in slices.chunks(usize::from(a.batch.batch_size)) {
+    for chunk in slices.chunks(usize::from(a.batch.batch_size())) {
         let ms = chunk
             .iter()
             .map(|&k| {
@@ -451,6 +506,20 @@ fn reference_volume(a: &ReconArgs, item: &WorkItem) -> Result<Option<(Array3<f32
     Ok(None)
 }
 
+/// [`reference_volume`], checked to hold finite values only.
+fn checked_reference(a: &ReconArgs, item: &WorkItem) -> Result<Option<(Array3<f32>, usize)>> {
+    let reference = reference_volume(a, item)?;
+    if let Some((v, _)) = &reference {
+        if v.iter().any(|x| !x.is_finite()) {
+            return Err(invalid(format!(
+                "the reference of {} holds non-finite values (NaN or Inf)",
+                item.label()
+            )));
+        }
+    }
+    Ok(reference)
+}
+
 /// `v` with the pixels of `mask` (when given) set to `value`.
 fn with_padding(v: &Array3<f32>, mask: Option<&Array3<bool>>, value: f32) -> Array3<f32> {
     let mut out = v.clone();
@@ -474,7 +543,7 @@ fn quality(
     reference: &Array3<f32>,
     axis: usize,
     padding: Option<&Array3<bool>>,
-) -> Result<Quality> {
+) -> Result<Option<Quality>> {
     if x.dim() != reference.dim() {
         return Err(invalid(format!(
             "the reference has shape {:?}, the reconstruction {:?}",
@@ -492,7 +561,11 @@ fn quality(
         .fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &v| {
             (l.min(v), h.max(v))
         });
-    let range = f64::from(hi - lo).max(f64::EPSILON);
+    if !(hi > lo) {
+        // PSNR and SSIM need the reference's data range; a constant reference has none
+        return Ok(None);
+    }
+    let range = f64::from(hi - lo);
     let n = x.len_of(Axis(axis));
     let (mut p, mut s) = (0.0, 0.0);
     for k in 0..n {
@@ -503,10 +576,10 @@ fn quality(
         p += psnr(&xs, &rs, range)?;
         s += ssim(&xs, &rs, range, SsimPreset::Gaussian)?;
     }
-    Ok(Quality {
+    Ok(Some(Quality {
         psnr: p / n as f64,
         ssim: s / n as f64,
-    })
+    }))
 }
 
 /// The slice axis of a volume input.
@@ -558,8 +631,8 @@ fn method_settings(a: &ReconArgs) -> Result<String> {
             )
         }
         None => match a.problem {
-            Problem::Mri => format!("R={}", a.batch.acceleration),
-            _ => format!("views={}", a.batch.views),
+            Problem::Mri => format!("R={}", a.batch.acceleration()),
+            _ => format!("views={}", a.batch.views()),
         },
     })
 }
@@ -582,6 +655,8 @@ fn process(
 ) -> Result<Processed> {
     let out = output_path(out_dir, item);
     let axis = axis_of(a, item);
+    // the reference is read (and checked) before any output is written
+    let reference = checked_reference(a, item)?;
     let mut pad_mask = None;
     let mut posterior_sd = None;
     let typicality;
@@ -679,14 +754,25 @@ fn process(
                 );
             }
             options.slice_comments = trust.iter().map(|t| t.note(samples)).collect();
-            write_derived_series(&out, &x.view(), Some(&vol), &options)?;
+            replace_series(&out, |dir| {
+                write_derived_series(dir, &x.view(), Some(&vol), &options).map(|_| ())
+            })?;
             (x, vec![out])
         }
     };
     let slices = recon.len_of(Axis(axis.min(recon.ndim() - 1)));
-    let metrics = match reference_volume(a, item)? {
+    let metrics = match reference {
         Some((reference, ref_axis)) => {
-            Some(quality(&recon, &reference, ref_axis, pad_mask.as_ref())?)
+            match quality(&recon, &reference, ref_axis, pad_mask.as_ref()) {
+                Ok(q) => q,
+                Err(e) => {
+                    // a failed input leaves no outputs (its record lists none)
+                    for o in &outputs {
+                        let _ = std::fs::remove_file(o).or_else(|_| std::fs::remove_dir_all(o));
+                    }
+                    return Err(e);
+                }
+            }
         }
         None => None,
     };
@@ -728,6 +814,36 @@ fn lock_output(out_dir: &Path) -> Result<Option<std::fs::File>> {
 
 /// Removes the temporary DICOM series folders (`.medsgm-tmp-series-*`) a killed run left in
 /// `out_dir` (the lock guarantees no running writer owns them).
+/// Prefix of an earlier run's series folder set aside while its replacement is written.
+const OLD_PREFIX: &str = ".medsgm-old-";
+
+/// Writes a series folder `out` with `write`, replacing the folder an earlier run wrote there
+/// (as NPY and NIfTI outputs are replaced): the old folder is set aside under a hidden name,
+/// removed once the new one is in place, and put back if writing fails.
+fn replace_series(out: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    if !out.exists() {
+        return write(out);
+    }
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let aside = out.with_file_name(format!("{OLD_PREFIX}{name}"));
+    let _ = std::fs::remove_dir_all(&aside);
+    std::fs::rename(out, &aside)
+        .with_context(|| format!("cannot set the earlier output {} aside", out.display()))?;
+    match write(out) {
+        Ok(()) => {
+            let _ = std::fs::remove_dir_all(&aside);
+            Ok(())
+        }
+        Err(e) => {
+            let _ = std::fs::rename(&aside, out);
+            Err(e)
+        }
+    }
+}
+
 fn remove_leftovers(out_dir: &Path) {
     let Ok(entries) = std::fs::read_dir(out_dir) else {
         return;
@@ -736,7 +852,7 @@ fn remove_leftovers(out_dir: &Path) {
         let leftover = e
             .file_name()
             .to_str()
-            .is_some_and(|n| n.starts_with(".medsgm-tmp-series-"));
+            .is_some_and(|n| n.starts_with(".medsgm-tmp-series-") || n.starts_with(OLD_PREFIX));
         if leftover && e.path().is_dir() {
             let _ = std::fs::remove_dir_all(e.path());
         }
@@ -817,6 +933,29 @@ pub fn run(a: &ReconArgs, out_dir: &Path) -> Result<()> {
         Some(shard) => shard.select(items),
         None => items,
     };
+    if let Some(r) = &a.batch.reference {
+        if !r.is_dir() {
+            return Err(invalid(format!(
+                "the reference folder {} does not exist",
+                r.display()
+            )));
+        }
+    }
+    let volume_flags = [
+        ("--views", a.batch.views.is_some()),
+        ("--acceleration", a.batch.acceleration.is_some()),
+        ("--batch", a.batch.batch_size.is_some()),
+        ("--axis", a.batch.axis.is_some()),
+    ];
+    let any_volume = items
+        .iter()
+        .any(|i| matches!(i.kind, InputKind::Nifti | InputKind::Dicom));
+    if let Some((flag, _)) = volume_flags.iter().find(|(_, given)| *given && !any_volume) {
+        return Err(invalid(format!(
+            "{flag} sets how volumes (NIfTI, DICOM) are measured and sliced; the inputs of {} are measurement files, which carry their own",
+            a.input.display()
+        )));
+    }
     plan_outputs(&a.input, &items, out_dir).map_err(invalid)?;
     if let Some(map) = &a.batch.anonymize_map {
         write_pseudonym_map(map, &items)?;

@@ -69,27 +69,27 @@ pub struct SampleArgs {
     /// Sampler.
     #[arg(long, value_enum, default_value = "pc")]
     pub sampler: SamplerKind,
-    /// Number of time steps N (PC; fixed-step ODE solvers).
-    #[arg(long, default_value_t = 500)]
-    pub steps: usize,
-    /// PC predictor: reverse_diffusion, euler_maruyama, ancestral or none.
-    #[arg(long, default_value = "reverse_diffusion")]
-    pub predictor: String,
-    /// PC corrector: langevin, ald or none.
-    #[arg(long, default_value = "langevin")]
-    pub corrector: String,
-    /// Corrector steps M per time step.
-    #[arg(long, default_value_t = 1)]
-    pub corrector_steps: usize,
-    /// Corrector signal-to-noise ratio r.
-    #[arg(long, default_value_t = 0.16)]
-    pub snr: f64,
-    /// ODE integrator.
-    #[arg(long, value_enum, default_value = "rk45")]
-    pub ode_solver: OdeSolverKind,
-    /// RK45 tolerance (rtol = atol).
-    #[arg(long, default_value_t = 1e-5)]
-    pub tol: f64,
+    /// Number of time steps N (PC; fixed-step ODE solvers; default 500).
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// PC predictor: reverse_diffusion (default), euler_maruyama, ancestral or none.
+    #[arg(long)]
+    pub predictor: Option<String>,
+    /// PC corrector: langevin (default), ald or none.
+    #[arg(long)]
+    pub corrector: Option<String>,
+    /// PC corrector steps M per time step (default 1).
+    #[arg(long)]
+    pub corrector_steps: Option<usize>,
+    /// PC corrector signal-to-noise ratio r (default 0.16).
+    #[arg(long)]
+    pub snr: Option<f64>,
+    /// ODE integrator (`--sampler ode`; default rk45).
+    #[arg(long, value_enum)]
+    pub ode_solver: Option<OdeSolverKind>,
+    /// RK45 tolerance, rtol = atol (`--sampler ode --ode-solver rk45`; default 1e-5).
+    #[arg(long)]
+    pub tol: Option<f64>,
     /// Seed of every random draw (batch b uses seed + b).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -116,6 +116,24 @@ struct SampleSummary {
     files: Vec<String>,
 }
 
+impl SampleArgs {
+    fn steps(&self) -> usize {
+        self.steps.unwrap_or(500)
+    }
+    fn snr(&self) -> f64 {
+        self.snr.unwrap_or(0.16)
+    }
+    fn tol(&self) -> f64 {
+        self.tol.unwrap_or(1e-5)
+    }
+    fn ode_solver(&self) -> OdeSolverKind {
+        self.ode_solver.unwrap_or(OdeSolverKind::Rk45)
+    }
+}
+
+/// Most corrector steps per time step.
+const MAX_CORRECTOR_STEPS: usize = 1000;
+
 fn validate(a: &SampleArgs) -> Result<()> {
     if !(1..=10_000).contains(&a.n) {
         return Err(invalid("--n must be in 1..=10000"));
@@ -123,13 +141,65 @@ fn validate(a: &SampleArgs) -> Result<()> {
     if a.batch == 0 {
         return Err(invalid("--batch must be positive"));
     }
-    if !(1..=100_000).contains(&a.steps) {
+    // Flags of the other sampler are errors, not silently ignored.
+    let (used, sampler): (Vec<&str>, &str) = match a.sampler {
+        SamplerKind::Pc => (
+            [
+                ("--ode-solver", a.ode_solver.is_some()),
+                ("--tol", a.tol.is_some()),
+            ]
+            .iter()
+            .filter(|f| f.1)
+            .map(|f| f.0)
+            .collect(),
+            "pc",
+        ),
+        SamplerKind::Ode => (
+            [
+                ("--predictor", a.predictor.is_some()),
+                ("--corrector", a.corrector.is_some()),
+                ("--corrector-steps", a.corrector_steps.is_some()),
+                ("--snr", a.snr.is_some()),
+                (
+                    "--steps",
+                    a.steps.is_some() && a.ode_solver() == OdeSolverKind::Rk45,
+                ),
+                (
+                    "--tol",
+                    a.tol.is_some() && a.ode_solver() != OdeSolverKind::Rk45,
+                ),
+            ]
+            .iter()
+            .filter(|f| f.1)
+            .map(|f| f.0)
+            .collect(),
+            "ode",
+        ),
+    };
+    if let Some(flag) = used.first() {
+        let hint = match *flag {
+            "--steps" => " with the adaptive rk45 solver (use --ode-solver heun or euler)",
+            "--tol" if a.sampler == SamplerKind::Ode => {
+                " with a fixed-step solver (it is rk45's tolerance)"
+            }
+            _ => "",
+        };
+        return Err(invalid(format!(
+            "{flag} does not apply to --sampler {sampler}{hint}"
+        )));
+    }
+    if !(1..=100_000).contains(&a.steps()) {
         return Err(invalid("--steps must be in 1..=100000"));
     }
-    if !(a.snr.is_finite() && a.snr > 0.0) {
+    if !(a.snr().is_finite() && a.snr() > 0.0) {
         return Err(invalid("--snr must be positive"));
     }
-    if !(a.tol.is_finite() && a.tol > 0.0) {
+    if a.corrector_steps.unwrap_or(1) > MAX_CORRECTOR_STEPS {
+        return Err(invalid(format!(
+            "--corrector-steps must be at most {MAX_CORRECTOR_STEPS}"
+        )));
+    }
+    if !(a.tol().is_finite() && a.tol() > 0.0) {
         return Err(invalid("--tol must be positive"));
     }
     if a.out.exists() && !a.out.is_dir() {
@@ -144,11 +214,14 @@ fn validate(a: &SampleArgs) -> Result<()> {
 /// The PC configuration of the arguments (validated by constructing the sampler).
 fn pc_config(a: &SampleArgs, seed: u64) -> PcConfig {
     PcConfig {
-        predictor: a.predictor.clone(),
-        corrector: a.corrector.clone(),
-        steps: a.steps,
-        corrector_steps: a.corrector_steps,
-        snr: a.snr,
+        predictor: a
+            .predictor
+            .clone()
+            .unwrap_or_else(|| "reverse_diffusion".into()),
+        corrector: a.corrector.clone().unwrap_or_else(|| "langevin".into()),
+        steps: a.steps(),
+        corrector_steps: a.corrector_steps.unwrap_or(1),
+        snr: a.snr(),
         seed,
         t_min: None,
         t_start: None,
@@ -158,16 +231,16 @@ fn pc_config(a: &SampleArgs, seed: u64) -> PcConfig {
 
 /// The ODE configuration of the arguments.
 fn ode_config(a: &SampleArgs, seed: u64) -> OdeConfig {
-    let method = match a.ode_solver {
+    let method = match a.ode_solver() {
         OdeSolverKind::Rk45 => OdeMethod::Rk45 {
             tol: Tolerances {
-                rtol: a.tol,
-                atol: a.tol,
+                rtol: a.tol(),
+                atol: a.tol(),
                 ..Tolerances::default()
             },
         },
-        OdeSolverKind::Heun => OdeMethod::Heun { steps: a.steps },
-        OdeSolverKind::Euler => OdeMethod::Euler { steps: a.steps },
+        OdeSolverKind::Heun => OdeMethod::Heun { steps: a.steps() },
+        OdeSolverKind::Euler => OdeMethod::Euler { steps: a.steps() },
     };
     OdeConfig {
         method,
@@ -253,7 +326,7 @@ fn draw(
     let mut images = Vec::with_capacity(a.n);
     let mut nfe = Vec::with_capacity(batches.len());
     let bar = match a.sampler {
-        SamplerKind::Pc => progress((a.steps * batches.len()) as u64, "PC steps"),
+        SamplerKind::Pc => progress((a.steps() * batches.len()) as u64, "PC steps"),
         SamplerKind::Ode => progress(batches.len() as u64, "ODE batches"),
     };
     for (b, &count) in batches.iter().enumerate() {
@@ -389,4 +462,41 @@ pub fn run(a: &SampleArgs) -> Result<()> {
         a.out.display()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn check(args: &str) -> Result<()> {
+        let cli = crate::cli::Cli::try_parse_from(
+            format!("medsgm sample --model m.safetensors --out smp {args}").split_whitespace(),
+        )
+        .unwrap();
+        match cli.command {
+            crate::cli::Command::Sample(a) => validate(&a),
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn flags_of_the_other_sampler_are_errors() {
+        assert!(check("--steps 4").is_ok());
+        assert!(check("--sampler ode --tol 1e-4").is_ok());
+        assert!(check("--sampler ode --ode-solver heun --steps 4").is_ok());
+        for (args, flag) in [
+            ("--ode-solver heun", "--ode-solver"),
+            ("--tol 1e-3", "--tol"),
+            ("--sampler ode --snr 0.2", "--snr"),
+            ("--sampler ode --predictor none", "--predictor"),
+            ("--sampler ode --corrector-steps 2", "--corrector-steps"),
+            ("--sampler ode --steps 4", "--steps"),
+            ("--sampler ode --ode-solver euler --tol 1e-3", "--tol"),
+        ] {
+            let e = check(args).unwrap_err();
+            assert!(crate::cli::exit_code(&e) == 2, "{args}");
+            assert!(format!("{e:#}").contains(flag), "{args}: {e:#}");
+        }
+    }
 }

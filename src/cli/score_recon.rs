@@ -110,6 +110,29 @@ pub struct ScoreArgs {
 }
 
 impl ScoreArgs {
+    /// The score-method flags given on the command line (they are errors with a classical
+    /// method; `--config` is shared with FISTA-TV and `--seed` has a default).
+    pub fn given_flags(&self) -> Vec<&'static str> {
+        [
+            ("--model", self.model.is_some()),
+            ("--steps", self.steps.is_some()),
+            ("--corrector-steps", self.corrector_steps.is_some()),
+            ("--snr", self.snr.is_some()),
+            ("--lambda", self.lambda.is_some()),
+            ("--rho", self.rho.is_some()),
+            ("--samples", self.samples.is_some()),
+            ("--t-start", self.t_start.is_some()),
+            ("--eta", self.eta.is_some()),
+            ("--gamma", self.gamma.is_some()),
+            ("--cg-iterations", self.cg_iterations.is_some()),
+            ("--zeta", self.zeta.is_some()),
+            ("--units", self.units.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(flag, given)| given.then_some(flag))
+        .collect()
+    }
+
     /// Checks the model path and the resolved sampler parameters of `method` for `task`
     /// (invalid input).
     pub fn validate(&self, task: Problem, method: InverseMethod) -> Result<()> {
@@ -146,8 +169,8 @@ impl ScoreArgs {
         if !(c.gamma.is_finite() && (0.0..=1e12).contains(&c.gamma)) {
             return Err(invalid("--gamma must be in [0, 1e12]"));
         }
-        if c.cg_iterations > 1000 {
-            return Err(invalid("--cg-iterations must be at most 1000"));
+        if !(1..=1000).contains(&c.cg_iterations) {
+            return Err(invalid("--cg-iterations must be in 1..=1000"));
         }
         if !(c.zeta.is_finite() && (0.0..=1e6).contains(&c.zeta)) {
             return Err(invalid("--zeta must be in [0, 1e6]"));

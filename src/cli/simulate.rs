@@ -5,7 +5,7 @@ use crate::cli::args::{validate_output_path, ImageInput};
 use crate::cli::{invalid, InputContext};
 use crate::io::dicom::padding::AIR_HU;
 use crate::io::guard::refuse_overwriting_inputs;
-use crate::io::measurement::{companion_name, measurement_outputs};
+use crate::io::measurement::{companion_name, measurement_outputs, MAX_KSPACE_SIDE};
 use crate::io::measurement::{
     save_measurement, Geometry, Mask, MaskGenerator, Measurement, MeasurementData, Noise,
     Provenance, Sidecar,
@@ -68,7 +68,10 @@ impl SimCommon {
                 self.out.display()
             )));
         }
-        validate_output_path(&self.out, false)?;
+        // every file the measurement writes (data, sidecar, companions), before any is written
+        for out in measurement_outputs(&self.out) {
+            validate_output_path(&out, false)?;
+        }
         refuse_overwriting_inputs(
             &measurement_outputs(&self.out),
             std::slice::from_ref(&self.image.input),
@@ -188,6 +191,12 @@ impl FanArgs {
         }
         if let Some(angles) = &g.angles {
             fan = fan.with_angles(angles.iter().map(|a| a.to_radians()).collect());
+        }
+        if !(self.det_offset.is_finite() && self.det_offset.abs() <= fan.n_det as f32) {
+            return Err(invalid(format!(
+                "--det-offset must lie within ±{} bins (the detector), got {}",
+                fan.n_det, self.det_offset
+            )));
         }
         fan.validate()
             .map_err(|e| invalid(format!("fan-beam geometry: {e}")))?;
@@ -324,6 +333,7 @@ fn square_image(common: &SimCommon) -> Result<(Array2<f32>, bool)> {
     if let Some(p) = source.as_ref().filter(|_| hu).and_then(|s| s.padding()) {
         image.mapv_inplace(|v| if p.contains(v) { AIR_HU } else { v });
     }
+    check_image_size(common, &image, MAX_CT_SIZE)?;
     if image.nrows() != image.ncols() {
         return Err(invalid(format!(
             "{} is {}x{}; CT needs a square image",
@@ -333,6 +343,37 @@ fn square_image(common: &SimCommon) -> Result<(Array2<f32>, bool)> {
         )));
     }
     Ok((image, hu))
+}
+
+/// Largest CT image side (the Radon operator's bound).
+const MAX_CT_SIZE: usize = 4096;
+
+/// Fails naming the input when the image has a side below 2 or above `max`.
+fn check_image_size(common: &SimCommon, image: &Array2<f32>, max: usize) -> Result<()> {
+    let (h, w) = image.dim();
+    if h < 2 || w < 2 || h > max || w > max {
+        return Err(invalid(format!(
+            "{} is {h}x{w}; a simulated measurement needs sides of 2 to {max} pixels",
+            common.image.input.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Fails naming the input when the simulated data overflow (non-finite values).
+fn check_finite_data(common: &SimCommon, data: &MeasurementData) -> Result<()> {
+    let finite = match data {
+        MeasurementData::Sinogram(s) => s.iter().all(|v| v.is_finite()),
+        MeasurementData::KSpace(k) => k.iter().all(|v| v.re.is_finite() && v.im.is_finite()),
+    };
+    if finite {
+        Ok(())
+    } else {
+        Err(invalid(format!(
+            "{}: its simulated measurement overflows (values too large for float32)",
+            common.image.input.display()
+        )))
+    }
 }
 
 /// Sparse-view sinogram y = P(Λ) T x of a parallel- or fan-beam T (+ pre-log Poisson and
@@ -426,6 +467,7 @@ fn simulate_ct(c: &CtSimArgs) -> Result<()> {
         sinogram_mask: None,
         metal_mask: None,
     };
+    check_finite_data(&c.common, &meas.data)?;
     save_measurement(&c.common.out, &meas)?;
     report(&c.common.out, &meas);
     Ok(())
@@ -510,6 +552,7 @@ fn simulate_mar(m: &MarSimArgs) -> Result<()> {
         sinogram_mask: Some(mar_mask(&trace.view())),
         metal_mask: Some(metal),
     };
+    check_finite_data(&m.common, &meas.data)?;
     save_measurement(&m.common.out, &meas)?;
     report(&m.common.out, &meas);
     Ok(())
@@ -538,6 +581,7 @@ fn report(out: &std::path::Path, m: &Measurement) {
 /// k-space y = P(Λ) F x (+ complex Gaussian noise), stored zero-filled on the full grid.
 fn simulate_mri(m: &MriSimArgs) -> Result<()> {
     let image = m.common.image.read()?;
+    check_image_size(&m.common, &image, MAX_KSPACE_SIDE)?;
     let (h, w) = image.dim();
     let seed = m.common.seed;
     let (acc, cf) = (m.acceleration, m.center_fraction);
@@ -591,6 +635,7 @@ fn simulate_mri(m: &MriSimArgs) -> Result<()> {
         sinogram_mask: None,
         metal_mask: None,
     };
+    check_finite_data(&m.common, &meas.data)?;
     save_measurement(&m.common.out, &meas)?;
     report(&m.common.out, &meas);
     Ok(())

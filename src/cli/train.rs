@@ -7,6 +7,7 @@
 
 use crate::cli::{invalid, InputContext};
 use crate::lsgm::{LsgmConfig, LsgmTrainer};
+use crate::train::config::MAX_STEPS;
 use crate::train::data::build_source;
 use crate::train::trainer::{Trainer, STATE_FILE};
 use crate::train::TrainConfig;
@@ -64,8 +65,10 @@ pub fn is_lsgm_config(path: &std::path::Path) -> Result<bool> {
 
 /// Runs `medsgm train`.
 pub fn run(a: &TrainArgs) -> Result<()> {
-    if a.steps == Some(0) {
-        return Err(invalid("--steps must be positive"));
+    if let Some(steps) = a.steps.filter(|s| !(1..=MAX_STEPS).contains(s)) {
+        return Err(invalid(format!(
+            "--steps {steps} must be in 1..={MAX_STEPS}"
+        )));
     }
     if is_lsgm_config(&a.config)? {
         return run_lsgm(a);

@@ -3,15 +3,16 @@
 //! resumable from its JSON log, and write the best point into a TOML task config.
 
 use crate::cli::bench_recon::{solvers, task_cases, task_images};
-use crate::cli::invalid;
+use crate::cli::{invalid, InputContext};
 use crate::eval::bayes_opt::OptLog;
+use crate::eval::cases::CtBeam;
 use crate::eval::method::TaskConfig;
 use crate::eval::testset::{EvalSplit, VALIDATION_SEED};
 use crate::eval::tune::{fix_dims, load_log, tune, write_config, Metric};
 use crate::task::{Method, Problem};
 use anyhow::{Context, Result};
 use clap::Args;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Arguments of `medsgm tune`.
 #[derive(Debug, Clone, Args)]
@@ -80,12 +81,44 @@ pub struct TuneArgs {
     pub fix: Vec<String>,
 }
 
+/// Whether two paths name the same file (the same existing file, or the same name in the same
+/// existing folder); lexical comparison where the folders do not exist yet.
+fn same_file(a: &Path, b: &Path) -> bool {
+    let resolve = |p: &Path| -> PathBuf {
+        if let Ok(c) = p.canonicalize() {
+            return c;
+        }
+        let dir = match p.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        match (dir.canonicalize(), p.file_name()) {
+            (Ok(d), Some(name)) => d.join(name),
+            _ => p.to_path_buf(),
+        }
+    };
+    resolve(a) == resolve(b)
+}
+
 /// Runs `medsgm tune`.
 pub fn run(a: &TuneArgs) -> Result<()> {
-    if !(1..=1000).contains(&a.n) || !(1..=10_000).contains(&a.budget) || a.batch == 0 {
-        return Err(invalid(
-            "--n, --budget and --batch must be positive (n ≤ 1000)",
-        ));
+    if !(1..=1000).contains(&a.n) {
+        return Err(invalid(format!("--n {} must be in 1..=1000", a.n)));
+    }
+    if !(1..=10_000).contains(&a.budget) {
+        return Err(invalid(format!(
+            "--budget {} must be in 1..=10000",
+            a.budget
+        )));
+    }
+    if a.batch == 0 {
+        return Err(invalid("--batch must be positive"));
+    }
+    if a.init.is_some_and(|i| !(1..=a.budget).contains(&i)) {
+        return Err(invalid(format!(
+            "--init must be in 1..=--budget ({})",
+            a.budget
+        )));
     }
     if a.steps == Some(0) {
         return Err(invalid("--steps must be positive"));
@@ -97,6 +130,25 @@ pub fn run(a: &TuneArgs) -> Result<()> {
         )));
     }
     let (dims, fixed) = fix_dims(a.method, &a.fix).map_err(invalid)?;
+    if !(8..=1024).contains(&a.size) {
+        return Err(invalid(format!("--size {} must be in 8..=1024", a.size)));
+    }
+    let beam = a.beam.beam()?;
+    if a.task == Problem::Ct {
+        let full_views = match beam {
+            CtBeam::Parallel => crate::eval::cases::FULL_VIEWS,
+            CtBeam::Fan { .. } => crate::eval::cases::FAN_FULL_VIEWS,
+        };
+        if !(1..=full_views).contains(&a.views) {
+            return Err(invalid(format!(
+                "--views {} must be in 1..={full_views}",
+                a.views
+            )));
+        }
+    }
+    if a.task == Problem::Mri && !(a.accel.is_finite() && a.accel >= 1.0) {
+        return Err(invalid(format!("--accel {} must be ≥ 1", a.accel)));
+    }
     let out = a
         .out
         .clone()
@@ -109,13 +161,27 @@ pub fn run(a: &TuneArgs) -> Result<()> {
             a.method
         ))
     });
-    for p in [&out, &log_path] {
-        if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
-        }
+    if same_file(&out, &log_path) {
+        return Err(invalid(format!(
+            "--log {} is the task config --out {}: they must be different files",
+            log_path.display(),
+            out.display()
+        )));
     }
-    let mut log = if a.resume && log_path.exists() {
+    // The config to update is read (and its [method] table checked) before any work.
+    let mut base = TaskConfig::load(&out, true)
+        .and_then(|c| c.params(a.task, a.method))
+        .and_then(|p| p.overlay(&fixed))
+        .with_context(|| format!("task config {}", out.display()))
+        .invalid_input()?;
+    let mut log = if a.resume {
+        if !log_path.is_file() {
+            return Err(invalid(format!(
+                "--resume: there is no tuning log {} to resume (give it with --log, or start \
+                 afresh without --resume)",
+                log_path.display()
+            )));
+        }
         let log = load_log(&log_path, &dims).map_err(invalid)?;
         eprintln!(
             "resuming from {} ({} evaluations)",
@@ -134,17 +200,13 @@ pub fn run(a: &TuneArgs) -> Result<()> {
         a.batch,
     )?;
     let images = task_images(a.task, size, EvalSplit::Validation, a.n, a.data.as_deref())?;
-    let cases = task_cases(
-        a.task,
-        &images,
-        &[a.views],
-        a.beam.beam()?,
-        &[a.accel],
-        a.seed,
-    )?;
-    let mut base = TaskConfig::load(&out, true)?
-        .params(a.task, a.method)?
-        .overlay(&fixed)?;
+    let cases = task_cases(a.task, &images, &[a.views], beam, &[a.accel], a.seed)?;
+    for p in [&out, &log_path] {
+        if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+    }
     base.steps = a.steps.unwrap_or(base.steps);
     base.seed = a.seed;
     let names: Vec<&str> = dims.iter().map(|d| d.name.as_str()).collect();

@@ -337,8 +337,12 @@ impl Case {
                 let sino = ys[k].view().into_shape_with_order((shape[0], shape[1]))?;
                 sparse.fbp(&sino, Filter::RamLak)
             }
-            (Setup::Ct { op, ys, .. }, Method::FistaTv) => {
-                fista_tv(op, &ys[k].view().into_dyn(), &fista, None, |_, _| {})?
+            (Setup::Ct { sparse, ys, .. }, Method::FistaTv) => {
+                // P(Λ)T = T over the measured views: the same problem at the cost of the
+                // measured views only (L from the full operator, the same norm)
+                let shape = sparse.range_shape();
+                let sino = ys[k].view().into_shape_with_order((shape[0], shape[1]))?;
+                fista_tv(sparse, &sino.into_dyn(), &fista, None, |_, _| {})?
             }
             (Setup::Mri { op, ys }, Method::ZeroFilled) => {
                 zero_filled(op, &ys[k].view(), ComplexPart::Real)?

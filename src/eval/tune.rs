@@ -47,7 +47,8 @@ pub fn search_space(method: Method) -> Result<Vec<Dim>> {
     let snr = Dim::log("snr", 0.01, 1.0);
     let t_start = Dim::linear("t_start", 0.1, 1.0);
     Ok(match method {
-        Method::FistaTv => vec![Dim::log("tv_weight", 1e-6, 1.0)],
+        // up to 10²: low-dose (noisy) data want far more smoothing than noise-free ones
+        Method::FistaTv => vec![Dim::log("tv_weight", 1e-6, 100.0)],
         Method::PcProjection | Method::AldProjection => {
             vec![snr, Dim::log("lambda", 0.01, 1.0), t_start]
         }

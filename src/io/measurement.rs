@@ -336,7 +336,7 @@ impl Sidecar {
                 }
             }
             (Problem::Mri, Geometry::Cartesian { h, w }, Mask::Columns { kept, .. }) => {
-                ensure!(*h >= 1 && *w >= 1, "geometry h and w must be positive");
+                ensure!(*h >= 2 && *w >= 2, "geometry h and w must be at least 2");
                 ensure!(
                     *h <= MAX_KSPACE_SIDE && *w <= MAX_KSPACE_SIDE,
                     "geometry {h}×{w} exceeds the largest k-space side {MAX_KSPACE_SIDE}"
@@ -499,6 +499,15 @@ impl Geometry {
             ensure!(*size >= 2, "geometry.size must be at least 2");
             ensure!(!angles_deg.is_empty(), "geometry.angles_deg is empty");
             ensure_finite("geometry.angles_deg", angles_deg.iter().copied())?;
+        }
+        if let Geometry::FanBeam {
+            det_offset, n_det, ..
+        } = self
+        {
+            ensure!(
+                det_offset.is_finite() && det_offset.abs() <= *n_det as f32,
+                "geometry.det_offset must lie within ±n_det ({n_det}) bins, got {det_offset}"
+            );
         }
         let checked = match (self.radon_geometry(None), self.fan_geometry(None)) {
             (Some(r), _) => r.validate(),

@@ -30,7 +30,8 @@ pub struct TrainConfig {
     pub sde: SdeConfig,
     /// Training images.
     pub data: DataConfig,
-    /// Images per step.
+    /// Images per step (at most [`MAX_BATCH`], and the estimated activations of a batch at
+    /// most [`MAX_ACTIVATION_GIB`] GiB).
     pub batch_size: usize,
     /// Optimiser steps in total.
     pub steps: u64,
@@ -74,6 +75,13 @@ pub struct TrainConfig {
 pub const MAX_BATCH: usize = 4096;
 /// Most steps a configuration may ask for.
 pub const MAX_STEPS: u64 = 100_000_000;
+/// Most images in a sample grid (`sample_n`).
+pub const MAX_SAMPLE_N: usize = 256;
+/// Most PC steps of the sample grid (`sample_steps`).
+pub const MAX_SAMPLE_STEPS: usize = 100_000;
+/// Largest estimated activation memory of one training batch
+/// ([`crate::nn::NcsnppConfig::activation_floats_per_image`] × `batch_size`), in GiB.
+pub const MAX_ACTIVATION_GIB: f64 = 64.0;
 
 fn default_lr() -> f64 {
     2e-4
@@ -124,6 +132,32 @@ impl TrainConfig {
         anyhow::ensure!(self.lr.is_finite() && self.lr > 0.0, "lr must be positive");
         anyhow::ensure!((0.0..1.0).contains(&self.ema), "ema must be in [0, 1)");
         anyhow::ensure!(self.ckpt_every > 0, "ckpt_every must be positive");
+        anyhow::ensure!(
+            !self.grad_clip.is_nan(),
+            "grad_clip must be a number (≤ 0 disables clipping)"
+        );
+        anyhow::ensure!(
+            (1..=MAX_SAMPLE_N).contains(&self.sample_n),
+            "sample_n must be in 1..={MAX_SAMPLE_N}"
+        );
+        anyhow::ensure!(
+            (1..=MAX_SAMPLE_STEPS).contains(&self.sample_steps),
+            "sample_steps must be in 1..={MAX_SAMPLE_STEPS}"
+        );
+        let gib = self.batch_size as f64 * self.model.activation_floats_per_image() * 4.0
+            / (1u64 << 30) as f64;
+        anyhow::ensure!(
+            gib <= MAX_ACTIVATION_GIB,
+            "batch_size {} of {}² images (nf {}, ch_mult {:?}, num_res_blocks {}) needs about \
+             {gib:.0} GiB of activations, over the {MAX_ACTIVATION_GIB} GiB limit: lower \
+             batch_size, image_size or nf",
+            self.batch_size,
+            self.model.image_size,
+            self.model.nf,
+            self.model.ch_mult,
+            self.model.num_res_blocks
+        );
+        self.data.validate()?;
         if let Some(init) = &self.init_from {
             anyhow::ensure!(
                 init.is_file(),
@@ -187,5 +221,39 @@ impl TrainConfig {
     /// Intensity normalisation implied by the data source.
     pub fn normalization(&self) -> Normalization {
         self.data.normalization()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> TrainConfig {
+        toml::from_str(include_str!("../../configs/test_tiny.toml")).unwrap()
+    }
+
+    #[test]
+    fn a_batch_over_the_memory_limit_is_refused_before_any_allocation() {
+        assert!(config().validate().is_ok());
+        let mut c = config();
+        c.batch_size = MAX_BATCH;
+        c.model.image_size = 1024;
+        c.model.ch_mult = vec![1, 2, 2, 2, 2, 2];
+        c.model.nf = 64;
+        let e = format!("{:#}", c.validate().unwrap_err());
+        assert!(e.contains("batch_size") && e.contains("GiB"), "{e}");
+    }
+
+    #[test]
+    fn data_sizes_are_bounded() {
+        let mut c = config();
+        c.data = DataConfig::PhantomEllipses {
+            n_ellipses: 1_000_000_000,
+        };
+        let e = format!("{:#}", c.validate().unwrap_err());
+        assert!(e.contains("n_ellipses"), "{e}");
+        let mut c = config();
+        c.sample_n = 1_000_000;
+        assert!(format!("{:#}", c.validate().unwrap_err()).contains("sample_n"));
     }
 }

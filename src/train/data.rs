@@ -67,7 +67,27 @@ pub trait DataSource: Send + Sync {
     }
 }
 
+/// Most ellipses per `phantom-ellipses` image.
+pub const MAX_ELLIPSES: usize = 1000;
+
 impl DataConfig {
+    /// Checks the sizes and ranges that need no file access (the files are checked when the
+    /// source is built).
+    pub fn validate(&self) -> anyhow::Result<()> {
+        match self {
+            DataConfig::PhantomEllipses { n_ellipses } => anyhow::ensure!(
+                (1..=MAX_ELLIPSES).contains(n_ellipses),
+                "data.n_ellipses {n_ellipses} must be in 1..={MAX_ELLIPSES}"
+            ),
+            DataConfig::PhantomAnatomical { hu_lo, hu_hi } => anyhow::ensure!(
+                hu_lo.is_finite() && hu_hi.is_finite() && hu_hi > hu_lo,
+                "data: hu_hi ({hu_hi}) must exceed hu_lo ({hu_lo}), both finite"
+            ),
+            _ => {}
+        }
+        Ok(())
+    }
+
     /// Intensity normalisation of the images this source yields (recorded in checkpoints).
     pub fn normalization(&self) -> crate::checkpoint::Normalization {
         use crate::checkpoint::Normalization;
