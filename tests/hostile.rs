@@ -222,7 +222,7 @@ fn random_bytes(n: usize, seed: u64) -> Vec<u8> {
 /// An NPY (version 1) file with the header dictionary `dict` and the raw `data`.
 fn npy_raw(dict: &str, data: &[u8]) -> Vec<u8> {
     let mut header = dict.to_string();
-    while (10 + header.len() + 1) % 64 != 0 {
+    while !(10 + header.len() + 1).is_multiple_of(64) {
         header.push(' ');
     }
     header.push('\n');
@@ -700,7 +700,8 @@ fn check_summary(
     }
     let _ = any;
     for e in &new {
-        if !(e.starts_with("summary") && e.ends_with(".json")) && !listed.contains(*e) {
+        let summary_file = e.starts_with("summary") && e.ends_with(".json");
+        if !summary_file && !listed.contains(*e) {
             problems.push(format!("{out}/{e} is in no summary record"));
         }
     }
@@ -734,13 +735,13 @@ fn run_case(c: &Case, root: &Path, index: usize) -> (Vec<String>, f64) {
             problems.push(format!("stderr contains {b:?}"));
         }
     }
-    let class_ok = match (c.expect, o.code) {
-        (Expect::Exit0, Some(0)) => true,
-        (Expect::Exit2, Some(2)) => true,
-        (Expect::Exit1, Some(1)) => true,
-        (Expect::Exit2Or1, Some(1 | 2)) => true,
-        _ => false,
-    };
+    let class_ok = matches!(
+        (c.expect, o.code),
+        (Expect::Exit0, Some(0))
+            | (Expect::Exit2, Some(2))
+            | (Expect::Exit1, Some(1))
+            | (Expect::Exit2Or1, Some(1 | 2))
+    );
     if !o.timed_out && o.signal.is_none() && !class_ok {
         problems.push(format!(
             "expected {:?}, got exit code {:?}",

@@ -156,7 +156,7 @@ fn write_npy_goes_to_disk_and_back() {
 /// A valid v1.0 file with the given header text (padded) and data bytes.
 fn npy_with_header(header: &str, data: &[u8]) -> Vec<u8> {
     let mut h = header.to_string();
-    while (10 + h.len() + 1) % 64 != 0 {
+    while !(10 + h.len() + 1).is_multiple_of(64) {
         h.push(' ');
     }
     h.push('\n');

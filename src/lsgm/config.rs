@@ -48,7 +48,7 @@ impl VaeConfig {
     /// Checks the sizes.
     pub fn validate(&self) -> anyhow::Result<()> {
         anyhow::ensure!(
-            self.image_size > 0 && self.image_size % 4 == 0,
+            self.image_size > 0 && self.image_size.is_multiple_of(4),
             "vae.image_size {} must be a positive multiple of 4",
             self.image_size
         );
@@ -57,7 +57,7 @@ impl VaeConfig {
             "vae.latent_channels must be positive"
         );
         anyhow::ensure!(
-            self.nf > 0 && self.nf % 4 == 0,
+            self.nf > 0 && self.nf.is_multiple_of(4),
             "vae.nf {} must be a positive multiple of 4 (GroupNorm)",
             self.nf
         );

@@ -61,7 +61,7 @@ impl Gn {
     /// (batch, channels, pixels per channel) of `[B, C, ...]`.
     fn dims(&self, shape: &Shape) -> Result<(usize, usize, usize)> {
         let d = shape.dims();
-        if d.len() < 3 || d[1] % self.groups != 0 {
+        if d.len() < 3 || !d[1].is_multiple_of(self.groups) {
             candle_core::bail!("group_norm: shape {shape:?} with {} groups", self.groups)
         }
         Ok((d[0], d[1], d[2..].iter().product()))

@@ -51,7 +51,7 @@ pub fn drive<S>(
         bar.set_message(format!("{loss:.4}"));
         bar.inc(1);
         let k = position(state);
-        if k % schedule.ckpt_every == 0 || k == total {
+        if k.is_multiple_of(schedule.ckpt_every) || k == total {
             // Read before `suspend`: it holds the bar's lock, so `bar.elapsed()` inside the
             // closure would deadlock.
             let elapsed = bar.elapsed().as_secs_f64();
@@ -63,7 +63,7 @@ pub fn drive<S>(
             })?;
             recent.clear();
         }
-        if schedule.sample_every > 0 && k % schedule.sample_every == 0 {
+        if schedule.sample_every > 0 && k.is_multiple_of(schedule.sample_every) {
             bar.suspend(|| sample(state))?;
         }
     }

@@ -18,7 +18,7 @@ use dicom::object::InMemDicomObject;
 /// function knows or the byte count does not fit the VR.
 fn reinterpret(bytes: &[u8], vr: VR) -> Option<PrimitiveValue> {
     fn chunks<const N: usize, T>(bytes: &[u8], f: impl Fn([u8; N]) -> T) -> Option<C<T>> {
-        if bytes.len() % N != 0 {
+        if !bytes.len().is_multiple_of(N) {
             return None;
         }
         Some(
