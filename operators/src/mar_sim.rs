@@ -1,4 +1,4 @@
-//! Metal-artefact simulator for test data (issue 2, item 4): a polychromatic transmission
+//! Metal-artefact simulator for test data: a polychromatic transmission
 //! model with beam hardening, photon starvation and Poisson noise, in the spirit of the SNMAR
 //! protocol the thesis follows (§8.4; Yu et al. 2020), built on any parallel-beam projector.
 //!

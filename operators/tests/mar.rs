@@ -1,5 +1,5 @@
 //! Metal-artefact-removal stack: anatomical phantom, metal segmentation and trace, Λ, the
-//! artefact simulator and LI (issue 2, items 4, 6, 8).
+//! artefact simulator and LI.
 
 use medsgm_operators::phantom::anatomical::{
     anatomical_ct, tissue, AnatomicalParams, MetalImplant, MetalMaterial,

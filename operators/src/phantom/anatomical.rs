@@ -1,6 +1,5 @@
 //! Anatomical thoracic CT phantom: seeded, resolution-independent axial slices in Hounsfield
-//! units, rich enough to train a CT score prior on and to simulate metal artefacts (issue 2,
-//! item 8).
+//! units, rich enough to train a CT score prior on and to simulate metal artefacts.
 //!
 //! Geometry is drawn from a `ChaCha8Rng` seeded with `seed` and lives in normalised
 //! coordinates (the image square is [-1, 1]², x right, y up, see [`super::raster`]), so the same
