@@ -29,9 +29,17 @@ pub const EMA_PREFIX: &str = "ema.";
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Normalization {
     /// CT: HU window [lo, hi] mapped linearly to [0, 1] and clipped.
-    CtHuWindow { lo: f32, hi: f32 },
+    CtHuWindow {
+        /// HU mapped to 0.
+        lo: f32,
+        /// HU mapped to 1.
+        hi: f32,
+    },
     /// MRI: magnitude divided by its p-th percentile and clipped to [0, 1].
-    MriPercentile { p: f32 },
+    MriPercentile {
+        /// The percentile p (e.g. 99.5).
+        p: f32,
+    },
     /// Data already in [0, 1] (phantoms, PNG).
     Identity,
 }

@@ -1,10 +1,10 @@
 //! # medsgm — score-based generative reconstruction of CT and MRI
 //!
 //! The root crate: score networks ([`nn`]), the latent SGM stack ([`lsgm`]), self-describing checkpoints ([`checkpoint`]),
-//! medical image and measurement I/O ([`io`]), figures ([`plot`]), benchmarks ([`bench`]) and
+//! medical image and measurement I/O ([`io`]), figures ([`plot`]), benchmarks ([`mod@bench`]) and
 //! the `medsgm` command-line interface ([`cli`]). The physics lives in `medsgm-operators`, the
 //! samplers in `medsgm-recon`.
-
+#![warn(missing_docs)]
 // `!(hi > lo)` is how this crate rejects NaN bounds along with empty ranges (a NaN fails
 // every comparison); clippy's suggested `partial_cmp` form hides that intent.
 #![allow(clippy::neg_cmp_op_on_partial_ord)]

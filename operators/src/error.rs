@@ -8,16 +8,27 @@ pub enum OpError {
     /// An array does not have the shape an operator expects.
     #[error("shape mismatch for {what}: expected {expected:?}, got {got:?}")]
     Shape {
+        /// Which array.
         what: &'static str,
+        /// The shape the operator expects.
         expected: Vec<usize>,
+        /// The shape it got.
         got: Vec<usize>,
     },
     /// A parameter is out of its valid range.
     #[error("invalid parameter {name}: {reason}")]
-    Param { name: &'static str, reason: String },
+    Param {
+        /// The parameter.
+        name: &'static str,
+        /// Why its value is refused.
+        reason: String,
+    },
     /// Non-finite values (NaN/Inf) in an input array.
     #[error("{what} contains non-finite values (NaN or Inf)")]
-    NonFinite { what: &'static str },
+    NonFinite {
+        /// Which array.
+        what: &'static str,
+    },
 }
 
 /// Result alias of the physics layer.

@@ -2,7 +2,7 @@
 //!
 //! HU = 1000 (μ − μ_water) / μ_water (air ≈ −1000, water 0), hence μ = μ_water (1 + HU/1000).
 //! For images fed to the Radon transform (pixel spacing 1), pass μ_water in units of
-//! 1/pixel, i.e. μ_water[1/mm] × pixel size[mm]; the sinogram is then the dimensionless line
+//! 1/pixel, i.e. μ_water \[1/mm\] × pixel size \[mm\]; the sinogram is then the dimensionless line
 //! integral ∫μ dl that enters Beer–Lambert's law I = I₀ e^{−∫μ dl}.
 
 use ndarray::{Array, ArrayView, Dimension};

@@ -7,6 +7,7 @@
 //! traces for metal-artifact removal, noise models, classical solvers (FBP, FISTA-TV,
 //! zero-filled, linear interpolation), image-quality metrics and phantoms. No neural-network
 //! code lives here.
+#![warn(missing_docs)]
 
 pub mod beam;
 pub mod error;

@@ -3,7 +3,7 @@
 //! Modelled on deepinv's `LinearPhysics` (`A`, `A_adjoint`, `adjointness_test`,
 //! `compute_norm`) and pylops' `dottest`: an operator maps arrays of one shape and scalar type to
 //! arrays of another, and its adjoint is exact with respect to the real inner product of
-//! [`Scalar`](crate::scalar::Scalar).
+//! [`Scalar`].
 
 use crate::error::{OpError, Result};
 use crate::scalar::Scalar;

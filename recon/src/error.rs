@@ -8,17 +8,30 @@ pub enum ReconError {
     Candle(#[from] candle_core::Error),
     /// A parameter is out of its valid range.
     #[error("invalid parameter {name}: {reason}")]
-    Param { name: &'static str, reason: String },
+    Param {
+        /// The parameter.
+        name: &'static str,
+        /// Why its value is refused.
+        reason: String,
+    },
     /// A predictor / corrector / method name that no registry knows.
     #[error("unknown {what} {name:?}; known: {known}")]
     UnknownName {
+        /// What kind of name (predictor, corrector, method).
         what: &'static str,
+        /// The name given.
         name: String,
+        /// The names the registry knows.
         known: &'static str,
     },
     /// A numerical procedure failed (non-finite values, step size underflow, ...).
     #[error("numerical failure in {what}: {reason}")]
-    Numerical { what: &'static str, reason: String },
+    Numerical {
+        /// The procedure that failed.
+        what: &'static str,
+        /// What went wrong.
+        reason: String,
+    },
     /// An error raised by a user-supplied step hook (e.g. a data-consistency projection).
     #[error("step hook failed: {0}")]
     Hook(#[source] Box<dyn std::error::Error + Send + Sync>),

@@ -35,6 +35,7 @@
 //! assert_eq!(out.nfe, 50 * 2 + 1);
 //! # Ok::<(), medsgm_recon::ReconError>(())
 //! ```
+#![warn(missing_docs)]
 
 pub mod batch;
 pub mod corrector;

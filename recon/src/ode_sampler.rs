@@ -29,11 +29,18 @@ pub fn probability_flow_drift(
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum OdeMethod {
     /// Fixed-step Euler with this many steps.
-    Euler { steps: usize },
+    Euler {
+        /// Steps (NFE).
+        steps: usize,
+    },
     /// Fixed-step Heun (2 NFE per step).
-    Heun { steps: usize },
+    Heun {
+        /// Steps (2 NFE each).
+        steps: usize,
+    },
     /// Adaptive Dormand–Prince RK45 (rtol = atol = 1e-5 by default).
     Rk45 {
+        /// Relative and absolute tolerances.
         #[serde(flatten)]
         tol: Tolerances,
     },

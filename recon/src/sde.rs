@@ -100,13 +100,33 @@ pub trait Sde: Send + Sync + std::fmt::Debug {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum SdeConfig {
     /// Variance exploding, σ(t) = σ_min (σ_max/σ_min)^t.
-    Ve { sigma_min: f64, sigma_max: f64 },
+    Ve {
+        /// σ_min = σ(0).
+        sigma_min: f64,
+        /// σ_max = σ(1).
+        sigma_max: f64,
+    },
     /// Variance preserving, β(t) = β_min + t (β_max − β_min).
-    Vp { beta_min: f64, beta_max: f64 },
+    Vp {
+        /// β(0).
+        beta_min: f64,
+        /// β(1).
+        beta_max: f64,
+    },
     /// Sub-variance preserving (same β(t) as VP).
-    SubVp { beta_min: f64, beta_max: f64 },
+    SubVp {
+        /// β(0).
+        beta_min: f64,
+        /// β(1).
+        beta_max: f64,
+    },
     /// Geometric VP of LSGM (000 Eq. 43): σ_t² = σ²_min (σ²_max/σ²_min)^t.
-    GeometricVp { sigma2_min: f64, sigma2_max: f64 },
+    GeometricVp {
+        /// σ²_min = σ_0².
+        sigma2_min: f64,
+        /// σ²_max = σ_1².
+        sigma2_max: f64,
+    },
 }
 
 impl SdeConfig {

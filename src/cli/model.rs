@@ -113,7 +113,7 @@ impl LoadedModel {
 
     /// Fails (invalid input) unless the model is single-channel and `shape` is a non-empty
     /// image. Any matrix size works (the network is fully convolutional, see
-    /// [`NetScore`](crate::nn::score::NetScore)); a prior trained on whole slices of another
+    /// [`crate::nn::score::NetScore`]); a prior trained on whole slices of another
     /// size sees anatomy at another scale, which [`LoadedModel::scale_note`] reports.
     pub fn check_image_shape(&self, shape: (usize, usize), what: &str) -> Result<()> {
         if self.channels() != 1 {

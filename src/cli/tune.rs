@@ -66,10 +66,10 @@ pub struct TuneArgs {
     /// Images per score-model batch.
     #[arg(long, default_value_t = 8)]
     pub batch: usize,
-    /// Problem config to update (default configs/tuned_<task>.toml).
+    /// Problem config to update (default `configs/tuned_<task>.toml`).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Evaluation log (default: beside --out, <stem>.<method>.log.json).
+    /// Evaluation log (default: beside --out, `<stem>.<method>.log.json`).
     #[arg(long)]
     pub log: Option<PathBuf>,
     /// Continue from the log instead of starting afresh.

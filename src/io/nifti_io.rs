@@ -32,7 +32,7 @@ pub struct NiftiMeta {
     pub xyzt_units: u8,
     /// The header read from the file, reused as the template when writing derived volumes.
     pub reference: Option<NiftiHeader>,
-    /// Text for the written header's `descrip` (cut to 79 bytes), after "medsgm <version>";
+    /// Text for the written header's `descrip` (cut to 79 bytes), after `medsgm <version>`;
     /// e.g. the method and the volume's uncertainty summary.
     pub description: Option<String>,
 }

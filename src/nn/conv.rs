@@ -22,7 +22,7 @@
 //! development machine, leaving room for the GEMM's packed panels), at least one row; when the
 //! whole column matrix fits (small images, few channels) it is a single band, the unbanded
 //! computation. The bands are evened out, and with fewer samples than threads their count is
-//! rounded up to a multiple of the thread count. One band loop ([`BandPlan::run`]) serves the
+//! rounded up to a multiple of the thread count. One band loop (`BandPlan::run`) serves the
 //! forward and both backward kernels. With at least one (sample, band) unit per rayon thread
 //! the units are rayon tasks (single-threaded im2col and GEMMs, one scratch buffer per thread,
 //! kept between calls; `∂W` sums per-thread contiguous groups in a fixed order); otherwise the

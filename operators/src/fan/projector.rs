@@ -23,7 +23,7 @@ use rayon::prelude::*;
 /// computed by the same f32 expression, into the same line, so Fᵀ is the transpose to rounding
 /// without storing the matrix: blocks of 8 lines run in parallel, and within a block 8 rays'
 /// indices and weights are computed for all 8 lines in vector registers and added line by line
-/// ([`super::kernels::scatter_lines`]), so that successive additions hit different lines and
+/// (`kernels::scatter_lines`), so that successive additions hit different lines and
 /// do not stall on one another. Sinograms hold line integrals in pixel units, like
 /// [`crate::radon`].
 #[derive(Debug, Clone)]

@@ -2,7 +2,7 @@
 //! units, rich enough to train a CT score prior on and to simulate metal artefacts.
 //!
 //! Geometry is drawn from a `ChaCha8Rng` seeded with `seed` and lives in normalised
-//! coordinates (the image square is [-1, 1]², x right, y up, see [`super::raster`]), so the same
+//! coordinates (the image square is [-1, 1]², x right, y up, see `phantom::raster`), so the same
 //! seed gives the same anatomy at every image size; shapes are rasterised area-weighted
 //! (supersampled at edges) and painted in anatomical layers, later layers occluding earlier ones.
 //! Positions are expressed in a *body frame* (u, v) scaled by the body's semi-axes (u = ±1 at the
@@ -23,7 +23,7 @@
 //! paraspinal muscles, a vertebra (cortical/cancellous body, posterior arch +500, spinal canal
 //! +20). Which organs appear and how large they are depends on the slice position
 //! s ∈ [0, 1] (0 = lung apex, 1 = upper abdomen below the heart). Then zero-mean, spatially
-//! correlated texture (cubic-B-spline value noise, see [`super::texture`]) whose amplitude
+//! correlated texture (cubic-B-spline value noise, see `phantom::texture`) whose amplitude
 //! depends on the tissue (≈ ±35 HU lung, ±10–12 HU soft tissue/fat, ±40–60 HU bone, none in air).
 //! Finally optional metal implants painted with the material's effective HU
 //! ([`MetalMaterial::hu`]); `metal_mask` marks pixels at least half covered by metal.

@@ -4,7 +4,7 @@
 //!   with the modality LUT (incl. functional groups), MONOCHROME1, VR UN re-reading and a clear
 //!   error naming any transfer syntax the pure-Rust codecs cannot decode.
 //! - [`series`]: folders grouped by SeriesInstanceUID, slices ordered along the slice normal.
-//! - [`write`]: derived series (new UIDs, DERIVED\\SECONDARY, HU-preserving rescale), with
+//! - [`mod@write`]: derived series (new UIDs, DERIVED\\SECONDARY, HU-preserving rescale), with
 //!   optional de-identification ([`deid`]).
 //! - [`padding`]: Pixel Padding Value / Range Limit (outside the field of view: air, no metric).
 //! - [`geometry`]: per-frame position/orientation/spacing and the slice ordering rule.
