@@ -2,6 +2,8 @@
 //! parallel projector's accuracy at matching sampling), FBP for full and short scans, Parker
 //! weights, rebinning to parallel beam, geometry validation and serialisation.
 
+mod common;
+use common::rel_l2;
 use medsgm_operators::fan::{
     analytic_fan_sinogram, fan_fbp, parker_weight, parker_weights, rebin_to_parallel, DetectorKind,
     FanBeam, FanGeometry,
@@ -15,16 +17,6 @@ use medsgm_operators::{adjoint_test, LinearOperator, Subsampled, Transform};
 use ndarray::{Array2, ArrayD};
 
 const KINDS: [DetectorKind; 2] = [DetectorKind::Equiangular, DetectorKind::Flat];
-
-fn rel_l2(a: &Array2<f32>, b: &Array2<f32>) -> f64 {
-    let num: f64 = a
-        .iter()
-        .zip(b)
-        .map(|(&x, &y)| (x as f64 - y as f64).powi(2))
-        .sum();
-    let den: f64 = b.iter().map(|&y| (y as f64).powi(2)).sum();
-    (num / den).sqrt()
-}
 
 /// RMSE over the disc inscribed in the image (the reconstructed field of view).
 fn rmse_in_disc(x: &Array2<f32>, reference: &Array2<f32>) -> f64 {

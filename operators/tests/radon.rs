@@ -2,6 +2,8 @@
 //! convention, and FBP quality against scikit-image (fixture from
 //! data-scripts/skimage_fbp_reference.py).
 
+mod common;
+use common::rel_l2;
 use medsgm_operators::fbp::{consistency_error, fbp, filter_sinogram, refine_inverse, Filter};
 use medsgm_operators::phantom::ellipse::{
     analytic_sinogram, analytic_sinogram_with, rasterize, DetectorSampling, Ellipse,
@@ -10,16 +12,6 @@ use medsgm_operators::phantom::{random_ellipse_set, shepp_logan, shepp_logan_ell
 use medsgm_operators::radon::{Radon, RadonGeometry};
 use medsgm_operators::{adjoint_test, LinearOperator, Transform};
 use ndarray::Array2;
-
-fn rel_l2(a: &Array2<f32>, b: &Array2<f32>) -> f64 {
-    let num: f64 = a
-        .iter()
-        .zip(b)
-        .map(|(&x, &y)| (x as f64 - y as f64).powi(2))
-        .sum();
-    let den: f64 = b.iter().map(|&y| (y as f64).powi(2)).sum();
-    (num / den).sqrt()
-}
 
 fn psnr(x: &Array2<f32>, reference: &Array2<f32>) -> f64 {
     let mse: f64 = x

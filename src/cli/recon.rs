@@ -133,6 +133,8 @@ impl ReconArgs {
     /// 100 and 0.005 (invalid input when the config cannot be read or holds bad values).
     pub fn fista_params(&self) -> Result<(usize, f32)> {
         let table = match &self.score.config {
+            // both flags given: the config has nothing to add (it is checked in check_method)
+            Some(_) if self.iterations.is_some() && self.tv_weight.is_some() => None,
             Some(path) => {
                 let config = TaskConfig::load(path, false).map_err(invalid)?;
                 // type-checks every key of the table
@@ -264,11 +266,12 @@ pub fn check_method(a: &ReconArgs) -> Result<()> {
         }
     }
     a.batch.check_volume_flags(a.problem)?;
-    if a.method == Method::FistaTv {
-        a.fista_params()?;
-    } else if let Some(path) = &a.score.config {
+    if let Some(path) = &a.score.config {
         // a broken config file is an error whatever the method
         TaskConfig::load(path, false).map_err(invalid)?;
+    }
+    if a.method == Method::FistaTv {
+        a.fista_params()?;
     }
     if let Some(method) = a.method.inverse_method() {
         a.score.validate(a.problem, method)?;
@@ -682,8 +685,20 @@ pub fn run(a: &ReconArgs) -> Result<()> {
         },
         None => a.clone(),
     };
+    check_method(&resolved)?;
+    // FISTA-TV's parameters resolved once (flags, then --config), not per input
+    let resolved = match resolved.method {
+        Method::FistaTv => {
+            let (iterations, weight) = resolved.fista_params()?;
+            ReconArgs {
+                iterations: Some(iterations),
+                tv_weight: Some(weight),
+                ..resolved
+            }
+        }
+        _ => resolved,
+    };
     let a = &resolved;
-    check_method(a)?;
     let output = match (&a.out, &a.batch.output) {
         (_, Some(dir)) => return recon_batch::run(a, dir),
         (Some(out), None) => a.image_output(out.clone()),

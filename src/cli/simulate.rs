@@ -682,7 +682,7 @@ pub fn run(a: &SimulateArgs) -> Result<()> {
             }
             if let Some(i0) = c.noise.i0 {
                 if !(i0.is_finite() && i0 > 0.0) {
-                    return Err(invalid("--i0 must be positive"));
+                    return Err(invalid("--i0 (--dose) must be a positive photon count"));
                 }
             }
             if c.noise
@@ -713,7 +713,7 @@ pub fn run(a: &SimulateArgs) -> Result<()> {
             m.common.validate()?;
             validate_geometry(&m.geometry)?;
             if !(m.i0.is_finite() && m.i0 > 0.0) {
-                return Err(invalid("--i0 must be positive"));
+                return Err(invalid("--i0 (--dose) must be a positive photon count"));
             }
             if !(m.fov_mm.is_finite() && m.fov_mm > 0.0) {
                 return Err(invalid("--fov-mm must be positive"));

@@ -76,3 +76,14 @@ pub fn piecewise_phantom(n: usize) -> Array2<f32> {
         v
     })
 }
+
+/// Relative L2 error ‖a − b‖ / ‖b‖ (f64 sums).
+pub fn rel_l2(a: &Array2<f32>, b: &Array2<f32>) -> f64 {
+    let num: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(&x, &y)| (x as f64 - y as f64).powi(2))
+        .sum();
+    let den: f64 = b.iter().map(|&y| (y as f64).powi(2)).sum();
+    (num / den).sqrt()
+}
