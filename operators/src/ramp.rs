@@ -3,7 +3,7 @@
 //! windows, planned once per detector and reused for every sinogram ([`RampFilter`]).
 
 use crate::error::{OpError, Result};
-use ndarray::{Array2, ArrayView2, Axis};
+use ndarray::{Array2, ArrayView1, ArrayView2, Axis};
 use num_complex::Complex32;
 use rayon::prelude::*;
 use rustfft::{Fft, FftPlanner};
@@ -238,6 +238,80 @@ impl RampFilter {
         self.upsample
     }
 
+    /// Length of a filtered, resampled view: upsample·(n_det − 1) + 1.
+    pub fn output_len(&self) -> usize {
+        self.upsample * self.n_det.saturating_sub(1) + 1
+    }
+
+    /// Buffers for [`RampFilter::filter_pair`], to allocate once per thread.
+    pub(crate) fn scratch(&self) -> RampScratch {
+        let zero = Complex32::new(0.0, 0.0);
+        let scratch_len = self
+            .fwd
+            .get_inplace_scratch_len()
+            .max(self.inv.get_inplace_scratch_len());
+        RampScratch {
+            buf: vec![zero; self.len],
+            fine: vec![zero; self.len * self.upsample],
+            fft: vec![zero; scratch_len],
+        }
+    }
+
+    /// Filters view `a` (and `b`, if given) into `out_a` (and `out_b`), each
+    /// [`RampFilter::output_len`] long, as [`RampFilter::apply`] does for one row (a pair of
+    /// real views packed into one complex FFT). Panics on wrong lengths.
+    pub(crate) fn filter_pair(
+        &self,
+        a: ArrayView1<f32>,
+        b: Option<ArrayView1<f32>>,
+        out_a: &mut [f32],
+        out_b: Option<&mut [f32]>,
+        s: &mut RampScratch,
+    ) {
+        let n_out = self.output_len();
+        assert!(
+            a.len() == self.n_det && out_a.len() == n_out,
+            "filter_pair: lengths"
+        );
+        let zero = Complex32::new(0.0, 0.0);
+        let (len, fine_len) = (self.len, self.len * self.upsample);
+        let (buf, fine) = (&mut s.buf, &mut s.fine);
+        buf.fill(zero);
+        match &b {
+            Some(b) => {
+                assert_eq!(b.len(), self.n_det, "filter_pair: lengths");
+                for ((c, &x), &y) in buf.iter_mut().zip(a).zip(b) {
+                    *c = Complex32::new(x, y);
+                }
+            }
+            None => buf.iter_mut().zip(a).for_each(|(c, &x)| c.re = x),
+        }
+        self.fwd.process_with_scratch(buf, &mut s.fft);
+        buf.iter_mut()
+            .zip(&self.response)
+            .for_each(|(c, &r)| *c *= r);
+        // spectrum of length up·len: positive frequencies first, negative last
+        let half = len / 2;
+        fine.fill(zero);
+        fine[..half].copy_from_slice(&buf[..half]);
+        fine[fine_len - half + 1..].copy_from_slice(&buf[half + 1..]);
+        let nyquist = buf[half] * 0.5;
+        fine[half] += nyquist;
+        fine[fine_len - half] += nyquist;
+        self.inv.process_with_scratch(fine, &mut s.fft);
+        out_a
+            .iter_mut()
+            .zip(fine.iter())
+            .for_each(|(o, c)| *o = c.re);
+        if let Some(out_b) = out_b {
+            assert_eq!(out_b.len(), n_out, "filter_pair: lengths");
+            out_b
+                .iter_mut()
+                .zip(fine.iter())
+                .for_each(|(o, c)| *o = c.im);
+        }
+    }
+
     /// Filters every view of `sino` ([views, n_det]) along the detector (zero-padded FFT
     /// convolution) and resamples it `upsample` times more finely by trigonometric
     /// interpolation (zero-padding the spectrum, Nyquist bin split evenly): row m of the result
@@ -249,56 +323,37 @@ impl RampFilter {
     pub fn apply(&self, sino: &ArrayView2<f32>) -> Array2<f32> {
         let (n_views, n_det) = sino.dim();
         assert_eq!(n_det, self.n_det, "RampFilter::apply: detector bins");
-        let (up, len) = (self.upsample, self.len);
-        let fine_len = len * up;
-        let n_out = up * n_det.saturating_sub(1) + 1;
-        let scratch_len = self
-            .fwd
-            .get_inplace_scratch_len()
-            .max(self.inv.get_inplace_scratch_len());
-        let zero = Complex32::new(0.0, 0.0);
-        let mut out = Array2::<f32>::zeros((n_views, n_out));
+        let mut out = Array2::<f32>::zeros((n_views, self.output_len()));
         out.axis_chunks_iter_mut(Axis(0), 2)
             .into_par_iter()
             .zip(sino.axis_chunks_iter(Axis(0), 2).into_par_iter())
             .for_each_init(
-                || {
-                    (
-                        vec![zero; len],
-                        vec![zero; fine_len],
-                        vec![zero; scratch_len],
-                    )
-                },
-                |(buf, fine, scratch), (mut dst, src)| {
-                    buf.iter_mut().for_each(|c| *c = zero);
-                    for (k, c) in buf.iter_mut().take(n_det).enumerate() {
-                        let im = if src.nrows() > 1 { src[[1, k]] } else { 0.0 };
-                        *c = Complex32::new(src[[0, k]], im);
-                    }
-                    self.fwd.process_with_scratch(buf, scratch);
-                    buf.iter_mut()
-                        .zip(&self.response)
-                        .for_each(|(c, &r)| *c *= r);
-                    // spectrum of length up·len: positive frequencies first, negative last
-                    let half = len / 2;
-                    fine.iter_mut().for_each(|c| *c = zero);
-                    fine[..half].copy_from_slice(&buf[..half]);
-                    fine[fine_len - half + 1..].copy_from_slice(&buf[half + 1..]);
-                    let nyquist = buf[half] * 0.5;
-                    fine[half] += nyquist;
-                    fine[fine_len - half] += nyquist;
-                    self.inv.process_with_scratch(fine, scratch);
-                    for (m, c) in fine.iter().take(n_out).enumerate() {
-                        let c = *c;
-                        dst[[0, m]] = c.re;
-                        if dst.nrows() > 1 {
-                            dst[[1, m]] = c.im;
-                        }
-                    }
+                || self.scratch(),
+                |scratch, (mut dst, src)| {
+                    let mut rows = dst.outer_iter_mut();
+                    let mut first = rows.next().expect("chunks hold one or two views");
+                    let first = first.as_slice_mut().expect("fresh rows are contiguous");
+                    let mut second = rows.next();
+                    self.filter_pair(
+                        src.row(0),
+                        (src.nrows() > 1).then(|| src.row(1)),
+                        first,
+                        second
+                            .as_mut()
+                            .map(|r| r.as_slice_mut().expect("fresh rows are contiguous")),
+                        scratch,
+                    );
                 },
             );
         out
     }
+}
+
+/// Buffers of one thread's [`RampFilter::filter_pair`] calls.
+pub(crate) struct RampScratch {
+    buf: Vec<Complex32>,
+    fine: Vec<Complex32>,
+    fft: Vec<Complex32>,
 }
 
 /// Filters every view of `sino` along the detector with `filter` and resamples it `upsample`

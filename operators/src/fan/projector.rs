@@ -1,6 +1,6 @@
 //! The fan-beam projector F: ℝ^{N×N} → ℝ^{views×K} and its exact transpose.
 
-use super::fbp::fan_fbp;
+use super::fbp::{fan_fbp, FbpPlan};
 use super::geometry::FanGeometry;
 use super::kernels::{gather, scatter_lines, BLOCK_LINES};
 use super::rays::{hit_range, Frame, RayTables};
@@ -10,6 +10,7 @@ use crate::linop::{LinearOperator, Transform};
 use crate::ramp::FilterCache;
 use ndarray::{Array2, ArrayD, ArrayView2, ArrayViewD, Axis, Ix2};
 use rayon::prelude::*;
+use std::sync::{Arc, OnceLock};
 
 /// The fan-beam transform of a pixel image as Joseph's ray-driven projector (P. M. Joseph,
 /// "An improved algorithm for reprojecting rays through pixel images", IEEE TMI 1982) along
@@ -31,6 +32,7 @@ pub struct FanBeam {
     geometry: FanGeometry,
     rays: RayTables,
     pub(crate) filters: FilterCache,
+    fbp_plan: OnceLock<Arc<FbpPlan>>,
 }
 
 impl FanBeam {
@@ -42,12 +44,19 @@ impl FanBeam {
             geometry,
             rays,
             filters: FilterCache::default(),
+            fbp_plan: OnceLock::new(),
         })
     }
 
     /// The acquisition geometry.
     pub fn geometry(&self) -> &FanGeometry {
         &self.geometry
+    }
+
+    /// The geometry-only part of fan-beam FBP, computed on first use.
+    pub(crate) fn fbp_plan(&self) -> &FbpPlan {
+        self.fbp_plan
+            .get_or_init(|| Arc::new(FbpPlan::new(&self.geometry)))
     }
 
     /// F x for an N×N image (panics on a wrong shape; see [`crate::linop::check_shape`]).
