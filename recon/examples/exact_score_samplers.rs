@@ -56,8 +56,8 @@ fn main() -> medsgm_recon::Result<()> {
             ("none", "langevin", 1000, 2, 0.1),
         ] {
             let sampler = PcSampler::new(PcConfig {
-                predictor: p.into(),
-                corrector: c.into(),
+                predictor: p.parse()?,
+                corrector: c.parse()?,
                 steps,
                 corrector_steps: m,
                 snr,

@@ -8,6 +8,7 @@ use crate::predictor::score_at;
 use crate::score::ScoreModel;
 use crate::sde::Sde;
 use candle_core::Tensor;
+use serde::{Deserialize, Serialize};
 
 /// One MCMC step at time t.
 pub trait Corrector: Send + Sync {
@@ -142,27 +143,62 @@ impl Corrector for NoCorrector {
     }
 }
 
-/// Names accepted by [`corrector_by_name`].
+/// The correctors (score_sde's registry names, snake_case).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CorrectorKind {
+    /// [`Langevin`].
+    Langevin,
+    /// [`AnnealedLangevin`].
+    Ald,
+    /// [`NoCorrector`].
+    None,
+}
+
+/// Names accepted by [`CorrectorKind::from_str`](std::str::FromStr).
 pub const CORRECTOR_NAMES: &str = "langevin, ald, none";
 
-/// The corrector registry (score_sde naming); `snr` is r (must be positive for "langevin"
-/// and "ald").
-pub fn corrector_by_name(name: &str, snr: f64) -> Result<Box<dyn Corrector>> {
-    if name != "none" {
-        ensure(snr > 0.0 && snr.is_finite(), "snr", || {
-            format!("signal-to-noise ratio must be positive, got {snr}")
-        })?;
-    }
-    Ok(match name {
-        "langevin" => Box::new(Langevin { snr }),
-        "ald" => Box::new(AnnealedLangevin { snr }),
-        "none" => Box::new(NoCorrector),
-        _ => {
-            return Err(ReconError::UnknownName {
-                what: "corrector",
-                name: name.into(),
-                known: CORRECTOR_NAMES,
-            })
+impl CorrectorKind {
+    /// The corrector with signal-to-noise ratio r = `snr` (must be positive for Langevin and
+    /// ALD).
+    pub fn build(self, snr: f64) -> Result<Box<dyn Corrector>> {
+        if self != Self::None {
+            ensure(snr > 0.0 && snr.is_finite(), "snr", || {
+                format!("signal-to-noise ratio must be positive, got {snr}")
+            })?;
         }
-    })
+        Ok(match self {
+            Self::Langevin => Box::new(Langevin { snr }),
+            Self::Ald => Box::new(AnnealedLangevin { snr }),
+            Self::None => Box::new(NoCorrector),
+        })
+    }
+}
+
+impl std::str::FromStr for CorrectorKind {
+    type Err = ReconError;
+    fn from_str(name: &str) -> Result<Self> {
+        Ok(match name {
+            "langevin" => Self::Langevin,
+            "ald" => Self::Ald,
+            "none" => Self::None,
+            _ => {
+                return Err(ReconError::UnknownName {
+                    what: "corrector",
+                    name: name.into(),
+                    known: CORRECTOR_NAMES,
+                })
+            }
+        })
+    }
+}
+
+impl std::fmt::Display for CorrectorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Langevin => "langevin",
+            Self::Ald => "ald",
+            Self::None => "none",
+        })
+    }
 }

@@ -36,11 +36,13 @@
 //! result is the per-pixel mean and standard deviation of the K samples of each image.
 
 use crate::batch::times;
+use crate::corrector::CorrectorKind;
 use crate::decomposed::{self, DecomposedConfig, Variant};
 use crate::dps;
 use crate::error::{ensure, ReconError, Result};
 use crate::noise::Noise;
 use crate::pc_sampler::{NoHook, PcConfig, PcSampler, Stage, StepHook};
+use crate::predictor::PredictorKind;
 use crate::projection::{MeasuredBatch, ProjectionError};
 use crate::score::ScoreModel;
 use crate::sde::Sde;
@@ -234,13 +236,21 @@ impl InverseConfig {
     /// Tweedie step.
     pub fn sampler_config(&self) -> PcConfig {
         let (predictor, corrector, m) = if self.method.annealed() {
-            ("none", "ald", self.corrector_steps + 1)
+            (
+                PredictorKind::None,
+                CorrectorKind::Ald,
+                self.corrector_steps + 1,
+            )
         } else {
-            ("reverse_diffusion", "langevin", self.corrector_steps)
+            (
+                PredictorKind::ReverseDiffusion,
+                CorrectorKind::Langevin,
+                self.corrector_steps,
+            )
         };
         PcConfig {
-            predictor: predictor.into(),
-            corrector: corrector.into(),
+            predictor,
+            corrector,
             steps: self.steps,
             corrector_steps: m,
             snr: self.snr,

@@ -8,11 +8,14 @@
 //!   serialisable [`SdeConfig`], the reverse-time [`time_grid`]; [`sigma_max`] (Technique 6.1).
 //! - [`score`]: the [`ScoreModel`] trait; [`exact_score`]: exact Gaussian / mixture scores.
 //! - [`noise`]: seeded host-side noise, so every sampler is bit-reproducible for a seed.
-//! - [`predictor`]s (Euler–Maruyama, reverse diffusion, ancestral), [`corrector`]s (Langevin
-//!   with SNR r, annealed Langevin), the [`pc_sampler`] (with [`StepHook`]s for projections)
-//!   and the final Tweedie step in [`denoise`].
+//! - [`predictor`]s (Euler–Maruyama, reverse diffusion, ancestral, the λ-family of Huang et
+//!   al. between reverse SDE and ODE), [`corrector`]s (Langevin with SNR r, annealed
+//!   Langevin), the [`pc_sampler`] (with [`StepHook`]s for projections) and the final Tweedie
+//!   step in [`denoise`].
 //! - [`ode_solver`] (Euler, Heun, RK45), [`ode_sampler`] (probability-flow ODE) and
-//!   [`likelihood`] (log-likelihood / bits per dim, Hutchinson–Skilling or exact trace).
+//!   [`likelihood`] (log-likelihood / bits per dim, Hutchinson–Skilling or exact trace);
+//!   [`elbo`]: the continuous-time ELBO of the reverse SDE (a true lower bound) with
+//!   importance sampling in time.
 //! - [`dsm`]: the denoising score-matching loss used for training.
 //! - [`lsgm`]: latent SGM pieces — LSGM weightings, importance sampling of t, the mixed score
 //!   and the cross-entropy / entropy terms of the NELBO.
@@ -43,6 +46,7 @@ pub mod decomposed;
 pub mod denoise;
 pub mod dps;
 pub mod dsm;
+pub mod elbo;
 pub mod error;
 pub mod exact_score;
 pub mod inverse;
@@ -58,12 +62,14 @@ pub mod score;
 pub mod sde;
 pub mod sigma_max;
 
+pub use corrector::CorrectorKind;
 pub use dsm::{dsm_loss, DsmWeighting};
 pub use error::{ReconError, Result};
 pub use exact_score::{GaussianScore, GmmScore};
 pub use inverse::{solve, InverseConfig, InverseMethod, Reconstruction};
 pub use noise::Noise;
 pub use pc_sampler::{NoHook, PcConfig, PcSampler, Samples, Stage, StepHook};
+pub use predictor::PredictorKind;
 pub use score::ScoreModel;
 pub use sde::{time_grid, Discretization, GeometricVpSde, Sde, SdeConfig, SubVpSde, VeSde, VpSde};
 pub use sigma_max::propose_sigma_max;

@@ -75,23 +75,37 @@ pub fn drift_divergence(
     t: f64,
     probe: Option<&Tensor>,
 ) -> Result<(Tensor, Tensor)> {
+    value_and_divergence(x, probe, |x| {
+        probability_flow_drift(sde, score, x, t).map_err(Into::into)
+    })
+}
+
+/// F(x) (detached) and its divergence ∇·F per sample (`[B]`, dtype of x) for a map F that
+/// acts on every sample of x: `[B, ...]` independently: the Hutchinson–Skilling estimate
+/// vᵀ(∂F/∂x)v with the probe v (one backward pass of ⟨F(x), v⟩), or with `probe = None` the
+/// exact trace from D backward passes (tiny dimensions, tests).
+pub fn value_and_divergence(
+    x: &Tensor,
+    probe: Option<&Tensor>,
+    f: impl FnOnce(&Tensor) -> Result<Tensor>,
+) -> Result<(Tensor, Tensor)> {
     let xv = Var::from_tensor(x)?;
-    let drift = probability_flow_drift(sde, score, xv.as_tensor(), t)?;
+    let value = f(xv.as_tensor())?;
     let grad_of = |scalar: &Tensor| -> Result<Tensor> {
         let grads = scalar.backward()?;
         match grads.get(xv.as_tensor()) {
             Some(g) => Ok(g.flatten_from(1)?),
-            // the drift does not depend on x (e.g. zero score and drift): zero Jacobian
+            // F does not depend on x (e.g. zero score and drift): zero Jacobian
             None => Ok(x.flatten_from(1)?.zeros_like()?),
         }
     };
     let div = match probe {
         Some(v) => {
-            let vjp = grad_of(&(&drift * v)?.sum_all()?)?;
+            let vjp = grad_of(&(&value * v)?.sum_all()?)?;
             (vjp * v.flatten_from(1)?)?.sum(1)?
         }
         None => {
-            let flat = drift.flatten_from(1)?;
+            let flat = value.flatten_from(1)?;
             let mut acc = x
                 .flatten_from(1)?
                 .narrow(1, 0, 1)?
@@ -104,7 +118,7 @@ pub fn drift_divergence(
             acc
         }
     };
-    Ok((drift.detach(), div.detach()))
+    Ok((value.detach(), div.detach()))
 }
 
 /// Exact log-likelihood (up to the ODE and trace-estimator errors) of a batch x: `[B, ...]`

@@ -7,11 +7,11 @@
 //! before every corrector step, every predictor step and the final denoise, which is where
 //! inverse-problem solvers inject a data-consistency projection (thesis Alg. 8.2).
 
-use crate::corrector::{corrector_by_name, Corrector};
+use crate::corrector::{Corrector, CorrectorKind};
 use crate::denoise::tweedie_denoise;
 use crate::error::{ensure, Result};
 use crate::noise::Noise;
-use crate::predictor::{predictor_by_name, Predictor};
+use crate::predictor::{Predictor, PredictorKind};
 use crate::score::ScoreModel;
 use crate::sde::{time_grid, Sde};
 use candle_core::{DType, Device, Tensor};
@@ -20,10 +20,10 @@ use serde::{Deserialize, Serialize};
 /// Parameters of the PC sampler.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PcConfig {
-    /// Predictor name (see [`crate::predictor::predictor_by_name`]).
-    pub predictor: String,
-    /// Corrector name (see [`crate::corrector::corrector_by_name`]).
-    pub corrector: String,
+    /// The predictor.
+    pub predictor: PredictorKind,
+    /// The corrector.
+    pub corrector: CorrectorKind,
     /// Number of grid steps N.
     pub steps: usize,
     /// Corrector steps M per grid step.
@@ -47,8 +47,8 @@ impl Default for PcConfig {
     /// Thesis defaults: reverse diffusion + Langevin, N = 1000, M = 1, r = 0.16 (VE CIFAR-10).
     fn default() -> Self {
         Self {
-            predictor: "reverse_diffusion".into(),
-            corrector: "langevin".into(),
+            predictor: PredictorKind::ReverseDiffusion,
+            corrector: CorrectorKind::Langevin,
             steps: 1000,
             corrector_steps: 1,
             snr: 0.16,
@@ -105,7 +105,7 @@ pub struct Samples {
     pub nfe: usize,
 }
 
-/// A PC sampler with its predictor and corrector resolved by name.
+/// A PC sampler with its predictor and corrector built.
 pub struct PcSampler {
     config: PcConfig,
     predictor: Box<dyn Predictor>,
@@ -113,13 +113,13 @@ pub struct PcSampler {
 }
 
 impl PcSampler {
-    /// Resolves the names and validates the step counts.
+    /// Builds the predictor and corrector and validates the step counts.
     pub fn new(config: PcConfig) -> Result<Self> {
         ensure(config.steps >= 1, "steps", || {
             "need at least one step".into()
         })?;
-        let predictor = predictor_by_name(&config.predictor)?;
-        let corrector = corrector_by_name(&config.corrector, config.snr)?;
+        let predictor = config.predictor.build()?;
+        let corrector = config.corrector.build(config.snr)?;
         Ok(Self {
             config,
             predictor,

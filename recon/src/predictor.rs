@@ -3,11 +3,12 @@
 //! x_mean is the step without its fresh noise.
 
 use crate::batch::time_tensor;
-use crate::error::{ReconError, Result};
+use crate::error::{ensure, ReconError, Result};
 use crate::noise::Noise;
 use crate::score::ScoreModel;
 use crate::sde::{Sde, SdeConfig};
 use candle_core::Tensor;
+use serde::{Deserialize, Serialize};
 
 /// Evaluates s_θ(x, t) with the same scalar t for the whole batch.
 pub fn score_at(score: &dyn ScoreModel, x: &Tensor, t: f64) -> candle_core::Result<Tensor> {
@@ -149,22 +150,116 @@ impl Predictor for NoPredictor {
     }
 }
 
-/// Names accepted by [`predictor_by_name`].
+/// The λ-family of generative SDEs (Huang, Lim & Courville 2021, Eq. 27; method digest §9),
+/// dX = [(1 − λ/2) g² s_θ − f] dτ + √(1 − λ) g dB in generative time τ = T − t, one
+/// Euler–Maruyama step: with Δt = t − t_next,
+/// x ← x − [f(t) x − (1 − λ/2) g(t)² s_θ(x, t)] Δt + √(1 − λ) g(t) √Δt z.
+/// λ = 0 is the reverse SDE ([`EulerMaruyama`]), λ = 1 the probability-flow ODE (an Euler
+/// step, no noise); with the exact score every λ ≤ 1 has the marginals p_t of the forward SDE.
+#[derive(Debug, Clone, Copy)]
+pub struct SdeLambda {
+    lambda: f64,
+}
+
+impl SdeLambda {
+    /// Requires a finite λ ≤ 1.
+    pub fn new(lambda: f64) -> Result<Self> {
+        ensure(lambda.is_finite() && lambda <= 1.0, "lambda_ode", || {
+            format!("the λ-family needs a finite λ <= 1, got {lambda}")
+        })?;
+        Ok(Self { lambda })
+    }
+}
+
+impl Predictor for SdeLambda {
+    fn name(&self) -> &'static str {
+        "sde_lambda"
+    }
+    fn step(
+        &self,
+        sde: &dyn Sde,
+        score: &dyn ScoreModel,
+        x: &Tensor,
+        t: f64,
+        t_next: f64,
+        noise: &mut Noise,
+    ) -> Result<(Tensor, Tensor)> {
+        let dt = t - t_next;
+        let g2 = sde.diffusion(t).powi(2);
+        let s = score_at(score, x, t)?;
+        let mean = (x.affine(1.0 - sde.drift_coef(t) * dt, 0.0)?
+            + s.affine((1.0 - 0.5 * self.lambda) * g2 * dt, 0.0)?)?;
+        if self.lambda == 1.0 {
+            return Ok((mean.clone(), mean));
+        }
+        add_noise(mean, ((1.0 - self.lambda) * g2 * dt).sqrt(), noise)
+    }
+}
+
+/// The predictors (score_sde's registry names; serialised in snake_case, the λ-family as
+/// `{ sde_lambda = { lambda = 0.5 } }`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PredictorKind {
+    /// [`ReverseDiffusion`].
+    ReverseDiffusion,
+    /// [`EulerMaruyama`].
+    EulerMaruyama,
+    /// [`Ancestral`].
+    Ancestral,
+    /// [`SdeLambda`] with its λ.
+    SdeLambda {
+        /// λ ≤ 1 (0: reverse SDE, 1: probability-flow ODE).
+        lambda: f64,
+    },
+    /// [`NoPredictor`].
+    None,
+}
+
+/// Names accepted by [`PredictorKind::from_str`](std::str::FromStr).
 pub const PREDICTOR_NAMES: &str = "reverse_diffusion, euler_maruyama, ancestral, none";
 
-/// The predictor registry (score_sde naming).
-pub fn predictor_by_name(name: &str) -> Result<Box<dyn Predictor>> {
-    Ok(match name {
-        "reverse_diffusion" => Box::new(ReverseDiffusion),
-        "euler_maruyama" => Box::new(EulerMaruyama),
-        "ancestral" => Box::new(Ancestral),
-        "none" => Box::new(NoPredictor),
-        _ => {
-            return Err(ReconError::UnknownName {
-                what: "predictor",
-                name: name.into(),
-                known: PREDICTOR_NAMES,
-            })
+impl PredictorKind {
+    /// The predictor (validates λ).
+    pub fn build(self) -> Result<Box<dyn Predictor>> {
+        Ok(match self {
+            Self::ReverseDiffusion => Box::new(ReverseDiffusion),
+            Self::EulerMaruyama => Box::new(EulerMaruyama),
+            Self::Ancestral => Box::new(Ancestral),
+            Self::SdeLambda { lambda } => Box::new(SdeLambda::new(lambda)?),
+            Self::None => Box::new(NoPredictor),
+        })
+    }
+}
+
+impl std::str::FromStr for PredictorKind {
+    type Err = ReconError;
+    /// The parameter-free predictors by name (the λ-family needs its λ).
+    fn from_str(name: &str) -> Result<Self> {
+        Ok(match name {
+            "reverse_diffusion" => Self::ReverseDiffusion,
+            "euler_maruyama" => Self::EulerMaruyama,
+            "ancestral" => Self::Ancestral,
+            "none" => Self::None,
+            _ => {
+                return Err(ReconError::UnknownName {
+                    what: "predictor",
+                    name: name.into(),
+                    known: PREDICTOR_NAMES,
+                })
+            }
+        })
+    }
+}
+
+impl std::fmt::Display for PredictorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::ReverseDiffusion => f.write_str("reverse_diffusion"),
+            Self::EulerMaruyama => f.write_str("euler_maruyama"),
+            Self::Ancestral => f.write_str("ancestral"),
+            Self::SdeLambda { lambda } => write!(f, "sde_lambda (λ = {lambda})"),
+            Self::None => f.write_str("none"),
         }
-    })
+    }
 }

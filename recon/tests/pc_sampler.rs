@@ -5,10 +5,8 @@ mod common;
 
 use candle_core::{Device, Tensor};
 use common::*;
-use medsgm_recon::corrector::{
-    corrector_by_name, langevin_alpha, langevin_step_size, realised_snr,
-};
-use medsgm_recon::predictor::predictor_by_name;
+use medsgm_recon::corrector::{langevin_alpha, langevin_step_size, realised_snr, CorrectorKind};
+use medsgm_recon::predictor::PredictorKind;
 use medsgm_recon::{NoHook, Noise, PcConfig, PcSampler, ScoreModel, Sde, SdeConfig, Stage};
 
 const BATCH: usize = 5_000;
@@ -23,8 +21,8 @@ fn run(
     d: usize,
 ) -> (Tensor, usize) {
     let sampler = PcSampler::new(PcConfig {
-        predictor: predictor.into(),
-        corrector: corrector.into(),
+        predictor: predictor.parse().unwrap(),
+        corrector: corrector.parse().unwrap(),
         steps,
         corrector_steps: m,
         snr,
@@ -174,7 +172,7 @@ fn langevin_step_realises_requested_snr() {
             .randn(&[512, 2], candle_core::DType::F64, &Device::Cpu)
             .unwrap();
         let (t, t_next) = (0.5, 0.499);
-        let corr = corrector_by_name("langevin", r).unwrap();
+        let corr = CorrectorKind::Langevin.build(r).unwrap();
         let (x1, mean) = corr
             .step(sde.as_ref(), &score, &x, t, t_next, &mut noise)
             .unwrap();
@@ -266,8 +264,13 @@ fn step_hook_is_called_before_every_step() {
         .collect();
     assert_eq!(stages, want);
     assert_eq!(progress, (1..=5).map(|s| (s, 5)).collect::<Vec<_>>());
-    assert!(predictor_by_name("heun").is_err());
-    assert!(corrector_by_name("langevin", 0.0).is_err());
+    assert!("heun".parse::<PredictorKind>().is_err());
+    assert!("langevin"
+        .parse::<CorrectorKind>()
+        .unwrap()
+        .build(0.0)
+        .is_err());
+    assert!(PredictorKind::SdeLambda { lambda: 1.5 }.build().is_err());
 }
 
 /// What a hook returns is what the sampler continues with.

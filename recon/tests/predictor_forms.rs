@@ -5,7 +5,7 @@ mod common;
 
 use candle_core::{DType, Device, Tensor};
 use common::*;
-use medsgm_recon::predictor::{predictor_by_name, score_at};
+use medsgm_recon::predictor::{score_at, PredictorKind};
 use medsgm_recon::{Noise, SdeConfig};
 
 const SMIN: f64 = 0.01;
@@ -71,7 +71,7 @@ fn predictor_steps_follow_thesis_formulas() {
                 ),
             };
             let (want, want_mean) = expected(&x, &sc, &z, a, c, sig);
-            let p = predictor_by_name(name).unwrap();
+            let p = name.parse::<PredictorKind>().unwrap().build().unwrap();
             let (got, got_mean) = p
                 .step(sde.as_ref(), &score, &x, t, s, &mut Noise::new(2))
                 .unwrap();

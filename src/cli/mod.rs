@@ -10,6 +10,7 @@ pub mod bench;
 pub mod bench_recon;
 pub mod calibrate;
 pub mod demo;
+pub mod likelihood;
 pub mod metrics;
 pub mod model;
 pub mod phantom;
@@ -73,6 +74,8 @@ pub enum Command {
     Tune(tune::TuneArgs),
     /// Calibrate a prior's out-of-distribution check on its validation slab.
     Calibrate(calibrate::CalibrateArgs),
+    /// How well a prior explains images: ELBO (a bound) and ODE likelihood in bits/dim.
+    Likelihood(likelihood::LikelihoodArgs),
 }
 
 /// Runs a parsed command line.
@@ -89,6 +92,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Bench(a) => bench::run(&a),
         Command::Tune(a) => tune::run(&a),
         Command::Calibrate(a) => calibrate::run(&a),
+        Command::Likelihood(a) => likelihood::run(&a),
     }
 }
 

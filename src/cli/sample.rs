@@ -27,7 +27,9 @@ use clap::{Args, ValueEnum};
 use medsgm_recon::lsgm::LatentSchedule;
 use medsgm_recon::ode_sampler::{ode_sample, OdeConfig, OdeMethod};
 use medsgm_recon::ode_solver::Tolerances;
-use medsgm_recon::{NoHook, PcConfig, PcSampler, Samples, ScoreModel, Sde};
+use medsgm_recon::{
+    CorrectorKind, NoHook, PcConfig, PcSampler, PredictorKind, Samples, ScoreModel, Sde,
+};
 use ndarray::{Array2, Array3, Axis};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -41,6 +43,10 @@ pub enum SamplerKind {
     Pc,
     /// Probability-flow ODE (`--ode-solver`; `--steps` for the fixed-step solvers).
     Ode,
+    /// The λ-family of generative SDEs between the reverse SDE (λ = 0) and the
+    /// probability-flow ODE (λ → 1), Euler–Maruyama with `--steps` (Huang et al. 2021, Eq. 27;
+    /// `--lambda-ode`).
+    SdeLambda,
 }
 
 /// Integrators of the probability-flow ODE.
@@ -90,6 +96,10 @@ pub struct SampleArgs {
     /// RK45 tolerance, rtol = atol (`--sampler ode --ode-solver rk45`; default 1e-5).
     #[arg(long)]
     pub tol: Option<f64>,
+    /// λ ≤ 1 of `--sampler sde-lambda`: 0 is the reverse SDE, 1 the probability-flow ODE
+    /// (default 0.5).
+    #[arg(long, allow_negative_numbers = true)]
+    pub lambda_ode: Option<f64>,
     /// Seed of every random draw (batch b uses seed + b).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -141,12 +151,13 @@ fn validate(a: &SampleArgs) -> Result<()> {
     if a.batch == 0 {
         return Err(invalid("--batch must be positive"));
     }
-    // Flags of the other sampler are errors, not silently ignored.
+    // Flags of the other samplers are errors, not silently ignored.
     let (used, sampler): (Vec<&str>, &str) = match a.sampler {
         SamplerKind::Pc => (
             [
                 ("--ode-solver", a.ode_solver.is_some()),
                 ("--tol", a.tol.is_some()),
+                ("--lambda-ode", a.lambda_ode.is_some()),
             ]
             .iter()
             .filter(|f| f.1)
@@ -168,12 +179,28 @@ fn validate(a: &SampleArgs) -> Result<()> {
                     "--tol",
                     a.tol.is_some() && a.ode_solver() != OdeSolverKind::Rk45,
                 ),
+                ("--lambda-ode", a.lambda_ode.is_some()),
             ]
             .iter()
             .filter(|f| f.1)
             .map(|f| f.0)
             .collect(),
             "ode",
+        ),
+        SamplerKind::SdeLambda => (
+            [
+                ("--predictor", a.predictor.is_some()),
+                ("--corrector", a.corrector.is_some()),
+                ("--corrector-steps", a.corrector_steps.is_some()),
+                ("--snr", a.snr.is_some()),
+                ("--ode-solver", a.ode_solver.is_some()),
+                ("--tol", a.tol.is_some()),
+            ]
+            .iter()
+            .filter(|f| f.1)
+            .map(|f| f.0)
+            .collect(),
+            "sde-lambda",
         ),
     };
     if let Some(flag) = used.first() {
@@ -211,22 +238,40 @@ fn validate(a: &SampleArgs) -> Result<()> {
     Ok(())
 }
 
-/// The PC configuration of the arguments (validated by constructing the sampler).
-fn pc_config(a: &SampleArgs, seed: u64) -> PcConfig {
-    PcConfig {
-        predictor: a
-            .predictor
-            .clone()
-            .unwrap_or_else(|| "reverse_diffusion".into()),
-        corrector: a.corrector.clone().unwrap_or_else(|| "langevin".into()),
+/// The PC configuration of the arguments (`--sampler pc`, or the λ-family predictor alone for
+/// `--sampler sde-lambda`); the names are checked here, the values by [`PcSampler::new`].
+fn pc_config(a: &SampleArgs, seed: u64) -> Result<PcConfig> {
+    let (predictor, corrector, corrector_steps) = match a.sampler {
+        SamplerKind::SdeLambda => (
+            PredictorKind::SdeLambda {
+                lambda: a.lambda_ode.unwrap_or(0.5),
+            },
+            CorrectorKind::None,
+            0,
+        ),
+        _ => (
+            match &a.predictor {
+                Some(p) => p.parse().map_err(invalid)?,
+                None => PredictorKind::ReverseDiffusion,
+            },
+            match &a.corrector {
+                Some(c) => c.parse().map_err(invalid)?,
+                None => CorrectorKind::Langevin,
+            },
+            a.corrector_steps.unwrap_or(1),
+        ),
+    };
+    Ok(PcConfig {
+        predictor,
+        corrector,
         steps: a.steps(),
-        corrector_steps: a.corrector_steps.unwrap_or(1),
+        corrector_steps,
         snr: a.snr(),
         seed,
         t_min: None,
         t_start: None,
         denoise: true,
-    }
+    })
 }
 
 /// The ODE configuration of the arguments.
@@ -326,21 +371,19 @@ fn draw(
     let mut images = Vec::with_capacity(a.n);
     let mut nfe = Vec::with_capacity(batches.len());
     let bar = match a.sampler {
-        SamplerKind::Pc => progress((a.steps() * batches.len()) as u64, "PC steps"),
+        SamplerKind::Pc | SamplerKind::SdeLambda => {
+            progress((a.steps() * batches.len()) as u64, "sampler steps")
+        }
         SamplerKind::Ode => progress(batches.len() as u64, "ODE batches"),
     };
     for (b, &count) in batches.iter().enumerate() {
         let seed = a.seed.wrapping_add(b as u64);
         let shape = [count, chw[0], chw[1], chw[2]];
         let out: Samples = match a.sampler {
-            SamplerKind::Pc => PcSampler::new(pc_config(a, seed))?.sample(
-                sde,
-                score,
-                &shape,
-                device,
-                &mut NoHook,
-                &mut |_, _| bar.inc(1),
-            )?,
+            SamplerKind::Pc | SamplerKind::SdeLambda => PcSampler::new(pc_config(a, seed)?)?
+                .sample(sde, score, &shape, device, &mut NoHook, &mut |_, _| {
+                    bar.inc(1)
+                })?,
             SamplerKind::Ode => {
                 let s = ode_sample(sde, score, &shape, device, &ode_config(a, seed))?;
                 bar.inc(1);
@@ -367,8 +410,8 @@ pub fn run(a: &SampleArgs) -> Result<()> {
         }
     }
     // Resolve the sampler names before any output exists.
-    if a.sampler == SamplerKind::Pc {
-        PcSampler::new(pc_config(a, a.seed)).map_err(invalid)?;
+    if a.sampler != SamplerKind::Ode {
+        PcSampler::new(pc_config(a, a.seed)?).map_err(invalid)?;
     }
     eprintln!("sampling {} images with {}", a.n, target.describe());
     let start = Instant::now();
@@ -427,7 +470,7 @@ pub fn run(a: &SampleArgs) -> Result<()> {
     }
     files.push("samples.json".to_owned());
     let config = match a.sampler {
-        SamplerKind::Pc => serde_json::to_value(pc_config(a, a.seed))?,
+        SamplerKind::Pc | SamplerKind::SdeLambda => serde_json::to_value(pc_config(a, a.seed)?)?,
         SamplerKind::Ode => serde_json::to_value(ode_config(a, a.seed))?,
     };
     let summary = SampleSummary {
@@ -452,6 +495,7 @@ pub fn run(a: &SampleArgs) -> Result<()> {
         match a.sampler {
             SamplerKind::Pc => "PC",
             SamplerKind::Ode => "probability-flow ODE",
+            SamplerKind::SdeLambda => "λ-family SDE",
         },
         nfe.iter()
             .map(|n| n.to_string())

@@ -10,11 +10,13 @@
 //!   checkpoint driving `crate::lsgm::latent_solve`, and the pixel/latent solver router;
 //! - [`uncertainty`]: the per-slice posterior-spread figure of score reconstructions;
 //!   [`typicality`]: the out-of-distribution check (denoising residual, calibrated per prior);
+//!   [`likelihood`]: ELBO and ODE bits/dim of images under a prior;
 //! - [`bayes_opt`] and [`tune`]: Gaussian-process Bayesian optimisation of method parameters.
 
 pub mod bayes_opt;
 pub mod cases;
 pub mod latent;
+pub mod likelihood;
 pub mod method;
 pub mod recon_bench;
 pub mod report;

@@ -13,7 +13,9 @@ use anyhow::Context;
 use candle_core::{Device, Tensor, Var};
 use medsgm_operators::{LinearOperator, Scalar, Subsampled, Transform};
 use medsgm_recon::lsgm::LatentSchedule;
-use medsgm_recon::{PcConfig, PcSampler, ReconError, ScoreModel, Stage};
+use medsgm_recon::{
+    CorrectorKind, PcConfig, PcSampler, PredictorKind, ReconError, ScoreModel, Stage,
+};
 use ndarray::{Array1, Array2, ArrayD, IxDyn};
 
 /// Parameters of the latent data-consistency sampler.
@@ -113,8 +115,8 @@ pub fn latent_solve<T: Transform<In = f32>>(
         step().map_err(|e| ReconError::Hook(e.into()))
     };
     let pc = PcSampler::new(PcConfig {
-        predictor: "reverse_diffusion".into(),
-        corrector: "none".into(),
+        predictor: PredictorKind::ReverseDiffusion,
+        corrector: CorrectorKind::None,
         steps: dc.steps,
         corrector_steps: 0,
         seed: dc.seed,
