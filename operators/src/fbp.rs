@@ -1,9 +1,10 @@
 //! Filtered back-projection (Kak & Slaney, "Principles of Computerized Tomographic Imaging",
 //! §3.3.3–3.3.4) with the spatially band-limited ramp and the usual apodisation windows.
 
+use crate::linop::{kept_rows, Transform};
 use crate::radon::{BackprojectionKernel, Radon, RadonGeometry};
 pub use crate::ramp::{filter_response, filter_sinogram, padded_length, Filter, RampFilter};
-use ndarray::{Array2, ArrayView2};
+use ndarray::{Array2, ArrayD, ArrayView2, ArrayViewD, Ix2};
 
 /// Resampling factor of the filtered views before linear-interpolation back-projection.
 pub const FBP_UPSAMPLE: usize = 2;
@@ -38,6 +39,36 @@ pub fn fbp(radon: &Radon, sino: &ArrayView2<f32>, filter: Filter) -> Array2<f32>
     let scale = (std::f64::consts::PI / g.n_views() as f64) as f32;
     let linear = vec![BackprojectionKernel::triangle(1.0, scale); g.n_views()];
     fine.backproject_with(&q.view(), &linear)
+}
+
+impl Transform for Radon {
+    /// Ram-Lak filtered back-projection over this operator's views ([`fbp`]).
+    fn inverse(&self, y: &ArrayViewD<f32>) -> ArrayD<f32> {
+        let y = y
+            .view()
+            .into_dimensionality::<Ix2>()
+            .expect("Radon::inverse expects a 2-D sinogram");
+        fbp(self, &y, Filter::RamLak).into_dyn()
+    }
+
+    /// A view mask (every sinogram row kept whole or dropped whole) gives the Radon transform
+    /// over the kept views, in row order: the sparse-view operator at the cost of its measured
+    /// views instead of the dense grid's. Other masks (a metal trace) give `None`.
+    fn restricted(&self, mask: &ArrayD<bool>) -> Option<Self> {
+        let rows = kept_rows(mask)?;
+        let angles = self
+            .geometry()
+            .angles
+            .iter()
+            .zip(&rows)
+            .filter_map(|(&a, &keep)| keep.then_some(a))
+            .collect();
+        Radon::new(RadonGeometry {
+            angles,
+            ..self.geometry().clone()
+        })
+        .ok()
+    }
 }
 
 /// Refines an approximate inverse x0 of the Radon transform by `iters` iterations of CGLS

@@ -63,6 +63,19 @@ pub fn check_shape(what: &'static str, expected: &[usize], got: &[usize]) -> Res
     }
 }
 
+/// The rows a view mask keeps: for a 2-D mask whose every row is kept whole or dropped whole
+/// (a sinogram view mask), one flag per row; `None` for any other mask (a metal trace).
+pub fn kept_rows(mask: &ArrayD<bool>) -> Option<Vec<bool>> {
+    let mask = mask.view().into_dimensionality::<ndarray::Ix2>().ok()?;
+    mask.outer_iter()
+        .map(|r| match r.iter().filter(|&&m| m).count() {
+            0 => Some(false),
+            k if k == r.len() => Some(true),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Real inner product ⟨a, b⟩ = Re Σ conj(aᵢ) bᵢ, accumulated in f64.
 pub fn inner<S: Scalar>(a: &ArrayViewD<S>, b: &ArrayViewD<S>) -> f64 {
     let mut acc = 0.0f64;

@@ -7,8 +7,7 @@
 //! and hold line integrals in pixel units.
 
 use crate::error::{OpError, Result};
-use crate::fbp::{fbp, Filter};
-use crate::linop::{LinearOperator, Transform};
+use crate::linop::LinearOperator;
 use crate::ramp::FilterCache;
 use ndarray::{Array2, ArrayD, ArrayView2, ArrayViewD, Axis, Ix2};
 use rayon::prelude::*;
@@ -190,7 +189,7 @@ struct ViewTrig {
 pub struct Radon {
     geometry: RadonGeometry,
     trig: Vec<ViewTrig>,
-    /// The ramp filters of [`fbp`], planned on first use.
+    /// The ramp filters of [`crate::fbp::fbp`], planned on first use.
     pub(crate) filters: FilterCache,
 }
 
@@ -572,44 +571,6 @@ impl LinearOperator for Radon {
             .into_dimensionality::<Ix2>()
             .expect("Radon::adjoint expects a 2-D sinogram");
         self.backproject(&y).into_dyn()
-    }
-}
-
-impl Transform for Radon {
-    /// Ram-Lak filtered back-projection over this operator's views ([`crate::fbp::fbp`]).
-    fn inverse(&self, y: &ArrayViewD<f32>) -> ArrayD<f32> {
-        let y = y
-            .view()
-            .into_dimensionality::<Ix2>()
-            .expect("Radon::inverse expects a 2-D sinogram");
-        fbp(self, &y, Filter::RamLak).into_dyn()
-    }
-
-    /// A view mask (every sinogram row kept whole or dropped whole) gives the Radon transform
-    /// over the kept views, in row order: the sparse-view operator at the cost of its measured
-    /// views instead of the dense grid's. Other masks (a metal trace) give `None`.
-    fn restricted(&self, mask: &ArrayD<bool>) -> Option<Self> {
-        let mask = mask.view().into_dimensionality::<Ix2>().ok()?;
-        let rows: Vec<bool> = mask
-            .outer_iter()
-            .map(|r| match r.iter().filter(|&&m| m).count() {
-                0 => Some(false),
-                k if k == r.len() => Some(true),
-                _ => None,
-            })
-            .collect::<Option<_>>()?;
-        let angles = self
-            .geometry
-            .angles
-            .iter()
-            .zip(&rows)
-            .filter_map(|(&a, &keep)| keep.then_some(a))
-            .collect();
-        Radon::new(RadonGeometry {
-            angles,
-            ..self.geometry.clone()
-        })
-        .ok()
     }
 }
 

@@ -5,6 +5,7 @@
 
 pub mod analytic;
 pub mod fbp;
+mod fbp_plan;
 pub mod geometry;
 mod kernels;
 pub mod parker;

@@ -1,12 +1,11 @@
 //! The fan-beam projector F: ℝ^{N×N} → ℝ^{views×K} and its exact transpose.
 
-use super::fbp::{fan_fbp, FbpPlan};
+use super::fbp_plan::FbpPlan;
 use super::geometry::FanGeometry;
 use super::kernels::{gather, scatter_lines, BLOCK_LINES};
 use super::rays::{hit_range, Frame, RayTables};
 use crate::error::Result;
-use crate::fbp::Filter;
-use crate::linop::{LinearOperator, Transform};
+use crate::linop::LinearOperator;
 use crate::ramp::FilterCache;
 use ndarray::{Array2, ArrayD, ArrayView2, ArrayViewD, Axis, Ix2};
 use rayon::prelude::*;
@@ -191,39 +190,5 @@ impl LinearOperator for FanBeam {
             .into_dimensionality::<Ix2>()
             .expect("FanBeam::adjoint expects a 2-D sinogram");
         self.backproject(&y).into_dyn()
-    }
-}
-
-impl Transform for FanBeam {
-    /// Ram-Lak fan-beam filtered back-projection over this operator's views ([`fan_fbp`]).
-    fn inverse(&self, y: &ArrayViewD<f32>) -> ArrayD<f32> {
-        let y = y
-            .view()
-            .into_dimensionality::<Ix2>()
-            .expect("FanBeam::inverse expects a 2-D sinogram");
-        fan_fbp(self, &y, Filter::RamLak).into_dyn()
-    }
-
-    /// A view mask (every sinogram row kept whole or dropped whole) gives the fan-beam
-    /// transform over the kept views, in row order (the sparse-view operator); other masks give
-    /// `None`.
-    fn restricted(&self, mask: &ArrayD<bool>) -> Option<Self> {
-        let mask = mask.view().into_dimensionality::<Ix2>().ok()?;
-        let keep: Vec<bool> = mask
-            .outer_iter()
-            .map(|r| match r.iter().filter(|&&m| m).count() {
-                0 => Some(false),
-                k if k == r.len() => Some(true),
-                _ => None,
-            })
-            .collect::<Option<_>>()?;
-        let angles = self
-            .geometry
-            .angles
-            .iter()
-            .zip(&keep)
-            .filter_map(|(&a, &k)| k.then_some(a))
-            .collect();
-        FanBeam::new(self.geometry.clone().with_angles(angles)).ok()
     }
 }
