@@ -13,7 +13,7 @@ use medsgm_operators::phantom::ellipse::analytic_sinogram;
 use medsgm_operators::phantom::{shepp_logan, shepp_logan_ellipses};
 use medsgm_operators::radon::{Radon, RadonGeometry};
 use medsgm_operators::ramp::{filter_sinogram, RampFilter};
-use medsgm_operators::{adjoint_test, LinearOperator, Subsampled, Transform};
+use medsgm_operators::{adjoint_test, Subsampled, Transform};
 use ndarray::{Array2, ArrayD};
 
 const KINDS: [DetectorKind; 2] = [DetectorKind::Equiangular, DetectorKind::Flat];
@@ -44,34 +44,6 @@ fn scanner(kind: DetectorKind, n_views: usize) -> FanGeometry {
         kind,
         FanGeometry::default_n_det(n, r, kind),
     )
-}
-
-#[test]
-fn adjoint_is_exact_for_every_detector_and_scan() {
-    let mut seed = 0;
-    for kind in KINDS {
-        let base = FanGeometry::full_scan(64, 90, 120.0, 250.0, kind, 131).with_det_offset(0.25);
-        let geometries = [
-            base.clone(),
-            base.clone().with_short_scan(61),
-            // odd size, finer bins, a negative offset and a wide fan (3 frame runs per view)
-            FanGeometry::full_scan(33, 37, 25.0, 40.0, kind, 201)
-                .with_det_spacing(0.6)
-                .with_det_offset(-1.3),
-            FanGeometry::full_scan(33, 23, 25.0, 40.0, kind, 201)
-                .with_det_spacing(0.6)
-                .with_short_scan(23),
-            base.clone()
-                .with_angles(vec![0.0, 0.78, 1.0, 2.36, 3.9, -1.2]),
-        ];
-        for g in geometries {
-            let op = FanBeam::new(g.clone()).expect("valid geometry");
-            let rep = adjoint_test(&op, seed);
-            seed += 1;
-            assert!(rep.rel_error < 1e-5, "{g:?}: {rep:?}");
-            assert_eq!(op.range_shape(), vec![g.n_views(), g.n_det]);
-        }
-    }
 }
 
 #[test]
