@@ -1,6 +1,7 @@
 //! # medsgm — score-based generative reconstruction of CT and MRI
 //!
-//! The root crate: score networks ([`nn`]), the latent SGM stack ([`lsgm`]), self-describing checkpoints ([`checkpoint`]),
+//! The root crate: score networks ([`nn`]), the latent SGM stack ([`lsgm`]), ScoreVAE encoders
+//! for a frozen prior ([`scorevae`]), self-describing checkpoints ([`checkpoint`]),
 //! medical image and measurement I/O ([`io`]), figures ([`plot`]), benchmarks ([`mod@bench`]) and
 //! the `medsgm` command-line interface ([`cli`]). The physics lives in `medsgm-operators`, the
 //! samplers in `medsgm-recon`.
@@ -17,5 +18,6 @@ pub mod io;
 pub mod lsgm;
 pub mod nn;
 pub mod plot;
+pub mod scorevae;
 pub mod task;
 pub mod train;

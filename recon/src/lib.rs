@@ -17,6 +17,8 @@
 //!   [`elbo`]: the continuous-time ELBO of the reverse SDE (a true lower bound) with
 //!   importance sampling in time.
 //! - [`dsm`]: the denoising score-matching loss used for training.
+//! - [`conditional`]: Bayes' rule for scores, prior score + latent-posterior gradient (the
+//!   ScoreVAE decoder).
 //! - [`lsgm`]: latent SGM pieces — LSGM weightings, importance sampling of t, the mixed score
 //!   and the cross-entropy / entropy terms of the NELBO.
 //!
@@ -41,6 +43,7 @@
 #![warn(missing_docs)]
 
 pub mod batch;
+pub mod conditional;
 pub mod corrector;
 pub mod decomposed;
 pub mod denoise;

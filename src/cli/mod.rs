@@ -17,6 +17,7 @@ pub mod phantom;
 pub mod recon;
 pub mod recon_batch;
 pub mod sample;
+pub mod scorevae;
 pub mod score_recon;
 pub mod simulate;
 pub mod train;
@@ -76,6 +77,10 @@ pub enum Command {
     Calibrate(calibrate::CalibrateArgs),
     /// How well a prior explains images: ELBO (a bound) and ODE likelihood in bits/dim.
     Likelihood(likelihood::LikelihoodArgs),
+    /// Encode slices to ScoreVAE codes (an encoder trained against a frozen prior).
+    Encode(scorevae::EncodeArgs),
+    /// Decode ScoreVAE codes through the prior (conditional reverse SDE).
+    Decode(scorevae::DecodeArgs),
 }
 
 /// Runs a parsed command line.
@@ -93,6 +98,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Tune(a) => tune::run(&a),
         Command::Calibrate(a) => calibrate::run(&a),
         Command::Likelihood(a) => likelihood::run(&a),
+        Command::Encode(a) => scorevae::run_encode(&a),
+        Command::Decode(a) => scorevae::run_decode(&a),
     }
 }
 

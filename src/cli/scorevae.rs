@@ -1,0 +1,293 @@
+//! `medsgm encode` / `medsgm decode` / `medsgm bench`-style comparison for ScoreVAE encoders
+//! ([`crate::scorevae`]): slices to compact codes and back through the frozen prior.
+
+use crate::cli::args::progress;
+use crate::cli::{invalid, InputContext};
+use crate::eval::testset::{phantoms, real_images, TEST_SEED};
+use crate::io::atomic::write_bytes_atomic;
+use crate::io::npy::{read_npy, write_npy};
+use crate::scorevae::codec::{decode, encode, DecodeOptions, ScoreVae};
+use crate::scorevae::eval::{lsgm_vae_reconstruction, scorevae_reconstruction, CodecScore};
+use anyhow::{Context, Result};
+use clap::Args;
+use ndarray::{Array2, Array3};
+use std::path::{Path, PathBuf};
+
+/// The encoder argument shared by the subcommands.
+#[derive(Debug, Clone, Args)]
+pub struct EncoderArgs {
+    /// ScoreVAE encoder (`encoder.safetensors` written by `medsgm train` with an `[encoder]`
+    /// configuration).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// The prior it was trained against, when not at the recorded path.
+    #[arg(long)]
+    pub prior: Option<PathBuf>,
+}
+
+impl EncoderArgs {
+    fn load(&self) -> Result<ScoreVae> {
+        let device = crate::cli::train::device()?;
+        ScoreVae::load(&self.model, self.prior.as_deref(), &device)
+            .with_context(|| format!("encoder {}", self.model.display()))
+            .invalid_input()
+    }
+}
+
+/// Arguments of `medsgm encode`.
+#[derive(Debug, Clone, Args)]
+pub struct EncodeArgs {
+    /// The encoder.
+    #[command(flatten)]
+    pub encoder: EncoderArgs,
+    /// Images (DICOM/NIfTI/NPY/PNG file or folder) at the encoder's size, in the prior's units
+    /// after the usual normalisation.
+    #[arg(long)]
+    pub input: Option<PathBuf>,
+    /// Or this many held-out anatomical CT phantoms at the encoder's size (at most 1000).
+    #[arg(long, default_value_t = 0)]
+    pub phantoms: usize,
+    /// Codes `[n, k]` float32 (NPY); the images also go to `<out>.images.npy`.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// Arguments of `medsgm decode`.
+#[derive(Debug, Clone, Args)]
+pub struct DecodeArgs {
+    /// The encoder.
+    #[command(flatten)]
+    pub encoder: EncoderArgs,
+    /// Codes `[n, k]` (NPY, written by `medsgm encode`).
+    #[arg(long)]
+    pub codes: PathBuf,
+    /// PC steps of the conditional reverse SDE (1..=100000).
+    #[arg(long, default_value_t = 500)]
+    pub steps: usize,
+    /// Langevin signal-to-noise ratio r.
+    #[arg(long, default_value_t = 0.16)]
+    pub snr: f64,
+    /// Seed of every draw.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// The encoded images `[n, H, W]` (NPY): prints PSNR/SSIM of the decoded ones.
+    #[arg(long)]
+    pub reference: Option<PathBuf>,
+    /// Also reconstruct the reference images with this LSGM checkpoint's VAE (encoder mean →
+    /// decoder mean) for comparison.
+    #[arg(long, requires = "reference")]
+    pub compare_lsgm: Option<PathBuf>,
+    /// Decoded images `[n, H, W]` float32 (NPY); a PNG grid goes beside it.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// Most images per call.
+const MAX_IMAGES: usize = 1000;
+
+fn refuse_overwrite(out: &Path, inputs: &[&Path]) -> Result<()> {
+    for p in inputs {
+        if out == *p
+            || (out.exists() && std::fs::canonicalize(out).ok() == std::fs::canonicalize(p).ok())
+        {
+            return Err(invalid(format!(
+                "--out {} is an input (inputs are never overwritten)",
+                out.display()
+            )));
+        }
+    }
+    if out.is_dir() {
+        return Err(invalid(format!("--out {} is a folder", out.display())));
+    }
+    Ok(())
+}
+
+fn stack(images: &[Array2<f32>]) -> Result<Array3<f32>> {
+    let (h, w) = images[0].dim();
+    let flat: Vec<f32> = images.iter().flat_map(|im| im.iter().copied()).collect();
+    Ok(Array3::from_shape_vec((images.len(), h, w), flat)?)
+}
+
+fn unstack(path: &Path) -> Result<Vec<Array2<f32>>> {
+    let a = read_npy(path)?
+        .into_f32()
+        .map_err(|d| anyhow::anyhow!("{}: unsupported element type {d:?}", path.display()))?;
+    anyhow::ensure!(
+        a.ndim() == 3,
+        "{} must hold [n, H, W] images",
+        path.display()
+    );
+    let s = a.shape().to_vec();
+    Ok((0..s[0])
+        .map(|i| {
+            a.index_axis(ndarray::Axis(0), i)
+                .to_owned()
+                .into_dimensionality()
+                .expect("2-D slice")
+        })
+        .collect())
+}
+
+fn panel(title: &str, subtitle: String, image: &Array2<f32>) -> crate::plot::Panel {
+    crate::plot::Panel {
+        title: title.into(),
+        subtitle,
+        image: image.clone(),
+        window: (0.0, 1.0),
+    }
+}
+
+/// Runs `medsgm encode`.
+pub fn run_encode(a: &EncodeArgs) -> Result<()> {
+    if a.input.is_none() == (a.phantoms == 0) {
+        return Err(invalid("give exactly one of --input and --phantoms"));
+    }
+    if a.phantoms > MAX_IMAGES {
+        return Err(invalid(format!("--phantoms must be at most {MAX_IMAGES}")));
+    }
+    let images_out = a.out.with_extension("images.npy");
+    let mut inputs: Vec<&Path> = vec![&a.encoder.model];
+    if let Some(i) = &a.input {
+        inputs.push(i);
+    }
+    refuse_overwrite(&a.out, &inputs)?;
+    refuse_overwrite(&images_out, &inputs)?;
+    let vae = a.encoder.load()?;
+    let images: Vec<Array2<f32>> = match &a.input {
+        Some(p) => real_images(p, &vae.meta.normalization, vae.prior.pixel_spacing_mm())
+            .invalid_input()?
+            .into_iter()
+            .map(|(_, im)| im)
+            .collect(),
+        None => phantoms(vae.image_size(), TEST_SEED, a.phantoms, false)?
+            .into_iter()
+            .map(|t| t.truth)
+            .collect(),
+    };
+    if images.len() > MAX_IMAGES {
+        return Err(invalid(format!("more than {MAX_IMAGES} images")));
+    }
+    let codes = encode(&vae, &images).invalid_input()?;
+    let k = vae.latent();
+    let flat = Array2::from_shape_vec((codes.len(), k), codes.concat())?;
+    write_npy(&a.out, &flat.view().into_dyn())?;
+    write_npy(&images_out, &stack(&images)?.view().into_dyn())?;
+    println!(
+        "{} codes of {k} numbers ({} pixels each) → {}; images → {}",
+        codes.len(),
+        vae.image_size() * vae.image_size(),
+        a.out.display(),
+        images_out.display()
+    );
+    Ok(())
+}
+
+/// Runs `medsgm decode`.
+pub fn run_decode(a: &DecodeArgs) -> Result<()> {
+    if !(1..=100_000).contains(&a.steps) {
+        return Err(invalid("--steps must be in 1..=100000"));
+    }
+    if !(a.snr.is_finite() && a.snr > 0.0) {
+        return Err(invalid("--snr must be positive"));
+    }
+    let mut inputs: Vec<&Path> = vec![&a.encoder.model, &a.codes];
+    if let Some(r) = &a.reference {
+        inputs.push(r);
+    }
+    refuse_overwrite(&a.out, &inputs)?;
+    let vae = a.encoder.load()?;
+    let codes = read_npy(&a.codes)
+        .and_then(|c| {
+            c.into_f32()
+                .map_err(|d| anyhow::anyhow!("unsupported element type {d:?}"))
+        })
+        .with_context(|| format!("codes {}", a.codes.display()))
+        .invalid_input()?;
+    if codes.ndim() != 2 || codes.shape()[0] == 0 || codes.shape()[0] > MAX_IMAGES {
+        return Err(invalid(format!(
+            "{} must hold [n, k] codes with 1 <= n <= {MAX_IMAGES}, got {:?}",
+            a.codes.display(),
+            codes.shape()
+        )));
+    }
+    let codes: Vec<Vec<f32>> = codes
+        .outer_iter()
+        .map(|r| r.iter().copied().collect())
+        .collect();
+    let options = DecodeOptions {
+        steps: a.steps,
+        snr: a.snr,
+        seed: a.seed,
+    };
+    let bar = progress(a.steps as u64, "decode steps");
+    let mut scores: Vec<CodecScore> = Vec::new();
+    let decoded = match &a.reference {
+        Some(r) => {
+            let truth = unstack(r)
+                .with_context(|| format!("reference {}", r.display()))
+                .invalid_input()?;
+            if truth.len() != codes.len() {
+                return Err(invalid(format!(
+                    "{} holds {} images for {} codes",
+                    r.display(),
+                    truth.len(),
+                    codes.len()
+                )));
+            }
+            let (s, recon) =
+                scorevae_reconstruction(&vae, &truth, &options, &mut |_, _| bar.inc(1))
+                    .invalid_input()?;
+            let mut panels = vec![panel("reference", String::new(), &truth[0])];
+            panels.push(panel(
+                "ScoreVAE",
+                format!("PSNR {:.2} dB  SSIM {:.3}", s.psnr[0], s.ssim[0]),
+                &recon[0],
+            ));
+            scores.push(s);
+            if let Some(l) = &a.compare_lsgm {
+                let (s, lsgm) = lsgm_vae_reconstruction(l, &truth, &vae.prior.device)
+                    .with_context(|| format!("LSGM {}", l.display()))
+                    .invalid_input()?;
+                panels.push(panel(
+                    "LSGM VAE",
+                    format!("PSNR {:.2} dB  SSIM {:.3}", s.psnr[0], s.ssim[0]),
+                    &lsgm[0],
+                ));
+                scores.push(s);
+            }
+            crate::plot::comparison_figure(&a.out.with_extension("compare.png"), &panels, 256)?;
+            recon
+        }
+        None => decode(&vae, &codes, &options, &mut |_, _| bar.inc(1)).invalid_input()?,
+    };
+    bar.finish_and_clear();
+    write_npy(&a.out, &stack(&decoded)?.view().into_dyn())?;
+    let png = a.out.with_extension("png");
+    crate::train::plot::write_image_grid(&png, &decoded, decoded.len().min(8))?;
+    if !scores.is_empty() {
+        println!("| method | numbers per code | PSNR (dB) | SSIM | seconds |");
+        println!("|---|---:|---:|---:|---:|");
+        for s in &scores {
+            println!(
+                "| {} | {} | {:.2} | {:.3} | {:.1} |",
+                s.method,
+                s.latent,
+                s.mean_psnr(),
+                s.mean_ssim(),
+                s.seconds
+            );
+        }
+        let json = a.out.with_extension("json");
+        write_bytes_atomic(
+            &json,
+            (serde_json::to_string_pretty(&scores)? + "\n").as_bytes(),
+        )?;
+    }
+    println!(
+        "decoded {} images → {} (grid {})",
+        decoded.len(),
+        a.out.display(),
+        png.display()
+    );
+    Ok(())
+}

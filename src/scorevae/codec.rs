@@ -1,0 +1,155 @@
+//! Encoding slices to ScoreVAE codes and decoding codes back (paper 001 §3.5): the code is the
+//! encoder's mean at the data's noise level, z = μ_φ(x, ε); decoding runs the prior's PC sampler
+//! with the conditional score s_θ(x_t, t) + ∇ₓ log q_{t,φ}(z | x_t).
+
+use super::encoder::{EncoderPosterior, TimeEncoder};
+use super::trainer::{ScoreVaeMeta, SCOREVAE_FORMAT};
+use crate::checkpoint::read_safetensors;
+use crate::cli::model::LoadedModel;
+use anyhow::{Context, Result};
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{VarBuilder, VarMap};
+use medsgm_recon::conditional::ConditionalScore;
+use medsgm_recon::{NoHook, PcConfig, PcSampler};
+use ndarray::Array2;
+use std::path::Path;
+
+/// A trained encoder with its frozen prior.
+pub struct ScoreVae {
+    /// What the checkpoint says about itself.
+    pub meta: ScoreVaeMeta,
+    /// The encoder.
+    pub encoder: TimeEncoder,
+    /// The prior (loaded from the path recorded at training).
+    pub prior: LoadedModel,
+}
+
+impl ScoreVae {
+    /// Loads an encoder checkpoint and the prior it was trained against (`prior` overrides the
+    /// recorded path; the prior's description must match the recorded one).
+    pub fn load(path: &Path, prior: Option<&Path>, device: &Device) -> Result<Self> {
+        let (tensors, meta): (_, ScoreVaeMeta) = read_safetensors(path, device)?;
+        anyhow::ensure!(
+            meta.format == SCOREVAE_FORMAT,
+            "{} is not a ScoreVAE encoder (format {:?})",
+            path.display(),
+            meta.format
+        );
+        meta.config.validate()?;
+        let prior_path = prior.unwrap_or(&meta.config.prior);
+        let prior = LoadedModel::load(prior_path)
+            .with_context(|| format!("the prior {}", prior_path.display()))?;
+        anyhow::ensure!(
+            prior.describe() == meta.prior_description,
+            "{} is not the prior this encoder was trained against ({})",
+            prior_path.display(),
+            meta.prior_description
+        );
+        let varmap = VarMap::new();
+        let encoder = TimeEncoder::new(
+            meta.config.encoder,
+            VarBuilder::from_varmap(&varmap, DType::F32, device),
+        )?;
+        for (name, var) in varmap.data().lock().expect("variable map lock").iter() {
+            let t = tensors
+                .get(name)
+                .with_context(|| format!("{}: no tensor {name}", path.display()))?;
+            anyhow::ensure!(
+                t.dims() == var.dims(),
+                "{}: tensor {name} is {:?}, expected {:?}",
+                path.display(),
+                t.dims(),
+                var.dims()
+            );
+            var.set(t)?;
+        }
+        Ok(Self {
+            meta,
+            encoder,
+            prior,
+        })
+    }
+
+    /// Latent dimension k.
+    pub fn latent(&self) -> usize {
+        self.meta.config.encoder.latent
+    }
+
+    /// Image side.
+    pub fn image_size(&self) -> usize {
+        self.meta.config.encoder.image_size
+    }
+}
+
+/// Codes z = μ_φ(x, ε) of images (`[H, W]` in the prior's units, H = W = the encoder's side).
+pub fn encode(vae: &ScoreVae, images: &[Array2<f32>]) -> Result<Vec<Vec<f32>>> {
+    let n = vae.image_size();
+    anyhow::ensure!(!images.is_empty(), "no images to encode");
+    for im in images {
+        anyhow::ensure!(
+            im.dim() == (n, n),
+            "the encoder takes {n}x{n} images, got {:?}",
+            im.dim()
+        );
+    }
+    let device = &vae.prior.device;
+    let data: Vec<f32> = images.iter().flat_map(|im| im.iter().copied()).collect();
+    let x = Tensor::from_vec(data, (images.len(), 1, n, n), device)?;
+    let sde = vae.prior.sde.as_ref();
+    let sigma = Tensor::full(sde.std(sde.t_min_train()) as f32, images.len(), device)?;
+    let mean = vae.encoder.moments(&x, &sigma)?.mean;
+    Ok(mean.to_vec2::<f32>()?)
+}
+
+/// Decoding parameters.
+#[derive(Debug, Clone, Copy)]
+pub struct DecodeOptions {
+    /// PC steps N.
+    pub steps: usize,
+    /// Langevin signal-to-noise ratio r.
+    pub snr: f64,
+    /// Seed of the prior draw and every noise draw.
+    pub seed: u64,
+}
+
+/// Images decoded from codes (one per code) by the conditional reverse SDE.
+pub fn decode(
+    vae: &ScoreVae,
+    codes: &[Vec<f32>],
+    options: &DecodeOptions,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Vec<Array2<f32>>> {
+    let (k, n) = (vae.latent(), vae.image_size());
+    anyhow::ensure!(!codes.is_empty(), "no codes to decode");
+    for c in codes {
+        anyhow::ensure!(
+            c.len() == k && c.iter().all(|v| v.is_finite()),
+            "codes must hold {k} finite values, got {}",
+            c.len()
+        );
+    }
+    let device = &vae.prior.device;
+    let z = Tensor::from_vec(codes.concat(), (codes.len(), k), device)?;
+    let sde = vae.prior.sde.as_ref();
+    let prior = vae.prior.score();
+    let posterior = EncoderPosterior {
+        encoder: &vae.encoder,
+        sde,
+    };
+    let score = ConditionalScore::new(&prior, &posterior, z)?;
+    let sampler = PcSampler::new(PcConfig {
+        steps: options.steps,
+        snr: options.snr,
+        seed: options.seed,
+        ..PcConfig::default()
+    })?;
+    let out = sampler.sample(
+        sde,
+        &score,
+        &[codes.len(), 1, n, n],
+        device,
+        &mut NoHook,
+        progress,
+    )?;
+    crate::train::plot::tensor_images(&out.samples)
+}
