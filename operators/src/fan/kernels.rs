@@ -113,11 +113,12 @@ fn backproject_row_portable(out: &mut [f32], view: &[f32], line: &RowLine, from:
 }
 
 /// The back-projection of one image row for a quarter-turn group of four views
-/// ([`super::fbp`]): `acc` holds 4 sums per pixel (pixel j at `acc[4j..4j + 4]`), `rec` the
-/// group's interleaved samples, record k = `rec[8k..8k + 8]` = [q₀..q₃ at k, q₀..q₃ at k+1
-/// minus at k]; pixel j reads position m_j of `line` ([`RowLine`], `line.last` <
-/// `rec.len()`/8) with weight scale/d_j² and adds acc[4j + v] += w·q_v(m_j) for v = 0..4.
-/// Uses AVX2 where available.
+/// ([`super::fbp_plan`]): `rec` holds the group's interleaved samples, record k =
+/// `rec[8k..8k + 8]` = [q₀..q₃ at k, q₀..q₃ at k+1 minus at k]; pixel j reads position
+/// m_j = k + f of `line` ([`RowLine`], `line.last` < `rec.len()`/8) with weight w = scale/d_j²
+/// and adds w·(q_v(k) + f·Δq_v(k)) for v = 0..4 into its 8 partial sums `acc[8j..8j + 8]`, the
+/// first term into `acc[8j + v]` and the second into `acc[8j + 4 + v]` (the caller adds the two
+/// halves), so that a pixel's update is one 8-wide multiply-add. Uses AVX2 where available.
 pub(crate) fn backproject_row4(acc: &mut [f32], rec: &[f32], line: &RowLine) {
     assert!(
         line.last < (rec.len() / 8) as f32,
