@@ -98,15 +98,17 @@ pub struct ImageOutput {
     /// PNG output: intensities LOW,HIGH mapped to black and white (default depends on the data).
     #[arg(long, allow_hyphen_values = true)]
     pub window: Option<Window>,
-    /// PNG output bit depth.
-    #[arg(long, value_enum, default_value = "16")]
-    pub bit_depth: Depth,
+    /// PNG output bit depth [default: 16].
+    #[arg(long, value_enum)]
+    pub bit_depth: Option<Depth>,
 }
 
 impl ImageOutput {
-    /// Checks the output path before any work is done (invalid input, exit code 2).
+    /// Checks the output path before any work is done, and that the PNG-only options
+    /// (`--window`, `--bit-depth`) are given for a PNG output only (invalid input, exit code 2).
     pub fn validate(&self) -> Result<()> {
-        validate_output_path(&self.out, true)
+        validate_output_path(&self.out, true)?;
+        check_png_options(&self.out, self.window.is_some(), self.bit_depth.is_some())
     }
 
     /// Writes `image`; `default_window` applies to PNG when `--window` is not given.
@@ -114,12 +116,54 @@ impl ImageOutput {
         let opts = ImageWriteOptions {
             window: self.window.unwrap_or(default_window),
             depth: match self.bit_depth {
-                Depth::Eight => BitDepth::Eight,
-                Depth::Sixteen => BitDepth::Sixteen,
+                Some(Depth::Eight) => BitDepth::Eight,
+                Some(Depth::Sixteen) | None => BitDepth::Sixteen,
             },
             ..ImageWriteOptions::default()
         };
         write_image(&self.out, image, &opts)
+    }
+}
+
+/// Fails (invalid input) when `--window` or `--bit-depth` is given for an output that is not a
+/// PNG file: NPY and NIfTI store the float values themselves, so the options would be ignored.
+pub fn check_png_options(out: &Path, window: bool, bit_depth: bool) -> Result<()> {
+    if ImageFormat::from_path(out).ok() == Some(ImageFormat::Png) {
+        return Ok(());
+    }
+    let flag = match (window, bit_depth) {
+        (true, _) => "--window",
+        (false, true) => "--bit-depth",
+        (false, false) => return Ok(()),
+    };
+    Err(invalid(format!(
+        "{flag} applies to PNG output only; {} stores the float values themselves",
+        out.display()
+    )))
+}
+
+/// The memory budget of a command (see [`crate::io::memory`]).
+#[derive(Debug, Clone, Default, Args)]
+pub struct MemoryArgs {
+    /// Refuse work whose estimated memory exceeds SIZE: bytes, or with a unit K, M, G, T
+    /// (e.g. 512M, 8G) [default: 80 % of this machine's memory, or of a lower cgroup or
+    /// address-space limit].
+    #[arg(long, value_name = "SIZE", value_parser = crate::io::memory::parse_bytes)]
+    pub max_memory: Option<u64>,
+}
+
+impl MemoryArgs {
+    /// The budget in bytes: --max-memory, else [`crate::io::memory::default_limit`].
+    pub fn limit(&self) -> u64 {
+        self.max_memory
+            .unwrap_or_else(crate::io::memory::default_limit)
+    }
+
+    /// Fails (invalid input, exit code 2) when `estimate` bytes exceed the budget, naming
+    /// `what` (the input or setting that needs the memory).
+    pub fn check(&self, what: &str, estimate: u64) -> Result<()> {
+        crate::io::memory::check(what, estimate, self.limit(), self.max_memory.is_some())
+            .invalid_input()
     }
 }
 

@@ -1,9 +1,9 @@
 //! `medsgm phantom`: write a phantom image.
 
-use crate::cli::args::ImageOutput;
+use crate::cli::args::{ImageOutput, MemoryArgs};
 use crate::cli::{invalid, InputContext};
 use crate::io::image_io::Window;
-use crate::io::ImageFormat;
+use crate::io::memory::{bytes_of, F32};
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 use medsgm_operators::hu::{hu_to_unit, HuWindow};
@@ -90,6 +90,16 @@ pub struct PhantomArgs {
     /// Where to write it.
     #[command(flatten)]
     pub output: ImageOutput,
+    /// Memory budget.
+    #[command(flatten)]
+    pub memory: MemoryArgs,
+}
+
+/// Estimated peak memory of a `size`² phantom: the image, the anatomical phantom's label and
+/// material maps and the HU/unit copies, and the writer's encoded copy (eight `size`² f32
+/// planes in all).
+fn phantom_bytes(size: u64) -> u64 {
+    bytes_of(&[(size.saturating_mul(size).saturating_mul(8), F32)])
 }
 
 /// Runs `medsgm phantom`.
@@ -114,14 +124,8 @@ pub fn run(a: &PhantomArgs) -> Result<()> {
         )));
     }
     a.output.validate()?;
-    if a.output.window.is_some()
-        && ImageFormat::from_path(&a.output.out).ok() != Some(ImageFormat::Png)
-    {
-        return Err(invalid(format!(
-            "--window applies to PNG output only, not {}",
-            a.output.out.display()
-        )));
-    }
+    a.memory
+        .check(&format!("--size {}", a.size), phantom_bytes(a.size as u64))?;
     let (image, window) = match a.kind {
         PhantomKind::SheppLogan => (phantom::shepp_logan(a.size), Window::UNIT),
         PhantomKind::Ellipses => (

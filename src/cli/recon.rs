@@ -6,7 +6,7 @@
 //! scale. Score-based methods with `--samples K > 1` also write the per-pixel posterior
 //! standard deviation to `<out>_std` (same format).
 
-use crate::cli::args::{progress, Depth, ImageOutput};
+use crate::cli::args::{check_png_options, progress, Depth, ImageOutput, MemoryArgs};
 use crate::cli::model::LoadedModel;
 use crate::cli::recon_batch::{self, BatchArgs};
 use crate::cli::score_recon::{
@@ -19,6 +19,7 @@ use crate::io::image_io::Window;
 use crate::io::measurement::{
     load_measurement, measurement_files, Geometry, Mask, Measurement, MeasurementData,
 };
+use crate::io::memory::{bytes_of, F32};
 use crate::task::{Method, Problem};
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
@@ -109,12 +110,163 @@ pub struct ReconArgs {
     /// PNG output: intensities LOW,HIGH mapped to black and white (default depends on the data).
     #[arg(long, allow_hyphen_values = true)]
     pub window: Option<Window>,
-    /// PNG output bit depth.
-    #[arg(long, value_enum, default_value = "16")]
-    pub bit_depth: Depth,
+    /// PNG output bit depth [default: 16].
+    #[arg(long, value_enum)]
+    pub bit_depth: Option<Depth>,
     /// Batch processing (folders, manifests, DICOM series, NIfTI volumes).
     #[command(flatten)]
     pub batch: BatchArgs,
+    /// Memory budget: every input's estimated peak is checked before its reconstruction.
+    #[command(flatten)]
+    pub memory: MemoryArgs,
+}
+
+/// The size of one reconstruction, for its memory estimate ([`recon_bytes`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ReconSize {
+    /// CT or MAR on a `size`² image: `views` in the full view set, `n_det` bins of
+    /// `det_spacing` pixels, parallel or fan beam.
+    Ct {
+        /// Image side.
+        size: usize,
+        /// Views of the full view set.
+        views: usize,
+        /// Detector bins.
+        n_det: usize,
+        /// Bin width in pixels.
+        det_spacing: f32,
+        /// Fan beam (per-ray tables) rather than parallel beam.
+        fan: bool,
+    },
+    /// MRI on an `h`×`w` image.
+    Mri {
+        /// Image rows.
+        h: usize,
+        /// Image columns.
+        w: usize,
+    },
+}
+
+impl ReconSize {
+    /// The size of a measurement described by `geometry`.
+    pub fn of(geometry: &Geometry) -> Self {
+        match geometry {
+            Geometry::ParallelBeam {
+                size,
+                angles_deg,
+                n_det,
+                det_spacing,
+            } => ReconSize::Ct {
+                size: *size,
+                views: angles_deg.len(),
+                n_det: *n_det,
+                det_spacing: *det_spacing,
+                fan: false,
+            },
+            Geometry::FanBeam {
+                size,
+                angles_deg,
+                n_det,
+                ..
+            } => ReconSize::Ct {
+                size: *size,
+                views: angles_deg.len(),
+                n_det: *n_det,
+                det_spacing: 1.0,
+                fan: true,
+            },
+            Geometry::Cartesian { h, w } => ReconSize::Mri { h: *h, w: *w },
+        }
+    }
+
+    /// Image rows and columns.
+    fn image(&self) -> (u64, u64) {
+        match *self {
+            ReconSize::Ct { size, .. } => (size as u64, size as u64),
+            ReconSize::Mri { h, w } => (h as u64, w as u64),
+        }
+    }
+}
+
+/// Estimated peak memory (bytes) of reconstructing `images` measurements of `size` together
+/// with the method of `a` (and, for score methods, `model`): generous counts of the large
+/// buffers — the image planes of the solver, the sinogram planes (the parallel-beam adjoint's
+/// padded views, the fan beam's per-ray tables) or k-space planes, and for score methods the
+/// network's activations for all `images × samples` images at the image's size (the full
+/// training-time figure for DPS, which back-propagates through the network, a quarter of it
+/// otherwise).
+pub fn recon_bytes(
+    a: &ReconArgs,
+    size: ReconSize,
+    images: usize,
+    model: Option<&LoadedModel>,
+) -> Result<u64> {
+    let (h, w) = size.image();
+    let pixels = h.saturating_mul(w);
+    let score = a.method.inverse_method();
+    let samples = match score {
+        Some(method) => a.solver_config(method)?.samples as u64,
+        None => 1,
+    };
+    let batch = (images as u64).saturating_mul(samples).max(1);
+    // image planes per image of the batch: solver state, TV duals, outputs
+    let image_planes: u64 = match (a.method, score) {
+        (_, Some(_)) => 12,
+        (Method::FistaTv, _) => 10,
+        _ => 4,
+    };
+    let measurement = match size {
+        ReconSize::Ct {
+            size,
+            views,
+            n_det,
+            det_spacing,
+            fan,
+        } => {
+            let views = match score {
+                // parallel beam: the dense operator of at least DENSE_VIEWS views
+                Some(_) if !fan => views.max(score_recon::DENSE_VIEWS),
+                _ => views,
+            } as u64;
+            let per_view = if fan {
+                // sinogram and three per-ray tables
+                4 * n_det as u64
+            } else {
+                // the adjoint's zero margin on both sides of each view
+                let reach = size as f64 * std::f64::consts::FRAC_1_SQRT_2 / f64::from(det_spacing);
+                n_det as u64 + 2 * (reach.min(1e12) as u64 + 16)
+            };
+            // sinogram planes: data, filtered/padded copies, forward, residual, masks
+            bytes_of(&[(views.saturating_mul(per_view).saturating_mul(6), F32)])
+        }
+        // complex k-space planes (8 bytes): data, mask, FFT in and out, residual, gathered y
+        ReconSize::Mri { .. } => bytes_of(&[(pixels.saturating_mul(6), 8)]),
+    };
+    let network = match (model, score) {
+        (Some(model), Some(method)) => {
+            let mut config = model.meta.model.clone();
+            let side = h.max(w) as usize;
+            let from = config.image_size.max(1);
+            config.attn_resolutions = config
+                .attn_resolutions
+                .iter()
+                .map(|r| r.saturating_mul(side) / from)
+                .collect();
+            config.image_size = side;
+            let share = if method == InverseMethod::Dps {
+                1.0
+            } else {
+                0.25
+            };
+            let floats = config.activation_floats_per_image() * share * batch as f64;
+            (floats * F32 as f64).min(u64::MAX as f64) as u64
+        }
+        _ => 0,
+    };
+    Ok(bytes_of(&[(pixels.saturating_mul(image_planes), F32)])
+        .saturating_mul(batch)
+        .saturating_add(measurement.saturating_mul(images.max(1) as u64))
+        .saturating_add(network))
 }
 
 impl ReconArgs {
@@ -204,6 +356,21 @@ pub fn check_method(a: &ReconArgs) -> Result<()> {
             return Err(invalid(format!(
                 "{flag} applies to batch mode only (--output FOLDER), not to --out FILE"
             )));
+        }
+    }
+    match &a.out {
+        Some(out) => check_png_options(out, a.window.is_some(), a.bit_depth.is_some())?,
+        None => {
+            let png_only = [
+                ("--window", a.window.is_some()),
+                ("--bit-depth", a.bit_depth.is_some()),
+            ];
+            if let Some((flag, _)) = png_only.iter().find(|(_, given)| *given) {
+                return Err(invalid(format!(
+                    "{flag} applies to a PNG --out FILE only; batch mode (--output FOLDER) writes \
+                     the float values themselves (NPY, NIfTI, DICOM)"
+                )));
+            }
         }
     }
     if a.method == Method::LatentDc {
@@ -712,6 +879,10 @@ pub fn run(a: &ReconArgs) -> Result<()> {
     )
     .map_err(invalid)?;
     let model = load_model(a)?;
+    a.memory.check(
+        &a.input.display().to_string(),
+        recon_bytes(a, ReconSize::of(&m.sidecar.geometry), 1, model.as_ref())?,
+    )?;
     let out = reconstruct(a, &m, model.as_ref())?;
     let bad = out.image.iter().filter(|v| !v.is_finite()).count();
     if bad > 0 {

@@ -31,7 +31,8 @@ use crate::io::dicom::padding::AIR_HU;
 use crate::io::dicom::{read_dicom, read_dicom_series, write_derived_series, DerivedSeriesOptions};
 use crate::io::guard::{refuse_nested_output, refuse_overwriting_inputs, resolved};
 use crate::io::measurement::{Geometry, Mask, Measurement, MeasurementData, Noise, Sidecar};
-use crate::io::nifti_io::{read_nifti, write_nifti, NiftiMeta};
+use crate::io::memory::{bytes_of, F32};
+use crate::io::nifti_io::{read_nifti, read_nifti_shape, write_nifti, NiftiMeta};
 use crate::io::privacy;
 use crate::io::{read_image, write_image, ImageReadOptions, ImageWriteOptions};
 use crate::task::Problem;
@@ -400,6 +401,48 @@ fn prior_grid(
     }
 }
 
+/// Fails (invalid input) when reconstructing `volume` along `axis` would exceed the memory
+/// budget: one sampler batch of slices on the reconstruction grid ([`prior_grid`]) plus the
+/// input, output and resampled volumes. `label` names the input.
+fn check_volume_memory(
+    a: &ReconArgs,
+    label: &str,
+    volume: &Array3<f32>,
+    axis: usize,
+    spacing_mm: Option<f32>,
+    model: Option<&LoadedModel>,
+) -> Result<()> {
+    if axis > 2 {
+        return Err(invalid(format!("--axis {axis}: a volume has axes 0, 1, 2")));
+    }
+    let n = volume.len_of(Axis(axis));
+    if n == 0 {
+        return Ok(());
+    }
+    let native = volume.index_axis(Axis(axis), 0).dim();
+    let grid = prior_grid(model, native, spacing_mm);
+    let side = grid.0.max(grid.1);
+    let size = match a.problem {
+        Problem::Ct => recon::ReconSize::Ct {
+            size: side,
+            views: a.batch.views(),
+            n_det: RadonGeometry::default_n_det(side),
+            det_spacing: 1.0,
+            fan: false,
+        },
+        _ => recon::ReconSize::Mri {
+            h: grid.0,
+            w: grid.1,
+        },
+    };
+    let chunk = n.min(usize::from(a.batch.batch_size()));
+    let volumes = bytes_of(&[(volume.len() as u64, F32 * 4)]);
+    a.memory.check(
+        label,
+        recon::recon_bytes(a, size, chunk, model)?.saturating_add(volumes),
+    )
+}
+
 /// Reconstructs every slice of `volume` (in `units`: "HU" or "image intensity"; in-plane pixel
 /// spacing `spacing_mm` when known) along `axis` into a volume of the same shape, on the
 /// prior's grid ([`prior_grid`]) and resampled back, with each slice's posterior-spread
@@ -670,6 +713,9 @@ fn process(
         InputKind::Measurement => {
             bar.set_length(1);
             let m = recon::load_checked(a, &item.path)?;
+            let size = recon::ReconSize::of(&m.sidecar.geometry);
+            a.memory
+                .check(&item.label(), recon::recon_bytes(a, size, 1, model)?)?;
             let r = recon::reconstruct(a, &m, model)?;
             let opts = ImageWriteOptions::default();
             let mut outputs = vec![];
@@ -687,8 +733,14 @@ fn process(
             (r.image.insert_axis(Axis(0)), outputs)
         }
         InputKind::Nifti => {
+            // the decoder's raw and converted copies and the volume, before the read
+            let shape = read_nifti_shape(&item.path).invalid_input()?;
+            let voxels = shape.iter().map(|&d| d as u64).product::<u64>();
+            a.memory
+                .check(&item.label(), bytes_of(&[(voxels, 8 + 3 * F32)]))?;
             let vol = read_nifti(&item.path).invalid_input()?;
             let spacing = in_plane_spacing(vol.meta.pixdim, axis);
+            check_volume_memory(a, &item.label(), &vol.data, axis, spacing, model)?;
             let v = reconstruct_volume(a, &vol.data, IMAGE_UNITS, spacing, axis, model, bar)?;
             let x = v.image;
             let trust = SliceTrust::per_slice(
@@ -728,6 +780,7 @@ fn process(
             let units = if vol.is_hu() { HU_UNITS } else { IMAGE_UNITS };
             let input = with_padding(&vol.data, pad_mask.as_ref(), AIR_HU);
             let spacing = vol.in_plane_spacing_mm();
+            check_volume_memory(a, &item.label(), &input, 0, spacing, model)?;
             let v = reconstruct_volume(a, &input, units, spacing, 0, model, bar)?;
             let x = v.image;
             posterior_sd = v.posterior_sd;

@@ -1,7 +1,7 @@
 //! `medsgm simulate {ct,mri,mar}`: simulate a measurement from an image and write it as NPY with
 //! its JSON sidecar (see `docs/measurement-format.md`).
 
-use crate::cli::args::{validate_output_path, ImageInput};
+use crate::cli::args::{validate_output_path, ImageInput, MemoryArgs};
 use crate::cli::{invalid, InputContext};
 use crate::io::dicom::padding::AIR_HU;
 use crate::io::guard::refuse_overwriting_inputs;
@@ -10,6 +10,7 @@ use crate::io::measurement::{
     save_measurement, Geometry, Mask, MaskGenerator, Measurement, MeasurementData, Noise,
     Provenance, Sidecar,
 };
+use crate::io::memory::{bytes_of, F32};
 use crate::task::Problem;
 use anyhow::{anyhow, Result};
 use clap::{Args, Subcommand, ValueEnum};
@@ -58,6 +59,9 @@ pub struct SimCommon {
     /// Seed of every random choice (noise, random masks).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Memory budget (checked before the measurement is computed).
+    #[command(flatten)]
+    pub memory: MemoryArgs,
 }
 
 impl SimCommon {
@@ -345,6 +349,50 @@ fn square_image(common: &SimCommon) -> Result<(Array2<f32>, bool)> {
     Ok((image, hu))
 }
 
+/// The f32 sinogram planes `simulate ct` holds at once: the clean sinogram and the written
+/// data, and with noise the physical, noisy and rescaled copies.
+fn sinogram_planes(c: &CtSimArgs) -> u64 {
+    if c.noise.i0.is_some() || c.noise.sigma.is_some() {
+        5
+    } else {
+        2
+    }
+}
+
+/// Bytes of `planes` f32 sinograms of `views` × `bins`.
+fn sinogram_bytes(views: usize, bins: usize, planes: u64) -> u64 {
+    bytes_of(&[(
+        (views as u64)
+            .saturating_mul(bins as u64)
+            .saturating_mul(planes),
+        F32,
+    )])
+}
+
+/// Fails naming the input and the scan (invalid input) when simulating a `size`² CT image
+/// with `views` × `bins` and `sinogram_bytes` of sinogram buffers exceeds the memory budget
+/// (the image planes: the image, its HU/attenuation copies and the projector's padded row and
+/// column copies).
+fn check_memory(
+    common: &SimCommon,
+    (size, views, bins): (usize, usize, usize),
+    sinogram_bytes: u64,
+) -> Result<()> {
+    let image = bytes_of(&[(
+        (size as u64 + 3)
+            .saturating_mul(size as u64)
+            .saturating_mul(8),
+        F32,
+    )]);
+    common.memory.check(
+        &format!(
+            "{} ({views} views × {bins} bins)",
+            common.image.input.display()
+        ),
+        image.saturating_add(sinogram_bytes),
+    )
+}
+
 /// Largest CT image side (the Radon operator's bound).
 const MAX_CT_SIZE: usize = 4096;
 
@@ -391,6 +439,8 @@ fn simulate_ct(c: &CtSimArgs) -> Result<()> {
                 RadonGeometry::from_degrees(size, &measured, n_det).with_det_spacing(det_spacing),
             )
             .invalid_input()?;
+            let sino = sinogram_bytes(angles.len(), n_det, sinogram_planes(c));
+            check_memory(&c.common, (size, angles.len(), n_det), sino)?;
             let g = Geometry::ParallelBeam {
                 size,
                 angles_deg: angles,
@@ -414,6 +464,11 @@ fn simulate_ct(c: &CtSimArgs) -> Result<()> {
             let measured = g
                 .fan_geometry(Some(&kept))
                 .ok_or_else(|| anyhow!("not a fan-beam geometry"))?;
+            measured.validate().invalid_input()?;
+            // the sinogram planes and the three per-ray tables of the measured views
+            let sino = sinogram_bytes(fan.n_views(), fan.n_det, sinogram_planes(c))
+                .saturating_add(sinogram_bytes(kept.len(), fan.n_det, 3));
+            check_memory(&c.common, (size, fan.n_views(), fan.n_det), sino)?;
             (g, FanBeam::new(measured).invalid_input()?.into())
         }
     };
@@ -496,6 +551,15 @@ fn simulate_mar(m: &MarSimArgs) -> Result<()> {
             .with_det_spacing(m.geometry.parallel_det_spacing()),
     )
     .invalid_input()?;
+    // the metal simulation's sinogram planes, and the adjoint's padded views
+    let reach = size as f64 * std::f64::consts::FRAC_1_SQRT_2
+        / f64::from(m.geometry.parallel_det_spacing());
+    let padded = n_det.saturating_add(2 * (reach.min(1e12) as usize).saturating_add(16));
+    check_memory(
+        &m.common,
+        (size, angles.len(), n_det),
+        sinogram_bytes(angles.len(), padded, 12),
+    )?;
     let params = MarSimParams {
         fov_mm: m.fov_mm,
         i0: m.i0,
@@ -583,6 +647,14 @@ fn simulate_mri(m: &MriSimArgs) -> Result<()> {
     let image = m.common.image.read()?;
     check_image_size(&m.common, &image, MAX_KSPACE_SIDE)?;
     let (h, w) = image.dim();
+    // complex k-space planes: full, noisy, masked, the FFT's buffers
+    m.common.memory.check(
+        &m.common.image.input.display().to_string(),
+        bytes_of(&[
+            ((h as u64).saturating_mul(w as u64).saturating_mul(6), 8),
+            ((h as u64).saturating_mul(w as u64).saturating_mul(3), F32),
+        ]),
+    )?;
     let seed = m.common.seed;
     let (acc, cf) = (m.acceleration, m.center_fraction);
     let mask = match m.mask {

@@ -5,7 +5,9 @@
 //! checkpoint, `train_state.safetensors`, `train_log.csv`, `loss.png` and sample grids into
 //! `--out-dir` and resume bit for bit.
 
+use crate::cli::args::MemoryArgs;
 use crate::cli::{invalid, InputContext};
+use crate::io::guard::resolved;
 use crate::lsgm::{LsgmConfig, LsgmTrainer};
 use crate::train::config::MAX_STEPS;
 use crate::train::data::build_source;
@@ -14,7 +16,7 @@ use crate::train::TrainConfig;
 use anyhow::{Context, Result};
 use candle_core::Device;
 use clap::Args;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Arguments of `medsgm train`.
 #[derive(Debug, Clone, Args)]
@@ -38,7 +40,26 @@ pub struct TrainArgs {
     /// replaced); without it such a folder needs --resume.
     #[arg(long, conflicts_with = "resume")]
     pub force: bool,
+    /// Memory budget (the configuration's estimated training memory is checked before the
+    /// networks are built).
+    #[command(flatten)]
+    pub memory: MemoryArgs,
 }
+
+/// The files a training run writes into its `--out-dir` (exact names; sample grids are
+/// `samples_<step>.png`), removed by `--force` before a new run starts so that the folder never
+/// mixes two runs.
+const RUN_FILES: [&str; 9] = [
+    "config.toml",
+    "model.safetensors",
+    "lsgm.safetensors",
+    STATE_FILE,
+    "train_log.csv",
+    "loss.png",
+    "loss_vae.png",
+    "loss_prior.png",
+    "samples_",
+];
 
 /// The compute device: CUDA 0 when built with `--features cuda` and available, else the CPU.
 pub fn device() -> Result<Device> {
@@ -78,6 +99,10 @@ pub fn run(a: &TrainArgs) -> Result<()> {
         config.steps = steps;
     }
     refuse_existing_run(a)?;
+    a.memory.check(
+        &format!("the training configuration {}", a.config.display()),
+        config.memory_bytes(),
+    )?;
     let device = device()?;
     let size = config.model.image_size;
     let mut trainer = if a.resume {
@@ -103,24 +128,71 @@ pub fn run(a: &TrainArgs) -> Result<()> {
         trainer.step(),
         trainer.config().steps
     );
+    start_run(a)?;
     write_config(&a.out_dir, trainer.config())?;
+    if !a.resume {
+        // the step-0 state: a run killed in its first steps is resumable
+        trainer.save_state(&a.out_dir.join(STATE_FILE))?;
+    }
     trainer.run(&a.out_dir)
 }
 
-/// Without `--resume` or `--force`, an `--out-dir` holding a run's checkpoint or state is
-/// invalid input: a new run would replace them.
+/// The run files of a training run present in `dir` (see [`RUN_FILES`]).
+fn run_files_in(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<PathBuf> = entries
+        .flatten()
+        .filter(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            RUN_FILES.iter().any(|f| match f.strip_suffix('_') {
+                Some(prefix) => name.starts_with(&format!("{prefix}_")) && name.ends_with(".png"),
+                None => name == *f,
+            })
+        })
+        .map(|e| e.path())
+        .collect();
+    found.sort();
+    found
+}
+
+/// Without `--resume` or `--force`, an `--out-dir` holding any file of a training run (its
+/// configuration, checkpoint, state, log, plots) is invalid input: a new run would replace or
+/// mix with them. A `--config` inside those files is refused even with `--force`.
 fn refuse_existing_run(a: &TrainArgs) -> Result<()> {
+    let existing = run_files_in(&a.out_dir);
+    if a.force {
+        let config = resolved(&a.config);
+        if let Some(p) = existing.iter().find(|p| resolved(p) == config) {
+            return Err(invalid(format!(
+                "--force would delete the training configuration {} (it is a file of the run in {}): copy it elsewhere first",
+                p.display(),
+                a.out_dir.display()
+            )));
+        }
+    }
     if a.resume || a.force {
         return Ok(());
     }
-    for name in ["model.safetensors", STATE_FILE, "lsgm.safetensors"] {
-        let p = a.out_dir.join(name);
-        if p.exists() {
-            return Err(invalid(format!(
-                "{} already holds a training run ({}): --resume continues it, --force starts over",
-                a.out_dir.display(),
-                p.display()
-            )));
+    if let Some(p) = existing.first() {
+        return Err(invalid(format!(
+            "{} already holds a training run ({}): --resume continues it, --force starts over",
+            a.out_dir.display(),
+            p.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Before a new run writes anything: with `--force`, removes the earlier run's files from
+/// `--out-dir` (see [`RUN_FILES`]) so that the folder describes the new run only.
+fn start_run(a: &TrainArgs) -> Result<()> {
+    if a.force {
+        for p in run_files_in(&a.out_dir) {
+            std::fs::remove_file(&p).with_context(|| {
+                format!("--force: cannot remove the earlier run's {}", p.display())
+            })?;
         }
     }
     Ok(())
@@ -154,17 +226,26 @@ fn run_lsgm(a: &TrainArgs) -> Result<()> {
         config.prior_steps = steps;
     }
     refuse_existing_run(a)?;
+    a.memory.check(
+        &format!("the training configuration {}", a.config.display()),
+        config.memory_bytes(),
+    )?;
     let device = device()?;
     let data = build_source(&config.data, config.vae.image_size, config.seed).invalid_input()?;
-    let mut trainer = if a.resume {
+    let (mut trainer, recorded) = if a.resume {
         let mut t = LsgmTrainer::resume(&resume_state(a)?, data, &device).invalid_input()?;
-        t.set_prior_steps(config.prior_steps);
+        let resumed = t
+            .config()
+            .resumed_with(&config)
+            .with_context(|| format!("--resume with {}", a.config.display()))
+            .invalid_input()?;
+        t.set_prior_steps(resumed.prior_steps);
         if a.reset_ema {
             t.reset_ema()?;
         }
-        t
+        (t, resumed)
     } else {
-        LsgmTrainer::new(config, data, &device)?
+        (LsgmTrainer::new(config.clone(), data, &device)?, config)
     };
     eprintln!(
         "LSGM: training {} parameters on {} ({}), VAE step {} of {}, {:?} stage-2 step {} of {}",
@@ -177,6 +258,11 @@ fn run_lsgm(a: &TrainArgs) -> Result<()> {
         trainer.prior_step(),
         trainer.config().prior_steps
     );
-    write_config(&a.out_dir, trainer.config())?;
+    start_run(a)?;
+    // the resumed run's configuration with the new data source it trains on
+    write_config(&a.out_dir, &recorded)?;
+    if !a.resume {
+        trainer.save_state(&a.out_dir.join(STATE_FILE))?;
+    }
     trainer.run(&a.out_dir)
 }

@@ -7,6 +7,7 @@ pub mod dicom;
 pub mod guard;
 pub mod image_io;
 pub mod measurement;
+pub mod memory;
 pub mod nifti_io;
 pub mod npy;
 pub mod privacy;

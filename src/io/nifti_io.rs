@@ -218,6 +218,16 @@ fn validate_header(h: &NiftiHeader, path: &Path) -> Result<[usize; 3]> {
     Ok([get(0), get(1), get(2)])
 }
 
+/// The [i, j, k] sizes a NIfTI-1 file's header declares, checked as [`read_nifti`] checks
+/// them, without reading the voxels (for a memory estimate before the read).
+pub fn read_nifti_shape(path: &Path) -> Result<[usize; 3]> {
+    let ctx = || format!("cannot read NIfTI file {}", path.display());
+    let header = NiftiHeader::from_file(path)
+        .map_err(nifti_error)
+        .with_context(ctx)?;
+    validate_header(&header, path).with_context(ctx)
+}
+
 /// Reads a NIfTI-1 volume as f32 [i, j, k] plus its geometry; 2-D files give k = 1.
 pub fn read_nifti(path: &Path) -> Result<Volume> {
     let ctx = || format!("cannot read NIfTI file {}", path.display());

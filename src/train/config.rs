@@ -83,6 +83,23 @@ pub const MAX_SAMPLE_STEPS: usize = 100_000;
 /// ([`crate::nn::NcsnppConfig::activation_floats_per_image`] × `batch_size`), in GiB.
 pub const MAX_ACTIVATION_GIB: f64 = 64.0;
 
+/// An upper estimate of the parameters of an NCSN++ network: per level, its residual blocks
+/// (two 3×3 convolutions of the level's width each, down and up paths, and the resampling
+/// block) and, at attention levels, four width² projections per attention block.
+pub fn network_parameters(model: &NcsnppConfig) -> f64 {
+    let mut total = 0.0;
+    for (i, &m) in model.ch_mult.iter().enumerate() {
+        let width = (model.nf * m) as f64;
+        let blocks = (2 * model.num_res_blocks + 2) as f64;
+        // up-path blocks see the skip connection: up to twice the input width
+        total += blocks * 2.0 * 9.0 * 2.0 * width * width;
+        if model.attn_resolutions.contains(&(model.image_size >> i)) {
+            total += (2 * model.num_res_blocks + 1) as f64 * 4.0 * width * width;
+        }
+    }
+    total
+}
+
 fn default_lr() -> f64 {
     2e-4
 }
@@ -206,6 +223,17 @@ impl TrainConfig {
             sample_steps: new.sample_steps,
             ..self.clone()
         })
+    }
+
+    /// Estimated peak memory of a training step in bytes: the activations of one batch
+    /// ([`NcsnppConfig::activation_floats_per_image`] × `batch_size`) and five copies of the
+    /// parameters (weights, gradients, two Adam moments, EMA), and the sample grid's images.
+    /// Call only on a configuration that passed [`Self::validate`].
+    pub fn memory_bytes(&self) -> u64 {
+        let activations = self.batch_size as f64 * self.model.activation_floats_per_image();
+        let samples = self.sample_n as f64 * self.model.activation_floats_per_image() / 4.0;
+        let floats = activations.max(samples) + 5.0 * network_parameters(&self.model);
+        (floats * 4.0).min(u64::MAX as f64) as u64
     }
 
     /// Adam settings (β1 0.9, β2 0.999, ε 1e-8) with this run's lr, warm-up and clip.
