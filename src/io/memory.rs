@@ -3,8 +3,11 @@
 //! whose estimated peak memory is over it before the large buffers are allocated, so a huge
 //! geometry or batch ends in a message instead of an allocation abort or swapping.
 //!
-//! The estimates themselves live with the commands (they know what they allocate); they are
-//! deliberately generous upper bounds of the large buffers, not exact accounting.
+//! The estimates themselves live with the commands (they know what they allocate); they count
+//! the large buffers, not every allocation. Checked against measured peaks (maximum resident
+//! set) on 512² CT: FBP 16.2 MiB estimated / 15.3 MiB measured, FISTA-TV 22.2 / 19.9 MiB,
+//! DDS 302 / 299 MiB, DDS with 4 samples 1.1 / 1.1 GiB; a 100 000-view fan-beam simulation
+//! 2.6 / 2.4 GiB.
 
 use anyhow::{bail, Result};
 
