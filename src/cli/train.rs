@@ -49,10 +49,11 @@ pub struct TrainArgs {
 /// The files a training run writes into its `--out-dir` (exact names; sample grids are
 /// `samples_<step>.png`), removed by `--force` before a new run starts so that the folder never
 /// mixes two runs.
-const RUN_FILES: [&str; 9] = [
+const RUN_FILES: [&str; 10] = [
     "config.toml",
     "model.safetensors",
     "lsgm.safetensors",
+    crate::scorevae::trainer::ENCODER_FILE,
     STATE_FILE,
     "train_log.csv",
     "loss.png",
@@ -93,6 +94,9 @@ pub fn run(a: &TrainArgs) -> Result<()> {
     }
     if is_lsgm_config(&a.config)? {
         return run_lsgm(a);
+    }
+    if is_scorevae_config(&a.config)? {
+        return run_scorevae(a);
     }
     let mut config = TrainConfig::from_toml_file(&a.config).invalid_input()?;
     if let Some(steps) = a.steps {
@@ -220,6 +224,60 @@ fn write_config<C: serde::Serialize>(dir: &std::path::Path, config: &C) -> Resul
 }
 
 /// LSGM training (`[vae]` configurations).
+/// Whether the TOML file at `path` configures a ScoreVAE encoder (it has an `[encoder]`
+/// table).
+pub fn is_scorevae_config(path: &std::path::Path) -> Result<bool> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading {}", path.display()))
+        .invalid_input()?;
+    let doc: toml::Table = text
+        .parse()
+        .with_context(|| format!("parsing {}", path.display()))
+        .invalid_input()?;
+    Ok(crate::scorevae::ScoreVaeConfig::is_scorevae(&doc))
+}
+
+/// ScoreVAE encoder training against its frozen prior (`[encoder]` configurations,
+/// [`crate::scorevae::trainer`]).
+fn run_scorevae(a: &TrainArgs) -> Result<()> {
+    use crate::scorevae::trainer::ScoreVaeTrainer;
+    let mut config = crate::scorevae::ScoreVaeConfig::from_toml_file(&a.config).invalid_input()?;
+    if let Some(steps) = a.steps {
+        config.steps = steps;
+    }
+    if a.reset_ema {
+        return Err(invalid(
+            "--reset-ema does not apply to a ScoreVAE encoder (it keeps no EMA)",
+        ));
+    }
+    refuse_existing_run(a)?;
+    a.memory.check(
+        &format!("the training configuration {}", a.config.display()),
+        config.memory_bytes(),
+    )?;
+    let device = device()?;
+    let mut trainer = if a.resume {
+        ScoreVaeTrainer::resume(config, &resume_state(a)?, &device)
+            .with_context(|| format!("--resume with {}", a.config.display()))
+            .invalid_input()?
+    } else {
+        ScoreVaeTrainer::new(config, &device).invalid_input()?
+    };
+    eprintln!(
+        "ScoreVAE: training {} encoder parameters against the frozen prior {}, step {} of {}",
+        trainer.parameters(),
+        trainer.config().prior.display(),
+        trainer.step(),
+        trainer.config().steps
+    );
+    start_run(a)?;
+    write_config(&a.out_dir, trainer.config())?;
+    if !a.resume {
+        trainer.save(&a.out_dir)?;
+    }
+    trainer.run(&a.out_dir)
+}
+
 fn run_lsgm(a: &TrainArgs) -> Result<()> {
     let mut config = LsgmConfig::from_toml_file(&a.config).invalid_input()?;
     if let Some(steps) = a.steps {

@@ -93,6 +93,18 @@ impl ScoreVaeConfig {
         Ok(())
     }
 
+    /// Estimated training memory: the encoder's weights with their gradients and Adam
+    /// moments, the batch through the encoder, and the frozen prior's forward activations
+    /// (about 64 image-sized f32 planes per image, no backward pass through it).
+    pub fn memory_bytes(&self) -> u64 {
+        let e = &self.encoder;
+        let f2 = 2 * e.fourier as u64;
+        let params = (e.hidden as u64) * (e.dim() as u64 + f2 + 1)
+            + (e.latent as u64) * (e.hidden as u64 + f2 + 2);
+        let batch = self.batch_size as u64;
+        4 * (4 * params + batch * (e.dim() as u64) * 64 + batch * 8 * (e.hidden + e.latent) as u64)
+    }
+
     /// Whether the TOML document is a ScoreVAE configuration (it has an `[encoder]` table).
     pub fn is_scorevae(doc: &toml::Table) -> bool {
         doc.contains_key("encoder")
