@@ -146,7 +146,10 @@ impl Adam {
             let Some(g) = grads.get(p.as_tensor()) else {
                 continue;
             };
-            let g = (g * clip)?;
+            // A gradient that a backward pass built from a variable (e.g. the gradient of a
+            // product with a weight, as the ScoreVAE encoder's closed-form input gradient has)
+            // records that op: detached, the moments never hold the previous steps' graphs.
+            let g = (g.detach() * clip)?;
             let (m, v) = match (self.m.get(name), self.v.get(name)) {
                 (Some(m), Some(v)) => (m, v),
                 _ => candle_core::bail!("Adam: no moments for parameter {name}"),
