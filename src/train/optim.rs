@@ -253,3 +253,40 @@ mod ema_tests {
         assert!(!ema.shadow["w"].is_variable());
     }
 }
+
+#[cfg(test)]
+mod adam_tests {
+    use super::*;
+    use candle_core::Device;
+
+    /// The gradient of w in ⟨w v, 1⟩ is built from the variable v, so the backward pass records
+    /// an op for it; the moments must still hold plain values (no graph of earlier steps).
+    #[test]
+    fn moments_never_record_the_backward_graph() {
+        let dev = Device::Cpu;
+        let params = vec![
+            (
+                "v".to_string(),
+                Var::new(&[[1f32, 2.0], [3.0, 4.0]], &dev).unwrap(),
+            ),
+            ("w".to_string(), Var::new(&[[0.5f32, -1.0]], &dev).unwrap()),
+        ];
+        let mut adam = Adam::new(AdamConfig::default(), &params).unwrap();
+        for _ in 0..3 {
+            let loss = params[1]
+                .1
+                .as_tensor()
+                .matmul(params[0].1.as_tensor())
+                .unwrap()
+                .sqr()
+                .unwrap()
+                .sum_all()
+                .unwrap();
+            let grads = loss.backward().unwrap();
+            adam.step(&params, &grads).unwrap();
+        }
+        for (name, m) in adam.m.iter().chain(adam.v.iter()) {
+            assert!(!m.track_op(), "moment of {name} records an op");
+        }
+    }
+}
