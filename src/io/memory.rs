@@ -92,7 +92,7 @@ fn machine_bytes() -> Option<u64> {
     .min()
 }
 
-/// The default budget: [`DEFAULT_SHARE`] of [`machine_bytes`], or [`FALLBACK_BYTES`].
+/// The default budget: [`DEFAULT_SHARE`] of the machine's memory (`machine_bytes`), or [`FALLBACK_BYTES`].
 pub fn default_limit() -> u64 {
     machine_bytes()
         .map(|b| (b as f64 * DEFAULT_SHARE) as u64)
