@@ -226,8 +226,13 @@ impl EncoderPosterior<'_> {
 }
 
 impl LatentPosterior for EncoderPosterior<'_> {
+    /// Detached: the encoder's weights are variables, and a sampler feeding the result back
+    /// into x would otherwise keep every step's graph alive (decoding ran out of memory).
     fn grad_log_q(&self, x: &Tensor, z: &Tensor, t: &Tensor) -> Result<Tensor> {
-        self.encoder.grad_log_q_sigma(x, z, &self.noise_levels(t)?)
+        Ok(self
+            .encoder
+            .grad_log_q_sigma(x, z, &self.noise_levels(t)?)?
+            .detach())
     }
 }
 
