@@ -10,26 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 mod common;
-use common::medsgm;
-
-fn ok(args: &[&str], cwd: &Path) -> String {
-    let o = medsgm(args, cwd);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "medsgm {args:?} failed:\n{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// Runs a command that must fail with exit code 2 and a message containing `expected`.
-fn fails_with_2(args: &[&str], cwd: &Path, expected: &str) {
-    let o = medsgm(args, cwd);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "medsgm {args:?}: {err}");
-    assert!(err.contains(expected), "medsgm {args:?}: {err}");
-}
+use common::{fails_with_2, medsgm, run_ok as ok};
 
 /// Trains the tiny configuration (16², random ellipses, identity normalisation), or a 32²
 /// anatomical-CT variant (HU window [−1000, 1000]), into `dir/name/model.safetensors`.

@@ -8,25 +8,7 @@ use ndarray::Array2;
 use std::path::{Path, PathBuf};
 
 mod common;
-use common::medsgm;
-
-fn ok(args: &[&str], cwd: &Path) -> String {
-    let o = medsgm(args, cwd);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "medsgm {args:?} failed:\n{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn fails_with_2(args: &[&str], cwd: &Path, expected: &str) {
-    let o = medsgm(args, cwd);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "medsgm {args:?}: {err}");
-    assert!(err.contains(expected), "medsgm {args:?}: {err}");
-}
+use common::{fails_with_2, run_ok as ok};
 
 /// The tiny configuration (16² random ellipses) trained into `dir/prior`.
 fn tiny_prior(dir: &Path) -> PathBuf {

@@ -59,11 +59,7 @@ impl Predictor for EulerMaruyama {
         t_next: f64,
         noise: &mut Noise,
     ) -> Result<(Tensor, Tensor)> {
-        let dt = t - t_next;
-        let g = sde.diffusion(t);
-        let s = score_at(score, x, t)?;
-        let mean = (x.affine(1.0 - sde.drift_coef(t) * dt, 0.0)? + s.affine(g * g * dt, 0.0)?)?;
-        add_noise(mean, g * dt.sqrt(), noise)
+        SdeLambda { lambda: 0.0 }.step(sde, score, x, t, t_next, noise)
     }
 }
 

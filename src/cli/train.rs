@@ -73,16 +73,15 @@ pub fn device() -> Result<Device> {
     Ok(Device::Cpu)
 }
 
-/// Whether the TOML file at `path` configures an LSGM run (it has a `[vae]` table).
-pub fn is_lsgm_config(path: &std::path::Path) -> Result<bool> {
+/// The top-level tables of the TOML file at `path`: a `[vae]` table marks an LSGM run, an
+/// `[encoder]` table a ScoreVAE encoder ([`crate::scorevae::ScoreVaeConfig::is_scorevae`]).
+fn config_table(path: &std::path::Path) -> Result<toml::Table> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading {}", path.display()))
         .invalid_input()?;
-    let doc: toml::Table = text
-        .parse()
+    text.parse()
         .with_context(|| format!("parsing {}", path.display()))
-        .invalid_input()?;
-    Ok(doc.contains_key("vae"))
+        .invalid_input()
 }
 
 /// Runs `medsgm train`.
@@ -92,10 +91,11 @@ pub fn run(a: &TrainArgs) -> Result<()> {
             "--steps {steps} must be in 1..={MAX_STEPS}"
         )));
     }
-    if is_lsgm_config(&a.config)? {
+    let doc = config_table(&a.config)?;
+    if doc.contains_key("vae") {
         return run_lsgm(a);
     }
-    if is_scorevae_config(&a.config)? {
+    if crate::scorevae::ScoreVaeConfig::is_scorevae(&doc) {
         return run_scorevae(a);
     }
     let mut config = TrainConfig::from_toml_file(&a.config).invalid_input()?;
@@ -224,19 +224,6 @@ fn write_config<C: serde::Serialize>(dir: &std::path::Path, config: &C) -> Resul
 }
 
 /// LSGM training (`[vae]` configurations).
-/// Whether the TOML file at `path` configures a ScoreVAE encoder (it has an `[encoder]`
-/// table).
-pub fn is_scorevae_config(path: &std::path::Path) -> Result<bool> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading {}", path.display()))
-        .invalid_input()?;
-    let doc: toml::Table = text
-        .parse()
-        .with_context(|| format!("parsing {}", path.display()))
-        .invalid_input()?;
-    Ok(crate::scorevae::ScoreVaeConfig::is_scorevae(&doc))
-}
-
 /// ScoreVAE encoder training against its frozen prior (`[encoder]` configurations,
 /// [`crate::scorevae::trainer`]).
 fn run_scorevae(a: &TrainArgs) -> Result<()> {

@@ -26,3 +26,23 @@ pub fn ok(o: &Output) {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+/// Runs `medsgm <args>` in `cwd`, asserts exit code 0 and returns its stdout.
+pub fn run_ok(args: &[&str], cwd: &Path) -> String {
+    let o = medsgm(args, cwd);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "medsgm {args:?} failed:\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Runs a command that must fail with exit code 2 and a message containing `expected`.
+pub fn fails_with_2(args: &[&str], cwd: &Path, expected: &str) {
+    let o = medsgm(args, cwd);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "medsgm {args:?}: {err}");
+    assert!(err.contains(expected), "medsgm {args:?}: {err}");
+}
