@@ -4,6 +4,7 @@ use candle_core::Device;
 use medsgm::nn::NcsnppConfig;
 use medsgm::train::data::build_source;
 use medsgm::train::{DataConfig, DataSource, TrainConfig, Trainer, Weighting};
+use medsgm_recon::learned_schedule::{GammaNet, LearnedSchedule};
 use medsgm_recon::SdeConfig;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -40,6 +41,17 @@ fn tiny(steps: u64, sde: SdeConfig, weighting: Weighting) -> TrainConfig {
         seed: 11,
         init_from: None,
     }
+}
+
+/// A learned schedule over the SNR range of the default VP between t = 1e-5 and 1.
+fn learned() -> SdeConfig {
+    let (gamma_min, gamma_max) = LearnedSchedule::vp_range(0.1, 20.0, 1e-5);
+    SdeConfig::Learned(LearnedSchedule {
+        gamma_min,
+        gamma_max,
+        features: 16,
+        weights: None,
+    })
 }
 
 fn flat(t: &Trainer) -> Vec<(String, Vec<f32>)> {
@@ -92,36 +104,71 @@ fn init_from_starts_at_the_checkpoint_weights() {
     assert!(format!("{err:#}").contains("architecture"), "{err:#}");
 }
 
+/// Interrupted and resumed runs equal an uninterrupted one bit for bit, for a fixed SDE and for
+/// a learned schedule (whose weights and Adam moments are in the state file too).
 #[test]
 fn resume_continues_bit_for_bit() {
     let dev = Device::Cpu;
-    let cfg = tiny(4, SdeConfig::ve(8.0), Weighting::SigmaSquared);
-    let mut full = Trainer::new(cfg.clone(), phantoms(1), &dev).unwrap();
-    let full_losses: Vec<f64> = (0..4).map(|_| full.train_step().unwrap()).collect();
+    for cfg in [
+        tiny(4, SdeConfig::ve(8.0), Weighting::SigmaSquared),
+        tiny(4, learned(), Weighting::Likelihood),
+    ] {
+        let mut full = Trainer::new(cfg.clone(), phantoms(1), &dev).unwrap();
+        let full_losses: Vec<f64> = (0..4).map(|_| full.train_step().unwrap()).collect();
 
-    let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("state.safetensors");
-    let mut first = Trainer::new(cfg, phantoms(1), &dev).unwrap();
-    first.train_step().unwrap();
-    first.train_step().unwrap();
-    first.save_state(&state).unwrap();
-    drop(first);
-    let mut resumed = Trainer::resume(&state, phantoms(1), &dev).unwrap();
-    assert_eq!(resumed.step(), 2);
-    resumed.train_step().unwrap();
-    resumed.train_step().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state.safetensors");
+        let mut first = Trainer::new(cfg, phantoms(1), &dev).unwrap();
+        first.train_step().unwrap();
+        first.train_step().unwrap();
+        first.save_state(&state).unwrap();
+        drop(first);
+        let mut resumed = Trainer::resume(&state, phantoms(1), &dev).unwrap();
+        assert_eq!(resumed.step(), 2);
+        resumed.train_step().unwrap();
+        resumed.train_step().unwrap();
 
-    assert_eq!(flat(&full), flat(&resumed));
-    let l: Vec<f64> = resumed.losses().iter().map(|p| p.1).collect();
-    assert_eq!(l, full_losses);
-    let (ca, cb) = (full.checkpoint().unwrap(), resumed.checkpoint().unwrap());
-    for (n, t) in &ca.ema {
-        assert_eq!(
-            t.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
-            cb.ema[n].flatten_all().unwrap().to_vec1::<f32>().unwrap(),
-            "ema {n}"
-        );
+        assert_eq!(flat(&full), flat(&resumed));
+        let l: Vec<f64> = resumed.losses().iter().map(|p| p.1).collect();
+        assert_eq!(l, full_losses);
+        let (ca, cb) = (full.checkpoint().unwrap(), resumed.checkpoint().unwrap());
+        assert_eq!(ca.meta.sde, cb.meta.sde);
+        for (n, t) in &ca.ema {
+            assert_eq!(
+                t.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+                cb.ema[n].flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+                "ema {n}"
+            );
+        }
     }
+}
+
+/// With `[sde] kind = "learned"` the schedule's weights move during training, γ stays
+/// monotone between the fixed endpoints, and the checkpoint carries the trained schedule, which
+/// the samplers use (the sample grid); other weightings are refused.
+#[test]
+fn learned_schedule_trains_and_is_saved_in_the_checkpoint() {
+    let dev = Device::Cpu;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = tiny(12, learned(), Weighting::Likelihood);
+    cfg.sample_every = 12;
+    let mut t = Trainer::new(cfg.clone(), phantoms(3), &dev).unwrap();
+    t.run(dir.path()).unwrap();
+    assert!(dir.path().join("samples_0000012.png").is_file());
+    let ck =
+        medsgm::checkpoint::Checkpoint::load(&dir.path().join("model.safetensors"), &dev).unwrap();
+    let SdeConfig::Learned(trained) = &ck.meta.sde else {
+        panic!("checkpoint SDE {:?}", ck.meta.sde)
+    };
+    let initial = learned().build().unwrap().config();
+    assert_ne!(ck.meta.sde, initial, "the schedule did not move");
+    let net = GammaNet::new(trained).unwrap();
+    let (lo, hi) = LearnedSchedule::vp_range(0.1, 20.0, 1e-5);
+    assert!((net.gamma(0.0) - lo).abs() < 1e-9 && (net.gamma(1.0) - hi).abs() < 1e-9);
+    assert!((0..100).all(|i| net.gamma_prime(i as f64 / 99.0) > 0.0));
+    cfg.weighting = Weighting::SigmaSquared;
+    let err = Trainer::new(cfg, phantoms(3), &dev).err().expect("refused");
+    assert!(format!("{err:#}").contains("likelihood"), "{err:#}");
 }
 
 #[test]
@@ -173,6 +220,19 @@ fn shipped_configs_parse_and_the_tiny_one_trains_with_artefacts() {
     for name in ["ct_phantom_128.toml", "ct_phantom_128_nf32.toml"] {
         let big = TrainConfig::from_toml_file(&root.join(name)).unwrap();
         assert_eq!(big.model.image_size, 128, "{name}");
+    }
+    let runs: Vec<TrainConfig> = ["learned", "vp", "vp_sigma2"]
+        .iter()
+        .map(|v| {
+            TrainConfig::from_toml_file(&root.join(format!("schedule_ct_32_{v}.toml"))).unwrap()
+        })
+        .collect();
+    assert!(matches!(runs[0].sde, SdeConfig::Learned(_)));
+    for r in &runs[1..] {
+        assert_eq!(
+            (&r.model, r.steps, r.seed),
+            (&runs[0].model, runs[0].steps, runs[0].seed)
+        );
     }
     let cfg = TrainConfig::from_toml_file(&root.join("test_tiny.toml")).unwrap();
     let data = build_source(&cfg.data, cfg.model.image_size, cfg.seed).unwrap();

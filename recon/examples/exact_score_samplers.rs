@@ -73,7 +73,7 @@ fn main() -> medsgm_recon::Result<()> {
                 &mut |_, _| {},
             )?;
             report(
-                &format!("{} {p}+{c} N={steps} M={m} r={snr}", kind(cfg)),
+                &format!("{} {p}+{c} N={steps} M={m} r={snr}", kind(&cfg)),
                 out,
                 t0.elapsed().as_secs_f64(),
             )?;
@@ -87,7 +87,7 @@ fn main() -> medsgm_recon::Result<()> {
             &OdeConfig::default(),
         )?;
         report(
-            &format!("{} ODE RK45 (1e-5)", kind(cfg)),
+            &format!("{} ODE RK45 (1e-5)", kind(&cfg)),
             out,
             t0.elapsed().as_secs_f64(),
         )?;
@@ -115,18 +115,19 @@ fn main() -> medsgm_recon::Result<()> {
             .fold(0.0, f64::max);
         println!(
             "{} exact-trace ODE log-likelihood: max error {worst:.2e} nats/dim, NFE {}",
-            kind(cfg),
+            kind(&cfg),
             ll.nfe
         );
     }
     Ok(())
 }
 
-fn kind(cfg: SdeConfig) -> &'static str {
+fn kind(cfg: &SdeConfig) -> &'static str {
     match cfg {
         SdeConfig::Ve { .. } => "VE",
         SdeConfig::Vp { .. } => "VP",
         SdeConfig::SubVp { .. } => "subVP",
         SdeConfig::GeometricVp { .. } => "geoVP",
+        SdeConfig::Learned(_) => "learned VP",
     }
 }

@@ -5,7 +5,9 @@
 //!
 //! Score-SDE core (method digest §1–3):
 //! - [`sde`]: the [`Sde`] trait and VE, VP, sub-VP, geometric VP with closed-form marginals,
-//!   serialisable [`SdeConfig`], the reverse-time [`time_grid`]; [`sigma_max`] (Technique 6.1).
+//!   serialisable [`SdeConfig`], the reverse-time [`time_grid`]; [`sigma_max`] (Technique 6.1);
+//!   [`learned_schedule`]: the VP SDE of a learned schedule σ_t² = sigmoid(γ_η(t)) (VDM) with
+//!   its expm1 forms and the discrete loss L_T.
 //! - [`score`]: the [`ScoreModel`] trait; [`exact_score`]: exact Gaussian / mixture scores.
 //! - [`noise`]: seeded host-side noise, so every sampler is bit-reproducible for a seed.
 //! - [`predictor`]s (Euler–Maruyama, reverse diffusion, ancestral, the λ-family of Huang et
@@ -53,6 +55,7 @@ pub mod elbo;
 pub mod error;
 pub mod exact_score;
 pub mod inverse;
+pub mod learned_schedule;
 pub mod likelihood;
 pub mod lsgm;
 pub mod noise;
@@ -70,6 +73,7 @@ pub use dsm::{dsm_loss, DsmWeighting};
 pub use error::{ReconError, Result};
 pub use exact_score::{GaussianScore, GmmScore};
 pub use inverse::{solve, InverseConfig, InverseMethod, Reconstruction};
+pub use learned_schedule::{LearnedSchedule, LearnedVpSde};
 pub use noise::Noise;
 pub use pc_sampler::{NoHook, PcConfig, PcSampler, Samples, Stage, StepHook};
 pub use predictor::PredictorKind;

@@ -4,6 +4,7 @@
 
 use crate::batch;
 use crate::error::{ensure, Result};
+use crate::learned_schedule::{LearnedSchedule, LearnedVpSde};
 use crate::noise::Noise;
 use candle_core::{DType, Device, Tensor};
 use serde::{Deserialize, Serialize};
@@ -96,7 +97,7 @@ pub trait Sde: Send + Sync + std::fmt::Debug {
 }
 
 /// Serialisable SDE parameters; [`SdeConfig::build`] makes the SDE.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum SdeConfig {
     /// Variance exploding, σ(t) = σ_min (σ_max/σ_min)^t.
@@ -127,6 +128,9 @@ pub enum SdeConfig {
         /// σ²_max = σ_1².
         sigma2_max: f64,
     },
+    /// VP with a learned schedule σ_t² = sigmoid(γ_η(t)) (Kingma et al.; see
+    /// [`crate::learned_schedule`]).
+    Learned(LearnedSchedule),
 }
 
 impl SdeConfig {
@@ -164,18 +168,51 @@ impl SdeConfig {
 
     /// Validates the parameters and builds the SDE.
     pub fn build(&self) -> Result<Box<dyn Sde>> {
-        Ok(match *self {
-            Self::Ve {
+        Ok(match self {
+            &Self::Ve {
                 sigma_min,
                 sigma_max,
             } => Box::new(VeSde::new(sigma_min, sigma_max)?),
-            Self::Vp { beta_min, beta_max } => Box::new(VpSde::new(beta_min, beta_max)?),
-            Self::SubVp { beta_min, beta_max } => Box::new(SubVpSde::new(beta_min, beta_max)?),
-            Self::GeometricVp {
+            &Self::Vp { beta_min, beta_max } => Box::new(VpSde::new(beta_min, beta_max)?),
+            &Self::SubVp { beta_min, beta_max } => Box::new(SubVpSde::new(beta_min, beta_max)?),
+            &Self::GeometricVp {
                 sigma2_min,
                 sigma2_max,
             } => Box::new(GeometricVpSde::new(sigma2_min, sigma2_max)?),
+            Self::Learned(schedule) => Box::new(LearnedVpSde::new(schedule)?),
         })
+    }
+}
+
+impl std::fmt::Display for SdeConfig {
+    /// A one-line description for logs and reports (the learned schedule without its weights).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Ve {
+                sigma_min,
+                sigma_max,
+            } => write!(f, "VE SDE (σ {sigma_min}–{sigma_max})"),
+            Self::Vp { beta_min, beta_max } => write!(f, "VP SDE (β {beta_min}–{beta_max})"),
+            Self::SubVp { beta_min, beta_max } => {
+                write!(f, "sub-VP SDE (β {beta_min}–{beta_max})")
+            }
+            Self::GeometricVp {
+                sigma2_min,
+                sigma2_max,
+            } => write!(f, "geometric VP SDE (σ² {sigma2_min}–{sigma2_max})"),
+            Self::Learned(s) => write!(
+                f,
+                "VP SDE with a learned schedule (γ {:.2}–{:.2}, {} features, {})",
+                s.gamma_min,
+                s.gamma_max,
+                s.features,
+                if s.weights.is_some() {
+                    "trained weights"
+                } else {
+                    "initial weights"
+                }
+            ),
+        }
     }
 }
 

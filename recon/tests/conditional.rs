@@ -13,7 +13,7 @@ use medsgm_recon::{NoHook, PcConfig, PcSampler, SdeConfig};
 fn conditional_score_decodes_the_code() {
     let z = [0.2, 0.9];
     for (cfg, tau) in [(SdeConfig::vp(), 0.3), (SdeConfig::ve(20.0), 0.05)] {
-        let (sde, prior) = gaussian(cfg);
+        let (sde, prior) = gaussian(cfg.clone());
         let posterior =
             GaussianPosterior::new(sde.clone(), MEAN.to_vec(), STD.to_vec(), tau).unwrap();
         let code = Tensor::from_vec(z.to_vec(), (1, 2), &Device::Cpu).unwrap();

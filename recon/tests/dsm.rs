@@ -34,7 +34,7 @@ fn batch(n: usize, seed: u64, score: &GaussianScore) -> (Tensor, Tensor, Tensor)
 #[test]
 fn true_score_minimises_dsm_loss() {
     for cfg in [SdeConfig::ve(10.0), SdeConfig::vp(), SdeConfig::sub_vp()] {
-        let (sde, exact) = gaussian(cfg);
+        let (sde, exact) = gaussian(cfg.clone());
         let (x0, t, z) = batch(20_000, 2, &exact);
         for w in [DsmWeighting::Sigma2, DsmWeighting::Likelihood] {
             let loss = |m: &dyn ScoreModel| {

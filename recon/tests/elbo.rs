@@ -2,6 +2,8 @@
 //! where every quantity is known: the model's own density log p^SDE (moment ODEs of the linear
 //! reverse SDE), the expected ELBO integrand (quadrature) and the App. I proposal.
 
+mod common;
+
 use candle_core::{DType, Device, Tensor};
 use medsgm_recon::elbo::{elbo, mean_var, ElboConfig, TimeDensity, TimeProposal};
 use medsgm_recon::likelihood::TraceEstimator;
@@ -155,38 +157,40 @@ fn pooled(
 
 /// With the exact score of the data, the ELBO equals the model's log-likelihood (the gap is
 /// only the prior mismatch π ≠ p_T, ~e^{−B(1)} for VP), and the Monte-Carlo estimator — exact
-/// trace and Hutchinson — is unbiased for it.
+/// trace and Hutchinson — is unbiased for it; for the fixed VP and a learned schedule.
 #[test]
 fn elbo_is_tight_for_the_exact_score() {
-    let sde = sde(SdeConfig::vp());
-    let score = GaussianScore::new(sde.clone(), DATA_MEAN.to_vec(), DATA_STD.to_vec()).unwrap();
-    let lin = Linear {
-        sde: sde.as_ref(),
-        score_sde: sde.as_ref(),
-        mean: DATA_MEAN,
-        std: DATA_STD,
-    };
-    let eps = sde.t_min_train();
-    let exact = lin.log_p_sde(&X, eps);
-    let quad = lin.elbo_quadrature(&X, eps);
-    assert!(
-        quad <= exact + 1e-6 && exact - quad < 1e-3,
-        "ELBO {quad} vs log p {exact}"
-    );
-    for est in [TraceEstimator::Exact, TraceEstimator::Rademacher] {
-        let (mc, se, _) = pooled(
-            sde.as_ref(),
-            &score,
-            2000,
-            16,
-            TimeProposal::Likelihood { truncation: 1e-3 },
-            est,
-        );
+    for cfg in [SdeConfig::vp(), common::learned()] {
+        let sde = sde(cfg.clone());
+        let score = GaussianScore::new(sde.clone(), DATA_MEAN.to_vec(), DATA_STD.to_vec()).unwrap();
+        let lin = Linear {
+            sde: sde.as_ref(),
+            score_sde: sde.as_ref(),
+            mean: DATA_MEAN,
+            std: DATA_STD,
+        };
+        let eps = sde.t_min_train();
+        let exact = lin.log_p_sde(&X, eps);
+        let quad = lin.elbo_quadrature(&X, eps);
         assert!(
-            (mc - quad).abs() < 4.0 * se,
-            "{est:?}: Monte-Carlo ELBO {mc} ± {se} vs closed form {quad}"
+            quad <= exact + 1e-6 && exact - quad < 1e-3,
+            "{cfg:?}: ELBO {quad} vs log p {exact}"
         );
-        assert!(se < 0.1, "{est:?}: standard error {se}");
+        for est in [TraceEstimator::Exact, TraceEstimator::Rademacher] {
+            let (mc, se, _) = pooled(
+                sde.as_ref(),
+                &score,
+                2000,
+                16,
+                TimeProposal::Likelihood { truncation: 1e-3 },
+                est,
+            );
+            assert!(
+                (mc - quad).abs() < 4.0 * se,
+                "{cfg:?} {est:?}: Monte-Carlo ELBO {mc} ± {se} vs closed form {quad}"
+            );
+            assert!(se < 0.1, "{cfg:?} {est:?}: standard error {se}");
+        }
     }
 }
 
@@ -210,7 +214,7 @@ fn elbo_is_a_strict_bound_for_a_wrong_score() {
             TimeProposal::Uniform,
         ),
     ] {
-        let (sde, score_sde) = (sde(cfg), sde(score_cfg));
+        let (sde, score_sde) = (sde(cfg.clone()), sde(score_cfg));
         let score =
             GaussianScore::new(score_sde.clone(), DATA_MEAN.to_vec(), DATA_STD.to_vec()).unwrap();
         let lin = Linear {

@@ -28,7 +28,7 @@ fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
 #[test]
 fn lambda_endpoints_are_reverse_sde_and_ode() {
     for cfg in [SdeConfig::ve(10.0), SdeConfig::vp()] {
-        let (sde, score) = gaussian(cfg);
+        let (sde, score) = gaussian(cfg.clone());
         let x = Noise::new(1)
             .randn(&[64, 2], DType::F64, &Device::Cpu)
             .unwrap();
@@ -65,8 +65,8 @@ fn lambda_endpoints_are_reverse_sde_and_ode() {
 /// s₀/σ_max, which the SDE members forget.
 #[test]
 fn lambda_family_preserves_gaussian_marginals() {
-    for cfg in [SdeConfig::ve(50.0), SdeConfig::vp()] {
-        let (sde, score) = gaussian(cfg);
+    for cfg in [SdeConfig::ve(50.0), SdeConfig::vp(), common::learned()] {
+        let (sde, score) = gaussian(cfg.clone());
         for lambda in [-1.0, 0.5, 1.0] {
             let sampler = PcSampler::new(PcConfig {
                 predictor: PredictorKind::SdeLambda { lambda },

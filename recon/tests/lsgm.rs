@@ -221,7 +221,7 @@ fn is_and_uniform_estimators_agree_and_is_has_lower_variance() {
     .into_iter()
     .enumerate()
     {
-        let model = normal_model(cfg, d);
+        let model = normal_model(cfg.clone(), d);
         let mut noise = Noise::new(7 + k as u64);
         let schedule = LatentSchedule::new(&cfg).unwrap();
         let std0 = (1.0 - schedule.var0()).sqrt() as f32;
@@ -300,7 +300,7 @@ fn cross_entropy_of_normal_latents_is_their_entropy_theorem_1() {
     .into_iter()
     .enumerate()
     {
-        let model = normal_model(cfg, d);
+        let model = normal_model(cfg.clone(), d);
         let sampler = TimeSampler::new(&cfg, Weighting::Likelihood, proposal, eps).unwrap();
         let mut noise = Noise::new(31 + k as u64);
         let z0 = noise.randn(&[n, d], DType::F32, &Device::Cpu).unwrap();
@@ -324,7 +324,7 @@ fn cross_entropy_of_normal_latents_is_their_entropy_theorem_1() {
 fn mixed_score_with_alpha_zero_is_the_exact_normal_score() {
     let (b, d) = (64, 4);
     for cfg in [SdeConfig::vp(), SdeConfig::geometric_vp(), VE] {
-        let model = normal_model(cfg, d);
+        let model = normal_model(cfg.clone(), d);
         let schedule = LatentSchedule::new(&cfg).unwrap();
         let sde: Arc<dyn medsgm_recon::Sde> = Arc::from(cfg.build().unwrap());
         // Data N(0, (1 − σ₀²) I) diffuses to N(0, σ̃_t² I).
@@ -435,7 +435,7 @@ fn cross_entropy_of_shifted_latents_to_the_normal_prior_theorem_1() {
     .into_iter()
     .enumerate()
     {
-        let model = normal_model(cfg, d);
+        let model = normal_model(cfg.clone(), d);
         let sampler = TimeSampler::new(&cfg, Weighting::Likelihood, proposal, eps).unwrap();
         let mut noise = Noise::new(61 + k as u64);
         let z0 = noise

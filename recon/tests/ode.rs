@@ -50,7 +50,7 @@ fn integrators_match_closed_form() {
 #[test]
 fn ode_sampler_reproduces_gaussian() {
     for cfg in [SdeConfig::ve(50.0), SdeConfig::vp()] {
-        let (sde, score) = gaussian(cfg);
+        let (sde, score) = gaussian(cfg.clone());
         for method in [
             OdeMethod::Euler { steps: 1000 },
             OdeMethod::Heun { steps: 100 },
@@ -180,7 +180,7 @@ fn reference(
 #[test]
 fn exact_trace_likelihood_is_tight() {
     for cfg in [SdeConfig::ve(10.0), SdeConfig::vp(), SdeConfig::sub_vp()] {
-        let (sde, score) = mixture_2d(cfg);
+        let (sde, score) = mixture_2d(cfg.clone());
         let x = likelihood_points(DType::F64);
         let config = LikelihoodConfig {
             estimator: TraceEstimator::Exact,
@@ -217,7 +217,7 @@ fn hutchinson_likelihood_is_unbiased() {
         (SdeConfig::ve(10.0), TraceEstimator::Rademacher),
         (SdeConfig::vp(), TraceEstimator::Gaussian),
     ] {
-        let (sde, score) = mixture_2d(cfg);
+        let (sde, score) = mixture_2d(cfg.clone());
         let x = likelihood_points(DType::F32)
             .narrow(0, 1, 1)
             .unwrap()

@@ -47,8 +47,13 @@ fn run(
 
 #[test]
 fn every_predictor_alone_reproduces_gaussian() {
-    for cfg in [SdeConfig::ve(10.0), SdeConfig::vp(), SdeConfig::sub_vp()] {
-        let (sde, score) = gaussian(cfg);
+    for cfg in [
+        SdeConfig::ve(10.0),
+        SdeConfig::vp(),
+        SdeConfig::sub_vp(),
+        common::learned(),
+    ] {
+        let (sde, score) = gaussian(cfg.clone());
         for p in ["euler_maruyama", "reverse_diffusion", "ancestral"] {
             let (x, nfe) = run(sde.as_ref(), &score, (p, "none"), 300, 1, 0.16, 2);
             assert_eq!(nfe, 301);
@@ -66,7 +71,7 @@ fn langevin_corrector_alone_reproduces_gaussian() {
         (SdeConfig::vp(), "langevin", 0.1),
         (SdeConfig::ve(10.0), "ald", 0.5),
     ] {
-        let (sde, score) = gaussian(cfg);
+        let (sde, score) = gaussian(cfg.clone());
         let (x, nfe) = run(sde.as_ref(), &score, ("none", c), 1000, 2, r, 2);
         assert_eq!(nfe, 2001);
         assert_matches_gaussian(&x, &MEAN, &STD, 0.08, 0.02, &format!("{cfg:?} {c} only"));
@@ -80,7 +85,7 @@ fn pc_sampler_reproduces_gaussian_and_counts_nfe() {
         SdeConfig::vp(),
         SdeConfig::geometric_vp(),
     ] {
-        let (sde, score) = gaussian(cfg);
+        let (sde, score) = gaussian(cfg.clone());
         let (x, nfe) = run(
             sde.as_ref(),
             &score,
@@ -98,7 +103,7 @@ fn pc_sampler_reproduces_gaussian_and_counts_nfe() {
 #[test]
 fn pc_sampler_reproduces_mixture_weights_and_means() {
     for cfg in [SdeConfig::ve(10.0), SdeConfig::vp()] {
-        let (sde, score) = gmm(cfg);
+        let (sde, score) = gmm(cfg.clone());
         let (x, _) = run(
             sde.as_ref(),
             &score,
@@ -166,7 +171,7 @@ fn seeds_reproduce_bit_for_bit() {
 #[test]
 fn langevin_step_realises_requested_snr() {
     for (cfg, r) in [(SdeConfig::ve(10.0), 0.16), (SdeConfig::vp(), 0.27)] {
-        let (sde, score) = gaussian(cfg);
+        let (sde, score) = gaussian(cfg.clone());
         let mut noise = Noise::new(11);
         let x = noise
             .randn(&[512, 2], candle_core::DType::F64, &Device::Cpu)
@@ -206,7 +211,7 @@ fn langevin_step_realises_requested_snr() {
 #[test]
 fn tweedie_step_is_posterior_mean() {
     for cfg in [SdeConfig::ve(10.0), SdeConfig::vp()] {
-        let (sde, score) = gaussian(cfg);
+        let (sde, score) = gaussian(cfg.clone());
         let mut noise = Noise::new(5);
         let x = noise
             .randn(&[64, 2], candle_core::DType::F64, &Device::Cpu)

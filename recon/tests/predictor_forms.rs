@@ -32,7 +32,7 @@ fn predictor_steps_follow_thesis_formulas() {
     let (t, s) = (0.6, 0.55);
     let dt = t - s;
     for cfg in [SdeConfig::ve(SMAX), SdeConfig::vp()] {
-        let (sde, score) = gaussian(cfg);
+        let (sde, score) = gaussian(cfg.clone());
         let x = Noise::new(1)
             .randn(&[6, 2], DType::F64, &Device::Cpu)
             .unwrap();

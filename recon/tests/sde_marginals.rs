@@ -1,6 +1,8 @@
 //! Marginal formulas of every SDE (method digest §1, §10): closed forms vs independent
 //! computations (finite differences, ODE integration, forward simulation).
 
+mod common;
+
 use medsgm_recon::{time_grid, Noise, Sde, SdeConfig};
 use rand_distr::{Distribution, StandardNormal};
 
@@ -10,6 +12,7 @@ fn all_sdes() -> Vec<Box<dyn Sde>> {
         SdeConfig::vp(),
         SdeConfig::sub_vp(),
         SdeConfig::geometric_vp(),
+        common::learned(),
     ]
     .iter()
     .map(|c| c.build().unwrap())
@@ -196,6 +199,7 @@ fn config_round_trips_through_serde() {
         SdeConfig::vp(),
         SdeConfig::sub_vp(),
         SdeConfig::geometric_vp(),
+        common::learned(),
     ] {
         let json = serde_json::to_string(&cfg).unwrap();
         let back: SdeConfig = serde_json::from_str(&json).unwrap();

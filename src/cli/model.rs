@@ -159,7 +159,7 @@ impl LoadedModel {
     /// One-line description for logs.
     pub fn describe(&self) -> String {
         format!(
-            "{}² model, {:?} ({} training steps; {})",
+            "{}² model, {} ({} training steps; {})",
             self.image_size(),
             self.meta.sde,
             self.meta.step,

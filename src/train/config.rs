@@ -139,6 +139,11 @@ impl TrainConfig {
         self.model.validate().map_err(anyhow::Error::msg)?;
         self.sde.build()?;
         anyhow::ensure!(
+            !matches!(self.sde, SdeConfig::Learned(_)) || self.weighting == Weighting::Likelihood,
+            "a learned schedule ([sde] kind = \"learned\") is trained on the continuous VLB, \
+             which needs weighting = \"likelihood\""
+        );
+        anyhow::ensure!(
             (1..=MAX_BATCH).contains(&self.batch_size),
             "batch_size must be in 1..={MAX_BATCH}"
         );

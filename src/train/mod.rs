@@ -1,9 +1,11 @@
 //! Continuous-time denoising score matching (method digest §2): data sources, Adam + EMA,
-//! the training loop with resumable state, loss curve and sample grids.
+//! the training loop with resumable state, loss curve and sample grids; a learned noise
+//! schedule (VDM) trained with the network.
 
 pub mod config;
 pub mod data;
 pub mod dicom_slices;
+pub mod learned_schedule;
 pub mod optim;
 pub mod patches;
 pub mod plot;

@@ -5,6 +5,7 @@
 
 use super::config::{TrainConfig, Weighting};
 use super::data::{image_seed, DataSource};
+use super::learned_schedule::{learned_loss, TrainableGamma};
 use super::optim::{Adam, Ema};
 use super::plot::{tensor_images, write_image_grid, write_loss_curve};
 use super::progress::{drive, loss_log_csv, StepSchedule};
@@ -15,7 +16,7 @@ use crate::nn::Ncsnpp;
 use anyhow::{bail, Context};
 use candle_core::{Device, Tensor, Var};
 use candle_nn::VarMap;
-use medsgm_recon::Sde;
+use medsgm_recon::{Sde, SdeConfig};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
@@ -60,7 +61,18 @@ pub struct Trainer {
     device: Device,
     step: u64,
     losses: Vec<(u64, f64)>,
+    schedule: Option<ScheduleTraining>,
 }
+
+/// A learned noise schedule γ_η being trained with the network (its own Adam moments).
+struct ScheduleTraining {
+    gamma: TrainableGamma,
+    params: Vec<(String, Var)>,
+    adam: Adam,
+}
+
+/// State-file prefix of the schedule's Adam moments.
+const SCHEDULE_ADAM: &str = "adam_schedule";
 
 /// Trainable variables of `map` sorted by name (the fixed Fourier matrix excluded).
 fn trainable(map: &VarMap) -> Vec<(String, Var)> {
@@ -123,6 +135,19 @@ impl Trainer {
         let params = trainable(&map);
         let adam = Adam::new(config.adam(), &params)?;
         let ema = Ema::new(config.ema, &params)?;
+        let schedule = match &config.sde {
+            SdeConfig::Learned(spec) => {
+                let gamma = TrainableGamma::new(spec, device)?;
+                let params = gamma.params();
+                let adam = Adam::new(config.adam(), &params)?;
+                Some(ScheduleTraining {
+                    gamma,
+                    params,
+                    adam,
+                })
+            }
+            _ => None,
+        };
         Ok(Self {
             config,
             sde,
@@ -135,6 +160,7 @@ impl Trainer {
             device: device.clone(),
             step: 0,
             losses: Vec::new(),
+            schedule,
         })
     }
 
@@ -177,6 +203,16 @@ impl Trainer {
         }
         t.adam
             .restore("adam", meta.step, &|key| take(key.to_string()))?;
+        if let Some(sched) = &mut t.schedule {
+            for (name, var) in &sched.params {
+                var.set(&take(name.clone())?)
+                    .with_context(|| format!("restoring {name}"))?;
+            }
+            sched
+                .adam
+                .restore(SCHEDULE_ADAM, meta.step, &|key| take(key.to_string()))?;
+            t.sde = SdeConfig::Learned(sched.gamma.schedule()?).build()?;
+        }
         t.step = meta.step;
         t.losses = meta.losses;
         Ok(t)
@@ -201,6 +237,15 @@ impl Trainer {
                 .map(|(n, t)| (format!("ema.{n}"), t.clone())),
         );
         tensors.extend(self.adam.state_tensors("adam"));
+        if let Some(sched) = &self.schedule {
+            tensors.extend(
+                sched
+                    .params
+                    .iter()
+                    .map(|(n, v)| (n.clone(), v.as_tensor().clone())),
+            );
+            tensors.extend(sched.adam.state_tensors(SCHEDULE_ADAM));
+        }
         let meta = StateMeta {
             format: STATE_FORMAT.into(),
             medsgm_version: env!("CARGO_PKG_VERSION").into(),
@@ -225,7 +270,7 @@ impl Trainer {
         ema.extend(self.ema.shadow.iter().map(|(n, t)| (n.clone(), t.detach())));
         let mut meta = CheckpointMeta::new(
             self.config.model.clone(),
-            self.config.sde,
+            self.sde.config(),
             self.config.normalization(),
             self.step,
             self.config.seed,
@@ -339,6 +384,38 @@ impl Trainer {
         Ok((per_sample * weight)?.mean_all()?)
     }
 
+    /// The network and schedule updates of one step with a learned schedule (see
+    /// [`super::learned_schedule`]): θ descends L_∞, η descends ½ E[L²]; returns the loss.
+    fn learned_schedule_step(&mut self, x0: &Tensor, rng: &mut ChaCha8Rng) -> anyhow::Result<f64> {
+        let Some(sched) = &mut self.schedule else {
+            bail!("no learned schedule in this run")
+        };
+        let b = x0.dim(0)?;
+        let eps = self.sde.t_min_train();
+        let ts: Vec<f64> = (0..b)
+            .map(|_| eps + (1.0 - eps) * rng.random::<f64>())
+            .collect();
+        let z: Vec<f32> = (0..x0.elem_count())
+            .map(|_| StandardNormal.sample(rng))
+            .collect();
+        let z = Tensor::from_vec(z, x0.shape(), &self.device)?;
+        let t = Tensor::from_vec(ts, b, &self.device)?;
+        let net = &self.net;
+        let parts = learned_loss(&sched.gamma, x0, &t, &z, &|x, sigma| {
+            net.forward(x, sigma, true)
+        })?;
+        let value = parts.value()?;
+        if !value.is_finite() {
+            bail!("non-finite loss {value} at step {}", self.step)
+        }
+        let grads = parts.loss.backward()?;
+        let schedule_grads = parts.schedule_gradient(&grads)?;
+        self.adam.step(&self.params, &grads)?;
+        sched.adam.step(&sched.params, &schedule_grads)?;
+        self.sde = SdeConfig::Learned(sched.gamma.schedule()?).build()?;
+        Ok(value)
+    }
+
     /// One optimiser step; returns the batch loss.
     pub fn train_step(&mut self) -> anyhow::Result<f64> {
         let k = self.step;
@@ -346,13 +423,17 @@ impl Trainer {
         let mut rng = ChaCha8Rng::seed_from_u64(image_seed(self.config.seed ^ NOISE_STREAM, k, 0));
         self.net
             .reseed_dropout(image_seed(self.config.seed ^ DROPOUT_STREAM, k, 0));
-        let loss = self.dsm_loss(&x0, &mut rng, true)?;
-        let value = loss.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
-        if !value.is_finite() {
-            bail!("non-finite loss {value} at step {k}")
-        }
-        let grads = loss.backward()?;
-        self.adam.step(&self.params, &grads)?;
+        let value = if self.schedule.is_some() {
+            self.learned_schedule_step(&x0, &mut rng)?
+        } else {
+            let loss = self.dsm_loss(&x0, &mut rng, true)?;
+            let value = loss.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
+            if !value.is_finite() {
+                bail!("non-finite loss {value} at step {k}")
+            }
+            self.adam.step(&self.params, &loss.backward()?)?;
+            value
+        };
         self.ema.update(&self.params, self.step)?;
         self.step += 1;
         self.losses.push((self.step, value));

@@ -30,7 +30,7 @@ pub struct LatentSchedule {
 }
 
 impl LatentSchedule {
-    /// Builds the schedule of a VP, geometric-VP or VE [`SdeConfig`] (sub-VP is rejected).
+    /// Builds the schedule of a VP, geometric-VP or VE [`SdeConfig`] (sub-VP and learned schedules are rejected).
     pub fn new(config: &SdeConfig) -> Result<Self> {
         let kind = match *config {
             SdeConfig::Vp { beta_min, beta_max } => Kind::Vp { beta_min, beta_max },
@@ -48,11 +48,11 @@ impl LatentSchedule {
                 sigma2_min: sigma_min * sigma_min,
                 ln_ratio: 2.0 * (sigma_max / sigma_min).ln(),
             },
-            SdeConfig::SubVp { .. } => {
+            SdeConfig::SubVp { .. } | SdeConfig::Learned(_) => {
                 return Err(ReconError::Param {
                     name: "sde",
                     reason: "LSGM variance reduction is derived for VP, geometric VP and VE \
-                             SDEs only (no sub-VP schedule, LSGM App. B.5)"
+                             SDEs only (no sub-VP or learned schedule, LSGM App. B.5)"
                         .into(),
                 })
             }

@@ -2,12 +2,29 @@
 #![allow(dead_code)]
 
 use candle_core::{DType, Tensor};
+use medsgm_recon::learned_schedule::{GammaWeights, LearnedSchedule};
 use medsgm_recon::{GaussianScore, GmmScore, Sde, SdeConfig};
 use std::sync::Arc;
 
 /// The 2-D Gaussian data N(μ, diag(s₀²)) used by the sampler tests.
 pub const MEAN: [f64; 2] = [1.0, -0.5];
 pub const STD: [f64; 2] = [0.5, 1.5];
+
+/// A learned VP schedule far from linear in t (8 features with large output weights) over
+/// the SNR range of the default VP at ε = 1e-3.
+pub fn learned() -> SdeConfig {
+    let (gamma_min, gamma_max) = LearnedSchedule::vp_range(0.1, 20.0, 1e-3);
+    let mut w = GammaWeights::initial(8);
+    for (j, v) in w.w3.iter_mut().enumerate() {
+        *v = 2.0 + j as f64;
+    }
+    SdeConfig::Learned(LearnedSchedule {
+        gamma_min,
+        gamma_max,
+        features: 8,
+        weights: Some(w),
+    })
+}
 
 pub fn sde(cfg: SdeConfig) -> Arc<dyn Sde> {
     Arc::from(cfg.build().unwrap())
