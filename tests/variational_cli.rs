@@ -214,6 +214,97 @@ fn lambda_sampler_likelihood_and_scorevae_end_to_end() {
     );
     let log = std::fs::read_to_string(dir.join("svae/train_log.csv")).unwrap();
     assert_eq!(log.lines().last().unwrap().split(',').next(), Some("8"));
+    // measurement-consistent decoding: the prior conditioned on the code through every score
+    // method of `recon`; the same seed without the code gives another slice
+    ok(
+        &[
+            "simulate", "ct", "-i", "a.npy", "--views", "8", "--out", "m.npy",
+        ],
+        dir,
+    );
+    let recon = |extra: &[&str], out: &str| {
+        let mut args = vec![
+            "recon",
+            "ct",
+            "-i",
+            "m.npy",
+            "--method",
+            "pc-projection",
+            "--model",
+            p,
+            "--steps",
+            "4",
+            "--out",
+            out,
+        ];
+        args.extend_from_slice(extra);
+        ok(&args, dir);
+        read_npy(&dir.join(out)).unwrap().into_f32().unwrap()
+    };
+    let plain = recon(&[], "x0.npy");
+    let decoded = recon(&["--encoder", e, "--code", "z.npy"], "x1.npy");
+    assert_eq!(plain.shape(), decoded.shape());
+    assert!(decoded.iter().all(|v| v.is_finite()));
+    assert_ne!(plain, decoded, "the code had no effect");
+    fails_with_2(
+        &[
+            "recon",
+            "ct",
+            "-i",
+            "m.npy",
+            "--method",
+            "pc-projection",
+            "--model",
+            p,
+            "--encoder",
+            e,
+            "--code",
+            "z.npy",
+            "--out",
+            "z.npy",
+        ],
+        dir,
+        "inputs are never written over",
+    );
+    fails_with_2(
+        &[
+            "recon",
+            "ct",
+            "-i",
+            "m.npy",
+            "--method",
+            "pc-projection",
+            "--model",
+            p,
+            "--encoder",
+            e,
+            "--code",
+            "z.npy",
+            "--output",
+            "outdir",
+        ],
+        dir,
+        "--code conditions one slice",
+    );
+    fails_with_2(
+        &[
+            "recon",
+            "ct",
+            "-i",
+            "m.npy",
+            "--method",
+            "pc-projection",
+            "--model",
+            p,
+            "--code",
+            "z.npy",
+            "--out",
+            "x2.npy",
+        ],
+        dir,
+        "--encoder",
+    );
+
     // codes of the wrong length, and an output that is an input
     write_npy(
         &dir.join("bad.npy"),
@@ -226,6 +317,26 @@ fn lambda_sampler_likelihood_and_scorevae_end_to_end() {
         ],
         dir,
         "codes must hold 8",
+    );
+    fails_with_2(
+        &[
+            "recon",
+            "ct",
+            "-i",
+            "m.npy",
+            "--method",
+            "pc-projection",
+            "--model",
+            p,
+            "--encoder",
+            e,
+            "--code",
+            "bad.npy",
+            "--out",
+            "x3.npy",
+        ],
+        dir,
+        "must hold one code of 8 values",
     );
     fails_with_2(
         &["decode", "--model", e, "--codes", "z.npy", "--out", "z.npy"],

@@ -9,9 +9,10 @@ use crate::cli::{invalid, InputContext};
 use crate::nn::score::NetScore;
 use crate::nn::Ncsnpp;
 use anyhow::{Context, Result};
-use candle_core::Device;
+use candle_core::{Device, Tensor};
 use clap::Args;
-use medsgm_recon::Sde;
+use medsgm_recon::conditional::{ConditionalScore, LatentPosterior};
+use medsgm_recon::{ScoreModel, Sde};
 use std::path::{Path, PathBuf};
 
 /// The `--model` argument.
@@ -32,6 +33,35 @@ pub struct LoadedModel {
     pub sde: Box<dyn Sde>,
     /// Where the network runs.
     pub device: Device,
+    /// A latent code the prior is conditioned on (`recon --encoder --code`), if any.
+    pub condition: Option<LatentCondition>,
+}
+
+/// A code z the prior is conditioned on and the latent posterior q_t(z | x_t) that relates it
+/// to images (a ScoreVAE encoder, paper 001 §3.5).
+pub struct LatentCondition {
+    /// q_t(z | x_t).
+    pub posterior: Box<dyn LatentPosterior>,
+    /// The codes: `[1, k]` (one for the whole batch) or `[B, k]`.
+    pub codes: Tensor,
+}
+
+/// The score the solvers sample with: s_θ(x, t), or with a [`LatentCondition`] the decoder's
+/// score s_θ(x, t) + ∇ₓ log q_t(z | x) (Bayes' rule for scores, [`ConditionalScore`]).
+pub struct PriorScore<'a> {
+    net: NetScore<'a>,
+    condition: Option<&'a LatentCondition>,
+}
+
+impl ScoreModel for PriorScore<'_> {
+    fn score(&self, x: &Tensor, t: &Tensor) -> candle_core::Result<Tensor> {
+        match self.condition {
+            None => self.net.score(x, t),
+            Some(c) => ConditionalScore::new(&self.net, c.posterior.as_ref(), c.codes.clone())
+                .map_err(|e| candle_core::Error::Msg(e.to_string()))?
+                .score(x, t),
+        }
+    }
 }
 
 impl LoadedModel {
@@ -90,7 +120,16 @@ impl LoadedModel {
             net,
             sde,
             device,
+            condition: None,
         })
+    }
+
+    /// The score the solvers sample with (see [`PriorScore`]).
+    pub fn prior_score(&self) -> PriorScore<'_> {
+        PriorScore {
+            net: self.score(),
+            condition: self.condition.as_ref(),
+        }
     }
 
     /// The score s_θ(x, t) of the EMA network for the model's SDE.

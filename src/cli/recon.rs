@@ -866,6 +866,11 @@ pub fn run(a: &ReconArgs) -> Result<()> {
         _ => resolved,
     };
     let a = &resolved;
+    if a.score.code.is_some() && a.batch.output.is_some() {
+        return Err(invalid(
+            "--code conditions one slice on one latent code: give --out FILE, not --output",
+        ));
+    }
     let output = match (&a.out, &a.batch.output) {
         (_, Some(dir)) => return recon_batch::run(a, dir),
         (Some(out), None) => a.image_output(out.clone()),
@@ -873,11 +878,10 @@ pub fn run(a: &ReconArgs) -> Result<()> {
     };
     output.validate()?;
     let m = load_checked(a, &a.input)?;
-    refuse_overwriting_inputs(
-        &[output.out.clone(), std_path(&output.out)],
-        &measurement_files(&a.input, &m.sidecar),
-    )
-    .map_err(invalid)?;
+    let mut inputs = measurement_files(&a.input, &m.sidecar);
+    inputs.extend(a.score.encoder.iter().chain(&a.score.code).cloned());
+    refuse_overwriting_inputs(&[output.out.clone(), std_path(&output.out)], &inputs)
+        .map_err(invalid)?;
     let model = load_model(a)?;
     a.memory.check(
         &a.input.display().to_string(),

@@ -29,6 +29,7 @@ use crate::cli::model::LoadedModel;
 use crate::cli::{invalid, InputContext};
 use crate::eval::method::{MethodParams, TaskConfig};
 use crate::eval::typicality::denoising_residuals;
+use crate::scorevae::codec::latent_condition;
 use crate::task::{Method, Problem};
 use anyhow::Result;
 use clap::{Args, ValueEnum};
@@ -107,6 +108,15 @@ pub struct ScoreArgs {
     /// Intensity units of the measured image (see the module documentation).
     #[arg(long, value_enum)]
     pub units: Option<Units>,
+    /// ScoreVAE encoder (written by `medsgm train` with an `[encoder]` config against
+    /// `--model`): with `--code`, the prior is conditioned on that code (paper 001), so a latent
+    /// plus this measurement decode to a slice consistent with both.
+    #[arg(long, requires = "code")]
+    pub encoder: Option<PathBuf>,
+    /// The code to condition on (`medsgm encode` output: `[k]` or `[1, k]` values); single-file
+    /// reconstruction only.
+    #[arg(long, requires = "encoder")]
+    pub code: Option<PathBuf>,
 }
 
 impl ScoreArgs {
@@ -127,6 +137,8 @@ impl ScoreArgs {
             ("--cg-iterations", self.cg_iterations.is_some()),
             ("--zeta", self.zeta.is_some()),
             ("--units", self.units.is_some()),
+            ("--encoder", self.encoder.is_some()),
+            ("--code", self.code.is_some()),
         ]
         .into_iter()
         .filter_map(|(flag, given)| given.then_some(flag))
@@ -227,14 +239,22 @@ impl ScoreArgs {
         })
     }
 
-    /// Loads the model (invalid input when missing or corrupt).
+    /// Loads the model, conditioned on `--code` when an `--encoder` is given (invalid input
+    /// when missing, corrupt or mismatched).
     pub fn load_model(&self) -> Result<LoadedModel> {
-        match &self.model {
-            Some(p) => LoadedModel::load(p),
-            None => Err(invalid(
+        let Some(p) = &self.model else {
+            return Err(invalid(
                 "score-based methods need --model <checkpoint.safetensors>",
-            )),
+            ));
+        };
+        let mut model = LoadedModel::load(p)?;
+        if let (Some(encoder), Some(code)) = (&self.encoder, &self.code) {
+            model.condition = Some(
+                latent_condition(encoder, code, &model, p)
+                    .map_err(|e| invalid(format!("{e:#}")))?,
+            );
         }
+        Ok(model)
     }
 }
 
@@ -454,7 +474,7 @@ pub fn score_reconstruct_batch<T: Transform<In = f32> + Clone>(
     let start = Instant::now();
     let out = solve(
         model.sde.as_ref(),
-        &model.score(),
+        &model.prior_score(),
         op,
         &y_model,
         config,

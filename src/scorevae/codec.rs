@@ -5,7 +5,8 @@
 use super::encoder::{EncoderPosterior, TimeEncoder};
 use super::trainer::{ScoreVaeMeta, SCOREVAE_FORMAT};
 use crate::checkpoint::read_safetensors;
-use crate::cli::model::LoadedModel;
+use crate::cli::model::{LatentCondition, LoadedModel};
+use crate::io::npy::read_npy;
 use anyhow::{Context, Result};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
@@ -24,45 +25,103 @@ pub struct ScoreVae {
     pub prior: LoadedModel,
 }
 
+/// Reads an encoder checkpoint (its metadata and weights).
+fn load_encoder(path: &Path, device: &Device) -> Result<(ScoreVaeMeta, TimeEncoder)> {
+    let (tensors, meta): (_, ScoreVaeMeta) = read_safetensors(path, device)?;
+    anyhow::ensure!(
+        meta.format == SCOREVAE_FORMAT,
+        "{} is not a ScoreVAE encoder (format {:?})",
+        path.display(),
+        meta.format
+    );
+    meta.config.validate()?;
+    let varmap = VarMap::new();
+    let encoder = TimeEncoder::new(
+        meta.config.encoder,
+        VarBuilder::from_varmap(&varmap, DType::F32, device),
+    )?;
+    let vars = varmap
+        .data()
+        .lock()
+        .map_err(|_| anyhow::anyhow!("poisoned variable map"))?;
+    for (name, var) in vars.iter() {
+        let t = tensors
+            .get(name)
+            .with_context(|| format!("{}: no tensor {name}", path.display()))?;
+        anyhow::ensure!(
+            t.dims() == var.dims(),
+            "{}: tensor {name} is {:?}, expected {:?}",
+            path.display(),
+            t.dims(),
+            var.dims()
+        );
+        var.set(t)?;
+    }
+    drop(vars);
+    Ok((meta, encoder))
+}
+
+/// Refuses a prior other than the one the encoder at `path` was trained against.
+fn check_prior(meta: &ScoreVaeMeta, prior: &LoadedModel, prior_path: &Path) -> Result<()> {
+    anyhow::ensure!(
+        prior.describe() == meta.prior_description,
+        "{} is not the prior this encoder was trained against ({})",
+        prior_path.display(),
+        meta.prior_description
+    );
+    Ok(())
+}
+
+/// The condition of `medsgm recon --encoder E --code C`: the prior `prior` (at `prior_path`)
+/// conditioned on one code, so every score method samples p(x | z, y) — a latent plus a
+/// measurement gives a slice consistent with both (Theorem 8.1 projections where the method
+/// projects). The code file holds `[k]` or `[1, k]` finite values (as `medsgm encode` writes).
+pub fn latent_condition(
+    encoder_path: &Path,
+    code_path: &Path,
+    prior: &LoadedModel,
+    prior_path: &Path,
+) -> Result<LatentCondition> {
+    let (meta, encoder) = load_encoder(encoder_path, &prior.device)
+        .with_context(|| format!("encoder {}", encoder_path.display()))?;
+    check_prior(&meta, prior, prior_path)?;
+    let k = meta.config.encoder.latent;
+    let code = read_npy(code_path)
+        .and_then(|c| {
+            c.into_f32()
+                .map_err(|d| anyhow::anyhow!("unsupported element type {d:?}"))
+        })
+        .with_context(|| format!("code {}", code_path.display()))?;
+    anyhow::ensure!(
+        code.len() == k && (code.ndim() == 1 || code.shape() == [1, k]),
+        "code {} must hold one code of {k} values ([{k}] or [1, {k}]), got {:?}",
+        code_path.display(),
+        code.shape()
+    );
+    anyhow::ensure!(
+        code.iter().all(|v| v.is_finite()),
+        "code {} holds non-finite values",
+        code_path.display()
+    );
+    let codes = Tensor::from_vec(code.iter().copied().collect(), (1, k), &prior.device)?;
+    Ok(LatentCondition {
+        posterior: Box::new(EncoderPosterior {
+            encoder,
+            sde: prior.meta.sde.build()?,
+        }),
+        codes,
+    })
+}
+
 impl ScoreVae {
     /// Loads an encoder checkpoint and the prior it was trained against (`prior` overrides the
     /// recorded path; the prior's description must match the recorded one).
     pub fn load(path: &Path, prior: Option<&Path>, device: &Device) -> Result<Self> {
-        let (tensors, meta): (_, ScoreVaeMeta) = read_safetensors(path, device)?;
-        anyhow::ensure!(
-            meta.format == SCOREVAE_FORMAT,
-            "{} is not a ScoreVAE encoder (format {:?})",
-            path.display(),
-            meta.format
-        );
-        meta.config.validate()?;
+        let (meta, encoder) = load_encoder(path, device)?;
         let prior_path = prior.unwrap_or(&meta.config.prior);
         let prior = LoadedModel::load(prior_path)
             .with_context(|| format!("the prior {}", prior_path.display()))?;
-        anyhow::ensure!(
-            prior.describe() == meta.prior_description,
-            "{} is not the prior this encoder was trained against ({})",
-            prior_path.display(),
-            meta.prior_description
-        );
-        let varmap = VarMap::new();
-        let encoder = TimeEncoder::new(
-            meta.config.encoder,
-            VarBuilder::from_varmap(&varmap, DType::F32, device),
-        )?;
-        for (name, var) in varmap.data().lock().expect("variable map lock").iter() {
-            let t = tensors
-                .get(name)
-                .with_context(|| format!("{}: no tensor {name}", path.display()))?;
-            anyhow::ensure!(
-                t.dims() == var.dims(),
-                "{}: tensor {name} is {:?}, expected {:?}",
-                path.display(),
-                t.dims(),
-                var.dims()
-            );
-            var.set(t)?;
-        }
+        check_prior(&meta, &prior, prior_path)?;
         Ok(Self {
             meta,
             encoder,
@@ -133,8 +192,8 @@ pub fn decode(
     let sde = vae.prior.sde.as_ref();
     let prior = vae.prior.score();
     let posterior = EncoderPosterior {
-        encoder: &vae.encoder,
-        sde,
+        encoder: vae.encoder.clone(),
+        sde: sde.config().build()?,
     };
     let score = ConditionalScore::new(&prior, &posterior, z)?;
     let sampler = PcSampler::new(PcConfig {

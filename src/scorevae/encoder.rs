@@ -208,15 +208,15 @@ impl TimeEncoder {
 }
 
 /// The encoder as the latent posterior of [`medsgm_recon::conditional`], for the SDE whose
-/// noise levels s(t) it was trained at.
-pub struct EncoderPosterior<'a> {
+/// noise levels s(t) it was trained at (it owns a copy of both, so a loaded model can carry it).
+pub struct EncoderPosterior {
     /// The encoder.
-    pub encoder: &'a TimeEncoder,
+    pub encoder: TimeEncoder,
     /// The prior's SDE.
-    pub sde: &'a dyn Sde,
+    pub sde: Box<dyn Sde>,
 }
 
-impl EncoderPosterior<'_> {
+impl EncoderPosterior {
     /// s(t) for times `t`: `[B]`.
     pub fn noise_levels(&self, t: &Tensor) -> Result<Tensor> {
         let ts = medsgm_recon::batch::times(t)?;
@@ -225,7 +225,7 @@ impl EncoderPosterior<'_> {
     }
 }
 
-impl LatentPosterior for EncoderPosterior<'_> {
+impl LatentPosterior for EncoderPosterior {
     /// Detached: the encoder's weights are variables, and a sampler feeding the result back
     /// into x would otherwise keep every step's graph alive (decoding ran out of memory).
     fn grad_log_q(&self, x: &Tensor, z: &Tensor, t: &Tensor) -> Result<Tensor> {
