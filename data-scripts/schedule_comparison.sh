@@ -5,13 +5,13 @@
 # EMA network on 16 held-out anatomical phantoms (64 draws each, TEST_SEED stream, never seen in
 # training), and at the end also the ODE bits/dim. Resumable: rerun the same command after an
 # interruption. Then prints the table of BENCHMARKS §8.
-# Usage: data-scripts/schedule_comparison.sh OUT_DIR [MEDSGM_BINARY]
+# Usage: [RUNS="learned vp"] data-scripts/schedule_comparison.sh OUT_DIR [MEDSGM_BINARY]
 set -euo pipefail
 out=${1:?usage: $0 OUT_DIR [MEDSGM_BINARY]}
 bin=${2:-target/release/medsgm}
 chunk=250
 total=2000
-runs="learned vp vp_sigma2"
+runs=${RUNS:-learned vp vp_sigma2}
 for run in $runs; do
     cfg=configs/schedule_ct_32_$run.toml
     dir=$out/$run

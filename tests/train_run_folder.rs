@@ -118,3 +118,28 @@ fn force_starts_over_without_the_earlier_run_files() {
     );
     assert!(d.join("run/model.safetensors").exists());
 }
+
+/// A second `medsgm train` into a folder another process is training into is refused (exit 2,
+/// naming the folder) and writes nothing there; the folder is free again once the lock goes.
+#[test]
+fn a_second_run_into_a_locked_folder_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    config(d, 1);
+    let run = d.join("run");
+    std::fs::create_dir(&run).unwrap();
+    let holder = std::fs::File::open(&run).unwrap();
+    holder.try_lock().unwrap();
+    let second = train(&["--config", "c.toml", "--out-dir", "run"], d);
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(2), "{err}");
+    assert!(err.contains("another medsgm run is training into"), "{err}");
+    assert_eq!(std::fs::read_dir(&run).unwrap().count(), 0, "it wrote into the folder");
+    drop(holder);
+    let third = train(&["--config", "c.toml", "--out-dir", "run"], d);
+    assert!(
+        third.status.success(),
+        "{}",
+        String::from_utf8_lossy(&third.stderr)
+    );
+}

@@ -54,6 +54,12 @@ pub struct ReconBenchArgs {
     /// HU through its window, padded square with air.
     #[arg(long)]
     pub data: Option<PathBuf>,
+    /// With independent DICOM/NIfTI slices in --data: keep each slice at its own matrix and
+    /// pixel spacing (e.g. a 512² slice at 0.43 mm) instead of resampling it to the prior's
+    /// spacing — the prior then sees anatomy at another scale than in training (measures which
+    /// grid is better).
+    #[arg(long)]
+    pub native_grid: bool,
     /// Number of test images.
     #[arg(long, default_value_t = 50)]
     pub n: usize,
@@ -138,7 +144,8 @@ fn is_independent(task: Problem, data: &Path) -> bool {
 }
 
 /// Images the prior never saw — a DICOM/NIfTI/NPY file or a folder of them
-/// ([`crate::eval::testset::real_images`]: resampled to the prior's pixel spacing, CT in HU
+/// ([`crate::eval::testset::real_images`]: resampled to the prior's pixel spacing unless
+/// `native_grid`, CT in HU
 /// through its window, MRI normalised by its 99.5th percentile; unreadable files skipped with a
 /// note) — CT slices padded to a square with air (0). Slices of different sizes form separate
 /// cases ([`task_cases`]).
@@ -147,12 +154,13 @@ pub fn independent_images(
     path: &Path,
     model: &Path,
     n: usize,
+    native_grid: bool,
 ) -> Result<Vec<TestImage>> {
     let ck =
         crate::checkpoint::Checkpoint::load(model, &candle_core::Device::Cpu).invalid_input()?;
+    let spacing = ck.meta.pixel_spacing_mm.filter(|_| !native_grid);
     let images =
-        crate::eval::testset::real_images(path, &ck.meta.normalization, ck.meta.pixel_spacing_mm)
-            .invalid_input()?;
+        crate::eval::testset::real_images(path, &ck.meta.normalization, spacing).invalid_input()?;
     Ok(images
         .into_iter()
         .take(n)
@@ -355,8 +363,16 @@ pub fn run(a: &ReconBenchArgs, out: &Path) -> Result<()> {
         a.size,
         a.batch,
     )?;
+    let independent = matches!((a.data.as_deref(), a.model.as_deref()), (Some(d), Some(_)) if is_independent(a.task, d));
+    if a.native_grid && !independent {
+        return Err(invalid(
+            "--native-grid applies to independent DICOM/NIfTI slices given as --data with a --model",
+        ));
+    }
     let images = match (a.task, a.data.as_deref(), a.model.as_deref()) {
-        (task, Some(d), Some(m)) if is_independent(task, d) => independent_images(task, d, m, a.n)?,
+        (task, Some(d), Some(m)) if is_independent(task, d) => {
+            independent_images(task, d, m, a.n, a.native_grid)?
+        }
         _ => task_images(a.task, size, EvalSplit::Test, a.n, a.data.as_deref())?,
     };
     let cases = task_cases(a.task, &images, &a.views, a.beam.beam()?, &a.accel, a.seed)?;

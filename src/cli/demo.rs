@@ -401,6 +401,7 @@ fn real_demo(task: Problem, a: &DemoArgs) -> Result<()> {
         latent_model: None,
         latent_steps: None,
         data: Some(data),
+        native_grid: false,
         n: 1,
         size: 64,
         steps: Some(REAL_DEMO_NFE),

@@ -29,6 +29,7 @@ use crate::eval::uncertainty::{object_mean_sd, SliceTrust};
 use crate::io::atomic::write_bytes_atomic;
 use crate::io::dicom::padding::AIR_HU;
 use crate::io::dicom::{read_dicom, read_dicom_series, write_derived_series, DerivedSeriesOptions};
+use crate::io::folder_lock::{try_lock_folder, FolderLock};
 use crate::io::guard::{refuse_nested_output, refuse_overwriting_inputs, resolved};
 use crate::io::measurement::{Geometry, Mask, Measurement, MeasurementData, Noise, Sidecar};
 use crate::io::memory::{bytes_of, F32};
@@ -838,30 +839,17 @@ fn process(
     })
 }
 
-/// An exclusive lock on the output folder for the whole run (an advisory `flock` on the folder
-/// itself, released when the process ends, also by kill -9): a second run into the same folder
-/// is refused instead of mixing its outputs and summary with the first's.
+/// An exclusive lock on the output folder for the whole run ([`try_lock_folder`]): a second
+/// run into the same folder is refused instead of mixing its outputs and summary with the
+/// first's.
 fn lock_output(out_dir: &Path) -> Result<Option<std::fs::File>> {
-    #[cfg(unix)]
-    {
-        let dir = std::fs::File::open(out_dir)
-            .with_context(|| format!("cannot open the output folder {}", out_dir.display()))?;
-        match dir.try_lock() {
-            Ok(()) => Ok(Some(dir)),
-            Err(std::fs::TryLockError::WouldBlock) => Err(invalid(format!(
-                "another medsgm run is writing to {}: wait for it or choose another --output",
-                out_dir.display()
-            ))),
-            Err(std::fs::TryLockError::Error(e)) => Err(anyhow::Error::new(e).context(format!(
-                "cannot lock the output folder {}",
-                out_dir.display()
-            ))),
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = out_dir;
-        Ok(None)
+    match try_lock_folder(out_dir)? {
+        FolderLock::Held(f) => Ok(Some(f)),
+        FolderLock::Busy => Err(invalid(format!(
+            "another medsgm run is writing to {}: wait for it or choose another --output",
+            out_dir.display()
+        ))),
+        FolderLock::Unsupported => Ok(None),
     }
 }
 

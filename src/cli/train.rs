@@ -7,6 +7,7 @@
 
 use crate::cli::args::MemoryArgs;
 use crate::cli::{invalid, InputContext};
+use crate::io::folder_lock::{try_lock_folder, FolderLock};
 use crate::io::guard::resolved;
 use crate::lsgm::{LsgmConfig, LsgmTrainer};
 use crate::train::config::MAX_STEPS;
@@ -92,6 +93,7 @@ pub fn run(a: &TrainArgs) -> Result<()> {
         )));
     }
     let doc = config_table(&a.config)?;
+    let _lock = lock_run_folder(&a.out_dir)?;
     if doc.contains_key("vae") {
         return run_lsgm(a);
     }
@@ -159,6 +161,21 @@ fn run_files_in(dir: &Path) -> Vec<PathBuf> {
         .collect();
     found.sort();
     found
+}
+
+/// Creates `--out-dir` and locks it for the whole run ([`try_lock_folder`]): a second
+/// `medsgm train` into the same folder (e.g. a resume started twice) would interleave
+/// checkpoints and training states, so it is refused.
+fn lock_run_folder(dir: &Path) -> Result<Option<std::fs::File>> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    match try_lock_folder(dir)? {
+        FolderLock::Held(f) => Ok(Some(f)),
+        FolderLock::Busy => Err(invalid(format!(
+            "another medsgm run is training into {}: wait for it to finish or choose another --out-dir",
+            dir.display()
+        ))),
+        FolderLock::Unsupported => Ok(None),
+    }
 }
 
 /// Without `--resume` or `--force`, an `--out-dir` holding any file of a training run (its

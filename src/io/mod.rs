@@ -4,6 +4,7 @@
 
 pub mod atomic;
 pub mod dicom;
+pub mod folder_lock;
 pub mod guard;
 pub mod image_io;
 pub mod measurement;
