@@ -458,6 +458,109 @@ fn nifti_in_gives_nifti_out_with_the_same_affine() {
     assert!(p > 10.0 && p < 100.0, "psnr {p}");
 }
 
+/// CT volumes can be simulated fan beam (`--geometry fan`, as `simulate ct`): FBP of 360
+/// fan-beam views of each slice of a NIfTI volume is close to the slice (PSNR in the summary),
+/// as close as the parallel-beam default; fan options are refused without `--geometry fan` and
+/// fan beam is refused for MRI.
+#[test]
+fn ct_volumes_are_simulated_fan_beam_on_request() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir(tmp.path().join("in")).unwrap();
+    let vol = Array3::from_shape_fn((48, 48, 2), |(i, j, k)| {
+        let (x, y) = (i as f32 - 23.5, j as f32 - 23.5);
+        let body = if x.hypot(y) < 18.0 { 0.5 } else { 0.0 };
+        let insert = if (x - 5.0).hypot(y + 3.0 * k as f32) < 5.0 {
+            0.4
+        } else {
+            0.0
+        };
+        body + insert
+    });
+    let affine = [
+        [1.0, 0.0, 0.0, 0.0],
+        [0.0, 1.0, 0.0, 0.0],
+        [0.0, 0.0, 2.0, 0.0],
+        [0.0, 0.0, 0.0, 1.0],
+    ];
+    write_nifti(
+        &tmp.path().join("in/v.nii.gz"),
+        &vol.view().into_dyn(),
+        &NiftiMeta::from_affine(affine),
+    )
+    .unwrap();
+    let reference = tmp.path().join("ref");
+    std::fs::create_dir(&reference).unwrap();
+    std::fs::copy(tmp.path().join("in/v.nii.gz"), reference.join("v.nii.gz")).unwrap();
+    let psnr = |extra: &[&str], out: &str| {
+        let mut args = vec![
+            "recon",
+            "ct",
+            "--method",
+            "fbp",
+            "--views",
+            "360",
+            "--input",
+            "in",
+            "--output",
+            out,
+            "--reference",
+            "ref",
+        ];
+        args.extend_from_slice(extra);
+        ok(&medsgm(&args, tmp.path()));
+        let s = summary(&tmp.path().join(out).join("summary.json"));
+        s["files"][0]["metrics"]["psnr"].as_f64().unwrap()
+    };
+    let parallel = psnr(&[], "par");
+    let fan = psnr(&["--geometry", "fan"], "fan");
+    let flat = psnr(
+        &["--geometry", "fan", "--detector", "flat", "--short-scan"],
+        "flat",
+    );
+    assert!(
+        fan > 25.0 && fan > parallel - 3.0,
+        "fan {fan} vs parallel {parallel}"
+    );
+    assert!(flat > 22.0, "flat short scan {flat}");
+    assert_ne!(fan, parallel, "--geometry fan had no effect");
+    for (args, msg) in [
+        (
+            vec![
+                "recon",
+                "ct",
+                "--method",
+                "fbp",
+                "--input",
+                "in",
+                "--output",
+                "x",
+                "--short-scan",
+            ],
+            "--short-scan needs --geometry fan",
+        ),
+        (
+            vec![
+                "recon",
+                "mri",
+                "--method",
+                "zero-filled",
+                "--input",
+                "in",
+                "--output",
+                "y",
+                "--geometry",
+                "fan",
+            ],
+            "--geometry fan applies to ct volumes",
+        ),
+    ] {
+        let o = medsgm(&args, tmp.path());
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(err.contains(msg), "{err}");
+    }
+}
+
 /// Three different 64² slices of a NIfTI volume through the score sampler as one batch
 /// (`--batch 3`, the shipped MRI prior): every slice lands in its own place (closest to its
 /// own reference slice), and the batched reconstruction beats zero-filling.

@@ -134,7 +134,11 @@ fn a_second_run_into_a_locked_folder_is_refused() {
     let err = String::from_utf8_lossy(&second.stderr);
     assert_eq!(second.status.code(), Some(2), "{err}");
     assert!(err.contains("another medsgm run is training into"), "{err}");
-    assert_eq!(std::fs::read_dir(&run).unwrap().count(), 0, "it wrote into the folder");
+    assert_eq!(
+        std::fs::read_dir(&run).unwrap().count(),
+        0,
+        "it wrote into the folder"
+    );
     drop(holder);
     let third = train(&["--config", "c.toml", "--out-dir", "run"], d);
     assert!(

@@ -60,7 +60,7 @@ pub enum Command {
     Simulate(simulate::SimulateArgs),
     /// Reconstruct an image from a measurement file, or a batch (folder, manifest, DICOM series,
     /// NIfTI volumes) into an output folder.
-    Recon(recon::ReconArgs),
+    Recon(Box<recon::ReconArgs>),
     /// Compare an image with a reference (PSNR, SSIM, NMSE) and print JSON.
     Metrics(metrics::MetricsArgs),
     /// Run the built-in demonstration pipeline and write a comparison figure.

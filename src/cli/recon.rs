@@ -26,15 +26,12 @@ use clap::{Args, ValueEnum};
 use medsgm_operators::fbp::Filter;
 use medsgm_operators::hu::mu_to_hu;
 use medsgm_operators::metal::{segment_metal, METAL_THRESHOLD_HU};
-use medsgm_operators::radon::Radon;
 use medsgm_operators::solvers::{
     fista_tv,
     li::{li, paste_metal},
     zero_filled, ComplexPart, FistaTvParams,
 };
-use medsgm_operators::{
-    CtProjector, FanBeam, Fft2, LinearOperator, RealInput, Subsampled, Transform,
-};
+use medsgm_operators::{CtProjector, Fft2, LinearOperator, RealInput, Subsampled, Transform};
 use medsgm_recon::{InverseConfig, InverseMethod};
 use ndarray::{Array1, Array2, ArrayViewD};
 use num_complex::Complex32;
@@ -548,15 +545,12 @@ fn sinogram(m: &Measurement) -> Result<&Array2<f32>> {
 /// The CT projector (parallel or fan beam) over the given views of a CT/MAR sidecar (all of
 /// them when `views` is None).
 fn projector_of(m: &Measurement, views: Option<&[usize]>) -> Result<CtProjector> {
-    let g = &m.sidecar.geometry;
-    match (g.radon_geometry(views), g.fan_geometry(views)) {
-        (Some(r), _) => Ok(Radon::new(r).invalid_input()?.into()),
-        (_, Some(f)) => Ok(FanBeam::new(f).invalid_input()?.into()),
-        _ => bail!(
-            "a {} measurement needs a parallel- or fan-beam geometry",
+    crate::task::ct_scan::projector(&m.sidecar.geometry, views).map_err(|e| {
+        invalid(format!(
+            "a {} measurement needs a valid parallel- or fan-beam geometry: {e:#}",
             m.sidecar.kind
-        ),
-    }
+        ))
+    })
 }
 
 /// The score-based operator of a CT/MAR measurement and its measured entries y: for

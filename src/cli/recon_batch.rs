@@ -4,7 +4,8 @@
 //! Inputs (see [`worklist`]): measurement files are reconstructed as by the single-file
 //! command; NIfTI volumes and DICOM files/series are measured slice by slice along `--axis`
 //! with the problem's forward model (CT: `--views` equispaced parallel-beam views of the image
-//! in its own units, e.g. HU; MRI: equispaced Cartesian columns at `--acceleration`, 8 %
+//! in its own units, e.g. HU, or fan-beam views with `--geometry fan` — one
+//! [`crate::task::ct_scan::CtScan`], as `simulate ct` uses; MRI: equispaced Cartesian columns at `--acceleration`, 8 %
 //! centre) and reconstructed from that simulated measurement, `--batch` slices at a time
 //! through the score sampler ([`recon::reconstruct_batch`]).
 //!
@@ -23,6 +24,7 @@
 use crate::cli::args::progress;
 use crate::cli::model::LoadedModel;
 use crate::cli::recon::{self, ReconArgs};
+use crate::cli::simulate::{Beam, CtGeometryArgs, FanArgs};
 use crate::cli::worklist::{self, InputKind, Naming, Shard, WorkItem};
 use crate::cli::{exit_code, invalid, InputContext};
 use crate::eval::uncertainty::{object_mean_sd, SliceTrust};
@@ -36,13 +38,14 @@ use crate::io::memory::{bytes_of, F32};
 use crate::io::nifti_io::{read_nifti, read_nifti_shape, write_nifti, NiftiMeta};
 use crate::io::privacy;
 use crate::io::{read_image, write_image, ImageReadOptions, ImageWriteOptions};
+use crate::task::ct_scan::{CtNoise, CtScan};
 use crate::task::Problem;
 use crate::train::volume::in_plane_spacing;
 use anyhow::{anyhow, Context, Result};
 use clap::{Args, ValueEnum};
 use indicatif::MultiProgress;
 use medsgm_operators::metrics::{psnr, ssim, SsimPreset};
-use medsgm_operators::radon::{Radon, RadonGeometry};
+use medsgm_operators::radon::RadonGeometry;
 use medsgm_operators::resample::{resample_area, side_at_spacing};
 use medsgm_operators::{kspace_mask, Fft2, LinearOperator, RealInput};
 use ndarray::{Array2, Array3, Axis, Ix2};
@@ -79,9 +82,14 @@ pub struct BatchArgs {
     /// Volumes: the slice axis (default: 2 for NIfTI, 0 for DICOM; DICOM output needs 0).
     #[arg(long, requires = "output")]
     pub axis: Option<usize>,
-    /// Volumes, CT: number of simulated equispaced views over [0°, 180°) [default: 23].
+    /// Volumes, CT: number of simulated equispaced views over [0°, 180°) (fan beam: over the
+    /// scan) [default: 23].
     #[arg(long)]
     pub views: Option<usize>,
+    /// Volumes, CT: the simulated beam (`--geometry fan` and its options, as for
+    /// `simulate ct`).
+    #[command(flatten)]
+    pub fan: FanArgs,
     /// Volumes, MRI: simulated acceleration (equispaced columns, 8 % fully sampled centre)
     /// [default: 4].
     #[arg(long)]
@@ -143,6 +151,12 @@ impl BatchArgs {
         }
         if let Some(axis) = self.axis.filter(|&x| x > 2) {
             return Err(invalid(format!("--axis must be 0, 1 or 2, got {axis}")));
+        }
+        self.fan.validate()?;
+        if self.fan.beam == Beam::Fan && problem != Problem::Ct {
+            return Err(invalid(format!(
+                "--geometry fan applies to ct volumes, not {problem}"
+            )));
         }
         Ok(())
     }
@@ -282,27 +296,32 @@ fn slice_measurement(a: &ReconArgs, image: &Array2<f32>, units: &str) -> Result<
                 return Err(invalid(format!("CT needs square slices, got {h}x{w}")));
             }
             let views = a.batch.views();
-            let angles: Vec<f32> = (0..views)
-                .map(|k| k as f32 * 180.0 / views as f32)
-                .collect();
-            let n_det = RadonGeometry::default_n_det(h);
-            let radon =
-                Radon::new(RadonGeometry::from_degrees(h, &angles, n_det)).invalid_input()?;
-            let sino = radon
-                .forward(&image.view().into_dyn())
-                .into_dimensionality::<Ix2>()?;
-            (
-                MeasurementData::Sinogram(sino),
-                Geometry::ParallelBeam {
+            let geometry = match a.batch.fan.beam {
+                Beam::Parallel => Geometry::ParallelBeam {
                     size: h,
-                    angles_deg: angles,
-                    n_det,
+                    angles_deg: (0..views)
+                        .map(|k| k as f32 * 180.0 / views as f32)
+                        .collect(),
+                    n_det: RadonGeometry::default_n_det(h),
                     det_spacing: 1.0,
                 },
-                Mask::Views {
-                    kept: (0..views).collect(),
-                },
-            )
+                Beam::Fan => {
+                    let g = CtGeometryArgs {
+                        views: Some(views),
+                        angles: None,
+                        full_views: None,
+                        n_det: None,
+                        det_spacing: None,
+                    };
+                    Geometry::fan_beam(&a.batch.fan.geometry(h, &g, views)?)
+                }
+            };
+            let scan = CtScan {
+                geometry,
+                kept: (0..views).collect(),
+                noise: CtNoise::None,
+            };
+            return scan.simulate(image, 0, units == HU_UNITS).invalid_input();
         }
         Problem::Mri => {
             let mask =

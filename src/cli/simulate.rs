@@ -11,8 +11,9 @@ use crate::io::measurement::{
     Provenance, Sidecar,
 };
 use crate::io::memory::{bytes_of, F32};
+use crate::task::ct_scan::{CtNoise, CtScan};
 use crate::task::Problem;
-use anyhow::{anyhow, Result};
+use anyhow::Result;
 use clap::{Args, Subcommand, ValueEnum};
 use medsgm_operators::mar_sim::{simulate_metal_artifacts, MarSimParams};
 use medsgm_operators::metal::{
@@ -21,8 +22,7 @@ use medsgm_operators::metal::{
 use medsgm_operators::phantom::anatomical::MetalMaterial;
 use medsgm_operators::radon::{Radon, RadonGeometry};
 use medsgm_operators::{
-    kspace_mask, noise, CtProjector, DetectorKind, FanBeam, FanGeometry, Fft2, LinearOperator,
-    RealInput,
+    kspace_mask, noise, DetectorKind, FanGeometry, Fft2, LinearOperator, RealInput,
 };
 use ndarray::{Array2, Ix2};
 use num_complex::Complex32;
@@ -157,7 +157,7 @@ pub enum FanDetector {
 
 impl FanArgs {
     /// Checks that fan-only options come with `--geometry fan`.
-    fn validate(&self) -> Result<()> {
+    pub fn validate(&self) -> Result<()> {
         if self.beam == Beam::Parallel {
             let fan_only = [
                 ("--source-distance", self.source_distance.is_some()),
@@ -174,7 +174,12 @@ impl FanArgs {
 
     /// The fan geometry over all source angles of `view_count` views, and the angles in
     /// degrees (a full scan over 360°, or a short scan over 180° + 2γ_m).
-    fn geometry(&self, size: usize, g: &CtGeometryArgs, view_count: usize) -> Result<FanGeometry> {
+    pub fn geometry(
+        &self,
+        size: usize,
+        g: &CtGeometryArgs,
+        view_count: usize,
+    ) -> Result<FanGeometry> {
         let r = self.source_distance.unwrap_or(2.0 * size as f32);
         let d = self.detector_distance.unwrap_or(2.0 * r);
         let kind = match self.detector {
@@ -430,98 +435,45 @@ fn simulate_ct(c: &CtSimArgs) -> Result<()> {
     let (image, hu) = square_image(&c.common)?;
     let size = image.nrows();
     let (angles, kept) = view_sets(&c.geometry, 23);
-    let (geometry, projector): (Geometry, CtProjector) = match c.fan.beam {
+    let geometry = match c.fan.beam {
         Beam::Parallel => {
             let n_det = detector_bins(&c.geometry, size);
-            let det_spacing = c.geometry.parallel_det_spacing();
-            let measured: Vec<f32> = kept.iter().map(|&k| angles[k]).collect();
-            let radon = Radon::new(
-                RadonGeometry::from_degrees(size, &measured, n_det).with_det_spacing(det_spacing),
-            )
-            .invalid_input()?;
-            let sino = sinogram_bytes(angles.len(), n_det, sinogram_planes(c));
-            check_memory(&c.common, (size, angles.len(), n_det), sino)?;
+            let views = angles.len();
             let g = Geometry::ParallelBeam {
                 size,
                 angles_deg: angles,
                 n_det,
-                det_spacing,
+                det_spacing: c.geometry.parallel_det_spacing(),
             };
-            (g, radon.into())
+            g.validate_ct().invalid_input()?;
+            let sino = sinogram_bytes(views, n_det, sinogram_planes(c));
+            check_memory(&c.common, (size, views, n_det), sino)?;
+            g
         }
         Beam::Fan => {
             let fan = c.fan.geometry(size, &c.geometry, angles.len())?;
-            let g = Geometry::FanBeam {
-                size,
-                angles_deg: fan.angles.iter().map(|a| a.to_degrees()).collect(),
-                n_det: fan.n_det,
-                det_spacing: fan.det_spacing,
-                source_distance: fan.source_distance,
-                detector_distance: fan.detector_distance,
-                detector: fan.detector,
-                det_offset: fan.det_offset,
-            };
-            let measured = g
-                .fan_geometry(Some(&kept))
-                .ok_or_else(|| anyhow!("not a fan-beam geometry"))?;
-            measured.validate().invalid_input()?;
             // the sinogram planes and the three per-ray tables of the measured views
             let sino = sinogram_bytes(fan.n_views(), fan.n_det, sinogram_planes(c))
                 .saturating_add(sinogram_bytes(kept.len(), fan.n_det, 3));
             check_memory(&c.common, (size, fan.n_views(), fan.n_det), sino)?;
-            (g, FanBeam::new(measured).invalid_input()?.into())
+            Geometry::fan_beam(&fan)
         }
     };
-    let clean = projector
-        .forward(&image.view().into_dyn())
-        .into_dimensionality::<Ix2>()?;
-    let seed = c.common.seed;
-    let (sino, noise_model) = match (c.noise.i0, c.noise.sigma) {
-        (Some(i0), _) => {
-            let s = c.noise.attenuation_scale.unwrap_or(4.0 / size as f32);
-            let physical = clean.mapv(|p| p * s);
-            let noisy = noise::transmission_with_electronic(
-                &physical.view(),
-                i0,
-                c.noise.electronic_sigma,
-                seed,
-            )?;
-            (
-                noisy.mapv(|p| p / s),
-                Noise::PoissonTransmission {
-                    i0,
-                    attenuation_scale: s,
-                    electronic_sigma: c.noise.electronic_sigma,
-                    seed,
-                },
-            )
-        }
-        (None, Some(sigma)) => (
-            noise::gaussian(&clean.view(), sigma, seed)?,
-            Noise::Gaussian { sigma, seed },
-        ),
-        (None, None) => (clean, Noise::None),
-    };
-    let data = MeasurementData::Sinogram(sino);
-    let mut sidecar = Sidecar::new(
-        Problem::Ct,
-        &data,
+    let scan = CtScan {
         geometry,
-        Mask::Views { kept },
-        noise_model,
-        if hu {
-            "line integral of HU per pixel length"
-        } else {
-            "line integral of image intensity per pixel length"
+        kept,
+        noise: match (c.noise.i0, c.noise.sigma) {
+            (Some(i0), _) => CtNoise::Transmission {
+                i0,
+                electronic_sigma: c.noise.electronic_sigma,
+                attenuation_scale: c.noise.attenuation_scale,
+            },
+            (None, Some(sigma)) => CtNoise::Gaussian { sigma },
+            (None, None) => CtNoise::None,
         },
-    );
-    sidecar.provenance = Some(provenance(&c.common));
-    let meas = Measurement {
-        sidecar,
-        data,
-        sinogram_mask: None,
-        metal_mask: None,
     };
+    let mut meas = scan.simulate(&image, c.common.seed, hu).invalid_input()?;
+    meas.sidecar.provenance = Some(provenance(&c.common));
     check_finite_data(&c.common, &meas.data)?;
     save_measurement(&c.common.out, &meas)?;
     report(&c.common.out, &meas);

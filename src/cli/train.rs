@@ -93,7 +93,6 @@ pub fn run(a: &TrainArgs) -> Result<()> {
         )));
     }
     let doc = config_table(&a.config)?;
-    let _lock = lock_run_folder(&a.out_dir)?;
     if doc.contains_key("vae") {
         return run_lsgm(a);
     }
@@ -104,7 +103,7 @@ pub fn run(a: &TrainArgs) -> Result<()> {
     if let Some(steps) = a.steps {
         config.steps = steps;
     }
-    refuse_existing_run(a)?;
+    let lock = claim_run_folder(a)?;
     a.memory.check(
         &format!("the training configuration {}", a.config.display()),
         config.memory_bytes(),
@@ -134,7 +133,7 @@ pub fn run(a: &TrainArgs) -> Result<()> {
         trainer.step(),
         trainer.config().steps
     );
-    start_run(a)?;
+    let _lock = start_run(a, lock)?;
     write_config(&a.out_dir, trainer.config())?;
     if !a.resume {
         // the step-0 state: a run killed in its first steps is resumable
@@ -163,11 +162,10 @@ fn run_files_in(dir: &Path) -> Vec<PathBuf> {
     found
 }
 
-/// Creates `--out-dir` and locks it for the whole run ([`try_lock_folder`]): a second
+/// Locks the existing folder `dir` for the whole run ([`try_lock_folder`]): a second
 /// `medsgm train` into the same folder (e.g. a resume started twice) would interleave
 /// checkpoints and training states, so it is refused.
 fn lock_run_folder(dir: &Path) -> Result<Option<std::fs::File>> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     match try_lock_folder(dir)? {
         FolderLock::Held(f) => Ok(Some(f)),
         FolderLock::Busy => Err(invalid(format!(
@@ -176,6 +174,19 @@ fn lock_run_folder(dir: &Path) -> Result<Option<std::fs::File>> {
         ))),
         FolderLock::Unsupported => Ok(None),
     }
+}
+
+/// Claims `--out-dir` before anything reads it: locked when it exists (see
+/// [`lock_run_folder`]), then [`refuse_existing_run`]. A folder that does not exist yet is
+/// created and locked by [`start_run`], so a refused configuration leaves nothing behind.
+fn claim_run_folder(a: &TrainArgs) -> Result<Option<std::fs::File>> {
+    let lock = if a.out_dir.is_dir() {
+        lock_run_folder(&a.out_dir)?
+    } else {
+        None
+    };
+    refuse_existing_run(a)?;
+    Ok(lock)
 }
 
 /// Without `--resume` or `--force`, an `--out-dir` holding any file of a training run (its
@@ -206,9 +217,17 @@ fn refuse_existing_run(a: &TrainArgs) -> Result<()> {
     Ok(())
 }
 
-/// Before a new run writes anything: with `--force`, removes the earlier run's files from
-/// `--out-dir` (see [`RUN_FILES`]) so that the folder describes the new run only.
-fn start_run(a: &TrainArgs) -> Result<()> {
+/// Before a run writes anything: creates `--out-dir` and locks it unless
+/// [`claim_run_folder`] already holds the lock, and with `--force` removes the earlier run's
+/// files (see [`RUN_FILES`]) so that the folder describes the new run only. Returns the lock,
+/// held until the run ends.
+fn start_run(a: &TrainArgs, lock: Option<std::fs::File>) -> Result<Option<std::fs::File>> {
+    std::fs::create_dir_all(&a.out_dir)
+        .with_context(|| format!("creating {}", a.out_dir.display()))?;
+    let lock = match lock {
+        Some(l) => Some(l),
+        None => lock_run_folder(&a.out_dir)?,
+    };
     if a.force {
         for p in run_files_in(&a.out_dir) {
             std::fs::remove_file(&p).with_context(|| {
@@ -216,7 +235,7 @@ fn start_run(a: &TrainArgs) -> Result<()> {
             })?;
         }
     }
-    Ok(())
+    Ok(lock)
 }
 
 /// The state file of `--resume` (an error naming it when missing).
@@ -254,7 +273,7 @@ fn run_scorevae(a: &TrainArgs) -> Result<()> {
             "--reset-ema does not apply to a ScoreVAE encoder (it keeps no EMA)",
         ));
     }
-    refuse_existing_run(a)?;
+    let lock = claim_run_folder(a)?;
     a.memory.check(
         &format!("the training configuration {}", a.config.display()),
         config.memory_bytes(),
@@ -274,7 +293,7 @@ fn run_scorevae(a: &TrainArgs) -> Result<()> {
         trainer.step(),
         trainer.config().steps
     );
-    start_run(a)?;
+    let _lock = start_run(a, lock)?;
     write_config(&a.out_dir, trainer.config())?;
     if !a.resume {
         trainer.save(&a.out_dir)?;
@@ -287,7 +306,7 @@ fn run_lsgm(a: &TrainArgs) -> Result<()> {
     if let Some(steps) = a.steps {
         config.prior_steps = steps;
     }
-    refuse_existing_run(a)?;
+    let lock = claim_run_folder(a)?;
     a.memory.check(
         &format!("the training configuration {}", a.config.display()),
         config.memory_bytes(),
@@ -320,7 +339,7 @@ fn run_lsgm(a: &TrainArgs) -> Result<()> {
         trainer.prior_step(),
         trainer.config().prior_steps
     );
-    start_run(a)?;
+    let _lock = start_run(a, lock)?;
     // the resumed run's configuration with the new data source it trains on
     write_config(&a.out_dir, &recorded)?;
     if !a.resume {

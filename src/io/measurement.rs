@@ -434,6 +434,20 @@ impl Geometry {
         }
     }
 
+    /// The sidecar record of an operators-crate fan-beam geometry (angles in degrees).
+    pub fn fan_beam(fan: &FanGeometry) -> Geometry {
+        Geometry::FanBeam {
+            size: fan.size,
+            angles_deg: fan.angles.iter().map(|a| a.to_degrees()).collect(),
+            n_det: fan.n_det,
+            det_spacing: fan.det_spacing,
+            source_distance: fan.source_distance,
+            detector_distance: fan.detector_distance,
+            detector: fan.detector,
+            det_offset: fan.det_offset,
+        }
+    }
+
     /// The fan-beam geometry of the operators crate (angles in radians), over the full view
     /// set or the `views` it lists; None for other geometries.
     pub fn fan_geometry(&self, views: Option<&[usize]>) -> Option<FanGeometry> {
@@ -486,7 +500,7 @@ impl Geometry {
 
     /// Checks a CT geometry against the operators' bounds (sizes, views, bins, spacing and,
     /// for fan beam, the source and detector placement).
-    fn validate_ct(&self) -> Result<()> {
+    pub fn validate_ct(&self) -> Result<()> {
         if let Some((angles_deg, size)) = match self {
             Geometry::ParallelBeam {
                 angles_deg, size, ..

@@ -1,8 +1,9 @@
 //! The application's domain vocabulary, below the CLI and shared by `recon`, `simulate`,
 //! `demo`, `bench` and `tune`: which inverse problem ([`Problem`]) and which reconstruction
 //! method ([`Method`]). Each is defined once, with its command-line, config and sidecar
-//! spelling.
+//! spelling. [`ct_scan`]: a CT acquisition (geometry, measured views, noise) and its simulation.
 
+pub mod ct_scan;
 mod method;
 mod problem;
 
