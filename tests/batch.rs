@@ -287,6 +287,62 @@ fn dicom_series_in_gives_a_derived_series_out() {
     }
 }
 
+/// The memory of a DICOM series is checked from its headers before any pixel data is decoded:
+/// the declared pixels are rows × columns × frames summed over the files, and a batch over a
+/// series that does not fit `--max-memory` is refused (exit 2) with no output.
+#[test]
+fn dicom_series_memory_is_checked_from_the_headers() {
+    let Some(ct) = real("CT_small.dcm") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let src = read_dicom_file(&ct).unwrap();
+    let (_, h, w) = src.data.dim();
+    assert_eq!(
+        medsgm::io::dicom::declared_input_pixels(&ct, None).unwrap(),
+        (h * w) as u64
+    );
+    let data = ndarray::concatenate(Axis(0), &[src.data.view(); 4]).unwrap();
+    let mut vol = src.clone();
+    vol.frames = vec![src.frames[0].clone(); 4];
+    for (k, f) in vol.frames.iter_mut().enumerate() {
+        if let Some(p) = f.position.as_mut() {
+            p[2] += k as f64 * 5.0;
+        }
+    }
+    vol.data = data.clone();
+    std::fs::create_dir(tmp.path().join("in")).unwrap();
+    let series = tmp.path().join("in/s");
+    write_derived_series(&series, &data.view(), Some(&vol), &Default::default()).unwrap();
+    assert_eq!(
+        medsgm::io::dicom::declared_input_pixels(&series, None).unwrap(),
+        (4 * h * w) as u64
+    );
+    let o = medsgm(
+        &[
+            "recon",
+            "ct",
+            "--method",
+            "fbp",
+            "--input",
+            "in",
+            "--output",
+            "out",
+            "--max-memory",
+            "200K",
+        ],
+        tmp.path(),
+    );
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    let summary = std::fs::read_to_string(tmp.path().join("out/summary.json")).unwrap_or_default();
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        format!("{err}{summary}").contains("needs an estimated"),
+        "{err}{summary}"
+    );
+    assert!(!tmp.path().join("out/s").exists());
+}
+
 /// `--anonymize`: pseudonymous output names, no input names, UIDs or quoted values in the
 /// summary and progress lines (also in a failed input's error), the mapping only when asked,
 /// and the two series of one study still one (new) study.

@@ -30,7 +30,10 @@ use crate::cli::{exit_code, invalid, InputContext};
 use crate::eval::uncertainty::{object_mean_sd, SliceTrust};
 use crate::io::atomic::write_bytes_atomic;
 use crate::io::dicom::padding::AIR_HU;
-use crate::io::dicom::{read_dicom, read_dicom_series, write_derived_series, DerivedSeriesOptions};
+use crate::io::dicom::{
+    declared_input_pixels, read_dicom, read_dicom_series, write_derived_series,
+    DerivedSeriesOptions,
+};
 use crate::io::folder_lock::{try_lock_folder, FolderLock};
 use crate::io::guard::{refuse_nested_output, refuse_overwriting_inputs, resolved};
 use crate::io::measurement::{Geometry, Mask, Measurement, MeasurementData, Noise, Sidecar};
@@ -788,8 +791,15 @@ fn process(
                     "DICOM inputs are reconstructed along their slice axis 0 (drop --axis)",
                 ));
             }
-            let vol = match &item.series {
-                Some((uid, _, _)) => read_dicom_series(&item.path, Some(uid)),
+            // the per-file decoded frames, their concatenation and the raw pixel data, from
+            // the headers before any pixel data is decoded (a series of many large or
+            // compressed files must not allocate first)
+            let uid = item.series.as_ref().map(|(uid, _, _)| uid.as_str());
+            let pixels = declared_input_pixels(&item.path, uid).invalid_input()?;
+            a.memory
+                .check(&item.label(), bytes_of(&[(pixels, 2 * F32 + 2)]))?;
+            let vol = match uid {
+                Some(uid) => read_dicom_series(&item.path, Some(uid)),
                 None => read_dicom(&item.path),
             }
             .invalid_input()?;

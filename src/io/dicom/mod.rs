@@ -33,7 +33,9 @@ pub mod write;
 pub use geometry::{FrameGeometry, SliceOrder};
 pub use padding::Padding;
 pub use read::{read_dicom_file, DicomHeader, DicomVolume, MAX_PIXELS};
-pub use series::{is_dicom_file, read_dicom_series, scan_series, SeriesEntry};
+pub use series::{
+    declared_input_pixels, is_dicom_file, read_dicom_series, scan_series, SeriesEntry,
+};
 pub use write::{write_derived_file, write_derived_series, DerivedSeriesOptions, WrittenSeries};
 
 use anyhow::Result;

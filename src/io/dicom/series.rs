@@ -22,6 +22,9 @@ pub struct SeriesEntry {
     pub modality: String,
     /// The files, sorted by path.
     pub files: Vec<PathBuf>,
+    /// Pixels the files declare in their headers (Σ rows × columns × frames): what reading
+    /// the series will decode, known before any pixel data is read.
+    pub pixels: u64,
 }
 
 /// Whether `path` starts like a DICOM Part 10 file (`DICM` at byte 128).
@@ -71,48 +74,84 @@ pub fn scan_series(dir: &Path) -> Result<Vec<SeriesEntry>> {
         }
         let uid = element_string(&obj, tags::SERIES_INSTANCE_UID)
             .ok_or_else(|| anyhow!("{} has no SeriesInstanceUID", path.display()))?;
-        groups
-            .entry(uid.clone())
-            .or_insert_with(|| SeriesEntry {
-                series_instance_uid: uid,
-                modality: element_string(&obj, tags::MODALITY).unwrap_or_default(),
-                files: Vec::new(),
-            })
-            .files
-            .push(path);
+        let pixels = declared_pixels(&obj);
+        let entry = groups.entry(uid.clone()).or_insert_with(|| SeriesEntry {
+            series_instance_uid: uid,
+            modality: element_string(&obj, tags::MODALITY).unwrap_or_default(),
+            files: Vec::new(),
+            pixels: 0,
+        });
+        entry.files.push(path);
+        entry.pixels = entry.pixels.saturating_add(pixels);
     }
     Ok(groups.into_values().collect())
+}
+
+/// Rows × columns × frames an image header declares (0 where absent or not a number).
+fn declared_pixels(obj: &dicom::object::InMemDicomObject) -> u64 {
+    let int = |tag| {
+        obj.get(tag)
+            .and_then(|e| e.to_int::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let frames = obj
+        .get(tags::NUMBER_OF_FRAMES)
+        .and_then(|e| e.to_int::<u64>().ok())
+        .unwrap_or(1);
+    int(tags::ROWS)
+        .saturating_mul(int(tags::COLUMNS))
+        .saturating_mul(frames)
+}
+
+/// The series of a folder: the one with `series_uid`, or the only series there.
+fn select_series(dir: &Path, series_uid: Option<&str>) -> Result<SeriesEntry> {
+    let series = scan_series(dir)?;
+    match series_uid {
+        Some(uid) => series
+            .into_iter()
+            .find(|s| s.series_instance_uid == uid)
+            .ok_or_else(|| anyhow!("no series with SeriesInstanceUID {uid}")),
+        None if series.len() > 1 => Err(anyhow!(
+            "{} series found; choose one by SeriesInstanceUID: {}",
+            series.len(),
+            series
+                .iter()
+                .map(|s| format!(
+                    "{} ({}, {} files)",
+                    s.series_instance_uid,
+                    s.modality,
+                    s.files.len()
+                ))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+        None => series
+            .into_iter()
+            .next()
+            .ok_or_else(|| anyhow!("no DICOM files found")),
+    }
 }
 
 /// Reads a series from a folder: the one with `series_uid`, or the only series there.
 pub fn read_dicom_series(dir: &Path, series_uid: Option<&str>) -> Result<DicomVolume> {
     let ctx = || format!("cannot read DICOM series in {}", dir.display());
-    let series = scan_series(dir).with_context(ctx)?;
-    let entry = match series_uid {
-        Some(uid) => series
-            .iter()
-            .find(|s| s.series_instance_uid == uid)
-            .ok_or_else(|| anyhow!("no series with SeriesInstanceUID {uid}")),
-        None => match series.as_slice() {
-            [] => Err(anyhow!("no DICOM files found")),
-            [one] => Ok(one),
-            many => Err(anyhow!(
-                "{} series found; choose one by SeriesInstanceUID: {}",
-                many.len(),
-                many.iter()
-                    .map(|s| format!(
-                        "{} ({}, {} files)",
-                        s.series_instance_uid,
-                        s.modality,
-                        s.files.len()
-                    ))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )),
-        },
-    }
-    .with_context(ctx)?;
+    let entry = select_series(dir, series_uid).with_context(ctx)?;
     stack_files(&entry.files).with_context(ctx)
+}
+
+/// The pixels a DICOM input declares in its headers — a file, or the series `series_uid` (or
+/// the only one) of a folder — read without decoding any pixel data, so the memory of a read
+/// can be checked before it happens.
+pub fn declared_input_pixels(path: &Path, series_uid: Option<&str>) -> Result<u64> {
+    if path.is_dir() {
+        Ok(select_series(path, series_uid)
+            .with_context(|| format!("cannot read DICOM series in {}", path.display()))?
+            .pixels)
+    } else {
+        let (obj, _) = open_checked(path, true)
+            .with_context(|| format!("cannot read DICOM file {}", path.display()))?;
+        Ok(declared_pixels(&obj))
+    }
 }
 
 /// Reads the given files of one series and stacks their frames into an ordered volume.
