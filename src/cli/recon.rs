@@ -20,12 +20,14 @@ use crate::io::measurement::{
     load_measurement, measurement_files, Geometry, Mask, Measurement, MeasurementData,
 };
 use crate::io::memory::{bytes_of, F32};
+use crate::task::ct_scan::at_pixel_spacing;
 use crate::task::{Method, Problem};
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use medsgm_operators::fbp::Filter;
 use medsgm_operators::hu::mu_to_hu;
 use medsgm_operators::metal::{segment_metal, METAL_THRESHOLD_HU};
+use medsgm_operators::resample::resample_area;
 use medsgm_operators::solvers::{
     fista_tv,
     li::{li, paste_metal},
@@ -502,6 +504,18 @@ pub struct ReconOutput {
 }
 
 impl ReconOutput {
+    /// The image and standard deviation resampled to `shape` over the same field of view.
+    fn resampled(self, shape: (usize, usize)) -> Self {
+        if self.image.dim() == shape {
+            return self;
+        }
+        Self {
+            image: resample_area(&self.image, shape),
+            std: self.std.map(|s| resample_area(&s, shape)),
+            ..self
+        }
+    }
+
     fn classical(image: Array2<f32>, window: Window) -> Self {
         Self {
             image,
@@ -791,6 +805,43 @@ pub fn std_path(out: &Path) -> PathBuf {
     out.with_file_name(format!("{}_std{}", &name[..split], &name[split..]))
 }
 
+/// CT measurements whose sidecar records a pixel spacing more than 10 % from the prior's,
+/// re-expressed on the prior's grid ([`crate::task::ct_scan::at_pixel_spacing`]), so that the
+/// prior sees anatomy at the scale it was trained at; `None` when no rescaling applies.
+fn at_prior_spacing(ms: &[Measurement], model: &LoadedModel) -> Result<Option<Vec<Measurement>>> {
+    let Some(prior) = model.pixel_spacing_mm() else {
+        return Ok(None);
+    };
+    let apart = |m: &Measurement| {
+        m.sidecar
+            .pixel_spacing_mm
+            .is_some_and(|s| (s / prior - 1.0).abs() > 0.1)
+    };
+    if !ms.iter().any(apart) {
+        return Ok(None);
+    }
+    let rescaled = ms
+        .iter()
+        .map(|m| {
+            at_pixel_spacing(m, prior)
+                .map(|r| r.unwrap_or_else(|| m.clone()))
+                .map_err(|e| invalid(format!("the measurement on the prior's grid: {e:#}")))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if let (Some(first), Some(m)) = (rescaled.first(), ms.first()) {
+        let (from, to) = (m.sidecar.image_shape(), first.sidecar.image_shape());
+        eprintln!(
+            "the {}x{} measurement grid at {:.3} mm is reconstructed on the prior's {prior:.3} mm grid ({}x{}) and resampled back",
+            from.0,
+            from.1,
+            m.sidecar.pixel_spacing_mm.unwrap_or(f32::NAN),
+            to.0,
+            to.1
+        );
+    }
+    Ok(Some(rescaled))
+}
+
 /// Reconstructs one measurement of the requested problem.
 pub fn reconstruct(
     a: &ReconArgs,
@@ -813,7 +864,28 @@ pub fn reconstruct_batch(
 ) -> Result<Vec<ReconOutput>> {
     match (model, a.method.inverse_method(), a.problem) {
         (Some(model), Some(method), Problem::Ct) => {
-            score_batch(a, ms, model, method, |m| ct_score_problem(a, m, model))
+            let Some(prior_grid) = at_prior_spacing(ms, model)? else {
+                return score_batch(a, ms, model, method, |m| ct_score_problem(a, m, model));
+            };
+            if let Some(first) = prior_grid.first() {
+                a.memory.check(
+                    "the measurement on the prior's grid",
+                    recon_bytes(
+                        a,
+                        ReconSize::of(&first.sidecar.geometry),
+                        ms.len(),
+                        Some(model),
+                    )?,
+                )?;
+            }
+            let outs = score_batch(a, &prior_grid, model, method, |m| {
+                ct_score_problem(a, m, model)
+            })?;
+            Ok(outs
+                .into_iter()
+                .zip(ms)
+                .map(|(o, m)| o.resampled(m.sidecar.image_shape()))
+                .collect())
         }
         (Some(model), Some(method), Problem::Mri) => {
             score_batch(a, ms, model, method, |m| mri_score_problem(a, m, model))

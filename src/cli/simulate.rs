@@ -5,7 +5,9 @@ use crate::cli::args::{validate_output_path, ImageInput, MemoryArgs};
 use crate::cli::{invalid, InputContext};
 use crate::io::dicom::padding::AIR_HU;
 use crate::io::guard::refuse_overwriting_inputs;
-use crate::io::measurement::{companion_name, measurement_outputs, MAX_KSPACE_SIDE};
+use crate::io::measurement::{
+    companion_name, measurement_outputs, MAX_KSPACE_SIDE, PIXEL_SPACING_RANGE_MM,
+};
 use crate::io::measurement::{
     save_measurement, Geometry, Mask, MaskGenerator, Measurement, MeasurementData, Noise,
     Provenance, Sidecar,
@@ -59,6 +61,11 @@ pub struct SimCommon {
     /// Seed of every random choice (noise, random masks).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// CT: the image's in-plane pixel spacing in mm, recorded in the sidecar so that score
+    /// methods reconstruct on their prior's spacing (default: a DICOM input's PixelSpacing;
+    /// none for PNG/NPY inputs).
+    #[arg(long)]
+    pub pixel_spacing: Option<f32>,
     /// Memory budget (checked before the measurement is computed).
     #[command(flatten)]
     pub memory: MemoryArgs,
@@ -66,6 +73,14 @@ pub struct SimCommon {
 
 impl SimCommon {
     fn validate(&self) -> Result<()> {
+        if let Some(mm) = self.pixel_spacing {
+            let (lo, hi) = PIXEL_SPACING_RANGE_MM;
+            if !(mm.is_finite() && (lo..=hi).contains(&mm)) {
+                return Err(invalid(format!(
+                    "--pixel-spacing must be in [{lo}, {hi}] mm, got {mm}"
+                )));
+            }
+        }
         if self.out.extension().is_none_or(|e| e != "npy") {
             return Err(invalid(format!(
                 "measurement output {} must end in .npy",
@@ -333,11 +348,14 @@ fn detector_bins(g: &CtGeometryArgs, size: usize) -> usize {
         .unwrap_or_else(|| RadonGeometry::default_n_det(size))
 }
 
-/// The image, checked to be square (parallel-beam CT reconstructs N×N images), and whether it
-/// is in HU (a DICOM CT slice). DICOM padding (Pixel Padding Value: outside the field of view)
-/// becomes air, μ = 0.
-fn square_image(common: &SimCommon) -> Result<(Array2<f32>, bool)> {
+/// The image, checked to be square (parallel-beam CT reconstructs N×N images), whether it is
+/// in HU (a DICOM CT slice) and its pixel spacing (`--pixel-spacing`, else the DICOM header's).
+/// DICOM padding (Pixel Padding Value: outside the field of view) becomes air, μ = 0.
+fn square_image(common: &SimCommon) -> Result<(Array2<f32>, bool, Option<f32>)> {
     let (mut image, source) = common.image.read_with_source()?;
+    let spacing = common
+        .pixel_spacing
+        .or_else(|| source.as_ref().and_then(|s| s.in_plane_spacing_mm()));
     let hu = source.as_ref().is_some_and(|s| s.is_hu());
     if let Some(p) = source.as_ref().filter(|_| hu).and_then(|s| s.padding()) {
         image.mapv_inplace(|v| if p.contains(v) { AIR_HU } else { v });
@@ -351,7 +369,7 @@ fn square_image(common: &SimCommon) -> Result<(Array2<f32>, bool)> {
             image.ncols()
         )));
     }
-    Ok((image, hu))
+    Ok((image, hu, spacing))
 }
 
 /// The f32 sinogram planes `simulate ct` holds at once: the clean sinogram and the written
@@ -432,7 +450,7 @@ fn check_finite_data(common: &SimCommon, data: &MeasurementData) -> Result<()> {
 /// Sparse-view sinogram y = P(Λ) T x of a parallel- or fan-beam T (+ pre-log Poisson and
 /// electronic noise, or Gaussian noise).
 fn simulate_ct(c: &CtSimArgs) -> Result<()> {
-    let (image, hu) = square_image(&c.common)?;
+    let (image, hu, spacing) = square_image(&c.common)?;
     let size = image.nrows();
     let (angles, kept) = view_sets(&c.geometry, 23);
     let geometry = match c.fan.beam {
@@ -474,6 +492,7 @@ fn simulate_ct(c: &CtSimArgs) -> Result<()> {
     };
     let mut meas = scan.simulate(&image, c.common.seed, hu).invalid_input()?;
     meas.sidecar.provenance = Some(provenance(&c.common));
+    meas.sidecar.pixel_spacing_mm = spacing;
     check_finite_data(&c.common, &meas.data)?;
     save_measurement(&c.common.out, &meas)?;
     report(&c.common.out, &meas);
@@ -482,7 +501,7 @@ fn simulate_ct(c: &CtSimArgs) -> Result<()> {
 
 /// Full-view metal-corrupted sinogram of an HU image, Λ = complement of the metal trace.
 fn simulate_mar(m: &MarSimArgs) -> Result<()> {
-    let (hu, _) = square_image(&m.common)?;
+    let (hu, _, _) = square_image(&m.common)?;
     let size = hu.nrows();
     if m.geometry.full_views.is_some() {
         return Err(invalid(
@@ -722,6 +741,9 @@ pub fn run(a: &SimulateArgs) -> Result<()> {
         }
         SimProblem::Mri(m) => {
             m.common.validate()?;
+            if m.common.pixel_spacing.is_some() {
+                return Err(invalid("--pixel-spacing applies to ct"));
+            }
             if !(m.acceleration.is_finite() && m.acceleration >= 1.0) {
                 return Err(invalid("--acceleration must be at least 1"));
             }
@@ -735,6 +757,11 @@ pub fn run(a: &SimulateArgs) -> Result<()> {
         }
         SimProblem::Mar(m) => {
             m.common.validate()?;
+            if m.common.pixel_spacing.is_some() {
+                return Err(invalid(
+                    "--pixel-spacing applies to ct (mar takes the field of view, --fov-mm)",
+                ));
+            }
             validate_geometry(&m.geometry)?;
             if !(m.i0.is_finite() && m.i0 > 0.0) {
                 return Err(invalid("--i0 (--dose) must be a positive photon count"));

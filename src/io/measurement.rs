@@ -176,6 +176,9 @@ pub struct Provenance {
     pub command: String,
 }
 
+/// Pixel spacings (mm) a sidecar may record.
+pub const PIXEL_SPACING_RANGE_MM: (f32, f32) = (0.001, 100.0);
+
 /// The JSON sidecar `<name>.json` of a measurement `<name>.npy`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -204,6 +207,11 @@ pub struct Sidecar {
     /// (reconstructions convert to HU = 1000 (μ/μ_water − 1)).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mu_water_per_pixel: Option<f32>,
+    /// In-plane pixel spacing (mm) of the image grid the geometry is measured in (from the
+    /// simulated image's DICOM header or `simulate --pixel-spacing`); score methods reconstruct
+    /// on their prior's spacing when it differs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pixel_spacing_mm: Option<f32>,
     /// MAR: companion NPY (uint8 0/1, `[size, size]`) marking the metal pixels.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metal_mask: Option<String>,
@@ -271,6 +279,7 @@ impl Sidecar {
             noise,
             units: units.into(),
             mu_water_per_pixel: None,
+            pixel_spacing_mm: None,
             metal_mask: None,
             provenance: None,
         }
@@ -399,6 +408,15 @@ impl Sidecar {
                 "mu_water_per_pixel must lie in [{}, {}] (water: 0.0192/mm times the pixel size), got {mu}",
                 MU_WATER_RANGE.0,
                 MU_WATER_RANGE.1
+            );
+        }
+        if let Some(mm) = self.pixel_spacing_mm {
+            ensure!(
+                mm.is_finite()
+                    && (PIXEL_SPACING_RANGE_MM.0..=PIXEL_SPACING_RANGE_MM.1).contains(&mm),
+                "pixel_spacing_mm must lie in [{}, {}] mm, got {mm}",
+                PIXEL_SPACING_RANGE_MM.0,
+                PIXEL_SPACING_RANGE_MM.1
             );
         }
         if let Some(f) = &self.metal_mask {
