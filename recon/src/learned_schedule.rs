@@ -239,13 +239,21 @@ pub fn discrete_loss(steps: usize, gamma: &dyn Fn(f64) -> f64, error: &dyn Fn(f6
         .sum::<f64>()
 }
 
+/// γ at which samplers stop: σ_ε² = 1 − e^{−B(10⁻³)} ≈ 1.1·10⁻⁴ (σ_ε ≈ 0.0105), the noise
+/// level where the default VP SDE's samplers stop (ε = 10⁻³), so that a learned and a fixed
+/// schedule over the same SNR range sample down to the same noise level.
+pub const SAMPLING_GAMMA_MIN: f64 = -9.115_429_865_459_795;
+
 /// The VP SDE of a learned schedule: f(t) = −½σ_t²γ'(t), g(t)² = σ_t²γ'(t),
-/// m(t) = α_t/α_0 (data at t = 0), s(t) = σ_t, prior N(0, I); ε = 1e-5 (σ_0 > 0, as for the
-/// geometric VP). Its one-step discretisation uses the expm1 transition variance.
+/// m(t) = α_t/α_0 (data at t = 0), s(t) = σ_t, prior N(0, I). Training and likelihoods start at
+/// ε = 1e-5 (σ_0 > 0, as for the geometric VP); samplers stop at the time where γ reaches
+/// [`SAMPLING_GAMMA_MIN`] (or at 1e-5 when the schedule starts above it). Its one-step
+/// discretisation uses the expm1 transition variance.
 #[derive(Debug, Clone)]
 pub struct LearnedVpSde {
     net: GammaNet,
     log_alpha2_0: f64,
+    t_sampling: f64,
 }
 
 impl LearnedVpSde {
@@ -253,7 +261,23 @@ impl LearnedVpSde {
     pub fn new(spec: &LearnedSchedule) -> Result<Self> {
         let net = GammaNet::new(spec)?;
         let log_alpha2_0 = log_sigmoid(-net.gamma(0.0));
-        Ok(Self { net, log_alpha2_0 })
+        // bisection for γ(t) = SAMPLING_GAMMA_MIN (γ is increasing)
+        let (mut lo, mut hi) = (0.0, 1.0);
+        if net.gamma(lo) < SAMPLING_GAMMA_MIN && net.gamma(hi) > SAMPLING_GAMMA_MIN {
+            for _ in 0..60 {
+                let mid = 0.5 * (lo + hi);
+                if net.gamma(mid) < SAMPLING_GAMMA_MIN {
+                    lo = mid;
+                } else {
+                    hi = mid;
+                }
+            }
+        }
+        Ok(Self {
+            net,
+            log_alpha2_0,
+            t_sampling: lo.max(1e-5),
+        })
     }
 
     /// The schedule γ_η.
@@ -282,7 +306,7 @@ impl Sde for LearnedVpSde {
         1.0
     }
     fn t_min(&self) -> f64 {
-        1e-5
+        self.t_sampling
     }
     fn discretize(&self, t: f64, t_prev: f64) -> Discretization {
         let (gs, gt) = (self.net.gamma(t_prev), self.net.gamma(t));

@@ -5,7 +5,7 @@ mod common;
 
 use medsgm_recon::learned_schedule::{
     discrete_loss, discrete_weight, posterior_variance, sigmoid, transition_variance, GammaNet,
-    GammaWeights, LearnedSchedule, MAX_FEATURES,
+    GammaWeights, LearnedSchedule, MAX_FEATURES, SAMPLING_GAMMA_MIN,
 };
 use medsgm_recon::SdeConfig;
 
@@ -106,7 +106,22 @@ fn gamma_is_monotone_with_its_derivative() {
             "SNR at {t}"
         );
     }
+    // over the VP training range, samplers stop where the default VP's do (σ_ε ≈ 0.0105)
+    let (lo, hi) = LearnedSchedule::vp_range(0.1, 20.0, 1e-5);
+    let wide = SdeConfig::Learned(LearnedSchedule {
+        gamma_min: lo,
+        gamma_max: hi,
+        ..spec.clone()
+    });
+    let wide_sde = wide.build().unwrap();
+    let SdeConfig::Learned(wide_spec) = wide else {
+        unreachable!()
+    };
+    let g_eps = GammaNet::new(&wide_spec).unwrap().gamma(wide_sde.t_min());
+    assert!((g_eps - SAMPLING_GAMMA_MIN).abs() < 1e-9, "γ(ε) = {g_eps}");
+    assert!(wide_sde.t_min_train() < wide_sde.t_min());
     let (vp_min, vp_max) = LearnedSchedule::vp_range(0.1, 20.0, 1e-3);
+    assert!((vp_min - SAMPLING_GAMMA_MIN).abs() < 1e-12);
     let vp = SdeConfig::vp().build().unwrap();
     let vp_gamma = |t: f64| (vp.std(t).powi(2) / vp.mean_coef(t).powi(2)).ln();
     assert!((vp_min - vp_gamma(1e-3)).abs() < 1e-9 && (vp_max - vp_gamma(1.0)).abs() < 1e-9);
