@@ -4,7 +4,7 @@
 # seed and steps) in chunks of 250 steps; after each chunk it measures the ELBO bits/dim of the
 # EMA network on 16 held-out anatomical phantoms (64 draws each, TEST_SEED stream, never seen in
 # training), and at the end also the ODE bits/dim. Resumable: rerun the same command after an
-# interruption. Then prints the table of BENCHMARKS §8.
+# interruption. Then prints the table of BENCHMARKS §8 and draws OUT_DIR/curves.svg.
 # Usage: [RUNS="learned vp"] data-scripts/schedule_comparison.sh OUT_DIR [MEDSGM_BINARY]
 set -euo pipefail
 out=${1:?usage: $0 OUT_DIR [MEDSGM_BINARY]}
@@ -48,4 +48,28 @@ for s in steps:
     print(f"| {s} | " + " | ".join(cells) + " |")
 cells = [("%.3f" % mean_se(f"{out}/{r}/ll_final.json", "ode")[0]) for r in runs]
 print("| 2000, ODE | " + " | ".join(cells) + " |")
+# the curves as SVG: held-out ELBO bits/dim against the training step, one line per run
+curves = {r: [mean_se(f"{out}/{r}/ll_{s}.json", "elbo")[0] for s in steps] for r in runs}
+lo = min(min(v) for v in curves.values()); hi = max(max(v) for v in curves.values())
+W, H, L, B = 640, 400, 70, 50
+X = lambda s: L + (s - steps[0]) / (steps[-1] - steps[0]) * (W - L - 20)
+Y = lambda v: 20 + (hi - v) / (hi - lo) * (H - B - 20)
+colors = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"]
+svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">',
+       f'<rect width="{W}" height="{H}" fill="white"/>',
+       f'<line x1="{L}" y1="{H-B}" x2="{W-20}" y2="{H-B}" stroke="black"/>',
+       f'<line x1="{L}" y1="20" x2="{L}" y2="{H-B}" stroke="black"/>',
+       f'<text x="{(W+L)/2}" y="{H-12}" text-anchor="middle">training step</text>',
+       f'<text x="16" y="{H/2}" transform="rotate(-90 16 {H/2})" text-anchor="middle">held-out ELBO bits/dim (lower is better)</text>']
+for s in steps:
+    svg.append(f'<text x="{X(s):.0f}" y="{H-B+16}" text-anchor="middle">{s}</text>')
+for k in range(5):
+    v = lo + k * (hi - lo) / 4
+    svg.append(f'<text x="{L-6}" y="{Y(v)+4:.0f}" text-anchor="end">{v:.2f}</text>')
+for i, (r, v) in enumerate(curves.items()):
+    pts = " ".join(f"{X(s):.1f},{Y(y):.1f}" for s, y in zip(steps, v))
+    svg.append(f'<polyline fill="none" stroke="{colors[i % 4]}" stroke-width="2" points="{pts}"/>')
+    svg.append(f'<text x="{W-30}" y="{30+16*i}" text-anchor="end" fill="{colors[i % 4]}">{r}</text>')
+svg.append("</svg>")
+open(f"{out}/curves.svg", "w").write("\n".join(svg))
 PY
