@@ -2,10 +2,11 @@
 //! behind one type, so that A = P(Λ)T, FBP and every solver take a CT measurement whatever its
 //! scanner geometry (Song et al., thesis §8.2: T is any full-view CT transform).
 
-use crate::fan::{fan_fbp, FanBeam};
+use crate::error::Result;
+use crate::fan::{fan_fbp, FanBeam, FanGeometry};
 use crate::fbp::{fbp, Filter};
-use crate::linop::{LinearOperator, Transform};
-use crate::radon::Radon;
+use crate::linop::{check_shape, LinearOperator, Transform};
+use crate::radon::{Radon, RadonGeometry};
 use ndarray::{Array2, ArrayD, ArrayView2, ArrayViewD};
 
 /// A CT projector: the Radon transform of a parallel-beam or a fan-beam geometry.
@@ -26,6 +27,56 @@ impl CtProjector {
             CtProjector::Parallel(r) => fbp(r, sino, filter),
             CtProjector::Fan(f) => fan_fbp(f, sino, filter),
         }
+    }
+
+    /// The same scan with each detector bin split into `os` sub-bins of 1/os its width, bin
+    /// centres preserved (sub-bins os·k … os·k + os − 1 tile bin k, the fan detector offset
+    /// scaled to sub-bins): averaging a sinogram over them models the detector aperture.
+    pub fn with_subdivided_bins(&self, os: usize) -> Result<CtProjector> {
+        let scale = os as f32;
+        Ok(match self {
+            CtProjector::Parallel(r) => {
+                let g = r.geometry();
+                Radon::new(RadonGeometry {
+                    n_det: g.n_det * os,
+                    det_spacing: g.det_spacing / scale,
+                    ..g.clone()
+                })?
+                .into()
+            }
+            CtProjector::Fan(f) => {
+                let g = f.geometry();
+                FanBeam::new(FanGeometry {
+                    n_det: g.n_det * os,
+                    det_spacing: g.det_spacing / scale,
+                    det_offset: g.det_offset * scale,
+                    ..g.clone()
+                })?
+                .into()
+            }
+        })
+    }
+
+    /// (views, detector bins) of the sinogram.
+    pub fn sinogram_shape(&self) -> (usize, usize) {
+        match self {
+            CtProjector::Parallel(r) => (r.geometry().n_views(), r.geometry().n_det),
+            CtProjector::Fan(f) => (f.geometry().n_views(), f.geometry().n_det),
+        }
+    }
+
+    /// T x of an N × N image as a [views, bins] sinogram.
+    pub fn project(&self, x: &ArrayView2<f32>) -> Result<Array2<f32>> {
+        check_shape("image", &self.domain_shape(), x.shape())?;
+        let (v, b) = self.sinogram_shape();
+        let got = self.forward(&x.view().into_dyn());
+        let dims = got.shape().to_vec();
+        got.into_shape_with_order((v, b))
+            .map_err(|_| crate::error::OpError::Shape {
+                what: "sinogram",
+                expected: vec![v, b],
+                got: dims,
+            })
     }
 
     /// Image side N.

@@ -31,12 +31,12 @@
 //! Mass attenuation coefficients (cm²/g) are NIST XCOM values (Hubbell & Seltzer, NIST SRD 126)
 //! at 30, 40, 50, 60, 80, 100, 150 keV, interpolated log–log.
 
+use crate::beam::CtProjector;
 use crate::error::{OpError, Result};
 pub use crate::hu::MU_WATER_PER_MM;
 use crate::linop::{check_shape, LinearOperator};
 use crate::noise::poisson_transmission;
 use crate::phantom::anatomical::MetalMaterial;
-use crate::radon::{Radon, RadonGeometry};
 use ndarray::{Array2, ArrayView2, Zip};
 use serde::{Deserialize, Serialize};
 
@@ -151,13 +151,13 @@ pub struct MarSimulation {
 /// For the anatomical phantom pass the `hu` of the metal-free slice of the same seed and the
 /// `metal_fraction` of the slice with the implant; `tissue_hu` is then the MAR ground truth.
 pub fn simulate_metal_artifacts(
-    radon: &Radon,
+    projector: &CtProjector,
     tissue_hu: &ArrayView2<f32>,
     metal_fraction: &ArrayView2<f32>,
     params: &MarSimParams,
     seed: u64,
 ) -> Result<MarSimulation> {
-    check_shape("HU image", &radon.domain_shape(), tissue_hu.shape())?;
+    check_shape("HU image", &projector.domain_shape(), tissue_hu.shape())?;
     check_shape("metal fraction", tissue_hu.shape(), metal_fraction.shape())?;
     if tissue_hu.iter().any(|v| !v.is_finite()) {
         return Err(OpError::NonFinite {
@@ -216,21 +216,16 @@ pub fn simulate_metal_artifacts(
     // Detector aperture: project onto `os` sub-bins per bin (bin centres preserved) and average
     // intensities (polychromatic data) or line integrals (ideal data) over each bin.
     let os = params.detector_oversampling;
-    let g = radon.geometry();
-    let fine = Radon::new(RadonGeometry {
-        n_det: g.n_det * os,
-        det_spacing: g.det_spacing / os as f32,
-        ..g.clone()
-    })?;
+    let fine = projector.with_subdivided_bins(os)?;
     let (pw, pb, pm) = (
-        fine.project(&water.view()),
-        fine.project(&bone.view()),
-        fine.project(&metal_img.view()),
+        fine.project(&water.view())?,
+        fine.project(&bone.view())?,
+        fine.project(&metal_img.view())?,
     );
     let rw = ratios(&MU_RHO_WATER);
     let rb = ratios(&MU_RHO_BONE);
     let rm = ratios(metal_table);
-    let (views, n_det) = (g.n_views(), g.n_det);
+    let (views, n_det) = projector.sinogram_shape();
     let bin_mean = |f: &dyn Fn(usize, usize) -> f64| {
         Array2::from_shape_fn((views, n_det), |(v, k)| {
             (0..os).map(|q| f(v, os * k + q)).sum::<f64>() / os as f64

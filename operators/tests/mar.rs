@@ -157,7 +157,7 @@ use medsgm_operators::metal::{
 };
 use medsgm_operators::radon::{Radon, RadonGeometry};
 use medsgm_operators::solvers::li::li;
-use medsgm_operators::LinearOperator;
+use medsgm_operators::{CtProjector, LinearOperator};
 
 const N: usize = 96;
 const VIEWS: usize = 120;
@@ -264,14 +264,35 @@ fn simulated_metal_artifacts_streak_fbp_and_li_reduces_them() {
         ..MarSimParams::default()
     };
     let frac = &with_metal.metal_fraction;
-    let sim = simulate_metal_artifacts(&r, &truth.view(), &frac.view(), &params, 17).unwrap();
-    let again = simulate_metal_artifacts(&r, &truth.view(), &frac.view(), &params, 17).unwrap();
+    let sim = simulate_metal_artifacts(
+        &CtProjector::from(r.clone()),
+        &truth.view(),
+        &frac.view(),
+        &params,
+        17,
+    )
+    .unwrap();
+    let again = simulate_metal_artifacts(
+        &CtProjector::from(r.clone()),
+        &truth.view(),
+        &frac.view(),
+        &params,
+        17,
+    )
+    .unwrap();
     assert_eq!(
         sim.sinogram, again.sinogram,
         "simulation must be deterministic per seed"
     );
     let no_metal = Array2::<f32>::zeros((n, n));
-    let free = simulate_metal_artifacts(&r, &truth.view(), &no_metal.view(), &params, 17).unwrap();
+    let free = simulate_metal_artifacts(
+        &CtProjector::from(r.clone()),
+        &truth.view(),
+        &no_metal.view(),
+        &params,
+        17,
+    )
+    .unwrap();
     let to_hu = |sino: &Array2<f32>| {
         mu_to_hu(
             &fbp(&r, &sino.view(), Filter::RamLak).view(),
@@ -334,7 +355,14 @@ fn simulator_reduces_to_the_ideal_sinogram_for_water_only_noise_free_data() {
         detector_oversampling: 1,
         ..MarSimParams::default()
     };
-    let sim = simulate_metal_artifacts(&r, &hu.view(), &none.view(), &params, 0).unwrap();
+    let sim = simulate_metal_artifacts(
+        &CtProjector::from(r.clone()),
+        &hu.view(),
+        &none.view(),
+        &params,
+        0,
+    )
+    .unwrap();
     let max = sim.clean_sinogram.iter().cloned().fold(0.0f32, f32::max);
     let err = (&sim.sinogram - &sim.clean_sinogram)
         .mapv(f32::abs)
@@ -343,7 +371,14 @@ fn simulator_reduces_to_the_ideal_sinogram_for_water_only_noise_free_data() {
         .fold(0.0f32, f32::max);
     assert!(max > 1.0 && err < 1e-4 * max, "max {max}, error {err}");
     params.water_correction = false;
-    let raw = simulate_metal_artifacts(&r, &hu.view(), &none.view(), &params, 0).unwrap();
+    let raw = simulate_metal_artifacts(
+        &CtProjector::from(r.clone()),
+        &hu.view(),
+        &none.view(),
+        &params,
+        0,
+    )
+    .unwrap();
     let (k, _) = sim
         .clean_sinogram
         .indexed_iter()
@@ -366,9 +401,16 @@ fn simulator_reduces_to_the_ideal_sinogram_for_water_only_noise_free_data() {
     // Bad inputs are rejected with errors.
     let mut bad = none.clone();
     bad[[3, 3]] = 1.5;
-    assert!(simulate_metal_artifacts(&r, &hu.view(), &bad.view(), &params, 0).is_err());
     assert!(simulate_metal_artifacts(
-        &r,
+        &CtProjector::from(r.clone()),
+        &hu.view(),
+        &bad.view(),
+        &params,
+        0
+    )
+    .is_err());
+    assert!(simulate_metal_artifacts(
+        &CtProjector::from(r.clone()),
         &hu.view(),
         &none.slice(ndarray::s![..32, ..]),
         &params,

@@ -22,7 +22,7 @@ use medsgm_operators::metal::{
     dilate, mar_mask, metal_trace, segment_metal, METAL_THRESHOLD_HU, TRACE_THRESHOLD,
 };
 use medsgm_operators::phantom::anatomical::MetalMaterial;
-use medsgm_operators::radon::{Radon, RadonGeometry};
+use medsgm_operators::radon::RadonGeometry;
 use medsgm_operators::{
     kspace_mask, noise, DetectorKind, FanGeometry, Fft2, LinearOperator, RealInput,
 };
@@ -305,6 +305,9 @@ pub struct MarSimArgs {
     /// Geometry (all views are measured; the mask removes the metal trace).
     #[command(flatten)]
     pub geometry: CtGeometryArgs,
+    /// Parallel or fan beam.
+    #[command(flatten)]
+    pub fan: FanArgs,
     /// Incident photons per bin of the Poisson noise.
     #[arg(long, default_value_t = 2e5)]
     pub i0: f64,
@@ -516,21 +519,40 @@ fn simulate_mar(m: &MarSimArgs) -> Result<()> {
         )));
     }
     let (angles, _) = view_sets(&m.geometry, 180);
-    let n_det = detector_bins(&m.geometry, size);
-    let radon = Radon::new(
-        RadonGeometry::from_degrees(size, &angles, n_det)
-            .with_det_spacing(m.geometry.parallel_det_spacing()),
-    )
-    .invalid_input()?;
-    // the metal simulation's sinogram planes, and the adjoint's padded views
+    let geometry = match m.fan.beam {
+        Beam::Parallel => Geometry::ParallelBeam {
+            size,
+            n_det: detector_bins(&m.geometry, size),
+            angles_deg: angles,
+            det_spacing: m.geometry.parallel_det_spacing(),
+        },
+        Beam::Fan => {
+            let views = angles.len();
+            Geometry::fan_beam(&m.fan.geometry(size, &m.geometry, views)?)
+        }
+    };
+    geometry.validate_ct().invalid_input()?;
+    let (views, n_det) = match &geometry {
+        Geometry::ParallelBeam {
+            angles_deg, n_det, ..
+        }
+        | Geometry::FanBeam {
+            angles_deg, n_det, ..
+        } => (angles_deg.len(), *n_det),
+        Geometry::Cartesian { .. } => return Err(invalid("mar needs a CT geometry")),
+    };
+    // the metal simulation's sinogram planes over the sub-binned detector, and the parallel
+    // adjoint's padded views
     let reach = size as f64 * std::f64::consts::FRAC_1_SQRT_2
         / f64::from(m.geometry.parallel_det_spacing());
     let padded = n_det.saturating_add(2 * (reach.min(1e12) as usize).saturating_add(16));
+    let fine = n_det.saturating_mul(MarSimParams::default().detector_oversampling);
     check_memory(
         &m.common,
-        (size, angles.len(), n_det),
-        sinogram_bytes(angles.len(), padded, 12),
+        (size, views, n_det),
+        sinogram_bytes(views, padded.max(fine), 12),
     )?;
+    let projector = crate::task::ct_scan::projector(&geometry, None).invalid_input()?;
     let params = MarSimParams {
         fov_mm: m.fov_mm,
         i0: m.i0,
@@ -544,7 +566,7 @@ fn simulate_mar(m: &MarSimArgs) -> Result<()> {
     // tissue value under it is irrelevant (weight 1 − c = 0).
     let metal_fraction = metal.mapv(|v| if v { 1.0f32 } else { 0.0 });
     let sim = simulate_metal_artifacts(
-        &radon,
+        &projector,
         &hu.view(),
         &metal_fraction.view(),
         &params,
@@ -552,17 +574,16 @@ fn simulate_mar(m: &MarSimArgs) -> Result<()> {
     )
     .invalid_input()?;
     // The trace of the metal dilated by one pixel (the 3×3 max-pool of the reference code).
-    let trace = metal_trace(&radon, &dilate(&metal.view(), 1).view(), TRACE_THRESHOLD)?;
+    let trace = metal_trace(
+        &projector,
+        &dilate(&metal.view(), 1).view(),
+        TRACE_THRESHOLD,
+    )?;
     let data = MeasurementData::Sinogram(sim.sinogram);
     let mut sidecar = Sidecar::new(
         Problem::Mar,
         &data,
-        Geometry::ParallelBeam {
-            size,
-            angles_deg: angles,
-            n_det,
-            det_spacing: m.geometry.parallel_det_spacing(),
-        },
+        geometry,
         Mask::Sinogram {
             file: companion_name(&m.common.out, "mask"),
         },
@@ -757,6 +778,7 @@ pub fn run(a: &SimulateArgs) -> Result<()> {
         }
         SimProblem::Mar(m) => {
             m.common.validate()?;
+            m.fan.validate()?;
             if m.common.pixel_spacing.is_some() {
                 return Err(invalid(
                     "--pixel-spacing applies to ct (mar takes the field of view, --fov-mm)",

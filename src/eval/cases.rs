@@ -276,7 +276,7 @@ impl Case {
         ))?;
         let projector = CtProjector::from(radon.clone());
         let sim = simulate_metal_artifacts(
-            &radon,
+            &projector,
             &src.tissue_hu.view(),
             &src.metal_fraction.view(),
             &MarSimParams::default(),
