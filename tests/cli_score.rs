@@ -892,8 +892,9 @@ fn demo_with_the_embedded_model_beats_fbp() {
 
 /// A measurement simulated at 1.914 mm per pixel (`simulate --pixel-spacing`, recorded in the
 /// sidecar) is reconstructed by a score method on the shipped head prior's 0.957 mm grid
-/// (256², twice as fine) and resampled back to its own 128² grid; `--pixel-spacing` applies to
-/// CT only.
+/// (256², twice as fine) and resampled back to its own 128² grid; likewise an MRI measurement
+/// at 1.5 mm through the 1 mm T1 prior; `--pixel-spacing` is refused for MAR (its spacing is
+/// the field of view over the size).
 #[test]
 fn score_methods_reconstruct_on_the_prior_spacing() {
     let tmp = tempfile::tempdir().unwrap();
@@ -958,7 +959,7 @@ fn score_methods_reconstruct_on_the_prior_spacing() {
     fails_with_2(
         &[
             "simulate",
-            "mri",
+            "mar",
             "-i",
             "head.npy",
             "--pixel-spacing",
@@ -969,4 +970,46 @@ fn score_methods_reconstruct_on_the_prior_spacing() {
         d,
         "--pixel-spacing applies to ct",
     );
+    // MRI: a 128² slice at 1.5 mm through the 1 mm T1 prior, on its 192² grid
+    let mr = head.mapv(|v: f32| ((v + 1000.0) / 2000.0).clamp(0.0, 1.0));
+    medsgm::io::npy::write_npy(&d.join("mr.npy"), &mr.view().into_dyn()).unwrap();
+    ok(
+        &[
+            "simulate",
+            "mri",
+            "-i",
+            "mr.npy",
+            "--pixel-spacing",
+            "1.5",
+            "--out",
+            "k.npy",
+        ],
+        d,
+    );
+    let t1 = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/mri_t1/model.safetensors");
+    let o = medsgm(
+        &[
+            "recon",
+            "mri",
+            "-i",
+            "k.npy",
+            "--method",
+            "dds",
+            "--model",
+            t1.to_str().unwrap(),
+            "--steps",
+            "2",
+            "--units",
+            "model",
+            "--out",
+            "rm.npy",
+        ],
+        d,
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(err.contains("grid (192x192)"), "{err}");
+    let rm = read_f32(&d.join("rm.npy"));
+    assert_eq!(rm.shape(), &[128, 128]);
+    assert!(rm.iter().all(|v| v.is_finite()));
 }

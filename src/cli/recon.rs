@@ -20,7 +20,7 @@ use crate::io::measurement::{
     load_measurement, measurement_files, Geometry, Mask, Measurement, MeasurementData,
 };
 use crate::io::memory::{bytes_of, F32};
-use crate::task::ct_scan::at_pixel_spacing;
+use crate::task::prior_grid::at_pixel_spacing;
 use crate::task::{Method, Problem};
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
@@ -805,8 +805,8 @@ pub fn std_path(out: &Path) -> PathBuf {
     out.with_file_name(format!("{}_std{}", &name[..split], &name[split..]))
 }
 
-/// CT measurements whose sidecar records a pixel spacing more than 10 % from the prior's,
-/// re-expressed on the prior's grid ([`crate::task::ct_scan::at_pixel_spacing`]), so that the
+/// CT and MRI measurements whose sidecar records a pixel spacing more than 10 % from the prior's,
+/// re-expressed on the prior's grid ([`at_pixel_spacing`]), so that the
 /// prior sees anatomy at the scale it was trained at; `None` when no rescaling applies.
 fn at_prior_spacing(ms: &[Measurement], model: &LoadedModel) -> Result<Option<Vec<Measurement>>> {
     let Some(prior) = model.pixel_spacing_mm() else {
@@ -863,11 +863,10 @@ pub fn reconstruct_batch(
     model: Option<&LoadedModel>,
 ) -> Result<Vec<ReconOutput>> {
     match (model, a.method.inverse_method(), a.problem) {
-        (Some(model), Some(method), Problem::Ct) => {
-            let Some(prior_grid) = at_prior_spacing(ms, model)? else {
-                return score_batch(a, ms, model, method, |m| ct_score_problem(a, m, model));
-            };
-            if let Some(first) = prior_grid.first() {
+        (Some(model), Some(method), problem @ (Problem::Ct | Problem::Mri)) => {
+            let prior_grid = at_prior_spacing(ms, model)?;
+            let inputs = prior_grid.as_deref().unwrap_or(ms);
+            if let (Some(_), Some(first)) = (&prior_grid, inputs.first()) {
                 a.memory.check(
                     "the measurement on the prior's grid",
                     recon_bytes(
@@ -878,17 +877,17 @@ pub fn reconstruct_batch(
                     )?,
                 )?;
             }
-            let outs = score_batch(a, &prior_grid, model, method, |m| {
-                ct_score_problem(a, m, model)
-            })?;
+            let outs = match problem {
+                Problem::Ct => {
+                    score_batch(a, inputs, model, method, |m| ct_score_problem(a, m, model))?
+                }
+                _ => score_batch(a, inputs, model, method, |m| mri_score_problem(a, m, model))?,
+            };
             Ok(outs
                 .into_iter()
                 .zip(ms)
                 .map(|(o, m)| o.resampled(m.sidecar.image_shape()))
                 .collect())
-        }
-        (Some(model), Some(method), Problem::Mri) => {
-            score_batch(a, ms, model, method, |m| mri_score_problem(a, m, model))
         }
         _ => ms
             .iter()

@@ -61,7 +61,7 @@ pub struct SimCommon {
     /// Seed of every random choice (noise, random masks).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// CT: the image's in-plane pixel spacing in mm, recorded in the sidecar so that score
+    /// CT, MRI: the image's in-plane pixel spacing in mm, recorded in the sidecar so that score
     /// methods reconstruct on their prior's spacing (default: a DICOM input's PixelSpacing;
     /// none for PNG/NPY inputs).
     #[arg(long)]
@@ -636,7 +636,11 @@ fn report(out: &std::path::Path, m: &Measurement) {
 
 /// k-space y = P(Λ) F x (+ complex Gaussian noise), stored zero-filled on the full grid.
 fn simulate_mri(m: &MriSimArgs) -> Result<()> {
-    let image = m.common.image.read()?;
+    let (image, source) = m.common.image.read_with_source()?;
+    let spacing = m
+        .common
+        .pixel_spacing
+        .or_else(|| source.as_ref().and_then(|s| s.in_plane_spacing_mm()));
     check_image_size(&m.common, &image, MAX_KSPACE_SIDE)?;
     let (h, w) = image.dim();
     // complex k-space planes: full, noisy, masked, the FFT's buffers
@@ -693,6 +697,7 @@ fn simulate_mri(m: &MriSimArgs) -> Result<()> {
         "k-space of the unitary centred 2-D FFT of the image (image units)",
     );
     sidecar.provenance = Some(provenance(&m.common));
+    sidecar.pixel_spacing_mm = spacing;
     let meas = Measurement {
         sidecar,
         data,
@@ -762,9 +767,6 @@ pub fn run(a: &SimulateArgs) -> Result<()> {
         }
         SimProblem::Mri(m) => {
             m.common.validate()?;
-            if m.common.pixel_spacing.is_some() {
-                return Err(invalid("--pixel-spacing applies to ct"));
-            }
             if !(m.acceleration.is_finite() && m.acceleration >= 1.0) {
                 return Err(invalid("--acceleration must be at least 1"));
             }

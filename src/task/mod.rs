@@ -1,10 +1,12 @@
 //! The application's domain vocabulary, below the CLI and shared by `recon`, `simulate`,
 //! `demo`, `bench` and `tune`: which inverse problem ([`Problem`]) and which reconstruction
 //! method ([`Method`]). Each is defined once, with its command-line, config and sidecar
-//! spelling. [`ct_scan`]: a CT acquisition (geometry, measured views, noise) and its simulation.
+//! spelling. [`ct_scan`]: a CT acquisition (geometry, measured views, noise) and its simulation;
+//! [`prior_grid`]: measurements re-expressed on a prior's pixel grid.
 
 pub mod ct_scan;
 mod method;
+pub mod prior_grid;
 mod problem;
 
 pub use method::Method;
