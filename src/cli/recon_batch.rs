@@ -36,12 +36,13 @@ use crate::io::dicom::{
 };
 use crate::io::folder_lock::{try_lock_folder, FolderLock};
 use crate::io::guard::{refuse_nested_output, refuse_overwriting_inputs, resolved};
-use crate::io::measurement::{Geometry, Mask, Measurement, MeasurementData, Noise, Sidecar};
+use crate::io::measurement::{Geometry, Measurement};
 use crate::io::memory::{bytes_of, F32};
 use crate::io::nifti_io::{read_nifti, read_nifti_shape, write_nifti, NiftiMeta};
 use crate::io::privacy;
 use crate::io::{read_image, write_image, ImageReadOptions, ImageWriteOptions};
 use crate::task::ct_scan::{CtNoise, CtScan};
+use crate::task::mri_scan::{MaskPattern, MriScan, VOLUME_CENTER_FRACTION};
 use crate::task::Problem;
 use crate::train::volume::in_plane_spacing;
 use anyhow::{anyhow, Context, Result};
@@ -50,9 +51,7 @@ use indicatif::MultiProgress;
 use medsgm_operators::metrics::{psnr, ssim, SsimPreset};
 use medsgm_operators::radon::RadonGeometry;
 use medsgm_operators::resample::{resample_area, side_at_spacing};
-use medsgm_operators::{kspace_mask, Fft2, LinearOperator, RealInput};
-use ndarray::{Array2, Array3, Axis, Ix2};
-use num_complex::Complex32;
+use ndarray::{Array2, Array3, Axis};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -290,10 +289,11 @@ pub fn output_path(dir: &Path, item: &WorkItem) -> PathBuf {
     }
 }
 
-/// The measurement of one image slice under the problem's forward model (noiseless).
+/// The measurement of one image slice under the problem's forward model (noiseless): the
+/// CT or MRI acquisition of [`crate::task`] that `simulate` uses.
 fn slice_measurement(a: &ReconArgs, image: &Array2<f32>, units: &str) -> Result<Measurement> {
     let (h, w) = image.dim();
-    let (data, geometry, mask) = match a.problem {
+    match a.problem {
         Problem::Ct => {
             if h != w {
                 return Err(invalid(format!("CT needs square slices, got {h}x{w}")));
@@ -324,44 +324,21 @@ fn slice_measurement(a: &ReconArgs, image: &Array2<f32>, units: &str) -> Result<
                 kept: (0..views).collect(),
                 noise: CtNoise::None,
             };
-            return scan.simulate(image, 0, units == HU_UNITS).invalid_input();
+            scan.simulate(image, 0, units == HU_UNITS).invalid_input()
         }
         Problem::Mri => {
-            let mask =
-                kspace_mask::equispaced(h, w, a.batch.acceleration(), 0.08).invalid_input()?;
-            let fft = RealInput::new(Fft2::new(h, w).invalid_input()?);
-            let mut k = fft
-                .forward(&image.view().into_dyn())
-                .into_dimensionality::<Ix2>()?;
-            k.zip_mut_with(&mask, |v, &keep| {
-                if !keep {
-                    *v = Complex32::new(0.0, 0.0)
-                }
-            });
-            (
-                MeasurementData::KSpace(k),
-                Geometry::Cartesian { h, w },
-                Mask::Columns {
-                    kept: kspace_mask::kept_columns(&mask),
-                    generator: None,
-                },
-            )
+            let scan = MriScan {
+                pattern: MaskPattern::Equispaced,
+                acceleration: a.batch.acceleration(),
+                center_fraction: VOLUME_CENTER_FRACTION,
+                sigma: None,
+            };
+            scan.simulate(image, 0).invalid_input()
         }
-        Problem::Mar => return Err(invalid(
+        Problem::Mar => Err(invalid(
             "mar reconstructs measurement files only (simulate them with `medsgm simulate mar`)",
         )),
-    };
-    let kind = match a.problem {
-        Problem::Ct => Problem::Ct,
-        _ => Problem::Mri,
-    };
-    let sidecar = Sidecar::new(kind, &data, geometry, mask, Noise::None, units);
-    Ok(Measurement {
-        sidecar,
-        data,
-        sinogram_mask: None,
-        metal_mask: None,
-    })
+    }
 }
 
 /// Sidecar units of volume slices in HU (DICOM CT): the score methods map them to the prior's

@@ -9,11 +9,11 @@ use crate::io::measurement::{
     companion_name, measurement_outputs, MAX_KSPACE_SIDE, PIXEL_SPACING_RANGE_MM,
 };
 use crate::io::measurement::{
-    save_measurement, Geometry, Mask, MaskGenerator, Measurement, MeasurementData, Noise,
-    Provenance, Sidecar,
+    save_measurement, Geometry, Mask, Measurement, MeasurementData, Noise, Provenance, Sidecar,
 };
 use crate::io::memory::{bytes_of, F32};
 use crate::task::ct_scan::{CtNoise, CtScan};
+use crate::task::mri_scan::{MaskPattern, MriScan};
 use crate::task::Problem;
 use anyhow::Result;
 use clap::{Args, Subcommand, ValueEnum};
@@ -23,11 +23,8 @@ use medsgm_operators::metal::{
 };
 use medsgm_operators::phantom::anatomical::MetalMaterial;
 use medsgm_operators::radon::RadonGeometry;
-use medsgm_operators::{
-    kspace_mask, noise, DetectorKind, FanGeometry, Fft2, LinearOperator, RealInput,
-};
-use ndarray::{Array2, Ix2};
-use num_complex::Complex32;
+use medsgm_operators::{DetectorKind, FanGeometry};
+use ndarray::Array2;
 use std::path::PathBuf;
 
 /// Arguments of `medsgm simulate`.
@@ -263,17 +260,6 @@ pub struct CtSimArgs {
     /// Noise.
     #[command(flatten)]
     pub noise: CtNoiseArgs,
-}
-
-/// k-space column mask patterns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum MaskPattern {
-    /// Equispaced columns plus a fully sampled centre (fastMRI).
-    Equispaced,
-    /// Uniformly random columns plus a fully sampled centre (fastMRI).
-    Random,
-    /// Random columns with density decaying away from the centre.
-    VariableDensity,
 }
 
 /// Arguments of `medsgm simulate mri`.
@@ -651,59 +637,15 @@ fn simulate_mri(m: &MriSimArgs) -> Result<()> {
             ((h as u64).saturating_mul(w as u64).saturating_mul(3), F32),
         ]),
     )?;
-    let seed = m.common.seed;
-    let (acc, cf) = (m.acceleration, m.center_fraction);
-    let mask = match m.mask {
-        MaskPattern::Equispaced => kspace_mask::equispaced(h, w, acc, cf),
-        MaskPattern::Random => kspace_mask::random(h, w, acc, cf, seed),
-        MaskPattern::VariableDensity => kspace_mask::variable_density(h, w, acc, cf, seed),
-    }
-    .invalid_input()?;
-    let fft = RealInput::new(Fft2::new(h, w).invalid_input()?);
-    let full = fft
-        .forward(&image.view().into_dyn())
-        .into_dimensionality::<Ix2>()?;
-    let (mut kspace, noise_model) = match m.sigma {
-        Some(sigma) => (
-            noise::complex_gaussian(&full.view(), sigma, seed)?,
-            Noise::ComplexGaussian { sigma, seed },
-        ),
-        None => (full, Noise::None),
+    let scan = MriScan {
+        pattern: m.mask,
+        acceleration: m.acceleration,
+        center_fraction: m.center_fraction,
+        sigma: m.sigma,
     };
-    kspace.zip_mut_with(&mask, |k, &keep| {
-        if !keep {
-            *k = Complex32::new(0.0, 0.0)
-        }
-    });
-    let data = MeasurementData::KSpace(kspace);
-    let mut sidecar = Sidecar::new(
-        Problem::Mri,
-        &data,
-        Geometry::Cartesian { h, w },
-        Mask::Columns {
-            kept: kspace_mask::kept_columns(&mask),
-            generator: Some(MaskGenerator {
-                pattern: m
-                    .mask
-                    .to_possible_value()
-                    .map(|v| v.get_name().to_owned())
-                    .unwrap_or_default(),
-                acceleration: acc as f32,
-                center_fraction: cf as f32,
-                seed: (m.mask != MaskPattern::Equispaced).then_some(seed),
-            }),
-        },
-        noise_model,
-        "k-space of the unitary centred 2-D FFT of the image (image units)",
-    );
-    sidecar.provenance = Some(provenance(&m.common));
-    sidecar.pixel_spacing_mm = spacing;
-    let meas = Measurement {
-        sidecar,
-        data,
-        sinogram_mask: None,
-        metal_mask: None,
-    };
+    let mut meas = scan.simulate(&image, m.common.seed).invalid_input()?;
+    meas.sidecar.provenance = Some(provenance(&m.common));
+    meas.sidecar.pixel_spacing_mm = spacing;
     check_finite_data(&m.common, &meas.data)?;
     save_measurement(&m.common.out, &meas)?;
     report(&m.common.out, &meas);

@@ -2,10 +2,12 @@
 //! `demo`, `bench` and `tune`: which inverse problem ([`Problem`]) and which reconstruction
 //! method ([`Method`]). Each is defined once, with its command-line, config and sidecar
 //! spelling. [`ct_scan`]: a CT acquisition (geometry, measured views, noise) and its simulation;
-//! [`prior_grid`]: measurements re-expressed on a prior's pixel grid.
+//! [`mri_scan`]: a Cartesian MRI acquisition and its simulation; [`prior_grid`]: measurements
+//! re-expressed on a prior's pixel grid.
 
 pub mod ct_scan;
 mod method;
+pub mod mri_scan;
 pub mod prior_grid;
 mod problem;
 
