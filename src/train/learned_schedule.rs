@@ -3,7 +3,7 @@
 //! network minimises the continuous loss L_∞ = ½ E_{t~U(ε,1)}[γ'(t)‖σ_t s_θ(z_t) + ε‖²]
 //! (likelihood-weighted DSM; σ_t s_θ = −ε̂), z_t = (α_t/α_0) x + σ_t ε. Between fixed endpoints
 //! γ_min, γ_max the expectation of L_∞ does not depend on η, so η minimises the variance of its
-//! Monte-Carlo estimate by descending ∇_η E[L²] = E[2L ∇_η L] (VDM §5.3).
+//! Monte-Carlo estimate by descending ∇_η E(L²) = E(2L ∇_η L) (VDM §5.3).
 //!
 //! The η-gradient takes one extra backward pass through γ_η only: γ(t_i) and γ'(t_i) enter the
 //! loss as leaf variables, the network's backward pass gives ∂ℓ_i/∂γ_i and ∂ℓ_i/∂γ'_i along
