@@ -609,6 +609,21 @@ fn ct_volumes_are_simulated_fan_beam_on_request() {
             ],
             "--geometry fan applies to ct volumes",
         ),
+        (
+            vec![
+                "recon",
+                "ct",
+                "--method",
+                "fbp",
+                "--input",
+                "m.npy",
+                "--out",
+                "z.npy",
+                "--geometry",
+                "fan",
+            ],
+            "--geometry fan sets the simulated measurement of volumes",
+        ),
     ] {
         let o = medsgm(&args, tmp.path());
         let err = String::from_utf8_lossy(&o.stderr);

@@ -424,6 +424,10 @@ pub fn check_method(a: &ReconArgs) -> Result<()> {
             ("--views", a.batch.views.is_some()),
             ("--acceleration", a.batch.acceleration.is_some()),
             ("--batch", a.batch.batch_size.is_some()),
+            (
+                "--geometry fan",
+                a.batch.fan.beam == crate::cli::simulate::Beam::Fan,
+            ),
         ];
         if let Some((flag, _)) = volume_only.iter().find(|(_, given)| *given) {
             return Err(invalid(format!(

@@ -993,6 +993,7 @@ pub fn run(a: &ReconArgs, out_dir: &Path) -> Result<()> {
         ("--acceleration", a.batch.acceleration.is_some()),
         ("--batch", a.batch.batch_size.is_some()),
         ("--axis", a.batch.axis.is_some()),
+        ("--geometry fan", a.batch.fan.beam == Beam::Fan),
     ];
     let any_volume = items
         .iter()

@@ -347,6 +347,23 @@ impl Trainer {
         )?)
     }
 
+    /// One step's draws for the batch `x0`: times t ~ U(ε, 1) per sample, then noise z shaped
+    /// like `x0` (in this order from `rng`, so runs resume bit for bit).
+    fn draw_times_and_noise(
+        &self,
+        x0: &Tensor,
+        rng: &mut ChaCha8Rng,
+    ) -> anyhow::Result<(Vec<f64>, Tensor)> {
+        let eps = self.sde.t_min_train();
+        let ts: Vec<f64> = (0..x0.dim(0)?)
+            .map(|_| eps + (1.0 - eps) * rng.random::<f64>())
+            .collect();
+        let z: Vec<f32> = (0..x0.elem_count())
+            .map(|_| StandardNormal.sample(rng))
+            .collect();
+        Ok((ts, Tensor::from_vec(z, x0.shape(), &self.device)?))
+    }
+
     /// The DSM loss of `x0` with times and noise drawn from `rng` (see the module docs).
     pub fn dsm_loss(
         &self,
@@ -355,14 +372,7 @@ impl Trainer {
         train: bool,
     ) -> anyhow::Result<Tensor> {
         let b = x0.dim(0)?;
-        let eps = self.sde.t_min_train();
-        let ts: Vec<f64> = (0..b)
-            .map(|_| eps + (1.0 - eps) * rng.random::<f64>())
-            .collect();
-        let z: Vec<f32> = (0..x0.elem_count())
-            .map(|_| StandardNormal.sample(rng))
-            .collect();
-        let z = Tensor::from_vec(z, x0.shape(), &self.device)?;
+        let (ts, z) = self.draw_times_and_noise(x0, rng)?;
         let col = |f: &dyn Fn(f64) -> f64| {
             Tensor::from_vec(
                 ts.iter().map(|&t| f(t) as f32).collect::<Vec<_>>(),
@@ -387,19 +397,11 @@ impl Trainer {
     /// The network and schedule updates of one step with a learned schedule (see
     /// [`super::learned_schedule`]): θ descends L_∞, η descends ½ E[L²]; returns the loss.
     fn learned_schedule_step(&mut self, x0: &Tensor, rng: &mut ChaCha8Rng) -> anyhow::Result<f64> {
+        let (ts, z) = self.draw_times_and_noise(x0, rng)?;
         let Some(sched) = &mut self.schedule else {
             bail!("no learned schedule in this run")
         };
-        let b = x0.dim(0)?;
-        let eps = self.sde.t_min_train();
-        let ts: Vec<f64> = (0..b)
-            .map(|_| eps + (1.0 - eps) * rng.random::<f64>())
-            .collect();
-        let z: Vec<f32> = (0..x0.elem_count())
-            .map(|_| StandardNormal.sample(rng))
-            .collect();
-        let z = Tensor::from_vec(z, x0.shape(), &self.device)?;
-        let t = Tensor::from_vec(ts, b, &self.device)?;
+        let t = Tensor::from_vec(ts, x0.dim(0)?, &self.device)?;
         let net = &self.net;
         let parts = learned_loss(&sched.gamma, x0, &t, &z, &|x, sigma| {
             net.forward(x, sigma, true)
