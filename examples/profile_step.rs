@@ -32,6 +32,7 @@ fn main() -> anyhow::Result<()> {
         image_size: size,
         channels: 1,
         scale_by_sigma: true,
+        positional: false,
     };
     let device = Device::Cpu;
     let map = VarMap::new();

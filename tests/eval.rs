@@ -69,6 +69,47 @@ fn bench_recon_writes_csv_json_markdown_and_figures() {
     }
 }
 
+/// `--split validation` benchmarks the validation images `tune` uses (never the test set's);
+/// the default stays the test set.
+#[test]
+fn bench_recon_split_selects_validation_or_test_images() {
+    use medsgm::eval::testset::{TEST_SEED, VALIDATION_SEED};
+    let dir = tempfile::tempdir().unwrap();
+    let ids = |split: Option<&str>| -> Vec<String> {
+        let out = dir.path().join(split.unwrap_or("default"));
+        let mut args = vec![
+            "bench",
+            "recon",
+            "--task",
+            "ct",
+            "--views",
+            "8",
+            "--methods",
+            "fbp",
+            "--n",
+            "2",
+            "--size",
+            "32",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        if let Some(s) = split {
+            args.extend(["--split", s]);
+        }
+        let o = medsgm(&args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let csv = std::fs::read_to_string(out.join("per_image.csv")).unwrap();
+        csv.lines()
+            .skip(1)
+            .map(|l| l.split(',').nth(4).unwrap().to_owned())
+            .collect()
+    };
+    let seeds = |first: u64| vec![first.to_string(), (first + 1).to_string()];
+    assert_eq!(ids(Some("validation")), seeds(VALIDATION_SEED));
+    assert_eq!(ids(None), seeds(TEST_SEED));
+    assert_eq!(ids(Some("test")), seeds(TEST_SEED));
+}
+
 /// A stand-in score solver: least-squares via the transform's inverse of the zero-filled
 /// measurements; counts its calls and batch sizes.
 struct ZeroFillSolver {

@@ -37,6 +37,7 @@ fn tiny_config() -> LsgmConfig {
             image_size: 16,
             channels: 4,
             scale_by_sigma: false,
+            positional: false,
         },
         sde: SdeConfig::geometric_vp(),
         prior_weighting: Weighting::Likelihood,

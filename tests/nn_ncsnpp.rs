@@ -144,3 +144,42 @@ fn ve_output_is_scaled_by_one_over_sigma() {
     assert!(max_abs(&r) > 1e-3);
     assert!(max_abs(&(back - &r).unwrap()) < 1e-5 * max_abs(&r).max(1.0));
 }
+
+/// PaDIS positional channels: a patch's grid is the crop of its whole image's grid, `forward`
+/// treats images as whole (centre offset 0), and the channels reach the output.
+#[test]
+fn positional_channels_locate_patches_in_the_whole_image() {
+    let dev = Device::Cpu;
+    let cfg = NcsnppConfig {
+        positional: true,
+        ..small(16)
+    };
+    let map = VarMap::new();
+    let net = Ncsnpp::init(&cfg, &map, 3, &dev).unwrap();
+    let whole = Tensor::zeros((1, 1, 32, 24), candle_core::DType::F32, &dev).unwrap();
+    let grid = net.positions(&whole, None).unwrap();
+    // The 16² patch whose top-left pixel is (4, 2): centre (12, 10), offset (−4, −2).
+    let patch = Tensor::zeros((1, 1, 16, 16), candle_core::DType::F32, &dev).unwrap();
+    let centre = Tensor::new(&[[-4f32, -2.0]], &dev).unwrap();
+    let crop = grid.narrow(2, 4, 16).unwrap().narrow(3, 2, 16).unwrap();
+    let diff = (net.positions(&patch, Some(&centre)).unwrap() - crop).unwrap();
+    assert!(max_abs(&diff) < 1e-6);
+    // Units: image_size pixels from the centre; the corner pixel of the whole image.
+    let corner = grid.flatten_all().unwrap().to_vec1::<f32>().unwrap()[0];
+    assert!((corner - (0.5 - 16.0) / 16.0).abs() < 1e-6, "{corner}");
+    // Make the output layer non-trivial (it starts at zero).
+    {
+        let data = map.data().lock().unwrap();
+        let w = &data["conv_out.weight"];
+        w.set(&Tensor::randn(0f32, 0.1, w.dims(), &dev).unwrap())
+            .unwrap();
+    }
+    let x = Tensor::rand(0f32, 1.0, (1, 1, 16, 16), &dev).unwrap();
+    let sigma = Tensor::new(&[1.0f32], &dev).unwrap();
+    let zero = Tensor::zeros((1, 2), candle_core::DType::F32, &dev).unwrap();
+    let a = net.forward(&x, &sigma, false).unwrap();
+    let b = net.forward_at(&x, Some(&zero), &sigma, false).unwrap();
+    assert_eq!(max_abs(&(&a - &b).unwrap()), 0.0);
+    let c = net.forward_at(&x, Some(&centre), &sigma, false).unwrap();
+    assert!(max_abs(&(&a - &c).unwrap()) > 1e-4 * max_abs(&a));
+}

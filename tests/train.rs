@@ -1,6 +1,6 @@
 //! Training: resume equals an uninterrupted run bit for bit; a tiny run lowers the DSM loss.
 
-use candle_core::Device;
+use candle_core::{Device, Tensor};
 use medsgm::nn::NcsnppConfig;
 use medsgm::train::data::build_source;
 use medsgm::train::{DataConfig, DataSource, TrainConfig, Trainer, Weighting};
@@ -62,7 +62,8 @@ fn flat(t: &Trainer) -> Vec<(String, Vec<f32>)> {
 }
 
 /// `init_from` starts a run from a checkpoint's EMA weights (fine-tuning), with a different
-/// seed and data; a checkpoint of another architecture is refused.
+/// seed and data; a checkpoint whose layers have other shapes is refused; a positional network
+/// starts from a plain one as that network (zero weights on the positional channels).
 #[test]
 fn init_from_starts_at_the_checkpoint_weights() {
     let dev = Device::Cpu;
@@ -96,12 +97,39 @@ fn init_from_starts_at_the_checkpoint_weights() {
         flat(&Trainer::new(cfg.clone(), phantoms(5), &dev).unwrap()),
         flat(&tuned)
     );
+    cfg.init_from = Some(ckpt.clone());
+    let mut positional = cfg.clone();
+    positional.model.positional = true;
+    let pos = Trainer::new(positional, phantoms(5), &dev).unwrap();
+    let x = Tensor::rand(0f32, 1.0, (2, 1, 16, 16), &dev).unwrap();
+    let sigma = Tensor::new(&[0.5f32, 3.0], &dev).unwrap();
+    let centres = Tensor::new(&[[5f32, -3.0], [0.0, 7.0]], &dev).unwrap();
+    let plain = tuned.net().forward(&x, &sigma, false).unwrap();
+    let scale = plain
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    let with_pos = pos
+        .net()
+        .forward_at(&x, Some(&centres), &sigma, false)
+        .unwrap();
+    let diff = (plain - with_pos)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    assert!(diff <= 1e-5 * scale, "{diff} vs {scale}");
     cfg.model.nf = 16;
-    cfg.init_from = Some(ckpt);
     let err = Trainer::new(cfg, phantoms(5), &dev)
         .err()
-        .expect("architecture mismatch");
-    assert!(format!("{err:#}").contains("architecture"), "{err:#}");
+        .expect("shape mismatch");
+    assert!(format!("{err:#}").contains("shape"), "{err:#}");
 }
 
 /// Interrupted and resumed runs equal an uninterrupted one bit for bit, for a fixed SDE and for
@@ -185,9 +213,9 @@ fn tiny_training_run_lowers_the_loss() {
         let eval = |t: &Trainer| -> f64 {
             (0..4u64)
                 .map(|k| {
-                    let x0 = t.batch(1_000_000 + k).unwrap();
+                    let batch = t.batch(1_000_000 + k).unwrap();
                     let mut rng = ChaCha8Rng::seed_from_u64(k);
-                    t.dsm_loss(&x0, &mut rng, false)
+                    t.dsm_loss(&batch, &mut rng, false)
                         .unwrap()
                         .to_scalar::<f32>()
                         .unwrap() as f64

@@ -18,6 +18,14 @@
 //! times from t₀ down to ε (uniform in t: geometric in σ for VE); after the last one the
 //! sampler returns x̂₀′, so every output has passed through the data step. Warm starts (t₀ < T)
 //! use the same start as the PC solvers ([`crate::inverse::InverseConfig::t_start`]).
+//!
+//! **Latent priors** ([`sample_coded`]): when the diffusion runs in the latent space of an
+//! auto-encoder (LSGM), the loop keeps its latent state z_t and crosses to the image only for
+//! the data step: ẑ₀ by Tweedie in latent space, x̂₀ = D(ẑ₀), x̂₀′ = the CG data step on x̂₀,
+//! ẑ₀′ = E(x̂₀′) (the encoder's mean), re-noised in latent space as above; the output is the
+//! last x̂₀′. The data step is the same M CG iterations, so the output is as data-consistent
+//! as the pixel sampler's; the auto-encoder's reconstruction error enters through
+//! E(D(·)) ≠ identity. With the identity [`Codec`] this is exactly [`sample`].
 
 use crate::error::{ensure, Result};
 use crate::noise::Noise;
@@ -86,6 +94,28 @@ pub fn check_eta_gamma(eta: f64, gamma: f64) -> Result<()> {
     })
 }
 
+/// The map between the space the diffusion runs in and the image the operator acts on: the
+/// identity ([`PixelSpace`]) for pixel priors, an auto-encoder's decoder and encoder for latent
+/// priors.
+pub trait Codec {
+    /// The image `[B, 1, H, W]` of latents `z`.
+    fn decode(&self, z: &Tensor) -> Result<Tensor>;
+    /// The latent of images `x` (a deterministic map, e.g. the encoder's posterior mean).
+    fn encode(&self, x: &Tensor) -> Result<Tensor>;
+}
+
+/// The identity [`Codec`]: the diffusion runs on the image itself.
+pub struct PixelSpace;
+
+impl Codec for PixelSpace {
+    fn decode(&self, z: &Tensor) -> Result<Tensor> {
+        Ok(z.clone())
+    }
+    fn encode(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(x.clone())
+    }
+}
+
 /// Runs the decomposed sampler from `x_start` at time `t_start` (N = `config.steps` network
 /// evaluations on [ε, t₀]) and returns the final data-consistent estimate x̂₀′.
 /// `progress(i, N)` is called after each evaluation.
@@ -100,6 +130,34 @@ pub fn sample<T: Transform<In = f32>>(
     noise: &mut Noise,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Tensor> {
+    sample_coded(
+        sde,
+        score,
+        &PixelSpace,
+        measured,
+        x_start,
+        t_start,
+        config,
+        noise,
+        progress,
+    )
+}
+
+/// [`sample`] for a diffusion in the space of `codec` (see the module documentation): the state
+/// starts at the latent `z_start` and `score` is the latent score; returns the images x̂₀′ of
+/// the last data step.
+#[allow(clippy::too_many_arguments)]
+pub fn sample_coded<T: Transform<In = f32>>(
+    sde: &dyn Sde,
+    score: &dyn ScoreModel,
+    codec: &dyn Codec,
+    measured: &MeasuredBatch<'_, T>,
+    z_start: Tensor,
+    t_start: f64,
+    config: &DecomposedConfig,
+    noise: &mut Noise,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Tensor> {
     config.validate()?;
     let n = config.steps;
     let grid = if n == 1 {
@@ -107,31 +165,36 @@ pub fn sample<T: Transform<In = f32>>(
     } else {
         time_grid(n - 1, t_start, sde.t_min())?
     };
-    let mut x = x_start;
+    let mut z = z_start;
     let keep = (1.0 - config.eta * config.eta).sqrt();
     for (i, &t) in grid.iter().enumerate() {
         let (m, s) = (sde.mean_coef(t), sde.std(t));
-        let g = score_at(score, &x, t)?;
-        let x0 = (&x + g.affine(s * s, 0.0)?)?.affine(1.0 / m, 0.0)?;
+        let g = score_at(score, &z, t)?;
+        let z0 = (&z + g.affine(s * s, 0.0)?)?.affine(1.0 / m, 0.0)?;
         let x0 = measured
-            .proximal(&x0, config.data_weight(sde, t), config.cg_iterations)
+            .proximal(
+                &codec.decode(&z0)?,
+                config.data_weight(sde, t),
+                config.cg_iterations,
+            )
             .map_err(hook_error)?;
         progress(i + 1, n);
         let Some(&t_next) = grid.get(i + 1) else {
             return Ok(x0);
         };
+        let z0 = codec.encode(&x0)?;
         let eps = match config.variant {
             Variant::Dds => g.affine(-s, 0.0)?,
-            Variant::DiffPir => (&x - x0.affine(m, 0.0)?)?.affine(1.0 / s, 0.0)?,
+            Variant::DiffPir => (&z - z0.affine(m, 0.0)?)?.affine(1.0 / s, 0.0)?,
         };
         let (m_next, s_next) = (sde.mean_coef(t_next), sde.std(t_next));
         let mut direction = eps.affine(keep, 0.0)?;
         if config.eta > 0.0 {
-            direction = (direction + noise.randn_like(&x)?.affine(config.eta, 0.0)?)?;
+            direction = (direction + noise.randn_like(&z)?.affine(config.eta, 0.0)?)?;
         }
-        x = (x0.affine(m_next, 0.0)? + direction.affine(s_next, 0.0)?)?;
+        z = (z0.affine(m_next, 0.0)? + direction.affine(s_next, 0.0)?)?;
     }
-    Ok(x)
+    Ok(z)
 }
 
 fn hook_error(e: ProjectionError) -> crate::ReconError {
@@ -148,12 +211,25 @@ mod tests {
     use ndarray::{Array1, ArrayD, IxDyn};
     use std::sync::Arc;
 
+    /// The latent code z = x/2 + 0.1.
+    struct Affine2;
+
+    impl Codec for Affine2 {
+        fn decode(&self, z: &Tensor) -> Result<Tensor> {
+            Ok(z.affine(2.0, -0.2)?)
+        }
+        fn encode(&self, x: &Tensor) -> Result<Tensor> {
+            Ok(x.affine(0.5, 0.1)?)
+        }
+    }
+
     /// Gaussian data N(μ, s²I) on 8×8 images, exact score, noiseless masked-FFT measurements
     /// of one image (mask symmetric under k ↦ −k, so AᴴA = P is a projector). The posterior is
     /// known: P x = P x_true exactly, (I − P) x ~ N((I − P) μ, s² (I − P)). Both samplers must
     /// reproduce the measured part (γ large), the posterior mean, and — deterministic (η = 0)
     /// with many steps, where they follow the probability-flow ODE of the unmeasured part —
-    /// the posterior variance.
+    /// the posterior variance. The same holds for a diffusion in a latent space (here
+    /// z = x/2 + 0.1, whose data are N(μ/2 + 0.1, (s/2)²), with that exact latent score).
     #[test]
     fn gaussian_posterior_is_recovered() {
         let n = 8;
@@ -168,12 +244,20 @@ mod tests {
         let projected = op.adjoint(&y.view().into_dyn());
         let sde: Arc<dyn Sde> = Arc::from(SdeConfig::ve(5.0).build().unwrap());
         let score = GaussianScore::new(sde.clone(), vec![mu; n * n], vec![sd; n * n]).unwrap();
+        let latent_score = GaussianScore::new(
+            sde.clone(),
+            vec![0.5 * mu + 0.1; n * n],
+            vec![0.5 * sd; n * n],
+        )
+        .unwrap();
         let k = 400;
         // DiffPIR's weight γ σ̄_t² falls to γ·1e-4 at ε = σ_min = 0.01: γ = 1e10 keeps it large
-        for (variant, eta, gamma, steps, var_tol) in [
-            (Variant::Dds, 0.0, 1e6, 300, 0.06),
-            (Variant::DiffPir, 0.0, 1e10, 300, 0.06),
-            (Variant::Dds, 0.85, 1e6, 100, f64::INFINITY),
+        for (variant, eta, gamma, steps, var_tol, latent) in [
+            (Variant::Dds, 0.0, 1e6, 300, 0.06, false),
+            (Variant::DiffPir, 0.0, 1e10, 300, 0.06, false),
+            (Variant::Dds, 0.85, 1e6, 100, f64::INFINITY, false),
+            (Variant::Dds, 0.0, 1e6, 300, 0.06, true),
+            (Variant::DiffPir, 0.0, 1e10, 300, 0.06, true),
         ] {
             let measured = MeasuredBatch::new(&op, vec![y.clone(); k], 0).unwrap();
             let mut noise = Noise::new(11);
@@ -188,16 +272,30 @@ mod tests {
                 cg_iterations: 3,
                 lipschitz: 1.0,
             };
-            let out = sample(
-                sde.as_ref(),
-                &score,
-                &measured,
-                start,
-                sde.t_max(),
-                &config,
-                &mut noise,
-                &mut |_, _| {},
-            )
+            let out = if latent {
+                sample_coded(
+                    sde.as_ref(),
+                    &latent_score,
+                    &Affine2,
+                    &measured,
+                    start,
+                    sde.t_max(),
+                    &config,
+                    &mut noise,
+                    &mut |_, _| {},
+                )
+            } else {
+                sample(
+                    sde.as_ref(),
+                    &score,
+                    &measured,
+                    start,
+                    sde.t_max(),
+                    &config,
+                    &mut noise,
+                    &mut |_, _| {},
+                )
+            }
             .unwrap();
             let rows = out.reshape((k, n * n)).unwrap().to_vec2::<f32>().unwrap();
             // measured part: A x = y for every sample

@@ -63,6 +63,11 @@ pub struct ReconBenchArgs {
     /// Number of test images.
     #[arg(long, default_value_t = 50)]
     pub n: usize,
+    /// Which images of a prepared set (phantoms, a training config's slabs): the held-out test
+    /// images, or the validation images `tune` uses — for choosing between priors or training
+    /// modes without touching the test set.
+    #[arg(long, value_enum, default_value = "test")]
+    pub split: EvalSplit,
     /// CT/MAR image size when no model is given.
     #[arg(long, default_value_t = 64)]
     pub size: usize,
@@ -291,10 +296,8 @@ pub fn solvers(
     size: usize,
     batch: usize,
 ) -> Result<(Option<SolverSet>, usize)> {
-    let latent_needed = methods.contains(&Method::LatentDc);
-    let pixel_needed = methods
-        .iter()
-        .any(|m| m.is_score() && *m != Method::LatentDc);
+    let latent_needed = methods.iter().any(|m| m.is_latent());
+    let pixel_needed = methods.iter().any(|m| m.is_score() && !m.is_latent());
     let (pixel, size) = solver_and_size(model, pixel_needed, size, batch)?;
     let latent: Option<Box<dyn ScoreSolver>> = match latent_model {
         Some(path) => Some(Box::new(
@@ -302,7 +305,11 @@ pub fn solvers(
                 .with_context(|| format!("loading the LSGM {}", path.display()))
                 .invalid_input()?,
         )),
-        None if latent_needed => return Err(invalid("latent-dc needs --latent-model")),
+        None if latent_needed => {
+            return Err(invalid(
+                "the latent methods (latent-dc, latent-dds) need --latent-model",
+            ))
+        }
         None => None,
     };
     let size = match (&pixel, &latent) {
@@ -364,6 +371,11 @@ pub fn run(a: &ReconBenchArgs, out: &Path) -> Result<()> {
         a.batch,
     )?;
     let independent = matches!((a.data.as_deref(), a.model.as_deref()), (Some(d), Some(_)) if is_independent(a.task, d));
+    if independent && a.split != EvalSplit::Test {
+        return Err(invalid(
+            "--split applies to prepared sets (phantoms, a training config), not independent slices",
+        ));
+    }
     if a.native_grid && !independent {
         return Err(invalid(
             "--native-grid applies to independent DICOM/NIfTI slices given as --data with a --model",
@@ -373,7 +385,7 @@ pub fn run(a: &ReconBenchArgs, out: &Path) -> Result<()> {
         (task, Some(d), Some(m)) if is_independent(task, d) => {
             independent_images(task, d, m, a.n, a.native_grid)?
         }
-        _ => task_images(a.task, size, EvalSplit::Test, a.n, a.data.as_deref())?,
+        _ => task_images(a.task, size, a.split, a.n, a.data.as_deref())?,
     };
     let cases = task_cases(a.task, &images, &a.views, a.beam.beam()?, &a.accel, a.seed)?;
     let config = match &a.config {

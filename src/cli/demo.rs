@@ -403,6 +403,7 @@ fn real_demo(task: Problem, a: &DemoArgs) -> Result<()> {
         data: Some(data),
         native_grid: false,
         n: 1,
+        split: crate::eval::testset::EvalSplit::Test,
         size: 64,
         steps: Some(REAL_DEMO_NFE),
         samples: Some(a.samples),

@@ -372,15 +372,16 @@ pub fn check_method(a: &ReconArgs) -> Result<()> {
             }
         }
     }
-    if a.method == Method::LatentDc {
-        return Err(invalid(
-            "latent-dc (the LSGM latent prior) runs in `medsgm bench recon --latent-model`, not in recon",
-        ));
+    if a.method.is_latent() {
+        return Err(invalid(format!(
+            "{} (the LSGM latent prior) runs in `medsgm bench recon --latent-model` and `medsgm tune`, not in recon",
+            a.method
+        )));
     }
     if !a.method.applies_to(a.problem) {
         let choices: Vec<&str> = Method::ALL
             .iter()
-            .filter(|m| m.applies_to(a.problem) && **m != Method::LatentDc)
+            .filter(|m| m.applies_to(a.problem) && !m.is_latent())
             .map(|m| m.name())
             .collect();
         return Err(invalid(format!(

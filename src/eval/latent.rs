@@ -1,22 +1,27 @@
-//! The latent-prior method of the benchmark: an LSGM checkpoint driving
-//! [`crate::lsgm::latent_solve`] (reverse diffusion in latent space with a data-consistency
-//! step through the decoder), and [`SolverSet`], which routes each score method to the pixel
-//! or the latent solver so that both priors run in one `medsgm bench recon`.
+//! The latent-prior methods of the benchmark: an LSGM checkpoint driving
+//! [`crate::lsgm::latent_solve`] (latent-dc: reverse diffusion in latent space with a
+//! data-consistency step through the decoder) or [`crate::lsgm::latent_decomposed_solve`]
+//! (latent-dds), and [`SolverSet`], which routes each score method to the pixel or the latent
+//! solver so that both priors run in one `medsgm bench recon`.
 
 use crate::eval::cases::{ScoreSolver, Solved};
 use crate::eval::method::MethodParams;
-use crate::lsgm::{latent_solve, LatentDcConfig, LatentPrior, LsgmCheckpoint, LsgmConfig, Vae};
+use crate::lsgm::{
+    latent_decomposed_solve, latent_solve, LatentDcConfig, LatentPrior, LsgmCheckpoint, LsgmConfig,
+    Vae,
+};
 use crate::task::Method;
 use anyhow::{bail, Context, Result};
 use candle_core::Device;
+use medsgm_recon::decomposed::{DecomposedConfig, Variant};
 
 use medsgm_operators::{CtProjector, Fft2, RealInput, Subsampled, Transform};
 use ndarray::Array1;
 use num_complex::Complex32;
 use std::path::Path;
 
-/// An LSGM checkpoint (VAE + EMA prior) as a [`ScoreSolver`] for [`Method::LatentDc`]
-/// (CPU, batches of `batch` images).
+/// An LSGM checkpoint (VAE + EMA prior) as a [`ScoreSolver`] for the latent methods
+/// ([`Method::LatentDc`], [`Method::LatentDds`]; CPU, batches of `batch` images).
 pub struct LatentSolver {
     vae: Vae,
     prior: LatentPrior,
@@ -46,30 +51,53 @@ impl LatentSolver {
         method: Method,
         params: &MethodParams,
     ) -> Result<Solved> {
-        if method != Method::LatentDc {
-            bail!("the LSGM checkpoint only runs latent-dc, not {method}");
+        if !method.is_latent() {
+            bail!("the LSGM checkpoint runs the latent methods, not {method}");
         }
         let mut out = Solved {
             images: Vec::with_capacity(ys.len()),
             nfe: 0,
         };
         for (b, chunk) in ys.chunks(self.batch).enumerate() {
-            let dc = LatentDcConfig {
-                steps: params.steps,
-                step_size: params.latent_step_size,
-                seed: params.seed.wrapping_add(b as u64),
+            let seed = params.seed.wrapping_add(b as u64);
+            let r = if method == Method::LatentDds {
+                let dds = DecomposedConfig {
+                    variant: Variant::Dds,
+                    steps: params.steps,
+                    eta: params.eta,
+                    gamma: params.gamma,
+                    cg_iterations: params.cg_iterations,
+                    lipschitz: op.norm_squared(),
+                };
+                latent_decomposed_solve(
+                    &self.vae,
+                    &self.prior,
+                    &self.config,
+                    op,
+                    chunk,
+                    &dds,
+                    params.t_start,
+                    seed,
+                    &self.device,
+                )?
+            } else {
+                let dc = LatentDcConfig {
+                    steps: params.steps,
+                    step_size: params.latent_step_size,
+                    seed,
+                };
+                latent_solve(
+                    &self.vae,
+                    &self.prior,
+                    &self.config,
+                    op,
+                    chunk,
+                    &dc,
+                    &self.device,
+                )?
             };
-            let r = latent_solve(
-                &self.vae,
-                &self.prior,
-                &self.config,
-                op,
-                chunk,
-                &dc,
-                &self.device,
-            )?;
             if r.images.iter().any(|m| m.iter().any(|v| !v.is_finite())) {
-                bail!("latent-dc diverged (non-finite output); try a smaller latent_step_size");
+                bail!("{method} diverged (non-finite output); try a smaller latent_step_size or gamma");
             }
             out.images.extend(r.images);
             out.nfe = r.nfe;
@@ -104,7 +132,7 @@ impl ScoreSolver for LatentSolver {
     }
 }
 
-/// A pixel-space and a latent solver behind one [`ScoreSolver`]: `latent-dc` goes to the
+/// A pixel-space and a latent solver behind one [`ScoreSolver`]: the latent methods go to the
 /// latent one, every other score method to the pixel one.
 pub struct SolverSet {
     pixel: Option<Box<dyn ScoreSolver>>,
@@ -129,7 +157,7 @@ impl SolverSet {
     }
 
     fn pick(&self, method: Method) -> Result<&dyn ScoreSolver> {
-        let (solver, flag) = if method == Method::LatentDc {
+        let (solver, flag) = if method.is_latent() {
             (&self.latent, "--latent-model")
         } else {
             (&self.pixel, "--model")

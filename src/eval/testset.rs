@@ -79,8 +79,9 @@ pub fn phantoms(size: usize, first_seed: u64, n: usize, metal: bool) -> Result<V
         .collect()
 }
 
-/// Which evaluation images: the test set of `bench recon` or the validation set of `tune`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which evaluation images: the test set of `bench recon` or the validation set of `tune`
+/// (also `bench recon --split validation`, for choosing between priors).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum EvalSplit {
     /// Test images: phantom seeds from [`TEST_SEED`]; a training config's held-out block.
     Test,

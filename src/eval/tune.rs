@@ -55,7 +55,7 @@ pub fn search_space(method: Method) -> Result<Vec<Dim>> {
         Method::ScoreSde | Method::Langevin => {
             vec![snr, Dim::log("rho", 0.01, 100.0), t_start]
         }
-        Method::Dds => vec![
+        Method::Dds | Method::LatentDds => vec![
             Dim::linear("eta", 0.0, 1.0),
             Dim::log("gamma", 1.0, 1e5),
             t_start,

@@ -1,10 +1,19 @@
-//! Inverse problems with the latent prior: reverse-diffusion sampling of z with a
-//! data-consistency step through the decoder after every predictor step. With the Tweedie
+//! Inverse problems with the latent prior, two samplers.
+//!
+//! **latent-dc** ([`latent_solve`]): reverse-diffusion sampling of z with a data-consistency
+//! step through the decoder after every predictor step. With the Tweedie
 //! estimate ẑ₀ = (z_t + σ_t² s_θ(z_t, t))/m(t) and x̂ = μ_ψ(ẑ₀), the residual r = A x̂ − y of
 //! measurements y = A x gives the image-space gradient g = Aᵀ r of ½‖A x̂ − y‖², pulled back
 //! through the decoder by one backward pass (J_ψᵀ g); the step is
 //! z_t ← z_t − (ζ/‖r‖) J_ψᵀ g / m(t) (a DPS-style normalised step; the score's Jacobian in
 //! ∂ẑ₀/∂z_t is neglected). The result is the decoded final latent.
+//!
+//! **latent-dds** ([`latent_decomposed_solve`]): DDS (Chung, Lee & Ye 2024) with the latent
+//! prior — per step one latent network evaluation, the decoded Tweedie estimate μ_ψ(ẑ₀), the
+//! CG data step in image space, the encoder's mean μ_φ of the result as the new ẑ₀, DDIM
+//! re-noising in latent space (`medsgm_recon::decomposed::sample_coded`; the latent-space
+//! analogue of ReSample, Song et al. 2024, without its latent optimisation). No gradient
+//! through any network; the output is the image of the last data step.
 
 use super::config::LsgmConfig;
 use super::prior::LatentPrior;
@@ -12,9 +21,12 @@ use super::vae::Vae;
 use anyhow::Context;
 use candle_core::{Device, Tensor, Var};
 use medsgm_operators::{LinearOperator, Scalar, Subsampled, Transform};
+use medsgm_recon::decomposed::{sample_coded, Codec, DecomposedConfig};
+use medsgm_recon::inverse::hard_projection;
 use medsgm_recon::lsgm::LatentSchedule;
+use medsgm_recon::projection::MeasuredBatch;
 use medsgm_recon::{
-    CorrectorKind, PcConfig, PcSampler, PredictorKind, ReconError, ScoreModel, Stage,
+    CorrectorKind, Noise, PcConfig, PcSampler, PredictorKind, ReconError, ScoreModel, Stage,
 };
 use ndarray::{Array1, Array2, ArrayD, IxDyn};
 
@@ -142,5 +154,85 @@ pub fn latent_solve<T: Transform<In = f32>>(
     Ok(LatentReconstruction {
         images,
         nfe: out.nfe + extra_nfe,
+    })
+}
+
+/// The VAE as the [`Codec`] of the latent decomposed sampler: decoder mean μ_ψ, encoder mean
+/// μ_φ.
+struct VaeCodec<'a>(&'a Vae);
+
+impl Codec for VaeCodec<'_> {
+    fn decode(&self, z: &Tensor) -> medsgm_recon::Result<Tensor> {
+        Ok(self.0.decode(z)?)
+    }
+    fn encode(&self, x: &Tensor) -> medsgm_recon::Result<Tensor> {
+        Ok(self.0.encode(x)?.mean)
+    }
+}
+
+/// Reconstructs one image per measurement vector in `y` with DDS in the LSGM's latent space
+/// (see the module docs): `dds.steps` latent network evaluations on [ε, t₀]. A cold start
+/// (t₀ = T) draws z_T from the latent prior; a warm start encodes the measured-data estimate
+/// x̂ (the hard projection of the zero image, as the pixel samplers' warm start) and diffuses
+/// it to t₀: z_{t₀} = m(t₀) μ_φ(x̂) + s(t₀) ξ. `op`'s domain must be the VAE's `[S, S]` image.
+#[allow(clippy::too_many_arguments)]
+pub fn latent_decomposed_solve<T: Transform<In = f32>>(
+    vae: &Vae,
+    prior: &LatentPrior,
+    config: &LsgmConfig,
+    op: &Subsampled<T>,
+    y: &[Array1<T::Out>],
+    dds: &DecomposedConfig,
+    t_start: f64,
+    seed: u64,
+    device: &Device,
+) -> anyhow::Result<LatentReconstruction> {
+    let s = config.vae.image_size;
+    anyhow::ensure!(
+        op.domain_shape() == [s, s],
+        "operator domain {:?} does not match the VAE's {s}×{s} images",
+        op.domain_shape()
+    );
+    let sde = config.sde.build()?;
+    anyhow::ensure!(
+        t_start > sde.t_min() && t_start <= sde.t_max(),
+        "t₀ = {t_start} must lie in (ε, T] = ({}, {}]",
+        sde.t_min(),
+        sde.t_max()
+    );
+    let model = prior.mixed(LatentSchedule::new(&config.sde)?, sde.as_ref(), false);
+    let mut measured = MeasuredBatch::new(op, y.to_vec(), seed)?;
+    let mut noise = Noise::new(seed);
+    let h = config.vae.latent_size();
+    let shape = [y.len(), config.vae.latent_channels, h, h];
+    let z_start = if t_start == sde.t_max() {
+        sde.prior_sample(&shape, candle_core::DType::F32, device, &mut noise)?
+    } else {
+        let zero = Tensor::zeros((y.len(), 1, s, s), candle_core::DType::F32, device)?;
+        let estimate = hard_projection(&mut measured, &zero)?;
+        let z = vae.encode(&estimate)?.mean;
+        (z.affine(sde.mean_coef(t_start), 0.0)?
+            + noise.randn_like(&z)?.affine(sde.std(t_start), 0.0)?)?
+    };
+    let images = sample_coded(
+        sde.as_ref(),
+        &model,
+        &VaeCodec(vae),
+        &measured,
+        z_start,
+        t_start,
+        dds,
+        &mut noise,
+        &mut |_, _| {},
+    )?;
+    let images = (0..y.len())
+        .map(|i| {
+            let v = images.get(i)?.flatten_all()?.to_vec1::<f32>()?;
+            Ok(Array2::from_shape_vec((s, s), v)?)
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(LatentReconstruction {
+        images,
+        nfe: dds.steps,
     })
 }

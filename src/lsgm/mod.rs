@@ -13,7 +13,7 @@ pub mod trainer;
 pub mod vae;
 
 pub use config::{EncoderTime, LsgmConfig, Stage2, VaeConfig};
-pub use inverse::{latent_solve, LatentDcConfig, LatentReconstruction};
+pub use inverse::{latent_decomposed_solve, latent_solve, LatentDcConfig, LatentReconstruction};
 pub use prior::{LatentPrior, NetEps};
 pub use trainer::{sample, LatentSamples, LsgmCheckpoint, LsgmMeta, LsgmTrainer, Nelbo};
 pub use vae::{Posterior, Vae};

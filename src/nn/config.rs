@@ -27,6 +27,13 @@ pub struct NcsnppConfig {
     pub channels: usize,
     /// Divide the output by the noise level s(t) (NCSN++ `scale_by_sigma`).
     pub scale_by_sigma: bool,
+    /// Positional channels (PaDIS, Hu et al. 2024): two extra input channels holding each
+    /// pixel's (row, column) offset from the centre of its whole image, in units of
+    /// `image_size` pixels — for a patch prior, the patch's place in the slice it was cut from;
+    /// at inference, the centred grid of the image being reconstructed (see
+    /// [`crate::nn::Ncsnpp::forward_at`]).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub positional: bool,
 }
 
 impl Default for NcsnppConfig {
@@ -43,6 +50,7 @@ impl Default for NcsnppConfig {
             image_size: 128,
             channels: 1,
             scale_by_sigma: true,
+            positional: false,
         }
     }
 }

@@ -52,7 +52,7 @@ impl Ncsnpp {
             GaussianFourierProjection::new(nf, config.fourier_scale, vb.pp("temb.fourier"))?;
         let temb0 = Dense::new(2 * nf, temb_dim, 1.0, vb.pp("temb.dense0"))?;
         let temb1 = Dense::new(temb_dim, temb_dim, 1.0, vb.pp("temb.dense1"))?;
-        let conv_in = Conv::new(config.channels, nf, 3, 1.0, vb.pp("conv_in"))?;
+        let conv_in = Conv::new(config.input_channels(), nf, 3, 1.0, vb.pp("conv_in"))?;
 
         let levels = config.ch_mult.len();
         let mut res = config.image_size;
@@ -167,6 +167,36 @@ impl Ncsnpp {
         self.temb1.forward(&self.temb0.forward(&e)?.silu()?)
     }
 
+    /// The two positional channels `[B, 2, H, W]` of [`Self::forward_at`] for images shaped
+    /// like `x` with patch centres `centres` (`[B, 2]`, or `None` for whole images).
+    pub fn positions(&self, x: &Tensor, centres: Option<&Tensor>) -> Result<Tensor> {
+        let (b, _, h, w) = x.dims4()?;
+        let centres: Vec<f32> = match centres {
+            Some(c) if c.dims() == [b, 2] => c
+                .to_dtype(candle_core::DType::F32)?
+                .flatten_all()?
+                .to_vec1()?,
+            Some(c) => candle_core::bail!(
+                "Ncsnpp: patch centres {:?} do not match batch {b}",
+                c.shape()
+            ),
+            None => vec![0.0; 2 * b],
+        };
+        let unit = self.config.image_size as f32;
+        let mut grid = Vec::with_capacity(b * 2 * h * w);
+        for centre in centres.chunks_exact(2) {
+            for (axis, n) in [(0, h), (1, w)] {
+                for r in 0..h {
+                    for col in 0..w {
+                        let i = if axis == 0 { r } else { col };
+                        grid.push((centre[axis] + i as f32 + 0.5 - n as f32 / 2.0) / unit);
+                    }
+                }
+            }
+        }
+        Tensor::from_vec(grid, (b, 2, h, w), x.device())?.to_dtype(x.dtype())
+    }
+
     fn stage(
         &self,
         stage: &Stage,
@@ -180,8 +210,26 @@ impl Ncsnpp {
         }
     }
 
-    /// `x: [B, C, H, W]` in [0, 1], `sigma: [B]` noise levels; `train` enables dropout.
+    /// `x: [B, C, H, W]` in [0, 1], `sigma: [B]` noise levels; `train` enables dropout. A
+    /// positional network sees each image as a whole image (centred grid, see
+    /// [`Self::forward_at`]).
     pub fn forward(&self, x: &Tensor, sigma: &Tensor, train: bool) -> Result<Tensor> {
+        self.forward_at(x, None, sigma, train)
+    }
+
+    /// [`Self::forward`] for images that are patches of larger ones: `centres: [B, 2]` holds
+    /// each patch centre's (row, column) offset in pixels from the centre of its whole image
+    /// (`None`: every image is whole, offsets 0). A positional network
+    /// ([`NcsnppConfig::positional`]) gets two extra input channels, pixel (r, c) of image b
+    /// holding `(centres[b] + (r, c) + ½ − (H, W)/2) / image_size`; other networks ignore
+    /// `centres`.
+    pub fn forward_at(
+        &self,
+        x: &Tensor,
+        centres: Option<&Tensor>,
+        sigma: &Tensor,
+        train: bool,
+    ) -> Result<Tensor> {
         let (b, c, _, _) = x.dims4()?;
         if c != self.config.channels || sigma.dims() != [b] {
             candle_core::bail!(
@@ -201,7 +249,13 @@ impl Ncsnpp {
             None
         };
         let temb = self.time_embedding(sigma)?;
-        let mut h = self.conv_in.forward(&((x * 2.0)? - 1.0)?)?;
+        let input = ((x * 2.0)? - 1.0)?;
+        let input = if self.config.positional {
+            Tensor::cat(&[&input, &self.positions(x, centres)?], 1)?
+        } else {
+            input
+        };
+        let mut h = self.conv_in.forward(&input)?;
         let mut skips = vec![h.clone()];
         for (stage, keep) in &self.down {
             h = self.stage(stage, &h, &temb, &mut rng)?;
@@ -231,6 +285,12 @@ impl Ncsnpp {
 }
 
 impl NcsnppConfig {
+    /// Channels of the first convolution: the image's, plus two positional channels when
+    /// [`Self::positional`].
+    pub fn input_channels(&self) -> usize {
+        self.channels + 2 * usize::from(self.positional)
+    }
+
     /// Number of scalar parameters of the network (including the fixed Fourier matrix).
     pub fn parameter_count(&self) -> Result<usize> {
         let map = VarMap::new();

@@ -43,11 +43,15 @@ pub enum Method {
     /// `bench recon` with --latent-model).
     #[value(alias = "latent-projection")]
     LatentDc,
+    /// The LSGM latent prior with DDS: Tweedie in latent space, the CG data step on the decoded
+    /// estimate, re-encoding and DDIM re-noising (`crate::lsgm::latent_decomposed_solve`;
+    /// --eta, --gamma, --cg-iterations, t₀; `bench recon` with --latent-model).
+    LatentDds,
 }
 
 impl Method {
     /// Every method, in declaration order.
-    pub const ALL: [Method; 12] = [
+    pub const ALL: [Method; 13] = [
         Method::Fbp,
         Method::FistaTv,
         Method::ZeroFilled,
@@ -60,6 +64,7 @@ impl Method {
         Method::DiffPir,
         Method::Dps,
         Method::LatentDc,
+        Method::LatentDds,
     ];
 
     /// The command-line / config name.
@@ -77,6 +82,7 @@ impl Method {
             Method::DiffPir => "diffpir",
             Method::Dps => "dps",
             Method::LatentDc => "latent-dc",
+            Method::LatentDds => "latent-dds",
         }
     }
 
@@ -97,7 +103,12 @@ impl Method {
 
     /// Whether the method samples with a score model (pixel or latent).
     pub fn is_score(self) -> bool {
-        self.inverse_method().is_some() || self == Method::LatentDc
+        self.inverse_method().is_some() || self.is_latent()
+    }
+
+    /// Whether the method samples with the LSGM latent prior (`--latent-model`).
+    pub fn is_latent(self) -> bool {
+        matches!(self, Method::LatentDc | Method::LatentDds)
     }
 
     /// Whether the method applies to `problem`.

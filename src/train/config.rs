@@ -66,7 +66,8 @@ pub struct TrainConfig {
     #[serde(default)]
     pub seed: u64,
     /// Start from the EMA weights of this model checkpoint instead of a random
-    /// initialisation (fine-tuning; same architecture, attention at the same level).
+    /// initialisation (fine-tuning): every layer must have the same shape (the training size
+    /// may differ); a positional network may start from a plain one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init_from: Option<std::path::PathBuf>,
 }

@@ -58,6 +58,12 @@ pub trait DataSource: Send + Sync {
     /// Image `index` of the batch at `step`, a `size × size` array in [0, 1]; must depend only
     /// on (its construction, `step`, `index`) for resumable training.
     fn image(&self, step: u64, index: usize) -> anyhow::Result<Array2<f32>>;
+    /// [`Self::image`] with the offset (row, column, in pixels) of its centre from the centre
+    /// of the whole image it was cut from — what a positional network
+    /// ([`crate::nn::NcsnppConfig::positional`]) sees; whole images are at offset 0.
+    fn image_at(&self, step: u64, index: usize) -> anyhow::Result<(Array2<f32>, [f32; 2])> {
+        Ok((self.image(step, index)?, [0.0, 0.0]))
+    }
     /// One-line description stored in the checkpoint.
     fn describe(&self) -> String;
     /// Pixel spacing (mm) of the images, when they are at a known physical scale (patch

@@ -3,8 +3,8 @@
 //! rotated, rescaled and intensity-jittered (the data are small: one or two volumes). The
 //! network is fully convolutional, so a prior trained on patches of real anatomy at one
 //! spacing is applied to whole slices of any matrix size at that spacing — the PaDIS setting
-//! (Hu et al. 2024), here without positional channels: at these patch sizes (≥ half the field
-//! of view) every patch shows the body outline, so translation equivariance suffices.
+//! (Hu et al. 2024). Every draw also reports where its centre lies in the (augmented) slice,
+//! for networks with PaDIS's positional channels ([`crate::nn::NcsnppConfig::positional`]).
 
 use super::data::{image_seed, DataSource};
 use ndarray::Array2;
@@ -115,16 +115,26 @@ fn bilinear_zero(img: &Array2<f32>, y: f32, x: f32) -> f32 {
     top * (1.0 - fy) + bot * fy
 }
 
-/// One augmented patch of `img`: output pixel (r, c) samples the input at
-/// centre + R(θ) · s · (offset of (r, c) from the patch centre), offsets mirrored when `flip`.
-fn draw_patch(
-    img: &Array2<f32>,
+/// Where and how one patch is cut: its centre (cy, cx) in the slice (pixel-edge coordinates,
+/// the slice centre at (h/2, w/2)), rotation θ, zoom s, column mirror (±1) and intensity gain.
+#[derive(Clone, Copy, Debug)]
+struct Pose {
+    cy: f32,
+    cx: f32,
+    theta: f32,
+    s: f32,
+    mirror: f32,
+    gain: f32,
+}
+
+/// A random pose for a `p × p` patch of an `h × w` slice under `aug`.
+fn draw_pose(
+    (h, w): (usize, usize),
     p: usize,
     rng: &mut ChaCha8Rng,
     aug: &PatchAugment,
     flip: bool,
-) -> Array2<f32> {
-    let (h, w) = img.dim();
+) -> Pose {
     let half = p as f32 / 2.0;
     // Whole-pixel offsets: without rotation and zoom a patch is an exact crop.
     let centre = |n: usize, rng: &mut ChaCha8Rng| -> f32 {
@@ -157,33 +167,79 @@ fn draw_patch(
     } else {
         1.0
     };
+    Pose {
+        cy,
+        cx,
+        theta,
+        s,
+        mirror,
+        gain,
+    }
+}
+
+/// The patch of `img` at `pose`: output pixel (r, c) samples the input at
+/// centre + R(θ) · s · M · d, d the offset of (r, c) from the patch centre and M the column
+/// mirror. Also returns the patch centre's offset from the centre of the augmented slice (the
+/// slice as the patch sees it: M Rᵀ / s applied to the centre's offset in `img`), so the
+/// positional channels of a patch are an axis-aligned, unit-step grid as at inference.
+fn render(img: &Array2<f32>, p: usize, pose: &Pose) -> (Array2<f32>, [f32; 2]) {
+    let (h, w) = img.dim();
+    let half = p as f32 / 2.0;
+    let Pose {
+        cy,
+        cx,
+        theta,
+        s,
+        mirror,
+        gain,
+    } = *pose;
     let (sin, cos) = theta.sin_cos();
-    Array2::from_shape_fn((p, p), |(r, c)| {
+    let patch = Array2::from_shape_fn((p, p), |(r, c)| {
         let dy = (r as f32 + 0.5 - half) * s;
         let dx = (c as f32 + 0.5 - half) * s * mirror;
         let y = cy + cos * dy - sin * dx - 0.5;
         let x = cx + sin * dy + cos * dx - 0.5;
         (bilinear_zero(img, y, x) * gain).clamp(0.0, 1.0)
-    })
+    });
+    let (oy, ox) = (cy - h as f32 / 2.0, cx - w as f32 / 2.0);
+    let centre = [
+        (cos * oy + sin * ox) / s,
+        (-sin * oy + cos * ox) / s * mirror,
+    ];
+    (patch, centre)
+}
+
+/// One random augmented patch of `img` and its centre (see [`render`]).
+fn draw_patch(
+    img: &Array2<f32>,
+    p: usize,
+    rng: &mut ChaCha8Rng,
+    aug: &PatchAugment,
+    flip: bool,
+) -> (Array2<f32>, [f32; 2]) {
+    render(img, p, &draw_pose(img.dim(), p, rng, aug, flip))
 }
 
 impl DataSource for PatchPool {
     fn image(&self, step: u64, index: usize) -> anyhow::Result<Array2<f32>> {
+        Ok(self.image_at(step, index)?.0)
+    }
+    fn image_at(&self, step: u64, index: usize) -> anyhow::Result<(Array2<f32>, [f32; 2])> {
         let mut rng = ChaCha8Rng::seed_from_u64(image_seed(self.seed, step, index));
         let p = self.patch;
         let mut best = None;
         for _ in 0..8 {
             let img = &self.slices[rng.random_range(0..self.slices.len())];
-            let patch = draw_patch(img, p, &mut rng, &self.augment, self.flip);
+            let (patch, centre) = draw_patch(img, p, &mut rng, &self.augment, self.flip);
             let fill = patch.iter().filter(|&&v| v > 0.1).count() as f32 / (p * p) as f32;
             if fill >= self.augment.min_fill {
-                return Ok(patch);
+                return Ok((patch, centre));
             }
             if best.as_ref().is_none_or(|(f, _)| fill > *f) {
-                best = Some((fill, patch));
+                best = Some((fill, (patch, centre)));
             }
         }
-        Ok(best.map(|(_, p)| p).expect("eight draws were made"))
+        Ok(best.map(|(_, d)| d).expect("eight draws were made"))
     }
     fn describe(&self) -> String {
         self.description.clone()
@@ -211,12 +267,46 @@ mod tests {
             intensity: 0.0,
             min_fill: 0.0,
         };
-        let p = draw_patch(&img, 16, &mut rng, &aug, false);
+        let (p, centre) = draw_patch(&img, 16, &mut rng, &aug, false);
         // Find the crop's offset from its first pixel and compare every pixel.
         let v = p[[0, 0]] * (40 * 30) as f32;
         let (r0, c0) = ((v.round() as usize) / 30, (v.round() as usize) % 30);
         for ((r, c), &x) in p.indexed_iter() {
             assert!((x - img[[r0 + r, c0 + c]]).abs() < 1e-5, "({r}, {c})");
+        }
+        // A plain crop's centre is its offset from the slice centre.
+        assert_eq!(centre, [r0 as f32 + 8.0 - 20.0, c0 as f32 + 8.0 - 15.0]);
+    }
+
+    /// The positional grid of a rotated, zoomed, mirrored patch names the slice point each
+    /// pixel samples: pixel d of the patch, at augmented-slice position a + d, samples the
+    /// slice at its centre + R(θ) s M (a + d). Checked on a linear ramp, where bilinear
+    /// sampling is exact.
+    #[test]
+    fn patch_centres_locate_every_pixel_in_the_augmented_slice() {
+        let (h, w) = (80, 70);
+        let ramp = |y: f32, x: f32| 0.2 + 0.004 * y + 0.003 * x;
+        let img = Array2::from_shape_fn((h, w), |(r, c)| ramp(r as f32, c as f32));
+        let pose = Pose {
+            cy: 44.0,
+            cx: 33.0,
+            theta: 0.35,
+            s: 1.1,
+            mirror: -1.0,
+            gain: 1.0,
+        };
+        let p = 20;
+        let (patch, a) = render(&img, p, &pose);
+        let (sin, cos) = pose.theta.sin_cos();
+        for ((r, c), &v) in patch.indexed_iter() {
+            let vy = a[0] + r as f32 + 0.5 - p as f32 / 2.0;
+            let vx = (a[1] + c as f32 + 0.5 - p as f32 / 2.0) * pose.mirror;
+            let (uy, ux) = (
+                pose.s * (cos * vy - sin * vx),
+                pose.s * (sin * vy + cos * vx),
+            );
+            let expect = ramp(uy + (h as f32 - 1.0) / 2.0, ux + (w as f32 - 1.0) / 2.0);
+            assert!((v - expect).abs() < 1e-4, "({r}, {c}): {v} vs {expect}");
         }
     }
 

@@ -71,6 +71,16 @@ struct ScheduleTraining {
     adam: Adam,
 }
 
+/// One training batch: images `[B, C, S, S]` in [0, 1] and, per image, its centre's offset
+/// (row, column, pixels) from the centre of the slice it was cut from (`[B, 2]`, for
+/// positional networks; zeros for whole images).
+pub struct Batch {
+    /// The images.
+    pub images: Tensor,
+    /// The patch centres.
+    pub centres: Tensor,
+}
+
 /// State-file prefix of the schedule's Adam moments.
 const SCHEDULE_ADAM: &str = "adam_schedule";
 
@@ -86,37 +96,46 @@ fn trainable(map: &VarMap) -> Vec<(String, Var)> {
 }
 
 /// Sets every variable of `map` to the EMA weights of the checkpoint `path` (fine-tuning a
-/// prior on new data); the checkpoint's network configuration must be `config`'s.
-fn init_weights(
-    map: &VarMap,
-    path: &Path,
-    config: &TrainConfig,
-    device: &Device,
-) -> anyhow::Result<()> {
+/// prior on new data). Every tensor must exist there with the same shape — so the training
+/// size and attention placement may differ, the layers may not — except that a positional
+/// network may start from a plain one: the first convolution's weights for the two positional
+/// channels start at zero, so the network starts as the plain one.
+fn init_weights(map: &VarMap, path: &Path, device: &Device) -> anyhow::Result<()> {
     let ck =
         Checkpoint::load(path, device).with_context(|| format!("init_from {}", path.display()))?;
-    if config.model != ck.meta.model {
-        bail!(
-            "init_from {}: its architecture {:?} differs from the configured {:?}",
-            path.display(),
-            ck.meta.model,
-            config.model
-        )
-    }
     let data = map
         .data()
         .lock()
         .map_err(|_| anyhow::anyhow!("poisoned VarMap"))?;
     for (name, var) in data.iter() {
-        let t = ck
+        let mut t = ck
             .ema
             .get(name)
-            .with_context(|| format!("init_from {}: tensor {name} is missing", path.display()))?;
-        var.set(&t.to_device(device)?)
+            .with_context(|| format!("init_from {}: tensor {name} is missing", path.display()))?
+            .to_device(device)?;
+        let (want, have) = (var.dims().to_vec(), t.dims().to_vec());
+        if name == CONV_IN_WEIGHT && want.len() == 4 && have.len() == 4 && want[1] > have[1] {
+            let extra = Tensor::zeros(
+                (want[0], want[1] - have[1], want[2], want[3]),
+                t.dtype(),
+                device,
+            )?;
+            t = Tensor::cat(&[&t, &extra], 1)?;
+        }
+        if t.dims() != var.dims() {
+            bail!(
+                "init_from {}: tensor {name} has shape {have:?}, the configured network needs {want:?}",
+                path.display()
+            )
+        }
+        var.set(&t)
             .with_context(|| format!("init_from {}: {name}", path.display()))?;
     }
     Ok(())
 }
+
+/// Checkpoint key of the first convolution's weights (`[nf, input channels, 3, 3]`).
+const CONV_IN_WEIGHT: &str = "conv_in.weight";
 
 impl Trainer {
     /// A fresh run: network initialised from `config.seed`, zero Adam moments, EMA = weights.
@@ -130,7 +149,7 @@ impl Trainer {
         let map = VarMap::new();
         let net = Ncsnpp::init(&config.model, &map, config.seed, device)?;
         if let Some(init) = &config.init_from {
-            init_weights(&map, init, &config, device)?;
+            init_weights(&map, init, device)?;
         }
         let params = trainable(&map);
         let adam = Adam::new(config.adam(), &params)?;
@@ -326,12 +345,13 @@ impl Trainer {
             .collect()
     }
 
-    /// The training batch of step `step`: `[B, 1, S, S]` in [0, 1].
-    pub fn batch(&self, step: u64) -> anyhow::Result<Tensor> {
+    /// The training batch of step `step`.
+    pub fn batch(&self, step: u64) -> anyhow::Result<Batch> {
         let (b, s) = (self.config.batch_size, self.config.model.image_size);
         let mut data: Vec<f32> = Vec::with_capacity(b * s * s);
+        let mut centres: Vec<f32> = Vec::with_capacity(2 * b);
         for i in 0..b {
-            let img = self.data.image(step, i)?;
+            let (img, centre) = self.data.image_at(step, i)?;
             if img.dim() != (s, s) {
                 bail!(
                     "data source returned a {:?} image, the model expects {s}×{s}",
@@ -339,12 +359,12 @@ impl Trainer {
                 )
             }
             data.extend(img.iter());
+            centres.extend(centre);
         }
-        Ok(Tensor::from_vec(
-            data,
-            (b, self.config.model.channels, s, s),
-            &self.device,
-        )?)
+        Ok(Batch {
+            images: Tensor::from_vec(data, (b, self.config.model.channels, s, s), &self.device)?,
+            centres: Tensor::from_vec(centres, (b, 2), &self.device)?,
+        })
     }
 
     /// One step's draws for the batch `x0`: times t ~ U(ε, 1) per sample, then noise z shaped
@@ -364,13 +384,14 @@ impl Trainer {
         Ok((ts, Tensor::from_vec(z, x0.shape(), &self.device)?))
     }
 
-    /// The DSM loss of `x0` with times and noise drawn from `rng` (see the module docs).
+    /// The DSM loss of `batch` with times and noise drawn from `rng` (see the module docs).
     pub fn dsm_loss(
         &self,
-        x0: &Tensor,
+        batch: &Batch,
         rng: &mut ChaCha8Rng,
         train: bool,
     ) -> anyhow::Result<Tensor> {
+        let x0 = &batch.images;
         let b = x0.dim(0)?;
         let (ts, z) = self.draw_times_and_noise(x0, rng)?;
         let col = |f: &dyn Fn(f64) -> f64| {
@@ -388,7 +409,9 @@ impl Trainer {
             Weighting::Likelihood => col(&|t| (self.sde.diffusion(t) / self.sde.std(t)).powi(2))?,
         };
         let xt = (x0.broadcast_mul(&mean)? + z.broadcast_mul(&std4)?)?;
-        let score = self.net.forward(&xt, &std, train)?;
+        let score = self
+            .net
+            .forward_at(&xt, Some(&batch.centres), &std, train)?;
         let residual = (score.broadcast_mul(&std4)? + &z)?;
         let per_sample = (residual.sqr()?.flatten_from(1)?.sum(1)? * 0.5)?;
         Ok((per_sample * weight)?.mean_all()?)
@@ -396,7 +419,12 @@ impl Trainer {
 
     /// The network and schedule updates of one step with a learned schedule (see
     /// [`super::learned_schedule`]): θ descends L_∞, η descends ½ E[L²]; returns the loss.
-    fn learned_schedule_step(&mut self, x0: &Tensor, rng: &mut ChaCha8Rng) -> anyhow::Result<f64> {
+    fn learned_schedule_step(
+        &mut self,
+        batch: &Batch,
+        rng: &mut ChaCha8Rng,
+    ) -> anyhow::Result<f64> {
+        let x0 = &batch.images;
         let (ts, z) = self.draw_times_and_noise(x0, rng)?;
         let Some(sched) = &mut self.schedule else {
             bail!("no learned schedule in this run")
@@ -404,7 +432,7 @@ impl Trainer {
         let t = Tensor::from_vec(ts, x0.dim(0)?, &self.device)?;
         let net = &self.net;
         let parts = learned_loss(&sched.gamma, x0, &t, &z, &|x, sigma| {
-            net.forward(x, sigma, true)
+            net.forward_at(x, Some(&batch.centres), sigma, true)
         })?;
         let value = parts.value()?;
         if !value.is_finite() {
@@ -421,14 +449,14 @@ impl Trainer {
     /// One optimiser step; returns the batch loss.
     pub fn train_step(&mut self) -> anyhow::Result<f64> {
         let k = self.step;
-        let x0 = self.batch(k)?;
+        let batch = self.batch(k)?;
         let mut rng = ChaCha8Rng::seed_from_u64(image_seed(self.config.seed ^ NOISE_STREAM, k, 0));
         self.net
             .reseed_dropout(image_seed(self.config.seed ^ DROPOUT_STREAM, k, 0));
         let value = if self.schedule.is_some() {
-            self.learned_schedule_step(&x0, &mut rng)?
+            self.learned_schedule_step(&batch, &mut rng)?
         } else {
-            let loss = self.dsm_loss(&x0, &mut rng, true)?;
+            let loss = self.dsm_loss(&batch, &mut rng, true)?;
             let value = loss.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
             if !value.is_finite() {
                 bail!("non-finite loss {value} at step {k}")
