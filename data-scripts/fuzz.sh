@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Runs the cargo-fuzz targets of fuzz/ (libFuzzer; DICOM, NIfTI, NPY, measurement and the
-# training-folder image reader) one after the other, each for a bounded time, and prints a
-# summary: executions, coverage, corpus size and any crash / OOM / timeout artifacts (kept under
-# fuzz/artifacts/<target>/). Seed corpora come from the repository's fixtures and the real test
-# images (data-scripts/fetch_test_data.sh); the growing corpora stay in fuzz/corpus/ (ignored).
+# Runs the cargo-fuzz targets of fuzz/ (libFuzzer; DICOM, NIfTI, NPY, measurement, the
+# training-folder image reader and `recon` end to end on tiny measurements) one after the
+# other, each for a bounded time, and prints a summary: executions, coverage, corpus size and
+# any crash / OOM / timeout artifacts (kept under fuzz/artifacts/<target>/). Seed corpora come
+# from the repository's fixtures and the real test images (data-scripts/fetch_test_data.sh); the
+# growing corpora stay in fuzz/corpus/ (ignored).
 # Needs a nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz`). See docs/fuzzing.md.
 #
 # Usage: data-scripts/fuzz.sh [SECONDS_PER_TARGET=300] [TARGET ...]
@@ -14,7 +15,7 @@ cd "$(dirname "$0")/.."
 secs="${1:-300}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(dicom_file nifti npy measurement train_image)
+[ ${#targets[@]} -gt 0 ] || targets=(dicom_file nifti npy measurement train_image recon)
 nice_n="${NICE:-15}"
 # Debug assertions (-a) stay on for overflow checks, but the standard library's UB precondition
 # checks are off: openjp2 0.6.1 (JPEG 2000) deallocates a null pointer when dropping every
@@ -35,6 +36,7 @@ seed dicom_file data/real/*.dcm tests/fixtures/dicom/*.dcm tests/fixtures/dicom/
 seed nifti tests/fixtures/nifti/*.nii tests/fixtures/nifti/*.nii.gz tests/fixtures/nifti/fuzz/*
 seed npy tests/fixtures/npy/*.npy tests/fixtures/npy/fuzz/*
 seed measurement fuzz/seeds/measurement/*
+seed recon fuzz/seeds/recon/*
 seed train_image tests/fixtures/npy/*.npy tests/fixtures/npy/fuzz/*
 
 echo "building the fuzz targets (nightly, AddressSanitizer, debug assertions)"

@@ -35,6 +35,27 @@ pub fn split_parts(data: &[u8]) -> Vec<&[u8]> {
     parts
 }
 
+/// Writes a multi-file measurement input (up to four parts split by [`SEPARATOR`]: sidecar
+/// JSON, data NPY, `meas.mask.npy`, `meas.metal.npy`) to the scratch files `meas.*`, removing
+/// those the input lacks, and returns the data file's path (None without a data part).
+pub fn scratch_measurement(data: &[u8]) -> Option<PathBuf> {
+    let parts = split_parts(data);
+    let names = ["meas.json", "meas.npy", "meas.mask.npy", "meas.metal.npy"];
+    let mut data_path = None;
+    for (i, name) in names.iter().enumerate() {
+        match parts.get(i) {
+            Some(bytes) => {
+                let p = scratch_file(name, bytes);
+                if *name == "meas.npy" {
+                    data_path = Some(p);
+                }
+            }
+            None => remove_scratch_file(name),
+        }
+    }
+    data_path
+}
+
 /// Boundary between the files of a multi-file input.
 pub const SEPARATOR: &[u8] = b"\n=MEDSGM-FUZZ-PART=\n";
 
