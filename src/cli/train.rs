@@ -9,9 +9,10 @@ use crate::cli::args::MemoryArgs;
 use crate::cli::{invalid, InputContext};
 use crate::io::folder_lock::{try_lock_folder, FolderLock};
 use crate::io::guard::resolved;
+use crate::io::memory::format_bytes;
 use crate::lsgm::{LsgmConfig, LsgmTrainer};
 use crate::train::config::MAX_STEPS;
-use crate::train::data::build_source;
+use crate::train::data::{build_source, DataConfig};
 use crate::train::trainer::{Trainer, STATE_FILE};
 use crate::train::TrainConfig;
 use anyhow::{Context, Result};
@@ -85,6 +86,30 @@ fn config_table(path: &std::path::Path) -> Result<toml::Table> {
         .invalid_input()
 }
 
+/// Refuses (invalid input) a run over the memory budget: first the networks' estimate
+/// `networks` (bytes) of the configuration alone, then with the memory of its data source
+/// for `size²` images ([`DataConfig::memory_bytes`], from the files' headers), naming the data,
+/// before any image is decoded.
+fn check_memory(a: &TrainArgs, networks: u64, data: &DataConfig, size: usize) -> Result<()> {
+    let config = a.config.display();
+    a.memory
+        .check(&format!("the training configuration {config}"), networks)?;
+    let Some(path) = data.path() else {
+        return Ok(());
+    };
+    let data_bytes = data.memory_bytes(size).invalid_input()?;
+    a.memory.check(
+        &format!(
+            "the training data {} ({} for {size}² images, on top of the {} of the networks \
+             of {config})",
+            path.display(),
+            format_bytes(data_bytes),
+            format_bytes(networks)
+        ),
+        networks.saturating_add(data_bytes),
+    )
+}
+
 /// Runs `medsgm train`.
 pub fn run(a: &TrainArgs) -> Result<()> {
     if let Some(steps) = a.steps.filter(|s| !(1..=MAX_STEPS).contains(s)) {
@@ -104,12 +129,9 @@ pub fn run(a: &TrainArgs) -> Result<()> {
         config.steps = steps;
     }
     let lock = claim_run_folder(a)?;
-    a.memory.check(
-        &format!("the training configuration {}", a.config.display()),
-        config.memory_bytes(),
-    )?;
-    let device = device()?;
     let size = config.model.image_size;
+    check_memory(a, config.memory_bytes(), &config.data, size)?;
+    let device = device()?;
     let mut trainer = if a.resume {
         let data = build_source(&config.data, size, config.seed).invalid_input()?;
         let mut t = Trainer::resume(&resume_state(a)?, data, &device).invalid_input()?;
@@ -274,9 +296,11 @@ fn run_scorevae(a: &TrainArgs) -> Result<()> {
         ));
     }
     let lock = claim_run_folder(a)?;
-    a.memory.check(
-        &format!("the training configuration {}", a.config.display()),
+    check_memory(
+        a,
         config.memory_bytes(),
+        &config.data,
+        config.encoder.image_size,
     )?;
     let device = device()?;
     let mut trainer = if a.resume {
@@ -307,9 +331,11 @@ fn run_lsgm(a: &TrainArgs) -> Result<()> {
         config.prior_steps = steps;
     }
     let lock = claim_run_folder(a)?;
-    a.memory.check(
-        &format!("the training configuration {}", a.config.display()),
+    check_memory(
+        a,
         config.memory_bytes(),
+        &config.data,
+        config.vae.image_size,
     )?;
     let device = device()?;
     let data = build_source(&config.data, config.vae.image_size, config.seed).invalid_input()?;

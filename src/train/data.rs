@@ -180,15 +180,7 @@ impl SlicePool {
 
     /// Every `.png` / `.npy` file of `dir` (sorted by name), resized to `size²`.
     pub fn folder(dir: &Path, size: usize, flip: bool, seed: u64) -> anyhow::Result<Self> {
-        let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
-            .with_context(|| format!("reading data folder {}", dir.display()))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("png" | "npy")))
-            .collect();
-        paths.sort();
-        if paths.is_empty() {
-            bail!("data folder {} holds no .png or .npy images", dir.display())
-        }
+        let paths = folder_images(dir)?;
         let images = paths
             .iter()
             .map(|p| Ok(resize_bilinear(&read_image(p)?, size)))
@@ -215,6 +207,21 @@ impl DataSource for SlicePool {
     fn describe(&self) -> String {
         self.description.clone()
     }
+}
+
+/// The training images of a `folder` source: every `.png` / `.npy` file of `dir` (not
+/// recursive), sorted by name; an error when there is none.
+pub fn folder_images(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading data folder {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("png" | "npy")))
+        .collect();
+    paths.sort();
+    if paths.is_empty() {
+        bail!("data folder {} holds no .png or .npy images", dir.display())
+    }
+    Ok(paths)
 }
 
 /// Reads a training image: a grey PNG (codes scaled by the type maximum) or a 2-D NPY used

@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod data;
+pub mod data_memory;
 pub mod dicom_slices;
 pub mod learned_schedule;
 pub mod optim;

@@ -25,6 +25,9 @@ pub struct SeriesEntry {
     /// Pixels the files declare in their headers (Σ rows × columns × frames): what reading
     /// the series will decode, known before any pixel data is read.
     pub pixels: u64,
+    /// Frames the files declare in their headers (Σ frames, one per single-frame file): the
+    /// slices reading the series will give.
+    pub frames: u64,
 }
 
 /// Whether `path` starts like a DICOM Part 10 file (`DICM` at byte 128).
@@ -74,15 +77,17 @@ pub fn scan_series(dir: &Path) -> Result<Vec<SeriesEntry>> {
         }
         let uid = element_string(&obj, tags::SERIES_INSTANCE_UID)
             .ok_or_else(|| anyhow!("{} has no SeriesInstanceUID", path.display()))?;
-        let pixels = declared_pixels(&obj);
+        let (pixels, frames) = (declared_pixels(&obj), declared_frames(&obj));
         let entry = groups.entry(uid.clone()).or_insert_with(|| SeriesEntry {
             series_instance_uid: uid,
             modality: element_string(&obj, tags::MODALITY).unwrap_or_default(),
             files: Vec::new(),
             pixels: 0,
+            frames: 0,
         });
         entry.files.push(path);
         entry.pixels = entry.pixels.saturating_add(pixels);
+        entry.frames = entry.frames.saturating_add(frames);
     }
     Ok(groups.into_values().collect())
 }
@@ -94,13 +99,16 @@ fn declared_pixels(obj: &dicom::object::InMemDicomObject) -> u64 {
             .and_then(|e| e.to_int::<u64>().ok())
             .unwrap_or(0)
     };
-    let frames = obj
-        .get(tags::NUMBER_OF_FRAMES)
-        .and_then(|e| e.to_int::<u64>().ok())
-        .unwrap_or(1);
     int(tags::ROWS)
         .saturating_mul(int(tags::COLUMNS))
-        .saturating_mul(frames)
+        .saturating_mul(declared_frames(obj))
+}
+
+/// The NumberOfFrames a header declares (1 when absent or unreadable).
+fn declared_frames(obj: &dicom::object::InMemDicomObject) -> u64 {
+    obj.get(tags::NUMBER_OF_FRAMES)
+        .and_then(|e| e.to_int::<u64>().ok())
+        .unwrap_or(1)
 }
 
 /// The series of a folder: the one with `series_uid`, or the only series there.
