@@ -187,6 +187,53 @@ fn lsgm_train_resume_sample_and_bench() {
         tuned["tuning"]["latent-dc"]["evaluations"].as_integer(),
         Some(3)
     );
+    // `likelihood` reports the LSGM's bound per image, with both estimators.
+    let o = medsgm(
+        &[
+            "likelihood",
+            "--model",
+            "run/lsgm.safetensors",
+            "--phantoms",
+            "2",
+            "--draws",
+            "3",
+            "--ode-probes",
+            "1",
+            "--tol",
+            "1e-3",
+            "--json",
+            "ll.json",
+        ],
+        d,
+    );
+    ok(&o);
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("ll.json")).unwrap()).unwrap();
+    let images = report["images"].as_array().unwrap();
+    assert_eq!(images.len(), 2);
+    for im in images {
+        let elbo = im["elbo"]["bits_per_dim"].as_f64().unwrap();
+        let ode = im["ode"]["bits_per_dim"].as_f64().unwrap();
+        assert!(elbo.is_finite() && ode.is_finite(), "{im}");
+        assert!(im["elbo"]["std_error"].as_f64().unwrap() > 0.0, "{im}");
+    }
+    assert!(report["model_description"]
+        .as_str()
+        .unwrap()
+        .contains("LSGM"));
+    // Real images need the intensity window a score-model checkpoint records.
+    let o = medsgm(
+        &[
+            "likelihood",
+            "--model",
+            "run/lsgm.safetensors",
+            "--input",
+            "ll.json",
+        ],
+        d,
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--input needs a score-model"));
     // latent-dc without the LSGM is a usage error.
     let o = medsgm(
         &[

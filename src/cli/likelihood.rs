@@ -2,14 +2,19 @@
 //! prior explains images — the ELBO of the reverse SDE (a true bound) and the probability-flow
 //! ODE log-likelihood, in bits/dim with standard errors ([`crate::eval::likelihood`]).
 
+use crate::checkpoint::read_format;
 use crate::cli::args::progress;
 use crate::cli::model::LoadedModel;
 use crate::cli::{invalid, InputContext};
-use crate::eval::likelihood::{image_likelihoods, ImageLikelihood, LikelihoodOptions};
+use crate::eval::likelihood::{image_likelihoods, Estimate, ImageLikelihood, LikelihoodOptions};
 use crate::eval::testset::{config_slices, phantoms, real_images, EvalSplit, TEST_SEED};
 use crate::io::atomic::write_bytes_atomic;
+use crate::lsgm::trainer::LSGM_FORMAT;
+use crate::lsgm::{bound_draws, nelbo_ode, LsgmCheckpoint};
 use anyhow::{Context, Result};
+use candle_core::{Device, Tensor};
 use clap::{Args, ValueEnum};
+use medsgm_recon::elbo::mean_var;
 use medsgm_recon::elbo::{ElboConfig, TimeProposal};
 use medsgm_recon::likelihood::TraceEstimator;
 use ndarray::Array2;
@@ -26,19 +31,11 @@ pub enum ProposalKind {
     Uniform,
 }
 
-/// Which slab of a training configuration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum SplitKind {
-    /// The held-out test slab.
-    Test,
-    /// The validation slab.
-    Validation,
-}
-
 /// Arguments of `medsgm likelihood`.
 #[derive(Debug, Clone, Args)]
 pub struct LikelihoodArgs {
-    /// The prior (a score-model checkpoint written by `medsgm train`).
+    /// The prior: a score-model checkpoint written by `medsgm train`, or an LSGM checkpoint
+    /// (`lsgm.safetensors`; its NELBO bound, with --data or --phantoms).
     #[arg(long)]
     pub model: PathBuf,
     /// Real images: a DICOM/NIfTI/NPY/PNG file or a folder of them (repeatable), brought to the
@@ -50,7 +47,7 @@ pub struct LikelihoodArgs {
     pub data: Vec<PathBuf>,
     /// Slab of `--data`.
     #[arg(long, value_enum, default_value = "test")]
-    pub split: SplitKind,
+    pub split: EvalSplit,
     /// Slices per slab of `--data` (evenly spaced; 1..=1000).
     #[arg(long, default_value_t = 4)]
     pub n: usize,
@@ -167,9 +164,35 @@ fn validate(a: &LikelihoodArgs) -> Result<()> {
     Ok(())
 }
 
+/// Slices of `--data` slabs and `--phantoms` held-out anatomical phantoms at side `size`.
+fn prepared_images(a: &LikelihoodArgs, size: usize) -> Result<Vec<(String, Array2<f32>)>> {
+    let mut images = Vec::new();
+    for c in &a.data {
+        let set = config_slices(c, a.n, a.split)
+            .with_context(|| format!("--data {}", c.display()))
+            .invalid_input()?;
+        images.extend(
+            set.into_iter()
+                .map(|(n, im)| (format!("{}: {n}", c.display()), im)),
+        );
+    }
+    if a.phantoms > 0 {
+        for (k, t) in phantoms(size, TEST_SEED, a.phantoms, false)?
+            .into_iter()
+            .enumerate()
+        {
+            images.push((format!("phantom {k} ({size}²)"), t.truth));
+        }
+    }
+    Ok(images)
+}
+
 /// Runs `medsgm likelihood`.
 pub fn run(a: &LikelihoodArgs) -> Result<()> {
     validate(a)?;
+    if read_format(&a.model).ok().as_deref() == Some(LSGM_FORMAT) {
+        return run_latent(a);
+    }
     let model = LoadedModel::load(&a.model)?;
     if model.channels() != 1 {
         return Err(invalid(format!(
@@ -187,28 +210,7 @@ pub fn run(a: &LikelihoodArgs) -> Result<()> {
                 .map(|(n, im)| (format!("{}: {n}", p.display()), im)),
         );
     }
-    for c in &a.data {
-        let split = match a.split {
-            SplitKind::Test => EvalSplit::Test,
-            SplitKind::Validation => EvalSplit::Validation,
-        };
-        let set = config_slices(c, a.n, split)
-            .with_context(|| format!("--data {}", c.display()))
-            .invalid_input()?;
-        images.extend(
-            set.into_iter()
-                .map(|(n, im)| (format!("{}: {n}", c.display()), im)),
-        );
-    }
-    if a.phantoms > 0 {
-        let size = model.image_size();
-        for (k, t) in phantoms(size, TEST_SEED, a.phantoms, false)?
-            .into_iter()
-            .enumerate()
-        {
-            images.push((format!("phantom {k} ({size}²)"), t.truth));
-        }
-    }
+    images.extend(prepared_images(a, model.image_size())?);
     for (name, im) in &images {
         model.check_image_shape(im.dim(), name)?;
     }
@@ -267,6 +269,122 @@ pub fn run(a: &LikelihoodArgs) -> Result<()> {
             images: &results,
             elbo_nfe: cost.elbo_nfe,
             ode_nfe: cost.ode_nfe,
+            seconds,
+        };
+        write_bytes_atomic(
+            json,
+            (serde_json::to_string_pretty(&report)? + "\n").as_bytes(),
+        )
+        .with_context(|| format!("writing {}", json.display()))?;
+        println!("wrote {}", json.display());
+    }
+    Ok(())
+}
+
+/// `medsgm likelihood` for an LSGM checkpoint: per image the LSGM bound (its NELBO with the
+/// score prior's cross entropy, `--draws` posterior and time draws) and, with `--ode-probes`,
+/// the bound with log p(z₀) from the latent probability-flow ODE ([`crate::lsgm::bound`]), in
+/// bits/dim of the image in [0, 1] units — comparable with the pixel priors' columns.
+fn run_latent(a: &LikelihoodArgs) -> Result<()> {
+    if !a.input.is_empty() {
+        return Err(invalid(
+            "--input needs a score-model checkpoint (an LSGM records no intensity window or \
+             pixel spacing); give the LSGM --data or --phantoms",
+        ));
+    }
+    let device = Device::Cpu;
+    let ck = LsgmCheckpoint::load(&a.model, &device).invalid_input()?;
+    let (vae, prior) = (ck.vae(&device)?, ck.prior(true, &device)?);
+    let config = &ck.meta.config;
+    let size = config.vae.image_size;
+    let images = prepared_images(a, size)?;
+    for (name, im) in &images {
+        if im.dim() != (size, size) {
+            return Err(invalid(format!(
+                "{name} is {}x{}, the LSGM models {size}x{size} images",
+                im.dim().0,
+                im.dim().1
+            )));
+        }
+    }
+    eprintln!(
+        "LSGM bounds of {} images under {} ({})",
+        images.len(),
+        a.model.display(),
+        ck.meta.dataset
+    );
+    let bar = progress(images.len().div_ceil(a.batch) as u64, "batches");
+    let start = Instant::now();
+    let bits = |nats: f64| nats / ((size * size) as f64 * std::f64::consts::LN_2);
+    let (mut results, mut elbo_nfe, mut ode_nfe) = (Vec::new(), 0, 0);
+    for (b, chunk) in images.chunks(a.batch).enumerate() {
+        let data: Vec<f32> = chunk
+            .iter()
+            .flat_map(|(_, im)| im.iter().copied())
+            .collect();
+        let x = Tensor::from_vec(data, (chunk.len(), 1, size, size), &device)?;
+        let seed = a.seed.wrapping_add(b as u64 * 1_000_003);
+        let bound = bound_draws(&vae, &prior, config, &x, a.draws, seed)?.per_image();
+        elbo_nfe += a.draws;
+        let mut odes = vec![Vec::new(); chunk.len()];
+        for probe in 0..a.ode_probes {
+            let (nelbo, _, nfe) = nelbo_ode(
+                &vae,
+                &prior,
+                config,
+                &x,
+                seed.wrapping_add(1 + probe as u64),
+            )?;
+            ode_nfe += nfe;
+            for (v, n) in odes.iter_mut().zip(nelbo) {
+                v.push(bits(n));
+            }
+        }
+        for (((name, _), (nats, se)), ode) in chunk.iter().zip(bound).zip(odes) {
+            let elbo = Estimate {
+                bits_per_dim: bits(nats),
+                std_error: Some(bits(se)),
+            };
+            let ode = (!ode.is_empty()).then(|| {
+                let (mean, var) = mean_var(&ode);
+                Estimate {
+                    bits_per_dim: mean,
+                    std_error: (ode.len() > 1).then(|| (var / ode.len() as f64).sqrt()),
+                }
+            });
+            results.push(ImageLikelihood {
+                name: name.clone(),
+                elbo,
+                gap: ode.map(|o| elbo.bits_per_dim - o.bits_per_dim),
+                ode,
+            });
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let seconds = start.elapsed().as_secs_f64();
+    print_table(&results);
+    println!(
+        "LSGM: both columns estimate the upper bound NELBO of the image in [0, 1] units (no \
+         dequantisation), in bits/dim: the ELBO column with the score prior's cross entropy \
+         ({} draws, importance-sampled t), the ODE column with log p(z₀) of the latent \
+         probability-flow ODE ({} posterior draw(s)); {elbo_nfe} + {ode_nfe} latent score \
+         evaluations, {seconds:.1} s",
+        a.draws, a.ode_probes
+    );
+    if let Some(json) = &a.json {
+        let report = Report {
+            model: a.model.display().to_string(),
+            model_description: format!("LSGM trained on {}", ck.meta.dataset),
+            units: "bits/dim of the image in [0, 1] units, no dequantisation (LSGM NELBO)",
+            draws: a.draws,
+            proposal: "LSGM likelihood-weighting proposal of the checkpoint's config".into(),
+            ode_probes: a.ode_probes,
+            ode_tol: a.tol,
+            seed: a.seed,
+            images: &results,
+            elbo_nfe,
+            ode_nfe,
             seconds,
         };
         write_bytes_atomic(

@@ -6,14 +6,16 @@
 //! inverse problems with data consistency through the decoder ([`inverse`]).
 //! The objectives, weightings and IS proposals live in `medsgm_recon::lsgm`.
 
+pub mod bound;
 pub mod config;
 pub mod inverse;
 pub mod prior;
 pub mod trainer;
 pub mod vae;
 
+pub use bound::{bound_draws, nelbo_ode, BoundDraws, Nelbo};
 pub use config::{EncoderTime, LsgmConfig, Stage2, VaeConfig};
 pub use inverse::{latent_decomposed_solve, latent_solve, LatentDcConfig, LatentReconstruction};
 pub use prior::{LatentPrior, NetEps};
-pub use trainer::{sample, LatentSamples, LsgmCheckpoint, LsgmMeta, LsgmTrainer, Nelbo};
+pub use trainer::{sample, LatentSamples, LsgmCheckpoint, LsgmMeta, LsgmTrainer};
 pub use vae::{Posterior, Vae};

@@ -6,6 +6,7 @@
 //! latter by Theorem 1 with w_ll. Every random draw of step k comes from streams seeded by
 //! (seed, stage, k); checkpoints are self-describing safetensors written atomically.
 
+use super::bound::{bound_draws, nelbo_ode, Nelbo};
 use super::config::{EncoderTime, LsgmConfig, Stage2};
 use super::prior::LatentPrior;
 use super::vae::Vae;
@@ -21,13 +22,11 @@ use crate::train::trainer::{LOG_FILE, LOSS_FILE, STATE_FILE};
 use anyhow::{bail, Context};
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
-use medsgm_recon::likelihood::{log_likelihood, LikelihoodConfig};
-use medsgm_recon::lsgm::{cross_entropy, score_matching, LatentSchedule, TimeSampler};
+use medsgm_recon::lsgm::{score_matching, LatentSchedule, TimeSampler};
 use medsgm_recon::ode_sampler::{ode_sample, OdeConfig};
 use medsgm_recon::{Noise, Sde};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::f64::consts::PI;
 use std::path::Path;
 
 /// `format` of LSGM checkpoints.
@@ -72,35 +71,6 @@ struct LsgmStateMeta {
     checkpoint: LsgmMeta,
     vae_adam_t: u64,
     prior_adam_t: u64,
-}
-
-/// NELBO terms per image in nats (means over images and draws).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Nelbo {
-    /// E_q[−log p_ψ(x|z₀)].
-    pub reconstruction: f64,
-    /// H(q_φ(z₀|x)).
-    pub entropy: f64,
-    /// E_q[−log N(z₀; 0, I)] (analytic): the cross entropy of the stage-1 prior.
-    pub cross_entropy_normal: f64,
-    /// Cross entropy to the score prior (Theorem 1, w_ll, importance-sampled t).
-    pub cross_entropy: f64,
-    /// Standard error of `cross_entropy`.
-    pub cross_entropy_se: f64,
-    /// Pixels per image (for nats/dim).
-    pub dims: usize,
-}
-
-impl Nelbo {
-    /// NELBO of the VAE with its N(0, I) prior.
-    pub fn vae(&self) -> f64 {
-        self.reconstruction - self.entropy + self.cross_entropy_normal
-    }
-
-    /// NELBO of the LSGM (VAE + score prior).
-    pub fn lsgm(&self) -> f64 {
-        self.reconstruction - self.entropy + self.cross_entropy
-    }
 }
 
 /// Trainable variables of `map` sorted by name (fixed Fourier matrices excluded).
@@ -430,71 +400,13 @@ impl LsgmTrainer {
     /// NELBO terms of images `x` `[B, 1, S, S]` with `draws` posterior/time draws per image,
     /// using the current prior weights (see [`Nelbo`]); seeded, no gradients kept.
     pub fn nelbo(&self, x: &Tensor, draws: usize, seed: u64) -> anyhow::Result<Nelbo> {
-        let mut noise = Noise::new(seed);
-        let q = self.vae.encode(x)?;
-        let dims = x.dims()[1..].iter().product::<usize>();
-        let d_latent = q.mean.dims()[1..].iter().product::<usize>() as f64;
-        let schedule = LatentSchedule::new(&self.config.sde)?;
-        let model = self.prior.mixed(schedule, self.sde.as_ref(), false);
-        let entropy = scalar(&q.entropy()?.mean_all()?)?;
-        let normal = ((q.mean.sqr()? + q.log_var.exp()?)?
-            .flatten_from(1)?
-            .sum(1)?
-            * 0.5)?
-            .affine(1.0, 0.5 * d_latent * (2.0 * PI).ln())?;
-        let cross_entropy_normal = scalar(&normal.mean_all()?)?;
-        let (mut rec, mut ce) = (0.0, Vec::new());
-        for _ in 0..draws.max(1) {
-            let z = q.sample(&mut noise)?.detach();
-            rec += scalar(&self.vae.reconstruction_nll(x, &z)?.mean_all()?)?;
-            let c = cross_entropy(&model, &self.ll_sampler, &z, &mut noise)?;
-            ce.extend(c.to_dtype(DType::F64)?.to_vec1::<f64>()?);
-        }
-        let n = ce.len() as f64;
-        let mean = ce.iter().sum::<f64>() / n;
-        let var = ce.iter().map(|c| (c - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
-        Ok(Nelbo {
-            reconstruction: rec / draws.max(1) as f64,
-            entropy,
-            cross_entropy_normal,
-            cross_entropy: mean,
-            cross_entropy_se: (var / n).sqrt(),
-            dims,
-        })
+        Ok(bound_draws(&self.vae, &self.prior, &self.config, x, draws, seed)?.summary())
     }
 
     /// The NELBO of each image of `x` with log p_θ(z₀) from the probability-flow ODE of the
-    /// prior (Hutchinson–Skilling, RK45, cutoff max(t_min, 1e-5); LSGM §7.7: one draw, K = 1):
-    /// −log p_ψ(x|z₀) − H(q) − log p_θ(z₀). Returns (NELBO per image, log p_θ(z₀) per image,
-    /// NFE).
+    /// prior (see [`nelbo_ode`]), with the current prior weights.
     pub fn nelbo_ode(&self, x: &Tensor, seed: u64) -> anyhow::Result<(Vec<f64>, Vec<f64>, usize)> {
-        let mut noise = Noise::new(seed);
-        let q = self.vae.encode(x)?;
-        let z = q.sample(&mut noise)?.detach();
-        let schedule = LatentSchedule::new(&self.config.sde)?;
-        let model = self.prior.mixed(schedule, self.sde.as_ref(), false);
-        let ll = log_likelihood(
-            self.sde.as_ref(),
-            &model,
-            &z,
-            &LikelihoodConfig {
-                t_min: Some(self.config.t_min.max(1e-5)),
-                seed,
-                ..LikelihoodConfig::default()
-            },
-        )?;
-        let per_image = |t: Tensor| -> anyhow::Result<Vec<f64>> {
-            Ok(t.to_dtype(DType::F64)?.to_vec1::<f64>()?)
-        };
-        let rec = per_image(self.vae.reconstruction_nll(x, &z)?)?;
-        let entropy = per_image(q.entropy()?)?;
-        let nelbo = rec
-            .iter()
-            .zip(&entropy)
-            .zip(&ll.log_likelihood)
-            .map(|((r, h), lp)| r - h - lp)
-            .collect();
-        Ok((nelbo, ll.log_likelihood.clone(), ll.nfe))
+        nelbo_ode(&self.vae, &self.prior, &self.config, x, seed)
     }
 
     /// Replaces the prior's weights by their EMA (for evaluating the weights that sampling
