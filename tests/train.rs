@@ -105,25 +105,20 @@ fn init_from_starts_at_the_checkpoint_weights() {
     let sigma = Tensor::new(&[0.5f32, 3.0], &dev).unwrap();
     let centres = Tensor::new(&[[5f32, -3.0], [0.0, 7.0]], &dev).unwrap();
     let plain = tuned.net().forward(&x, &sigma, false).unwrap();
-    let scale = plain
-        .abs()
-        .unwrap()
-        .max_all()
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap();
+    let max_abs = |t: &Tensor| {
+        t.abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    };
+    let scale = max_abs(&plain);
     let with_pos = pos
         .net()
         .forward_at(&x, Some(&centres), &sigma, false)
         .unwrap();
-    let diff = (plain - with_pos)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .max_all()
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap();
+    let diff = max_abs(&(plain - with_pos).unwrap());
     assert!(diff <= 1e-5 * scale, "{diff} vs {scale}");
     cfg.model.nf = 16;
     let err = Trainer::new(cfg, phantoms(5), &dev)

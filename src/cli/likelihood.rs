@@ -271,12 +271,7 @@ pub fn run(a: &LikelihoodArgs) -> Result<()> {
             ode_nfe: cost.ode_nfe,
             seconds,
         };
-        write_bytes_atomic(
-            json,
-            (serde_json::to_string_pretty(&report)? + "\n").as_bytes(),
-        )
-        .with_context(|| format!("writing {}", json.display()))?;
-        println!("wrote {}", json.display());
+        write_report(json, &report)?;
     }
     Ok(())
 }
@@ -387,13 +382,19 @@ fn run_latent(a: &LikelihoodArgs) -> Result<()> {
             ode_nfe,
             seconds,
         };
-        write_bytes_atomic(
-            json,
-            (serde_json::to_string_pretty(&report)? + "\n").as_bytes(),
-        )
-        .with_context(|| format!("writing {}", json.display()))?;
-        println!("wrote {}", json.display());
+        write_report(json, &report)?;
     }
+    Ok(())
+}
+
+/// Writes the `--json` report (atomically).
+fn write_report(json: &std::path::Path, report: &Report) -> Result<()> {
+    write_bytes_atomic(
+        json,
+        (serde_json::to_string_pretty(report)? + "\n").as_bytes(),
+    )
+    .with_context(|| format!("writing {}", json.display()))?;
+    println!("wrote {}", json.display());
     Ok(())
 }
 

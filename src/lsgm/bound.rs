@@ -60,6 +60,11 @@ pub struct BoundDraws {
     pub dims: usize,
 }
 
+/// A `[B]` tensor as f64 values.
+fn values(t: Tensor) -> anyhow::Result<Vec<f64>> {
+    Ok(t.to_dtype(DType::F64)?.to_vec1::<f64>()?)
+}
+
 fn mean(v: impl Iterator<Item = f64>) -> (f64, usize) {
     let (s, n) = v.fold((0.0, 0usize), |(s, n), x| (s + x, n + 1));
     (s / n.max(1) as f64, n)
@@ -117,9 +122,7 @@ pub fn bound_draws(
     let dims = x.dims()[1..].iter().product::<usize>();
     let d_latent = q.mean.dims()[1..].iter().product::<usize>() as f64;
     let model = prior.mixed(LatentSchedule::new(&config.sde)?, sde.as_ref(), false);
-    let per_image =
-        |t: Tensor| -> anyhow::Result<Vec<f64>> { Ok(t.to_dtype(DType::F64)?.to_vec1::<f64>()?) };
-    let entropy = per_image(q.entropy()?)?;
+    let entropy = values(q.entropy()?)?;
     let normal = ((q.mean.sqr()? + q.log_var.exp()?)?
         .flatten_from(1)?
         .sum(1)?
@@ -128,14 +131,14 @@ pub fn bound_draws(
     let (mut rec, mut ce) = (Vec::new(), Vec::new());
     for _ in 0..draws.max(1) {
         let z = q.sample(&mut noise)?.detach();
-        rec.push(per_image(vae.reconstruction_nll(x, &z)?)?);
-        ce.push(per_image(cross_entropy(&model, &sampler, &z, &mut noise)?)?);
+        rec.push(values(vae.reconstruction_nll(x, &z)?)?);
+        ce.push(values(cross_entropy(&model, &sampler, &z, &mut noise)?)?);
     }
     Ok(BoundDraws {
         reconstruction: rec,
         cross_entropy: ce,
         entropy,
-        cross_entropy_normal: per_image(normal)?,
+        cross_entropy_normal: values(normal)?,
         dims,
     })
 }
@@ -166,10 +169,8 @@ pub fn nelbo_ode(
             ..LikelihoodConfig::default()
         },
     )?;
-    let per_image =
-        |t: Tensor| -> anyhow::Result<Vec<f64>> { Ok(t.to_dtype(DType::F64)?.to_vec1::<f64>()?) };
-    let rec = per_image(vae.reconstruction_nll(x, &z)?)?;
-    let entropy = per_image(q.entropy()?)?;
+    let rec = values(vae.reconstruction_nll(x, &z)?)?;
+    let entropy = values(q.entropy()?)?;
     let nelbo = rec
         .iter()
         .zip(&entropy)

@@ -81,6 +81,30 @@ fn residual_gradient<T: Transform<In = f32>>(
     Ok((Tensor::from_vec(grads, (k, 1, h, w), x.device())?, norms))
 }
 
+/// The side S of the VAE's images, checked against `op`'s domain.
+fn vae_side<T: Transform<In = f32>>(
+    config: &LsgmConfig,
+    op: &Subsampled<T>,
+) -> anyhow::Result<usize> {
+    let s = config.vae.image_size;
+    anyhow::ensure!(
+        op.domain_shape() == [s, s],
+        "operator domain {:?} does not match the VAE's {s}×{s} images",
+        op.domain_shape()
+    );
+    Ok(s)
+}
+
+/// The images `[B, 1, S, S]` as B arrays `[S, S]`.
+fn to_images(images: &Tensor, s: usize) -> anyhow::Result<Vec<Array2<f32>>> {
+    (0..images.dim(0)?)
+        .map(|i| {
+            let v = images.get(i)?.flatten_all()?.to_vec1::<f32>()?;
+            Ok(Array2::from_shape_vec((s, s), v)?)
+        })
+        .collect()
+}
+
 /// Reconstructs one image per measurement vector in `y` with the LSGM prior (see the module
 /// docs). `op`'s domain must be the VAE's `[S, S]` image in its [0, 1] units.
 pub fn latent_solve<T: Transform<In = f32>>(
@@ -92,12 +116,7 @@ pub fn latent_solve<T: Transform<In = f32>>(
     dc: &LatentDcConfig,
     device: &Device,
 ) -> anyhow::Result<LatentReconstruction> {
-    let s = config.vae.image_size;
-    anyhow::ensure!(
-        op.domain_shape() == [s, s],
-        "operator domain {:?} does not match the VAE's {s}×{s} images",
-        op.domain_shape()
-    );
+    let s = vae_side(config, op)?;
     let sde = config.sde.build()?;
     let model = prior.mixed(LatentSchedule::new(&config.sde)?, sde.as_ref(), false);
     let mut extra_nfe = 0;
@@ -144,13 +163,7 @@ pub fn latent_solve<T: Transform<In = f32>>(
         &mut hook,
         &mut |_, _| {},
     )?;
-    let images = vae.decode(&out.samples)?;
-    let images = (0..y.len())
-        .map(|i| {
-            let v = images.get(i)?.flatten_all()?.to_vec1::<f32>()?;
-            Ok(Array2::from_shape_vec((s, s), v)?)
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let images = to_images(&vae.decode(&out.samples)?, s)?;
     Ok(LatentReconstruction {
         images,
         nfe: out.nfe + extra_nfe,
@@ -187,12 +200,7 @@ pub fn latent_decomposed_solve<T: Transform<In = f32>>(
     seed: u64,
     device: &Device,
 ) -> anyhow::Result<LatentReconstruction> {
-    let s = config.vae.image_size;
-    anyhow::ensure!(
-        op.domain_shape() == [s, s],
-        "operator domain {:?} does not match the VAE's {s}×{s} images",
-        op.domain_shape()
-    );
+    let s = vae_side(config, op)?;
     let sde = config.sde.build()?;
     anyhow::ensure!(
         t_start > sde.t_min() && t_start <= sde.t_max(),
@@ -225,12 +233,7 @@ pub fn latent_decomposed_solve<T: Transform<In = f32>>(
         &mut noise,
         &mut |_, _| {},
     )?;
-    let images = (0..y.len())
-        .map(|i| {
-            let v = images.get(i)?.flatten_all()?.to_vec1::<f32>()?;
-            Ok(Array2::from_shape_vec((s, s), v)?)
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let images = to_images(&images, s)?;
     Ok(LatentReconstruction {
         images,
         nfe: dds.steps,
