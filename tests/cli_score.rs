@@ -669,7 +669,10 @@ fn recon_takes_parameters_from_a_task_config_and_flags_win() {
     std::fs::write(d.join("bad.toml"), "[pc-projection]\nt_start = 2.0\n").unwrap();
     std::fs::write(d.join("typo.toml"), "[pc-projection]\nsnrr = 0.2\n").unwrap();
     for (config, expected) in [
-        ("bad.toml", "--t-start"),
+        (
+            "bad.toml",
+            "bad.toml: in the [pc-projection] table: t_start must be in (0, 1]",
+        ),
         ("typo.toml", "typo.toml"),
         ("missing.toml", "missing.toml"),
     ] {

@@ -2707,6 +2707,16 @@ fn recon_cases(v: &mut Vec<Case>, fx: &Fixtures) {
     );
     v.push(
         score(
+            "recon config zeta nan",
+            Exit2,
+            "dps --config c.toml",
+            &model,
+        )
+        .text("c.toml", "[dps]\nzeta = nan\n")
+        .mention("zeta"),
+    );
+    v.push(
+        score(
             "recon t-start 0",
             Exit2,
             "pc-projection --t-start 0",
@@ -5027,6 +5037,21 @@ fn fan_and_misc_cases(v: &mut Vec<Case>, fx: &Fixtures) {
         )
         .file("chk/a.npy", npy_f32(&[64, 64], &[0.5, f32::NAN]))
         .mention("a.npy|chk"),
+    );
+    // task-config values outside their ranges are bad input wherever a config is read
+    v.push(case("bench recon config t_start -1", Exit2, &format!("bench recon --task ct --methods dds --views 10 --n 1 --repeats 1 --steps 2 --out br --model {} --config c.toml", repo("models/ct_phantom_64/model.safetensors"))).text("c.toml", "[dds]\nt_start = -1.0\n").mention("t_start").out("br"));
+    v.push(case("bench recon config tv_weight -1", Exit2, "bench recon --task ct --methods fista-tv --views 10 --n 1 --repeats 1 --size 32 --out br --config c.toml").text("c.toml", "[fista-tv]\ntv_weight = -1.0\n").mention("tv_weight").out("br"));
+    v.push(
+        case(
+            "tune config eta 2",
+            Exit2,
+            &format!(
+                "tune --task ct --method dds --n 1 --budget 2 --init 1 --model {} --out c.toml",
+                repo("models/ct_phantom_64/model.safetensors")
+            ),
+        )
+        .text("c.toml", "[dds]\neta = 2.0\n")
+        .mention("eta"),
     );
     v.push(case("bench recon nfe-sweep 0", Exit2, "bench recon --task ct --methods fbp --views 10 --n 1 --repeats 1 --size 32 --out br --nfe-sweep 0").mention("--nfe-sweep"));
     v.push(case("bench recon samples 0", Exit2, "bench recon --task ct --methods fbp --views 10 --n 1 --repeats 1 --size 32 --out br --samples 0").mention("--samples"));

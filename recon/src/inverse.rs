@@ -261,25 +261,110 @@ impl InverseConfig {
         }
     }
 
+    /// The first parameter outside its range, or `None`: N ∈ 1..=100 000, M ≤ 100, r ≥ 0,
+    /// λ ∈ [0, 1], ρ > 0, K ∈ 1..=1000, t₀ ∈ (0, 1], η ∈ [0, 1], γ ∈ [0, 10¹²], CG iterations
+    /// ∈ 1..=1000, ζ ∈ [0, 10⁶] (the mathematical ranges, with upper bounds that keep one call's
+    /// work finite; r = 0 turns the Langevin corrector off). The one definition of these ranges: [`solve`] and every front end check
+    /// against it.
+    pub fn out_of_range(&self) -> Option<OutOfRange> {
+        let finite_in = |v: f64, lo: f64, hi: f64| v.is_finite() && (lo..=hi).contains(&v);
+        let positive = |v: f64| v.is_finite() && v > 0.0;
+        let checks = [
+            (
+                (1..=100_000).contains(&self.steps),
+                "steps",
+                "1..=100000",
+                self.steps as f64,
+            ),
+            (
+                self.corrector_steps <= 100,
+                "corrector_steps",
+                "0..=100",
+                self.corrector_steps as f64,
+            ),
+            (
+                finite_in(self.snr, 0.0, f64::MAX),
+                "snr",
+                "[0, ∞)",
+                self.snr,
+            ),
+            (
+                finite_in(self.lambda, 0.0, 1.0),
+                "lambda",
+                "[0, 1]",
+                self.lambda,
+            ),
+            (positive(self.rho), "rho", "(0, ∞)", self.rho),
+            (
+                (1..=1000).contains(&self.samples),
+                "samples",
+                "1..=1000",
+                self.samples as f64,
+            ),
+            (
+                positive(self.t_start) && self.t_start <= 1.0,
+                "t_start",
+                "(0, 1]",
+                self.t_start,
+            ),
+            (finite_in(self.eta, 0.0, 1.0), "eta", "[0, 1]", self.eta),
+            (
+                finite_in(self.gamma, 0.0, 1e12),
+                "gamma",
+                "[0, 1e12]",
+                self.gamma,
+            ),
+            (
+                (1..=1000).contains(&self.cg_iterations),
+                "cg_iterations",
+                "1..=1000",
+                self.cg_iterations as f64,
+            ),
+            (
+                finite_in(self.zeta, 0.0, 1e6),
+                "zeta",
+                "[0, 1e6]",
+                self.zeta,
+            ),
+        ];
+        checks
+            .into_iter()
+            .find(|c| !c.0)
+            .map(|(_, field, range, value)| OutOfRange {
+                field,
+                range,
+                value,
+            })
+    }
+
     fn validate(&self) -> Result<()> {
-        ensure(self.samples >= 1, "samples", || {
-            "need at least one posterior sample".into()
-        })?;
-        ensure((0.0..=1.0).contains(&self.lambda), "lambda", || {
-            format!("λ must lie in [0, 1], got {}", self.lambda)
-        })?;
-        ensure(self.rho > 0.0 && self.rho.is_finite(), "rho", || {
-            format!("ρ must be positive, got {}", self.rho)
-        })?;
-        decomposed::check_eta_gamma(self.eta, self.gamma)?;
-        ensure(self.cg_iterations >= 1, "cg_iterations", || {
-            "the data step needs at least one conjugate-gradient iteration".into()
-        })?;
-        dps::check_zeta(self.zeta)?;
-        ensure(
-            self.t_start > 0.0 && self.t_start.is_finite(),
-            "t_start",
-            || format!("t₀ must be positive, got {}", self.t_start),
+        match self.out_of_range() {
+            None => Ok(()),
+            Some(r) => Err(ReconError::Param {
+                name: r.field,
+                reason: r.to_string(),
+            }),
+        }
+    }
+}
+
+/// A parameter of [`InverseConfig`] outside its range ([`InverseConfig::out_of_range`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OutOfRange {
+    /// The field's name (as in [`InverseConfig`] and the task configs).
+    pub field: &'static str,
+    /// The range it must lie in, as text.
+    pub range: &'static str,
+    /// The value given.
+    pub value: f64,
+}
+
+impl std::fmt::Display for OutOfRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} must be in {}, got {}",
+            self.field, self.range, self.value
         )
     }
 }

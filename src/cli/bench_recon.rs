@@ -396,7 +396,13 @@ pub fn run(a: &ReconBenchArgs, out: &Path) -> Result<()> {
         .methods
         .iter()
         .map(|&method| {
-            let mut params = config.params(a.task, method).invalid_input()?;
+            let mut params = config
+                .params(a.task, method)
+                .with_context(|| {
+                    let path = a.config.as_deref().unwrap_or(Path::new("the task config"));
+                    format!("{}", path.display())
+                })
+                .invalid_input()?;
             params.steps = a.steps.unwrap_or(params.steps);
             params.samples = a.samples.unwrap_or(params.samples);
             if method == Method::LatentDc {

@@ -153,41 +153,16 @@ impl ScoreArgs {
                 "score-based methods need --model <checkpoint.safetensors>",
             ));
         }
-        let c = self.config(task, method)?;
-        if !(1..=100_000).contains(&c.steps) {
-            return Err(invalid("--steps must be in 1..=100000"));
+        // flags and the config's keys share names (`t_start` ↔ `--t-start`)
+        match self.config(task, method)?.out_of_range() {
+            None => Ok(()),
+            Some(r) => Err(invalid(format!(
+                "--{} must be in {}, got {} (from the flag or the --config table)",
+                r.field.replace('_', "-"),
+                r.range,
+                r.value
+            ))),
         }
-        if c.corrector_steps > 100 {
-            return Err(invalid("--corrector-steps must be at most 100"));
-        }
-        if !(c.snr.is_finite() && c.snr > 0.0) {
-            return Err(invalid("--snr must be positive"));
-        }
-        if !(0.0..=1.0).contains(&c.lambda) {
-            return Err(invalid("--lambda must be in [0, 1]"));
-        }
-        if !(c.rho.is_finite() && c.rho > 0.0) {
-            return Err(invalid("--rho must be positive"));
-        }
-        if !(1..=1000).contains(&c.samples) {
-            return Err(invalid("--samples must be in 1..=1000"));
-        }
-        if !(c.t_start > 0.0 && c.t_start <= 1.0) {
-            return Err(invalid("--t-start must be in (0, 1]"));
-        }
-        if !(0.0..=1.0).contains(&c.eta) {
-            return Err(invalid("--eta must be in [0, 1]"));
-        }
-        if !(c.gamma.is_finite() && (0.0..=1e12).contains(&c.gamma)) {
-            return Err(invalid("--gamma must be in [0, 1e12]"));
-        }
-        if !(1..=1000).contains(&c.cg_iterations) {
-            return Err(invalid("--cg-iterations must be in 1..=1000"));
-        }
-        if !(c.zeta.is_finite() && (0.0..=1e6).contains(&c.zeta)) {
-            return Err(invalid("--zeta must be in [0, 1e6]"));
-        }
-        Ok(())
     }
 
     /// `self` with every sampler parameter of `method` for `task` resolved (flags, then the

@@ -100,6 +100,34 @@ impl MethodParams {
         }
     }
 
+    /// Checks every field's range: λ_TV finite and ≥ 0, FISTA iterations in 1..=100 000,
+    /// latent-dc ζ finite and ≥ 0, and the sampler fields against
+    /// [`medsgm_recon::InverseConfig::out_of_range`] (one definition of those ranges).
+    pub fn validate(&self) -> Result<()> {
+        let out = |key: &str, range: &str, value: f64| {
+            Err(anyhow!("{key} must be in {range}, got {value}"))
+        };
+        if !(self.tv_weight.is_finite() && self.tv_weight >= 0.0) {
+            return out("tv_weight", "[0, ∞)", self.tv_weight.into());
+        }
+        if !(1..=100_000).contains(&self.fista_iterations) {
+            return out(
+                "fista_iterations",
+                "1..=100000",
+                self.fista_iterations as f64,
+            );
+        }
+        if !(self.latent_step_size.is_finite() && self.latent_step_size >= 0.0) {
+            return out("latent_step_size", "[0, ∞)", self.latent_step_size);
+        }
+        // the ranges do not depend on the score method
+        let sampler = crate::eval::score::inverse_config(Method::PcProjection, self)?;
+        match sampler.out_of_range() {
+            None => Ok(()),
+            Some(r) => out(r.field, r.range, r.value),
+        }
+    }
+
     /// `self` with the keys of `table` overriding its fields.
     pub fn overlay(&self, table: &toml::Table) -> Result<Self> {
         let mut base = toml::Table::try_from(self).context("serialising method parameters")?;
@@ -134,13 +162,15 @@ impl TaskConfig {
         Ok(Self { doc })
     }
 
-    /// The parameters of `method`: task defaults overridden by the config's table.
+    /// The parameters of `method`: task defaults overridden by the config's table, each
+    /// range-checked ([`MethodParams::validate`]).
     pub fn params(&self, task: Problem, method: Method) -> Result<MethodParams> {
         let defaults = MethodParams::defaults(task);
         match self.doc.get(method.name()) {
             None => Ok(defaults),
             Some(toml::Value::Table(t)) => defaults
                 .overlay(t)
+                .and_then(|p| p.validate().map(|()| p))
                 .with_context(|| format!("in the [{method}] table")),
             Some(_) => Err(anyhow!("[{method}] must be a table")),
         }
@@ -188,5 +218,37 @@ mod tests {
         let mut bad = toml::Table::new();
         bad.insert("sn".into(), toml::Value::Float(0.3));
         assert!(MethodParams::defaults(Problem::Ct).overlay(&bad).is_err());
+    }
+
+    #[test]
+    fn params_out_of_range_are_refused_naming_the_table_and_key() {
+        for problem in [Problem::Ct, Problem::Mri, Problem::Mar] {
+            MethodParams::defaults(problem).validate().unwrap();
+        }
+        for (method, key, value) in [
+            (Method::Dds, "t_start", toml::Value::Float(-1.0)),
+            (Method::Dds, "t_start", toml::Value::Float(1.5)),
+            (Method::Dps, "zeta", toml::Value::Float(f64::NAN)),
+            (Method::DiffPir, "eta", toml::Value::Float(2.0)),
+            (Method::PcProjection, "steps", toml::Value::Integer(0)),
+            (Method::PcProjection, "samples", toml::Value::Integer(5000)),
+            (Method::FistaTv, "tv_weight", toml::Value::Float(-0.1)),
+            (Method::FistaTv, "fista_iterations", toml::Value::Integer(0)),
+            (
+                Method::LatentDc,
+                "latent_step_size",
+                toml::Value::Float(f64::INFINITY),
+            ),
+        ] {
+            let mut cfg = TaskConfig::default();
+            let mut t = toml::Table::new();
+            t.insert(key.into(), value);
+            cfg.set(method, t, toml::Table::new());
+            let err = format!("{:#}", cfg.params(Problem::Ct, method).unwrap_err());
+            assert!(
+                err.contains(&format!("[{method}]")) && err.contains(key),
+                "{method} {key}: {err}"
+            );
+        }
     }
 }
