@@ -1,10 +1,13 @@
 //! # medsgm — score-based generative reconstruction of CT and MRI
 //!
 //! The root crate: score networks ([`nn`]), the latent SGM stack ([`lsgm`]), ScoreVAE encoders
-//! for a frozen prior ([`scorevae`]), self-describing checkpoints ([`checkpoint`]),
-//! medical image and measurement I/O ([`io`]), figures ([`plot`]), benchmarks ([`mod@bench`]) and
-//! the `medsgm` command-line interface ([`cli`]). The physics lives in `medsgm-operators`, the
-//! samplers in `medsgm-recon`.
+//! for a frozen prior ([`scorevae`]), self-describing checkpoints ([`checkpoint`]) and the
+//! loaded model that samples with one ([`model`]), medical image and measurement I/O ([`io`]),
+//! the domain vocabulary ([`task`]), reconstruction of measurements, volumes and batches
+//! ([`reconstruct`]), figures ([`plot`]), benchmarks ([`mod@bench`]), exit-code classification
+//! of errors ([`error`]), progress bars ([`progress`]) and the `medsgm` command-line interface
+//! ([`cli`]), which parses and checks arguments and prints over those modules. The physics
+//! lives in `medsgm-operators`, the samplers in `medsgm-recon`.
 #![warn(missing_docs)]
 // `!(hi > lo)` is how this crate rejects NaN bounds along with empty ranges (a NaN fails
 // every comparison); clippy's suggested `partial_cmp` form hides that intent.
@@ -13,11 +16,15 @@
 pub mod bench;
 pub mod checkpoint;
 pub mod cli;
+pub mod error;
 pub mod eval;
 pub mod io;
 pub mod lsgm;
+pub mod model;
 pub mod nn;
 pub mod plot;
+pub mod progress;
+pub mod reconstruct;
 pub mod scorevae;
 pub mod task;
 pub mod train;

@@ -1,6 +1,6 @@
 //! `medsgm recon` end to end on a single measurement, in process: the path of `recon::run`
-//! for `--out FILE` (argument checks, `load_checked`, the memory estimate against a budget,
-//! `reconstruct`) without writing the output. The input is a selector byte followed by up to
+//! for `--out FILE` (argument checks and resolution, `load_checked`, the memory estimate
+//! against a budget, `reconstruct`) without writing the output. The input is a selector byte followed by up to
 //! four files separated by `medsgm_fuzz::SEPARATOR`: sidecar JSON, data NPY, `meas.mask.npy`,
 //! `meas.metal.npy`. The selector picks the method among those of the sidecar's problem (CT:
 //! fbp, fista-tv, a score method; MRI: zero-filled, fista-tv, a score method; MAR: fbp, li,
@@ -14,9 +14,10 @@
 #![no_main]
 use clap::Parser;
 use libfuzzer_sys::fuzz_target;
-use medsgm::cli::model::LoadedModel;
 use medsgm::cli::recon::{self, ReconArgs};
 use medsgm::cli::{Cli, Command};
+use medsgm::model::LoadedModel;
+use medsgm::reconstruct::{self, ReconOutput, ReconSize};
 use medsgm::task::Problem;
 
 /// The memory budget of every run: tiny inputs only, so an input stays well inside
@@ -42,7 +43,7 @@ fuzz_target!(|data: &[u8]| {
     if std::env::var_os("MEDSGM_FUZZ_VERBOSE").is_some() {
         eprintln!("{args:?}: {:?}", result.as_ref().map(|o| o.image.dim()));
     }
-    if let Ok(recon::ReconOutput { image, .. }) = result {
+    if let Ok(ReconOutput { image, .. }) = result {
         medsgm_fuzz::assert_finite(image.iter());
         assert_eq!(image.dim(), m.sidecar.image_shape(), "output shape");
     }
@@ -95,30 +96,18 @@ fn arguments(selector: u8, problem: Problem, path: &std::path::Path) -> Vec<Stri
 }
 
 /// The single-measurement path of `recon::run` up to the image, without writing it.
-fn run(a: &ReconArgs) -> anyhow::Result<recon::ReconOutput> {
-    let a = match a.method.inverse_method() {
-        Some(method) => ReconArgs {
-            score: a.score.resolved(a.problem, method)?,
-            ..a.clone()
-        },
-        None => a.clone(),
-    };
-    recon::check_method(&a)?;
-    let m = recon::load_checked(&a, &a.input)?;
+fn run(a: &ReconArgs) -> anyhow::Result<ReconOutput> {
+    let job = recon::resolve(a)?;
+    let m = reconstruct::load_checked(job.problem, &a.input)?;
     let model = match a.method.inverse_method() {
         Some(_) => Some(LoadedModel::load(model_path())?),
         None => None,
     };
-    a.memory.check(
+    job.memory.check(
         &a.input.display().to_string(),
-        recon::recon_bytes(
-            &a,
-            recon::ReconSize::of(&m.sidecar.geometry),
-            1,
-            model.as_ref(),
-        )?,
+        reconstruct::recon_bytes(&job, ReconSize::of(&m.sidecar.geometry), 1, model.as_ref()),
     )?;
-    recon::reconstruct(&a, &m, model.as_ref())
+    reconstruct::reconstruct(&job, &m, model.as_ref())
 }
 
 /// A tiny randomly initialised score model (NCSN++ with 8 features, two levels, VE SDE, CT HU

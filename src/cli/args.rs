@@ -1,12 +1,13 @@
 //! Argument groups shared by several subcommands: reading an input image, writing an output
-//! image, and progress bars.
+//! image, and the memory budget; progress bars are [`crate::progress`] (re-exported here).
 
 use crate::cli::{invalid, InputContext};
 use crate::io::image_io::{BitDepth, Window};
+use crate::io::memory::Budget;
 use crate::io::{read_image, write_image, ImageFormat, ImageReadOptions, ImageWriteOptions};
+pub use crate::progress::progress;
 use anyhow::Result;
 use clap::{Args, ValueEnum};
-use indicatif::{ProgressBar, ProgressStyle};
 use ndarray::{Array2, ArrayView2};
 use std::path::{Path, PathBuf};
 
@@ -153,17 +154,17 @@ pub struct MemoryArgs {
 }
 
 impl MemoryArgs {
-    /// The budget in bytes: --max-memory, else [`crate::io::memory::default_limit`].
-    pub fn limit(&self) -> u64 {
-        self.max_memory
-            .unwrap_or_else(crate::io::memory::default_limit)
+    /// The budget (see [`Budget`]).
+    pub fn budget(&self) -> Budget {
+        Budget {
+            max: self.max_memory,
+        }
     }
 
     /// Fails (invalid input, exit code 2) when `estimate` bytes exceed the budget, naming
     /// `what` (the input or setting that needs the memory).
     pub fn check(&self, what: &str, estimate: u64) -> Result<()> {
-        crate::io::memory::check(what, estimate, self.limit(), self.max_memory.is_some())
-            .invalid_input()
+        self.budget().check(what, estimate)
     }
 }
 
@@ -191,18 +192,6 @@ pub fn validate_output_path(path: &Path, image: bool) -> Result<()> {
         )));
     }
     Ok(())
-}
-
-/// A progress bar on stderr (hidden automatically when stderr is not a terminal).
-pub fn progress(len: u64, what: &str) -> ProgressBar {
-    let bar = ProgressBar::new(len);
-    if let Ok(style) =
-        ProgressStyle::with_template("{msg:>12} [{bar:32}] {pos}/{len} ({elapsed}, ETA {eta})")
-    {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar.set_message(what.to_owned());
-    bar
 }
 
 /// The error for a capability whose operators have not been merged yet.

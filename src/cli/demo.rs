@@ -13,11 +13,11 @@ use crate::cli::bench_recon::ReconBenchArgs;
 use crate::cli::metrics::{scores, Scores, SsimChoice};
 use crate::cli::model::LoadedModel;
 use crate::cli::phantom::PhantomKind;
-use crate::cli::recon::run_fista_tv;
-use crate::cli::score_recon::{dense_ct_operator, score_reconstruct, IntensityMap, DENSE_VIEWS};
 use crate::cli::{invalid, InputContext};
 use crate::io::npy::write_npy;
 use crate::plot::{comparison_figure, Panel};
+use crate::reconstruct::fista::FistaTv;
+use crate::reconstruct::score::{dense_ct_operator, score_reconstruct, IntensityMap, DENSE_VIEWS};
 use crate::task::{Method, Problem};
 use anyhow::{Context, Result};
 use clap::Args;
@@ -82,7 +82,7 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 1.0)]
     pub t_start: f64,
     /// Views of the dense set T of the data-consistency step (see
-    /// `score_recon::dense_ct_operator`).
+    /// `reconstruct::score::dense_ct_operator`).
     #[arg(long, default_value_t = DENSE_VIEWS)]
     pub dense_views: usize,
     /// Only the classical methods (no score model needed).
@@ -176,12 +176,12 @@ pub fn classical_methods(tv_weight: f32) -> Vec<DemoMethod<'static>> {
         DemoMethod {
             name: "FISTA-TV".into(),
             reconstruct: Box::new(move |p| {
-                run_fista_tv(
-                    &p.radon,
-                    &p.sinogram.view().into_dyn(),
-                    (FISTA_ITERATIONS, tv_weight),
-                    true,
-                )
+                FistaTv {
+                    iterations: FISTA_ITERATIONS,
+                    weight: tv_weight,
+                    nonnegative: true,
+                }
+                .run(&p.radon, &p.sinogram.view().into_dyn())
                 .map(MethodOutput::image)
             }),
         },

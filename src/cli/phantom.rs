@@ -57,15 +57,6 @@ impl Metal {
     }
 }
 
-/// The HU ↔ unit window of anatomical phantoms, as a PNG window.
-pub fn hu_png_window() -> Window {
-    let w = HuWindow::default();
-    Window {
-        low: w.lo,
-        high: w.hi,
-    }
-}
-
 /// Arguments of `medsgm phantom`.
 #[derive(Debug, Clone, Args)]
 pub struct PhantomArgs {
@@ -139,7 +130,7 @@ pub fn run(a: &PhantomArgs) -> Result<()> {
             };
             let hu = anatomical_ct(a.size, a.seed, &params).invalid_input()?.hu;
             match a.units {
-                Units::Hu => (hu, hu_png_window()),
+                Units::Hu => (hu, Window::hu()),
                 Units::Unit => (hu_to_unit(&hu.view(), HuWindow::default()), Window::UNIT),
             }
         }

@@ -312,7 +312,7 @@ impl Target {
     /// Loads `path`, telling the kind from the `format` of its safetensors metadata.
     fn load(path: &Path) -> Result<Self> {
         if path.is_file() && read_format(path).ok().as_deref() == Some(LSGM_FORMAT) {
-            let device = crate::cli::train::device()?;
+            let device = crate::model::device()?;
             let ck = LsgmCheckpoint::load(path, &device).invalid_input()?;
             return Ok(Target::Latent {
                 vae: ck.vae(&device).invalid_input()?,

@@ -27,7 +27,7 @@ pub struct EncoderArgs {
 
 impl EncoderArgs {
     fn load(&self) -> Result<ScoreVae> {
-        let device = crate::cli::train::device()?;
+        let device = crate::model::device()?;
         ScoreVae::load(&self.model, self.prior.as_deref(), &device)
             .with_context(|| format!("encoder {}", self.model.display()))
             .invalid_input()

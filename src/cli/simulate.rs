@@ -12,7 +12,7 @@ use crate::io::measurement::{
     save_measurement, Geometry, Mask, Measurement, MeasurementData, Noise, Provenance, Sidecar,
 };
 use crate::io::memory::{bytes_of, F32};
-use crate::task::ct_scan::{CtNoise, CtScan};
+use crate::task::ct_scan::{CtNoise, CtScan, FanSpec};
 use crate::task::mri_scan::{MaskPattern, MriScan};
 use crate::task::Problem;
 use anyhow::Result;
@@ -184,44 +184,35 @@ impl FanArgs {
         Ok(())
     }
 
-    /// The fan geometry over all source angles of `view_count` views, and the angles in
-    /// degrees (a full scan over 360°, or a short scan over 180° + 2γ_m).
+    /// The fan-beam settings of these flags.
+    pub fn spec(&self) -> FanSpec {
+        FanSpec {
+            source_distance: self.source_distance,
+            detector_distance: self.detector_distance,
+            detector: match self.detector {
+                FanDetector::Equiangular => DetectorKind::Equiangular,
+                FanDetector::Flat => DetectorKind::Flat,
+            },
+            det_offset: self.det_offset,
+            short_scan: self.short_scan,
+        }
+    }
+
+    /// The fan geometry over all source angles of `view_count` views (see
+    /// [`FanSpec::geometry`]).
     pub fn geometry(
         &self,
         size: usize,
         g: &CtGeometryArgs,
         view_count: usize,
     ) -> Result<FanGeometry> {
-        let r = self.source_distance.unwrap_or(2.0 * size as f32);
-        let d = self.detector_distance.unwrap_or(2.0 * r);
-        let kind = match self.detector {
-            FanDetector::Equiangular => DetectorKind::Equiangular,
-            FanDetector::Flat => DetectorKind::Flat,
-        };
-        let n_det = g
-            .n_det
-            // (at least one bin, so that a misplaced source is what validation names)
-            .unwrap_or_else(|| FanGeometry::default_n_det(size, r, kind).max(1));
-        let mut fan = FanGeometry::full_scan(size, view_count, r, d, kind, n_det)
-            .with_det_offset(self.det_offset);
-        if let Some(pitch) = g.det_spacing {
-            fan = fan.with_det_spacing(pitch);
-        }
-        if self.short_scan {
-            fan = fan.with_short_scan(view_count);
-        }
-        if let Some(angles) = &g.angles {
-            fan = fan.with_angles(angles.iter().map(|a| a.to_radians()).collect());
-        }
-        if !(self.det_offset.is_finite() && self.det_offset.abs() <= fan.n_det as f32) {
-            return Err(invalid(format!(
-                "--det-offset must lie within ±{} bins (the detector), got {}",
-                fan.n_det, self.det_offset
-            )));
-        }
-        fan.validate()
-            .map_err(|e| invalid(format!("fan-beam geometry: {e}")))?;
-        Ok(fan)
+        self.spec().geometry(
+            size,
+            g.n_det,
+            g.det_spacing,
+            g.angles.as_deref(),
+            view_count,
+        )
     }
 }
 

@@ -11,12 +11,12 @@ use crate::io::folder_lock::{try_lock_folder, FolderLock};
 use crate::io::guard::resolved;
 use crate::io::memory::format_bytes;
 use crate::lsgm::{LsgmConfig, LsgmTrainer};
+use crate::model::device;
 use crate::train::config::MAX_STEPS;
 use crate::train::data::{build_source, DataConfig};
 use crate::train::trainer::{Trainer, STATE_FILE};
 use crate::train::TrainConfig;
 use anyhow::{Context, Result};
-use candle_core::Device;
 use clap::Args;
 use std::path::{Path, PathBuf};
 
@@ -63,17 +63,6 @@ const RUN_FILES: [&str; 10] = [
     "loss_prior.png",
     "samples_",
 ];
-
-/// The compute device: CUDA 0 when built with `--features cuda` and available, else the CPU.
-pub fn device() -> Result<Device> {
-    #[cfg(feature = "cuda")]
-    {
-        if candle_core::utils::cuda_is_available() {
-            return Ok(Device::new_cuda(0)?);
-        }
-    }
-    Ok(Device::Cpu)
-}
 
 /// The top-level tables of the TOML file at `path`: a `[vae]` table marks an LSGM run, an
 /// `[encoder]` table a ScoreVAE encoder ([`crate::scorevae::ScoreVaeConfig::is_scorevae`]).

@@ -30,6 +30,16 @@ impl Window {
         high: 1.0,
     };
 
+    /// The HU ↔ unit window of anatomical phantoms (medsgm's default
+    /// [`medsgm_operators::hu::HuWindow`]), as a PNG window.
+    pub fn hu() -> Window {
+        let w = medsgm_operators::hu::HuWindow::default();
+        Window {
+            low: w.lo,
+            high: w.hi,
+        }
+    }
+
     /// A window, checked to be finite with `low < high`.
     pub fn new(low: f32, high: f32) -> Result<Window> {
         if !(low.is_finite() && high.is_finite() && low < high) {

@@ -9,6 +9,7 @@
 //! DDS 302 / 299 MiB, DDS with 4 samples 1.1 / 1.1 GiB; a 100 000-view fan-beam simulation
 //! 2.42 / 2.44 GiB.
 
+use crate::error::InputContext;
 use anyhow::{bail, Result};
 
 /// Share of the machine's memory a run may plan to use by default.
@@ -128,6 +129,26 @@ pub fn check(what: &str, estimate: u64, limit: u64, given: bool) -> Result<()> {
         format_bytes(estimate),
         format_bytes(limit)
     )
+}
+
+/// A run's memory budget: `--max-memory` when given (`max`), else [`default_limit`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Budget {
+    /// The explicit limit in bytes (`--max-memory`), if any.
+    pub max: Option<u64>,
+}
+
+impl Budget {
+    /// The budget in bytes: `max`, else [`default_limit`].
+    pub fn limit(&self) -> u64 {
+        self.max.unwrap_or_else(default_limit)
+    }
+
+    /// Fails (invalid input, exit code 2) when `estimate` bytes exceed the budget, naming
+    /// `what` (the input or setting that needs the memory); see [`check`].
+    pub fn check(&self, what: &str, estimate: u64) -> Result<()> {
+        check(what, estimate, self.limit(), self.max.is_some()).invalid_input()
+    }
 }
 
 #[cfg(test)]

@@ -5,8 +5,8 @@
 use super::encoder::{EncoderPosterior, TimeEncoder};
 use super::trainer::{ScoreVaeMeta, SCOREVAE_FORMAT};
 use crate::checkpoint::read_safetensors;
-use crate::cli::model::{LatentCondition, LoadedModel};
 use crate::io::npy::read_npy;
+use crate::model::{LatentCondition, LoadedModel};
 use anyhow::{Context, Result};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};

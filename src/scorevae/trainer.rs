@@ -13,7 +13,7 @@
 use super::config::ScoreVaeConfig;
 use super::encoder::TimeEncoder;
 use crate::checkpoint::{read_safetensors, write_safetensors_atomic, Normalization};
-use crate::cli::model::LoadedModel;
+use crate::model::LoadedModel;
 use crate::train::data::{build_source, image_seed, DataSource};
 use crate::train::optim::{Adam, AdamConfig};
 use anyhow::{Context, Result};
@@ -299,7 +299,7 @@ impl ScoreVaeTrainer {
         }
         let mut log = std::fs::OpenOptions::new().append(true).open(&log_path)?;
         let total = self.config.steps;
-        let bar = crate::cli::args::progress(total, "ScoreVAE steps");
+        let bar = crate::progress::progress(total, "ScoreVAE steps");
         bar.set_position(self.step);
         while self.step < total {
             let l = self.train_step()?;

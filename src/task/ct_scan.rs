@@ -4,10 +4,11 @@
 //! the measurement y = P(Λ) T x (+ noise) of an image; [`projector`] builds T from a sidecar
 //! geometry for the simulation and for every reconstruction.
 
+use crate::error::invalid;
 use crate::io::measurement::{Geometry, Mask, Measurement, MeasurementData, Noise, Sidecar};
 use crate::task::Problem;
 use anyhow::{bail, Result};
-use medsgm_operators::{noise, CtProjector, FanBeam, LinearOperator};
+use medsgm_operators::{noise, CtProjector, DetectorKind, FanBeam, FanGeometry, LinearOperator};
 use ndarray::{Array2, Ix2};
 
 /// Units of a sinogram simulated from an HU image.
@@ -36,6 +37,64 @@ pub enum CtNoise {
         /// Attenuation per pixel length of image value 1.
         attenuation_scale: Option<f32>,
     },
+}
+
+/// A fan-beam acquisition's settings apart from the image size (lengths in pixels of the
+/// image): `simulate ct --geometry fan` and the slices of volumes in batch `recon`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FanSpec {
+    /// Source-to-isocentre distance R (default 2N).
+    pub source_distance: Option<f32>,
+    /// Source-to-detector distance D (default 2R).
+    pub detector_distance: Option<f32>,
+    /// Detector shape.
+    pub detector: DetectorKind,
+    /// Detector offset in bins (0.25: the quarter-detector shift).
+    pub det_offset: f32,
+    /// A short scan (source angles over 180° plus the fan angle) instead of 360°.
+    pub short_scan: bool,
+}
+
+impl FanSpec {
+    /// The fan geometry of a `size`² image over all source angles of `view_count` views (a
+    /// full scan over 360°, or a short scan over 180° + 2γ_m), with `n_det` bins of
+    /// `det_spacing` (defaults: enough bins for the image, unit pitch), at the explicit source
+    /// angles `angles_deg` when given (invalid input when the geometry is not valid).
+    pub fn geometry(
+        &self,
+        size: usize,
+        n_det: Option<usize>,
+        det_spacing: Option<f32>,
+        angles_deg: Option<&[f32]>,
+        view_count: usize,
+    ) -> Result<FanGeometry> {
+        let r = self.source_distance.unwrap_or(2.0 * size as f32);
+        let d = self.detector_distance.unwrap_or(2.0 * r);
+        let kind = self.detector;
+        let n_det = n_det
+            // (at least one bin, so that a misplaced source is what validation names)
+            .unwrap_or_else(|| FanGeometry::default_n_det(size, r, kind).max(1));
+        let mut fan = FanGeometry::full_scan(size, view_count, r, d, kind, n_det)
+            .with_det_offset(self.det_offset);
+        if let Some(pitch) = det_spacing {
+            fan = fan.with_det_spacing(pitch);
+        }
+        if self.short_scan {
+            fan = fan.with_short_scan(view_count);
+        }
+        if let Some(angles) = angles_deg {
+            fan = fan.with_angles(angles.iter().map(|a| a.to_radians()).collect());
+        }
+        if !(self.det_offset.is_finite() && self.det_offset.abs() <= fan.n_det as f32) {
+            return Err(invalid(format!(
+                "--det-offset must lie within ±{} bins (the detector), got {}",
+                fan.n_det, self.det_offset
+            )));
+        }
+        fan.validate()
+            .map_err(|e| invalid(format!("fan-beam geometry: {e}")))?;
+        Ok(fan)
+    }
 }
 
 /// The projector T of a CT sidecar geometry over its full view set or the `views` it lists:
