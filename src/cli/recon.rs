@@ -1,11 +1,8 @@
 //! `medsgm recon {ct,mri,mar}`: the command line of reconstructing an image from a
 //! measurement file (or a batch, [`recon_batch`]), checked and resolved once into a
-//! [`ReconJob`] ([`resolve`]) for [`crate::reconstruct`], and the report of what was written.
-//!
-//! Outputs are in the measurement's data units: CT in the units of the measured image, MAR in
-//! HU (metal pasted back from the uncorrected FBP for display), MRI in the k-space's image
-//! scale. Score-based methods with `--samples K > 1` also write the per-pixel posterior
-//! standard deviation to `<out>_std` (same format).
+//! [`ReconJob`] ([`resolve`]) for [`crate::reconstruct`] (which describes the outputs' units),
+//! and the report of what was written: the image to `--out`, and with `--samples K > 1` the
+//! per-pixel posterior standard deviation to `<out>_std` (same format).
 
 use crate::cli::args::{check_png_options, Depth, ImageOutput, MemoryArgs};
 use crate::cli::invalid;

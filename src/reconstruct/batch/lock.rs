@@ -20,8 +20,6 @@ pub(super) fn lock_output(out_dir: &Path) -> Result<Option<std::fs::File>> {
     }
 }
 
-/// Removes the temporary DICOM series folders (`.medsgm-tmp-series-*`) a killed run left in
-/// `out_dir` (the lock guarantees no running writer owns them).
 /// Prefix of an earlier run's series folder set aside while its replacement is written.
 const OLD_PREFIX: &str = ".medsgm-old-";
 
@@ -52,6 +50,9 @@ pub(super) fn replace_series(out: &Path, write: impl FnOnce(&Path) -> Result<()>
     }
 }
 
+/// Removes the temporary DICOM series folders (`.medsgm-tmp-series-*`) and set-aside earlier
+/// series ([`OLD_PREFIX`]) a killed run left in `out_dir` (the lock guarantees no running
+/// writer owns them).
 pub(super) fn remove_leftovers(out_dir: &Path) {
     let Ok(entries) = std::fs::read_dir(out_dir) else {
         return;
