@@ -113,8 +113,13 @@ fn lsgm_train_resume_sample_and_bench() {
         assert!(header.contains("(3, 16, 16)"), "{header}");
     }
 
-    // latent-dds with a warm start (t₀ = 0.5: the encoded measured-data estimate, diffused).
-    std::fs::write(d.join("task.toml"), "[latent-dds]\nt_start = 0.5\n").unwrap();
+    // latent-dds and latent-diffpir with a warm start (t₀ = 0.5: the encoded measured-data
+    // estimate, diffused).
+    std::fs::write(
+        d.join("task.toml"),
+        "[latent-dds]\nt_start = 0.5\n[latent-diffpir]\nt_start = 0.5\n",
+    )
+    .unwrap();
     let o = medsgm(
         &[
             "bench",
@@ -124,7 +129,7 @@ fn lsgm_train_resume_sample_and_bench() {
             "--task",
             "ct",
             "--methods",
-            "fbp,latent-projection,latent-dds",
+            "fbp,latent-projection,latent-dds,latent-diffpir",
             "--latent-model",
             "run/lsgm.safetensors",
             "--latent-steps",
@@ -143,15 +148,17 @@ fn lsgm_train_resume_sample_and_bench() {
     ok(&o);
     let summary = String::from_utf8_lossy(&o.stdout);
     assert!(summary.contains("| 8 views | latent-dc | 2 |"), "{summary}");
-    let dds = summary
-        .lines()
-        .find(|l| l.contains("| latent-dds | 2 |"))
-        .unwrap_or_else(|| panic!("{summary}"));
-    // PSNR finite, NFE = the 4 latent network evaluations.
-    let cells: Vec<&str> = dds.split('|').map(str::trim).collect();
-    let psnr: f64 = cells[4].split(' ').next().unwrap().parse().unwrap();
-    assert!(psnr.is_finite() && psnr > 0.0, "{dds}");
-    assert_eq!(cells[6], "4", "{dds}");
+    for method in ["latent-dds", "latent-diffpir"] {
+        let row = summary
+            .lines()
+            .find(|l| l.contains(&format!("| {method} | 2 |")))
+            .unwrap_or_else(|| panic!("{summary}"));
+        // PSNR finite, NFE = the 4 latent network evaluations.
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        let psnr: f64 = cells[4].split(' ').next().unwrap().parse().unwrap();
+        assert!(psnr.is_finite() && psnr > 0.0, "{row}");
+        assert_eq!(cells[6], "4", "{row}");
+    }
     // `tune` searches latent-dc's step size ζ and records it in the task config.
     ok(&medsgm(
         &[

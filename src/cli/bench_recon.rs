@@ -31,7 +31,8 @@ pub struct ReconBenchArgs {
     #[arg(long, value_delimiter = ',', default_value = "4,8,24")]
     pub accel: Vec<f64>,
     /// Methods, comma separated (fbp, fista-tv, zero-filled, li, pc-projection, dds, diffpir, dps,
-    /// ald-projection, score-sde, langevin, latent-dc = latent-projection: the LSGM prior).
+    /// ald-projection, score-sde, langevin; with the LSGM prior: latent-dc = latent-projection,
+    /// latent-dds, latent-diffpir).
     #[arg(long, value_delimiter = ',', required = true)]
     pub methods: Vec<Method>,
     /// Score-model checkpoint (needed by the score methods; sets the image size).
@@ -299,19 +300,18 @@ pub fn solvers(
     let latent_needed = methods.iter().any(|m| m.is_latent());
     let pixel_needed = methods.iter().any(|m| m.is_score() && !m.is_latent());
     let (pixel, size) = solver_and_size(model, pixel_needed, size, batch)?;
-    let latent: Option<Box<dyn ScoreSolver>> = match latent_model {
-        Some(path) => Some(Box::new(
-            LatentSolver::load(path, batch)
-                .with_context(|| format!("loading the LSGM {}", path.display()))
-                .invalid_input()?,
-        )),
-        None if latent_needed => {
-            return Err(invalid(
-                "the latent methods (latent-dc, latent-dds) need --latent-model",
-            ))
-        }
-        None => None,
-    };
+    let latent: Option<Box<dyn ScoreSolver>> =
+        match latent_model {
+            Some(path) => Some(Box::new(
+                LatentSolver::load(path, batch)
+                    .with_context(|| format!("loading the LSGM {}", path.display()))
+                    .invalid_input()?,
+            )),
+            None if latent_needed => return Err(invalid(
+                "the latent methods (latent-dc, latent-dds, latent-diffpir) need --latent-model",
+            )),
+            None => None,
+        };
     let size = match (&pixel, &latent) {
         (None, Some(l)) => l.image_size(),
         _ => size,

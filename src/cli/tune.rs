@@ -26,7 +26,7 @@ pub struct TuneArgs {
     /// Score-model checkpoint (score methods).
     #[arg(long)]
     pub model: Option<PathBuf>,
-    /// LSGM checkpoint (latent-dc).
+    /// LSGM checkpoint (latent-dc, latent-dds, latent-diffpir).
     #[arg(long)]
     pub latent_model: Option<PathBuf>,
     /// MRI: validation slices (NPY volume or folder, disjoint from the test slices), or a

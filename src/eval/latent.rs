@@ -1,7 +1,7 @@
 //! The latent-prior methods of the benchmark: an LSGM checkpoint driving
 //! [`crate::lsgm::latent_solve`] (latent-dc: reverse diffusion in latent space with a
 //! data-consistency step through the decoder) or [`crate::lsgm::latent_decomposed_solve`]
-//! (latent-dds), and [`SolverSet`], which routes each score method to the pixel or the latent
+//! (latent-dds, latent-diffpir), and [`SolverSet`], which routes each score method to the pixel or the latent
 //! solver so that both priors run in one `medsgm bench recon`.
 
 use crate::eval::cases::{ScoreSolver, Solved};
@@ -21,7 +21,7 @@ use num_complex::Complex32;
 use std::path::Path;
 
 /// An LSGM checkpoint (VAE + EMA prior) as a [`ScoreSolver`] for the latent methods
-/// ([`Method::LatentDc`], [`Method::LatentDds`]; CPU, batches of `batch` images).
+/// ([`Method::LatentDc`], [`Method::LatentDds`], [`Method::LatentDiffPir`]; CPU, batches of `batch` images).
 pub struct LatentSolver {
     vae: Vae,
     prior: LatentPrior,
@@ -60,9 +60,14 @@ impl LatentSolver {
         };
         for (b, chunk) in ys.chunks(self.batch).enumerate() {
             let seed = params.seed.wrapping_add(b as u64);
-            let r = if method == Method::LatentDds {
+            let variant = match method {
+                Method::LatentDds => Some(Variant::Dds),
+                Method::LatentDiffPir => Some(Variant::DiffPir),
+                _ => None,
+            };
+            let r = if let Some(variant) = variant {
                 let dds = DecomposedConfig {
-                    variant: Variant::Dds,
+                    variant,
                     steps: params.steps,
                     eta: params.eta,
                     gamma: params.gamma,

@@ -60,7 +60,7 @@ pub fn search_space(method: Method) -> Result<Vec<Dim>> {
             Dim::log("gamma", 1.0, 1e5),
             t_start,
         ],
-        Method::DiffPir => vec![
+        Method::DiffPir | Method::LatentDiffPir => vec![
             Dim::linear("eta", 0.0, 1.0),
             Dim::log("gamma", 1e-2, 1e8),
             t_start,

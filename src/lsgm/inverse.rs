@@ -1,4 +1,4 @@
-//! Inverse problems with the latent prior, two samplers.
+//! Inverse problems with the latent prior: latent-dc and the decomposed samplers.
 //!
 //! **latent-dc** ([`latent_solve`]): reverse-diffusion sampling of z with a data-consistency
 //! step through the decoder after every predictor step. With the Tweedie
@@ -14,6 +14,9 @@
 //! re-noising in latent space (`medsgm_recon::decomposed::sample_coded`; the latent-space
 //! analogue of ReSample, Song et al. 2024, without its latent optimisation). No gradient
 //! through any network; the output is the image of the last data step.
+//!
+//! **latent-diffpir**: the same sampler with DiffPIR's data weight γ σ̄_t² (Zhu et al. 2023),
+//! [`DecomposedConfig::variant`] = `Variant::DiffPir`.
 
 use super::config::LsgmConfig;
 use super::prior::LatentPrior;
@@ -183,8 +186,8 @@ impl Codec for VaeCodec<'_> {
     }
 }
 
-/// Reconstructs one image per measurement vector in `y` with DDS in the LSGM's latent space
-/// (see the module docs): `dds.steps` latent network evaluations on [ε, t₀]. A cold start
+/// Reconstructs one image per measurement vector in `y` with DDS or DiffPIR (`dds.variant`)
+/// in the LSGM's latent space (see the module docs): `dds.steps` latent network evaluations on [ε, t₀]. A cold start
 /// (t₀ = T) draws z_T from the latent prior; a warm start encodes the measured-data estimate
 /// x̂ (the hard projection of the zero image, as the pixel samplers' warm start) and diffuses
 /// it to t₀: z_{t₀} = m(t₀) μ_φ(x̂) + s(t₀) ξ. `op`'s domain must be the VAE's `[S, S]` image.

@@ -47,11 +47,16 @@ pub enum Method {
     /// estimate, re-encoding and DDIM re-noising (`crate::lsgm::latent_decomposed_solve`;
     /// --eta, --gamma, --cg-iterations, t₀; `bench recon` with --latent-model).
     LatentDds,
+    /// The LSGM latent prior with DiffPIR: as latent-dds, with DiffPIR's data weight γ σ̄_t²
+    /// that relaxes as the noise falls (`crate::lsgm::latent_decomposed_solve`; --eta,
+    /// --gamma, --cg-iterations, t₀; `bench recon` with --latent-model).
+    #[value(name = "latent-diffpir")]
+    LatentDiffPir,
 }
 
 impl Method {
     /// Every method, in declaration order.
-    pub const ALL: [Method; 13] = [
+    pub const ALL: [Method; 14] = [
         Method::Fbp,
         Method::FistaTv,
         Method::ZeroFilled,
@@ -65,6 +70,7 @@ impl Method {
         Method::Dps,
         Method::LatentDc,
         Method::LatentDds,
+        Method::LatentDiffPir,
     ];
 
     /// The command-line / config name.
@@ -83,6 +89,7 @@ impl Method {
             Method::Dps => "dps",
             Method::LatentDc => "latent-dc",
             Method::LatentDds => "latent-dds",
+            Method::LatentDiffPir => "latent-diffpir",
         }
     }
 
@@ -108,7 +115,10 @@ impl Method {
 
     /// Whether the method samples with the LSGM latent prior (`--latent-model`).
     pub fn is_latent(self) -> bool {
-        matches!(self, Method::LatentDc | Method::LatentDds)
+        matches!(
+            self,
+            Method::LatentDc | Method::LatentDds | Method::LatentDiffPir
+        )
     }
 
     /// Whether the method applies to `problem`.
