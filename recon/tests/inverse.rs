@@ -540,12 +540,12 @@ fn seeds_reproduce_and_differ() {
 }
 
 /// Every method's posterior mean (K samples) is much closer to the analytic posterior mean
-/// than the prior mean is, at equal NFE.
-#[test]
-fn every_method_improves_over_the_prior_mean() {
+/// than the prior mean is, at equal NFE — with a VE prior ([`every_method_improves_over_the_prior_mean`])
+/// and a VP prior ([`every_method_improves_over_the_prior_mean_with_a_vp_prior`]).
+fn check_every_method_improves_over_the_prior_mean(sde: Arc<dyn Sde>) {
     let op = mri_operator();
     let p = projector(&op);
-    let (sde, score) = toy_prior(N, 10.0);
+    let score = GaussianScore::new(sde.clone(), prior_mean(N), vec![S0; N * N]).unwrap();
     let x_true = ground_truth(N, 42);
     let y = measure(&op, &x_true);
     let mu = prior_mean(N);
@@ -601,9 +601,24 @@ fn every_method_improves_over_the_prior_mean() {
         assert_eq!(r.nfe, 201);
         let mean: Vec<f64> = r.mean[0].iter().map(|&v| v as f64).collect();
         let err = norm(&sub(&mean, &post_mean)) / base;
-        eprintln!("{method}: ‖mean − posterior mean‖/‖μ − posterior mean‖ = {err:.3}");
+        eprintln!(
+            "{:?}: {method}: ‖mean − posterior mean‖/‖μ − posterior mean‖ = {err:.3}",
+            sde.config()
+        );
         assert!(err < 0.3, "{method}: relative error {err}");
     }
+}
+
+#[test]
+fn every_method_improves_over_the_prior_mean() {
+    check_every_method_improves_over_the_prior_mean(Arc::from(
+        SdeConfig::ve(10.0).build().unwrap(),
+    ));
+}
+
+#[test]
+fn every_method_improves_over_the_prior_mean_with_a_vp_prior() {
+    check_every_method_improves_over_the_prior_mean(Arc::from(SdeConfig::vp().build().unwrap()));
 }
 
 #[test]
