@@ -1,37 +1,44 @@
 #!/usr/bin/env bash
-# Whole slices vs random patches (plain, or with PaDIS positional channels) for the real head-CT
-# prior (issue 21; BENCHMARKS §5). Trains configs/training_modes/ct_head_{patch,patch_pos,whole}.toml
-# (same start, seed, data, augmentation, learning rate, steps and pixels per step), then compares
-# them on the VALIDATION slab of configs/ct_head.toml only (the test slab is never looked at):
-#   - sparse-view CT, 23 views, every method in METHODS with the parameters tuned for the shipped
-#     prior (configs/tuned_ct_head.toml), 9 validation slices, one sample, same seed;
+# Whole slices vs random patches (plain, or with PaDIS positional channels) for a real prior
+# (issue 21; BENCHMARKS §5). SET=ct_head (default) trains
+# configs/training_modes/ct_head_{patch,patch_pos,whole}.toml, SET=mri_t1
+# configs/training_modes/mri_t1_{patch,whole}.toml (same start, seed, data, augmentation,
+# learning rate, steps and pixels per step), then compares them on the VALIDATION slab of the
+# set's data config only (the test slab is never looked at):
+#   - ct_head: sparse-view CT, 23 views; mri_t1: 4× MRI — every method in METHODS with the
+#     parameters tuned for the shipped prior (configs/tuned_<set>.toml), one sample, same seed;
 #   - the denoising residual of `medsgm calibrate` on the same slices (lower: the prior explains
 #     the real slices better).
 # Resumable: a finished training run or evaluation is skipped.
-# Usage: [METHODS=dds] [STEPS=50] data-scripts/training_modes.sh OUT_DIR [MEDSGM_BINARY]
+# Usage: [SET=ct_head|mri_t1] [METHODS=dds] [STEPS=50] data-scripts/training_modes.sh OUT_DIR [MEDSGM_BINARY]
 # (needs data-scripts/fetch_real_data.sh; each training run is ~1 h on one core).
 set -euo pipefail
 out=${1:?usage: $0 OUT_DIR [MEDSGM_BINARY]}
 bin=${2:-target/release/medsgm}
 methods=${METHODS:-dds}
 steps=${STEPS:-50}
-modes="patch patch_pos whole"
+set=${SET:-ct_head}
+case $set in
+    ct_head) modes="patch patch_pos whole"; problem=(--task ct --views 23); n=9 ;;
+    mri_t1) modes="patch whole"; problem=(--task mri --accel 4); n=10 ;;
+    *) echo "SET must be ct_head or mri_t1" >&2; exit 2 ;;
+esac
 for mode in $modes; do
     dir=$out/$mode
     if [ ! -f "$dir/done" ]; then
         resume=()
         [ -f "$dir/train_state.safetensors" ] && resume=(--resume)
-        "$bin" train --config "configs/training_modes/ct_head_$mode.toml" --out-dir "$dir" "${resume[@]}"
+        "$bin" train --config "configs/training_modes/${set}_$mode.toml" --out-dir "$dir" "${resume[@]}"
         touch "$dir/done"
     fi
 done
 for mode in $modes; do
     dir=$out/$mode
-    [ -f "$dir/eval/summary.json" ] || "$bin" bench --out "$dir/eval" recon --task ct --views 23 \
-        --data configs/ct_head.toml --split validation --methods "$methods" \
-        --model "$dir/model.safetensors" --config configs/tuned_ct_head.toml --n 9 --steps "$steps"
+    [ -f "$dir/eval/summary.json" ] || "$bin" bench --out "$dir/eval" recon "${problem[@]}" \
+        --data "configs/$set.toml" --split validation --methods "$methods" \
+        --model "$dir/model.safetensors" --config "configs/tuned_$set.toml" --n $n --steps "$steps"
     [ -f "$dir/residual.md" ] || "$bin" calibrate --model "$dir/model.safetensors" \
-        --data configs/ct_head.toml --out "$dir/calibrated.safetensors" > "$dir/residual.md"
+        --data "configs/$set.toml" --out "$dir/calibrated.safetensors" > "$dir/residual.md"
 done
 python3 - "$out" $modes <<'PY'
 import csv, sys, statistics as st
