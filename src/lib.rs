@@ -4,10 +4,11 @@
 //! for a frozen prior ([`scorevae`]), self-describing checkpoints ([`checkpoint`]) and the
 //! loaded model that samples with one ([`model`]), medical image and measurement I/O ([`io`]),
 //! the domain vocabulary ([`task`]), reconstruction of measurements, volumes and batches
-//! ([`reconstruct`]), figures ([`plot`]), benchmarks ([`mod@bench`]), exit-code classification
-//! of errors ([`error`]), progress bars ([`progress`]) and the `medsgm` command-line interface
-//! ([`cli`]), which parses and checks arguments and prints over those modules. The physics
-//! lives in `medsgm-operators`, the samplers in `medsgm-recon`.
+//! ([`reconstruct`]), the built-in demo problem ([`demo`]), figures ([`plot`]), benchmarks
+//! ([`mod@bench`]), exit-code classification of errors ([`error`]), progress bars
+//! ([`progress`]) and the `medsgm` command-line interface ([`cli`]), which parses and checks
+//! arguments and prints over those modules. The physics lives in `medsgm-operators`, the
+//! samplers in `medsgm-recon`.
 #![warn(missing_docs)]
 // `!(hi > lo)` is how this crate rejects NaN bounds along with empty ranges (a NaN fails
 // every comparison); clippy's suggested `partial_cmp` form hides that intent.
@@ -16,6 +17,7 @@
 pub mod bench;
 pub mod checkpoint;
 pub mod cli;
+pub mod demo;
 pub mod error;
 pub mod eval;
 pub mod io;

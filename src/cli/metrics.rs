@@ -2,70 +2,13 @@
 
 use crate::cli::args::read_image_at;
 use crate::cli::{invalid, InputContext};
+pub use crate::eval::scores::{scores, Scores, SsimChoice};
 use crate::io::image_io::Window;
 use crate::io::ImageFormat;
 use anyhow::{Context, Result};
-use clap::{Args, ValueEnum};
-use medsgm_operators::metrics::{self, SsimPreset};
-use ndarray::ArrayView2;
+use clap::Args;
 use serde::Serialize;
 use std::path::PathBuf;
-
-/// SSIM conventions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum SsimChoice {
-    /// Wang et al. 2004: 11×11 Gaussian window, σ = 1.5, population covariance (scikit-image
-    /// `gaussian_weights=True, use_sample_covariance=False`).
-    Gaussian,
-    /// scikit-image's default: 7×7 uniform window, sample covariance.
-    Skimage,
-}
-
-impl SsimChoice {
-    fn preset(self) -> SsimPreset {
-        match self {
-            SsimChoice::Gaussian => SsimPreset::Gaussian,
-            SsimChoice::Skimage => SsimPreset::SkimageDefault,
-        }
-    }
-}
-
-/// PSNR (dB), SSIM and NMSE of one image against a reference.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Scores {
-    /// 10 log10(L² / MSE).
-    pub psnr: f64,
-    /// Mean structural similarity.
-    pub ssim: f64,
-    /// ‖x − ref‖² / ‖ref‖².
-    pub nmse: f64,
-}
-
-/// Computes [`Scores`], over the inscribed circular field of view when `fov` is set.
-pub fn scores(
-    x: &ArrayView2<f32>,
-    reference: &ArrayView2<f32>,
-    data_range: f64,
-    fov: bool,
-    ssim: SsimChoice,
-) -> Result<Scores> {
-    let preset = ssim.preset();
-    Ok(if fov {
-        let (h, w) = reference.dim();
-        let m = metrics::fov_mask(h, w);
-        Scores {
-            psnr: metrics::psnr_masked(x, reference, data_range, &m.view())?,
-            ssim: metrics::ssim_masked(x, reference, data_range, preset, &m.view())?,
-            nmse: metrics::nmse_masked(x, reference, &m.view())?,
-        }
-    } else {
-        Scores {
-            psnr: metrics::psnr(x, reference, data_range)?,
-            ssim: metrics::ssim(x, reference, data_range, preset)?,
-            nmse: metrics::nmse(x, reference)?,
-        }
-    })
-}
 
 /// The JSON report of `medsgm metrics`.
 #[derive(Debug, Serialize)]

@@ -4,22 +4,12 @@ use crate::cli::args::{ImageOutput, MemoryArgs};
 use crate::cli::{invalid, InputContext};
 use crate::io::image_io::Window;
 use crate::io::memory::{bytes_of, F32};
+pub use crate::task::phantom::PhantomKind;
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 use medsgm_operators::hu::{hu_to_unit, HuWindow};
 use medsgm_operators::phantom;
 use medsgm_operators::phantom::anatomical::{anatomical_ct, AnatomicalParams, MetalImplant};
-
-/// Phantom families.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum PhantomKind {
-    /// Modified Shepp–Logan head phantom, values in [0, 1].
-    SheppLogan,
-    /// Seeded random ellipses, values in [0, 1].
-    Ellipses,
-    /// Seeded anatomical thoracic CT slice (HU or normalised, see --units).
-    Anatomical,
-}
 
 /// Intensity units of anatomical phantoms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

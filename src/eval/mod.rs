@@ -6,6 +6,7 @@
 //! - [`cases`]: operators A = P(Λ)T and measurements per task, classical baselines, the
 //!   [`cases::ScoreSolver`] hand-off;
 //! - [`recon_bench`]: running, scoring and summarising; [`report`]: CSV/JSON/markdown/PNG;
+//!   [`scores`]: PSNR, SSIM and NMSE of an image against a reference;
 //! - [`score`]: a checkpoint driving `medsgm_recon::inverse::solve`; [`latent`]: an LSGM
 //!   checkpoint driving `crate::lsgm::latent_solve`, and the pixel/latent solver router;
 //! - [`uncertainty`]: the per-slice posterior-spread figure of score reconstructions;
@@ -21,6 +22,7 @@ pub mod method;
 pub mod recon_bench;
 pub mod report;
 pub mod score;
+pub mod scores;
 pub mod testset;
 pub mod tune;
 pub mod typicality;

@@ -3,11 +3,13 @@
 //! method ([`Method`]). Each is defined once, with its command-line, config and sidecar
 //! spelling. [`ct_scan`]: a CT acquisition (geometry, measured views, noise) and its simulation;
 //! [`mri_scan`]: a Cartesian MRI acquisition and its simulation; [`prior_grid`]: measurements
-//! re-expressed on a prior's pixel grid; [`simulate`]: a measurement simulated from an image.
+//! re-expressed on a prior's pixel grid; [`simulate`]: a measurement simulated from an image;
+//! [`phantom`]: the built-in phantom families.
 
 pub mod ct_scan;
 mod method;
 pub mod mri_scan;
+pub mod phantom;
 pub mod prior_grid;
 mod problem;
 pub mod simulate;
