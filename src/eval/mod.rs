@@ -6,15 +6,18 @@
 //! - [`cases`]: operators A = P(Λ)T and measurements per task, classical baselines, the
 //!   [`cases::ScoreSolver`] hand-off;
 //! - [`recon_bench`]: running, scoring and summarising; [`report`]: CSV/JSON/markdown/PNG;
-//!   [`scores`]: PSNR, SSIM and NMSE of an image against a reference;
+//!   [`scores`]: PSNR, SSIM and NMSE of an image against a reference; [`setup`]: the test
+//!   images, cases and solvers of a run; [`bench_run`]: one `bench recon` run into its folder;
 //! - [`score`]: a checkpoint driving `medsgm_recon::inverse::solve`; [`latent`]: an LSGM
 //!   checkpoint driving `crate::lsgm::latent_solve`, and the pixel/latent solver router;
 //! - [`uncertainty`]: the per-slice posterior-spread figure of score reconstructions;
 //!   [`typicality`]: the out-of-distribution check (denoising residual, calibrated per prior);
 //!   [`likelihood`]: ELBO and ODE bits/dim of images under a prior;
-//! - [`bayes_opt`] and [`tune`]: Gaussian-process Bayesian optimisation of method parameters.
+//! - [`bayes_opt`] and [`tune`]: Gaussian-process Bayesian optimisation of method parameters;
+//!   [`tune_run`]: one `tune` run from its paths and log to the written task config.
 
 pub mod bayes_opt;
+pub mod bench_run;
 pub mod cases;
 pub mod latent;
 pub mod likelihood;
@@ -23,7 +26,9 @@ pub mod recon_bench;
 pub mod report;
 pub mod score;
 pub mod scores;
+pub mod setup;
 pub mod testset;
 pub mod tune;
+pub mod tune_run;
 pub mod typicality;
 pub mod uncertainty;

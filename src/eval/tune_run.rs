@@ -1,0 +1,210 @@
+//! One `medsgm tune` run: the task config and log paths, the resumed or fresh optimiser log,
+//! the validation images and case, the optimisation ([`crate::eval::tune::tune`], progress on
+//! stderr) and the best point written into the task config.
+
+use crate::error::{invalid, InputContext};
+use crate::eval::bayes_opt::{Dim, Evaluation, OptLog};
+use crate::eval::cases::CtBeam;
+use crate::eval::method::TaskConfig;
+use crate::eval::setup::{solvers, task_cases, task_images};
+use crate::eval::testset::{EvalSplit, VALIDATION_SEED};
+use crate::eval::tune::{load_log, tune, write_config, Metric};
+use crate::task::{Method, Problem};
+use anyhow::{Context, Result};
+use std::path::{Path, PathBuf};
+
+/// A tuning run, as plain values (checked by the caller).
+#[derive(Debug, Clone)]
+pub struct TuneSpec {
+    /// The inverse problem.
+    pub task: Problem,
+    /// The method whose parameters are tuned.
+    pub method: Method,
+    /// Score-model checkpoint (score methods).
+    pub model: Option<PathBuf>,
+    /// LSGM checkpoint (latent methods).
+    pub latent_model: Option<PathBuf>,
+    /// MRI: validation slices, or a nifti-slices training config.
+    pub data: Option<PathBuf>,
+    /// Validation images.
+    pub n: usize,
+    /// Total objective evaluations (including those of a resumed log).
+    pub budget: usize,
+    /// Initial Latin-hypercube points (default 2·dims + 2).
+    pub init: Option<usize>,
+    /// Metric to maximise.
+    pub metric: Metric,
+    /// CT: measured views.
+    pub views: usize,
+    /// CT: beam geometry and dose.
+    pub beam: CtBeam,
+    /// MRI: acceleration.
+    pub accel: f64,
+    /// Predictor steps N of the score methods.
+    pub steps: Option<usize>,
+    /// Optimiser, sampler and MAR noise seed.
+    pub seed: u64,
+    /// CT/MAR image size when no model is given.
+    pub size: usize,
+    /// Images per score-model batch.
+    pub batch: usize,
+    /// Problem config to update (default `configs/tuned_<task>.toml`).
+    pub out: Option<PathBuf>,
+    /// Evaluation log (default: beside `out`, `<stem>.<method>.log.json`).
+    pub log: Option<PathBuf>,
+    /// Continue from the log instead of starting afresh.
+    pub resume: bool,
+    /// The searched dimensions (see [`crate::eval::tune::fix_dims`]).
+    pub dims: Vec<Dim>,
+    /// The parameters held at a value.
+    pub fixed: toml::Table,
+}
+
+/// The result of a tuning run.
+#[derive(Debug, Clone)]
+pub struct TuneOutcome {
+    /// The best evaluation.
+    pub best: Evaluation,
+    /// The names of the searched parameters, in the order of `best.params`.
+    pub names: Vec<String>,
+    /// Evaluations in the log.
+    pub evaluations: usize,
+    /// The task config written.
+    pub out: PathBuf,
+    /// The evaluation log.
+    pub log_path: PathBuf,
+}
+
+/// Whether two paths name the same file (the same existing file, or the same name in the same
+/// existing folder); lexical comparison where the folders do not exist yet.
+fn same_file(a: &Path, b: &Path) -> bool {
+    let resolve = |p: &Path| -> PathBuf {
+        if let Ok(c) = p.canonicalize() {
+            return c;
+        }
+        let dir = match p.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        match (dir.canonicalize(), p.file_name()) {
+            (Ok(d), Some(name)) => d.join(name),
+            _ => p.to_path_buf(),
+        }
+    };
+    resolve(a) == resolve(b)
+}
+
+/// Runs the tuning of `s` and writes the best point into its task config.
+pub fn run_tune(s: &TuneSpec) -> Result<TuneOutcome> {
+    let out = s
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("configs/tuned_{}.toml", s.task)));
+    let log_path = s.log.clone().unwrap_or_else(|| {
+        let stem = out.file_stem().map(|s| s.to_string_lossy().into_owned());
+        out.with_file_name(format!(
+            "{}.{}.log.json",
+            stem.unwrap_or_else(|| "tune".into()),
+            s.method
+        ))
+    });
+    if same_file(&out, &log_path) {
+        return Err(invalid(format!(
+            "--log {} is the task config --out {}: they must be different files",
+            log_path.display(),
+            out.display()
+        )));
+    }
+    // The config to update is read (and its [method] table checked) before any work.
+    let (dims, fixed) = (&s.dims, &s.fixed);
+    let mut base = TaskConfig::load(&out, true)
+        .and_then(|c| c.params(s.task, s.method))
+        .and_then(|p| p.overlay(fixed))
+        .with_context(|| format!("task config {}", out.display()))
+        .invalid_input()?;
+    let mut log = if s.resume {
+        if !log_path.is_file() {
+            return Err(invalid(format!(
+                "--resume: there is no tuning log {} to resume (give it with --log, or start \
+                 afresh without --resume)",
+                log_path.display()
+            )));
+        }
+        let log = load_log(&log_path, dims).map_err(invalid)?;
+        eprintln!(
+            "resuming from {} ({} evaluations)",
+            log_path.display(),
+            log.evaluations.len()
+        );
+        log
+    } else {
+        OptLog::new(dims.clone(), s.seed, s.init.unwrap_or(2 * dims.len() + 2))?
+    };
+    let (solver, size) = solvers(
+        &[s.method],
+        s.model.as_deref(),
+        s.latent_model.as_deref(),
+        s.size,
+        s.batch,
+    )?;
+    let images = task_images(s.task, size, EvalSplit::Validation, s.n, s.data.as_deref())?;
+    let cases = task_cases(s.task, &images, &[s.views], s.beam, &[s.accel], s.seed)?;
+    for p in [&out, &log_path] {
+        if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+    }
+    base.steps = s.steps.unwrap_or(base.steps);
+    base.seed = s.seed;
+    let names: Vec<&str> = dims.iter().map(|d| d.name.as_str()).collect();
+    let best = tune(
+        s.task,
+        &images,
+        &cases,
+        s.method,
+        &base,
+        solver
+            .as_ref()
+            .map(|s| s as &dyn crate::eval::cases::ScoreSolver),
+        s.metric,
+        s.budget,
+        &mut log,
+        &log_path,
+        &mut |k, e| {
+            let values: Vec<String> = names
+                .iter()
+                .zip(&e.params)
+                .map(|(n, v)| format!("{n} = {v:.4e}"))
+                .collect();
+            eprintln!(
+                "[{k}/{}] {}: {} {:.4}",
+                s.budget,
+                values.join(", "),
+                s.metric,
+                e.value
+            );
+        },
+    )?;
+    let mut record = toml::Table::new();
+    record.insert("metric".into(), s.metric.to_string().into());
+    record.insert("value".into(), best.value.into());
+    record.insert("evaluations".into(), (log.evaluations.len() as i64).into());
+    record.insert("validation_images".into(), (s.n as i64).into());
+    record.insert("first_seed".into(), (VALIDATION_SEED as i64).into());
+    record.insert("setting".into(), cases[0].label.clone().into());
+    if s.method.is_score() {
+        record.insert("steps".into(), (base.steps as i64).into());
+    }
+    if !fixed.is_empty() {
+        record.insert("fixed".into(), fixed.clone().into());
+    }
+    write_config(&out, s.method, dims, &best, fixed, record)?;
+    Ok(TuneOutcome {
+        evaluations: log.evaluations.len(),
+        best,
+        names: names.iter().map(|n| n.to_string()).collect(),
+        out,
+        log_path,
+    })
+}
