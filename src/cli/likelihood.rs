@@ -6,19 +6,20 @@ use crate::checkpoint::read_format;
 use crate::cli::args::progress;
 use crate::cli::model::LoadedModel;
 use crate::cli::{invalid, InputContext};
-use crate::eval::likelihood::{image_likelihoods, Estimate, ImageLikelihood, LikelihoodOptions};
-use crate::eval::testset::{config_slices, phantoms, real_images, EvalSplit, TEST_SEED};
-use crate::io::atomic::write_bytes_atomic;
+use crate::eval::latent_likelihood::{
+    check_lsgm_sizes, lsgm_image_likelihoods, LsgmLikelihoodOptions,
+};
+use crate::eval::likelihood::{image_likelihoods, LikelihoodOptions};
+use crate::eval::likelihood_images::{input_images, prepared_images, NamedImages};
+use crate::eval::likelihood_report::{likelihood_table, write_report, LikelihoodReport};
+use crate::eval::testset::EvalSplit;
 use crate::lsgm::trainer::LSGM_FORMAT;
-use crate::lsgm::{bound_draws, nelbo_ode, LsgmCheckpoint};
-use anyhow::{Context, Result};
-use candle_core::{Device, Tensor};
+use crate::lsgm::LsgmCheckpoint;
+use anyhow::Result;
+use candle_core::Device;
 use clap::{Args, ValueEnum};
-use medsgm_recon::elbo::mean_var;
 use medsgm_recon::elbo::{ElboConfig, TimeProposal};
 use medsgm_recon::likelihood::TraceEstimator;
-use ndarray::Array2;
-use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -86,23 +87,6 @@ const MAX_IMAGES: usize = 1000;
 const MAX_DRAWS: usize = 100_000;
 const MAX_PROBES: usize = 100;
 
-/// What `--json` holds.
-#[derive(Debug, Serialize)]
-struct Report<'a> {
-    model: String,
-    model_description: String,
-    units: &'static str,
-    draws: usize,
-    proposal: String,
-    ode_probes: usize,
-    ode_tol: f64,
-    seed: u64,
-    images: &'a [ImageLikelihood],
-    elbo_nfe: usize,
-    ode_nfe: usize,
-    seconds: f64,
-}
-
 fn validate(a: &LikelihoodArgs) -> Result<()> {
     if a.input.is_empty() && a.data.is_empty() && a.phantoms == 0 {
         return Err(invalid(
@@ -165,26 +149,8 @@ fn validate(a: &LikelihoodArgs) -> Result<()> {
 }
 
 /// Slices of `--data` slabs and `--phantoms` held-out anatomical phantoms at side `size`.
-fn prepared_images(a: &LikelihoodArgs, size: usize) -> Result<Vec<(String, Array2<f32>)>> {
-    let mut images = Vec::new();
-    for c in &a.data {
-        let set = config_slices(c, a.n, a.split)
-            .with_context(|| format!("--data {}", c.display()))
-            .invalid_input()?;
-        images.extend(
-            set.into_iter()
-                .map(|(n, im)| (format!("{}: {n}", c.display()), im)),
-        );
-    }
-    if a.phantoms > 0 {
-        for (k, t) in phantoms(size, TEST_SEED, a.phantoms, false)?
-            .into_iter()
-            .enumerate()
-        {
-            images.push((format!("phantom {k} ({size}²)"), t.truth));
-        }
-    }
-    Ok(images)
+fn prepared(a: &LikelihoodArgs, size: usize) -> Result<NamedImages> {
+    prepared_images(&a.data, a.n, a.split, a.phantoms, size)
 }
 
 /// Runs `medsgm likelihood`.
@@ -200,17 +166,12 @@ pub fn run(a: &LikelihoodArgs) -> Result<()> {
             model.channels()
         )));
     }
-    let mut images: Vec<(String, Array2<f32>)> = Vec::new();
-    for p in &a.input {
-        let set = real_images(p, &model.meta.normalization, model.pixel_spacing_mm())
-            .with_context(|| format!("input {}", p.display()))
-            .invalid_input()?;
-        images.extend(
-            set.into_iter()
-                .map(|(n, im)| (format!("{}: {n}", p.display()), im)),
-        );
-    }
-    images.extend(prepared_images(a, model.image_size())?);
+    let mut images = input_images(
+        &a.input,
+        &model.meta.normalization,
+        model.pixel_spacing_mm(),
+    )?;
+    images.extend(prepared(a, model.image_size())?);
     for (name, im) in &images {
         model.check_image_shape(im.dim(), name)?;
     }
@@ -249,7 +210,7 @@ pub fn run(a: &LikelihoodArgs) -> Result<()> {
     )?;
     bar.finish_and_clear();
     let seconds = start.elapsed().as_secs_f64();
-    print_table(&results);
+    print!("{}", likelihood_table(&results));
     println!(
         "bits/dim of the continuous density in the prior's [0, 1] units at t = ε (no \
          dequantisation); ELBO: {} draws, proposal {:?}; ODE: {} probe(s), RK45 tol {}; \
@@ -257,7 +218,7 @@ pub fn run(a: &LikelihoodArgs) -> Result<()> {
         a.draws, options.elbo.proposal, a.ode_probes, a.tol, cost.elbo_nfe, cost.ode_nfe
     );
     if let Some(json) = &a.json {
-        let report = Report {
+        let report = LikelihoodReport {
             model: a.model.display().to_string(),
             model_description: model.describe(),
             units: "bits/dim of the prior's [0, 1] units at t = eps, no dequantisation",
@@ -272,14 +233,15 @@ pub fn run(a: &LikelihoodArgs) -> Result<()> {
             seconds,
         };
         write_report(json, &report)?;
+        println!("wrote {}", json.display());
     }
     Ok(())
 }
 
-/// `medsgm likelihood` for an LSGM checkpoint: per image the LSGM bound (its NELBO with the
-/// score prior's cross entropy, `--draws` posterior and time draws) and, with `--ode-probes`,
-/// the bound with log p(z₀) from the latent probability-flow ODE ([`crate::lsgm::bound`]), in
-/// bits/dim of the image in [0, 1] units — comparable with the pixel priors' columns.
+/// `medsgm likelihood` for an LSGM checkpoint: per image the LSGM bound and, with
+/// `--ode-probes`, the bound with log p(z₀) from the latent probability-flow ODE (see
+/// [`crate::eval::latent_likelihood`]), in bits/dim of the image in [0, 1] units — comparable
+/// with the pixel priors' columns.
 fn run_latent(a: &LikelihoodArgs) -> Result<()> {
     if !a.input.is_empty() {
         return Err(invalid(
@@ -292,16 +254,8 @@ fn run_latent(a: &LikelihoodArgs) -> Result<()> {
     let (vae, prior) = (ck.vae(&device)?, ck.prior(true, &device)?);
     let config = &ck.meta.config;
     let size = config.vae.image_size;
-    let images = prepared_images(a, size)?;
-    for (name, im) in &images {
-        if im.dim() != (size, size) {
-            return Err(invalid(format!(
-                "{name} is {}x{}, the LSGM models {size}x{size} images",
-                im.dim().0,
-                im.dim().1
-            )));
-        }
-    }
+    let images = prepared(a, size)?;
+    check_lsgm_sizes(&images, size)?;
     eprintln!(
         "LSGM bounds of {} images under {} ({})",
         images.len(),
@@ -310,55 +264,23 @@ fn run_latent(a: &LikelihoodArgs) -> Result<()> {
     );
     let bar = progress(images.len().div_ceil(a.batch) as u64, "batches");
     let start = Instant::now();
-    let bits = |nats: f64| nats / ((size * size) as f64 * std::f64::consts::LN_2);
-    let (mut results, mut elbo_nfe, mut ode_nfe) = (Vec::new(), 0, 0);
-    for (b, chunk) in images.chunks(a.batch).enumerate() {
-        let data: Vec<f32> = chunk
-            .iter()
-            .flat_map(|(_, im)| im.iter().copied())
-            .collect();
-        let x = Tensor::from_vec(data, (chunk.len(), 1, size, size), &device)?;
-        let seed = a.seed.wrapping_add(b as u64 * 1_000_003);
-        let bound = bound_draws(&vae, &prior, config, &x, a.draws, seed)?.per_image();
-        elbo_nfe += a.draws;
-        let mut odes = vec![Vec::new(); chunk.len()];
-        for probe in 0..a.ode_probes {
-            let (nelbo, _, nfe) = nelbo_ode(
-                &vae,
-                &prior,
-                config,
-                &x,
-                seed.wrapping_add(1 + probe as u64),
-            )?;
-            ode_nfe += nfe;
-            for (v, n) in odes.iter_mut().zip(nelbo) {
-                v.push(bits(n));
-            }
-        }
-        for (((name, _), (nats, se)), ode) in chunk.iter().zip(bound).zip(odes) {
-            let elbo = Estimate {
-                bits_per_dim: bits(nats),
-                std_error: Some(bits(se)),
-            };
-            let ode = (!ode.is_empty()).then(|| {
-                let (mean, var) = mean_var(&ode);
-                Estimate {
-                    bits_per_dim: mean,
-                    std_error: (ode.len() > 1).then(|| (var / ode.len() as f64).sqrt()),
-                }
-            });
-            results.push(ImageLikelihood {
-                name: name.clone(),
-                elbo,
-                gap: ode.map(|o| elbo.bits_per_dim - o.bits_per_dim),
-                ode,
-            });
-        }
-        bar.inc(1);
-    }
+    let options = LsgmLikelihoodOptions {
+        draws: a.draws,
+        ode_probes: a.ode_probes,
+        batch: a.batch,
+        seed: a.seed,
+    };
+    let (results, cost) = lsgm_image_likelihoods(
+        (&vae, &prior, config),
+        &images,
+        &options,
+        &device,
+        &mut || bar.inc(1),
+    )?;
+    let (elbo_nfe, ode_nfe) = (cost.elbo_nfe, cost.ode_nfe);
     bar.finish_and_clear();
     let seconds = start.elapsed().as_secs_f64();
-    print_table(&results);
+    print!("{}", likelihood_table(&results));
     println!(
         "LSGM: both columns estimate the upper bound NELBO of the image in [0, 1] units (no \
          dequantisation), in bits/dim: the ELBO column with the score prior's cross entropy \
@@ -368,7 +290,7 @@ fn run_latent(a: &LikelihoodArgs) -> Result<()> {
         a.draws, a.ode_probes
     );
     if let Some(json) = &a.json {
-        let report = Report {
+        let report = LikelihoodReport {
             model: a.model.display().to_string(),
             model_description: format!("LSGM trained on {}", ck.meta.dataset),
             units: "bits/dim of the image in [0, 1] units, no dequantisation (LSGM NELBO)",
@@ -383,59 +305,7 @@ fn run_latent(a: &LikelihoodArgs) -> Result<()> {
             seconds,
         };
         write_report(json, &report)?;
+        println!("wrote {}", json.display());
     }
     Ok(())
-}
-
-/// Writes the `--json` report (atomically).
-fn write_report(json: &std::path::Path, report: &Report) -> Result<()> {
-    write_bytes_atomic(
-        json,
-        (serde_json::to_string_pretty(report)? + "\n").as_bytes(),
-    )
-    .with_context(|| format!("writing {}", json.display()))?;
-    println!("wrote {}", json.display());
-    Ok(())
-}
-
-/// The markdown table of the results, with means over the images.
-fn print_table(results: &[ImageLikelihood]) {
-    let fmt = |e: &crate::eval::likelihood::Estimate| match e.std_error {
-        Some(se) => format!("{:.4} ± {:.4}", e.bits_per_dim, se),
-        None => format!("{:.4}", e.bits_per_dim),
-    };
-    println!("| image | ELBO bits/dim (upper bound) | ODE bits/dim | gap |");
-    println!("|---|---:|---:|---:|");
-    for r in results {
-        println!(
-            "| {} | {} | {} | {} |",
-            r.name,
-            fmt(&r.elbo),
-            r.ode.as_ref().map(fmt).unwrap_or_else(|| "–".into()),
-            r.gap
-                .map(|g| format!("{g:+.4}"))
-                .unwrap_or_else(|| "–".into())
-        );
-    }
-    let n = results.len() as f64;
-    let mean_elbo = results.iter().map(|r| r.elbo.bits_per_dim).sum::<f64>() / n;
-    let gaps: Vec<f64> = results.iter().filter_map(|r| r.gap).collect();
-    let odes: Vec<f64> = results
-        .iter()
-        .filter_map(|r| r.ode.map(|o| o.bits_per_dim))
-        .collect();
-    println!(
-        "| mean of {} | {mean_elbo:.4} | {} | {} |",
-        results.len(),
-        if odes.is_empty() {
-            "–".into()
-        } else {
-            format!("{:.4}", odes.iter().sum::<f64>() / odes.len() as f64)
-        },
-        if gaps.is_empty() {
-            "–".into()
-        } else {
-            format!("{:+.4}", gaps.iter().sum::<f64>() / gaps.len() as f64)
-        }
-    );
 }

@@ -12,7 +12,8 @@
 //!   checkpoint driving `crate::lsgm::latent_solve`, and the pixel/latent solver router;
 //! - [`uncertainty`]: the per-slice posterior-spread figure of score reconstructions;
 //!   [`typicality`]: the out-of-distribution check (denoising residual, calibrated per prior);
-//!   [`likelihood`]: ELBO and ODE bits/dim of images under a prior;
+//!   [`likelihood`]: ELBO and ODE bits/dim of images under a prior, [`latent_likelihood`]: the
+//!   LSGM bounds, [`likelihood_images`]: the image sets, [`likelihood_report`]: table and JSON;
 //! - [`bayes_opt`] and [`tune`]: Gaussian-process Bayesian optimisation of method parameters;
 //!   [`tune_run`]: one `tune` run from its paths and log to the written task config.
 
@@ -20,7 +21,10 @@ pub mod bayes_opt;
 pub mod bench_run;
 pub mod cases;
 pub mod latent;
+pub mod latent_likelihood;
 pub mod likelihood;
+pub mod likelihood_images;
+pub mod likelihood_report;
 pub mod method;
 pub mod recon_bench;
 pub mod report;
