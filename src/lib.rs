@@ -4,7 +4,7 @@
 //! for a frozen prior ([`scorevae`]), self-describing checkpoints ([`checkpoint`]) and the
 //! loaded model that samples with one ([`model`]), medical image and measurement I/O ([`io`]),
 //! the domain vocabulary ([`task`]), reconstruction of measurements, volumes and batches
-//! ([`reconstruct`]), the built-in demo problem ([`demo`]), figures ([`plot`]), benchmarks
+//! ([`reconstruct`]), unconditional sampling ([`mod@sample`]), the built-in demo problem ([`demo`]), figures ([`plot`]), benchmarks
 //! ([`mod@bench`]), exit-code classification of errors ([`error`]), progress bars
 //! ([`progress`]) and the `medsgm` command-line interface ([`cli`]), which parses and checks
 //! arguments and prints over those modules. The physics lives in `medsgm-operators`, the
@@ -27,6 +27,7 @@ pub mod nn;
 pub mod plot;
 pub mod progress;
 pub mod reconstruct;
+pub mod sample;
 pub mod scorevae;
 pub mod task;
 pub mod train;

@@ -1,8 +1,5 @@
-//! `medsgm sample`: unconditional samples from a trained score model with
-//! the predictor–corrector sampler (thesis Alg. B.3; method digest §3.7–3.8) or the
-//! probability-flow ODE (thesis §7.4.3; digest §3.4). An LSGM checkpoint (told apart by the
-//! `format` of its safetensors metadata) is sampled the same way in its latent space with the
-//! mixed-score prior's EMA weights, then decoded by the VAE's decoder mean (LSGM §7.7).
+//! `medsgm sample`: unconditional samples from a trained score model or an LSGM (see
+//! [`crate::sample`]: the PC sampler, the probability-flow ODE or the λ-family SDE).
 //!
 //! Writes into `--out DIR`: `samples.png` (grid, model units [0, 1] shown black..white),
 //! `samples.npy` (float32 `[n, H, W]` in the model's normalised units; the normalisation that
@@ -10,44 +7,20 @@
 //! `samples.nii.gz` (the same images as a volume `[H, W, n]`), and `samples.json` (sampler,
 //! NFE, seconds, model description).
 
-use crate::checkpoint::read_format;
-use crate::cli::args::progress;
 use crate::cli::invalid;
-use crate::cli::model::{LoadedModel, ModelArgs};
-use crate::cli::InputContext;
-use crate::io::atomic::write_bytes_atomic;
-use crate::io::nifti_io::{write_nifti, NiftiMeta};
-use crate::io::npy::write_npy;
-use crate::lsgm::trainer::LSGM_FORMAT;
-use crate::lsgm::{LatentPrior, LsgmCheckpoint, Vae};
-use crate::train::plot::tensor_images;
-use anyhow::{Context, Result};
-use candle_core::Tensor;
-use clap::{Args, ValueEnum};
-use medsgm_recon::lsgm::LatentSchedule;
-use medsgm_recon::ode_sampler::{ode_sample, OdeConfig, OdeMethod};
-use medsgm_recon::ode_solver::Tolerances;
-use medsgm_recon::{
-    CorrectorKind, NoHook, PcConfig, PcSampler, PredictorKind, Samples, ScoreModel, Sde,
+use crate::cli::model::ModelArgs;
+pub use crate::sample::SamplerKind;
+use crate::sample::{
+    sample_images, write_samples, write_summary, SampleSpec, SampleSummary, SampleTarget,
+    SamplerConfig,
 };
-use ndarray::{Array2, Array3, Axis};
-use serde::Serialize;
-use std::path::{Path, PathBuf};
+use anyhow::Result;
+use clap::{Args, ValueEnum};
+use medsgm_recon::ode_sampler::{OdeConfig, OdeMethod};
+use medsgm_recon::ode_solver::Tolerances;
+use medsgm_recon::{CorrectorKind, PcConfig, PcSampler, PredictorKind};
+use std::path::PathBuf;
 use std::time::Instant;
-
-/// Sampler families.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum SamplerKind {
-    /// Predictor–corrector SDE sampler (`--predictor`, `--corrector`, `--snr`, `--steps`).
-    Pc,
-    /// Probability-flow ODE (`--ode-solver`; `--steps` for the fixed-step solvers).
-    Ode,
-    /// The λ-family of generative SDEs between the reverse SDE (λ = 0) and the
-    /// probability-flow ODE (λ → 1), Euler–Maruyama with `--steps` (Huang et al. 2021, Eq. 27;
-    /// `--lambda-ode`).
-    SdeLambda,
-}
 
 /// Integrators of the probability-flow ODE.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -109,21 +82,6 @@ pub struct SampleArgs {
     /// Output directory (created if missing).
     #[arg(long, short)]
     pub out: PathBuf,
-}
-
-/// What `samples.json` records.
-#[derive(Debug, Serialize)]
-struct SampleSummary {
-    model: String,
-    model_description: String,
-    normalization: crate::checkpoint::Normalization,
-    sampler: SamplerKind,
-    n: usize,
-    seed: u64,
-    config: serde_json::Value,
-    nfe_per_batch: Vec<usize>,
-    seconds: f64,
-    files: Vec<String>,
 }
 
 impl SampleArgs {
@@ -295,113 +253,11 @@ fn ode_config(a: &SampleArgs, seed: u64) -> OdeConfig {
     }
 }
 
-/// What `--model` holds: a pixel-space score model, or an LSGM (latent prior + decoder).
-#[allow(clippy::large_enum_variant)] // one per run
-enum Target {
-    Pixel(Box<LoadedModel>),
-    Latent {
-        ck: LsgmCheckpoint,
-        vae: Vae,
-        prior: LatentPrior,
-        sde: Box<dyn Sde>,
-        device: candle_core::Device,
-    },
-}
-
-impl Target {
-    /// Loads `path`, telling the kind from the `format` of its safetensors metadata.
-    fn load(path: &Path) -> Result<Self> {
-        if path.is_file() && read_format(path).ok().as_deref() == Some(LSGM_FORMAT) {
-            let device = crate::model::device()?;
-            let ck = LsgmCheckpoint::load(path, &device).invalid_input()?;
-            return Ok(Target::Latent {
-                vae: ck.vae(&device).invalid_input()?,
-                prior: ck.prior(true, &device).invalid_input()?,
-                sde: ck.meta.config.sde.build()?,
-                ck,
-                device,
-            });
-        }
-        Ok(Target::Pixel(Box::new(LoadedModel::load(path)?)))
-    }
-
-    fn describe(&self) -> String {
-        match self {
-            Target::Pixel(m) => m.describe(),
-            Target::Latent { ck, .. } => {
-                let c = &ck.meta.config;
-                format!(
-                    "LSGM: VAE {0}² → {1}×{2}² latents, prior nf {3}, {4:?} stage 2, {5} + {6} steps on {7}",
-                    c.vae.image_size,
-                    c.vae.latent_channels,
-                    c.vae.latent_size(),
-                    c.prior.nf,
-                    c.stage2,
-                    ck.meta.vae_step,
-                    ck.meta.prior_step,
-                    ck.meta.dataset
-                )
-            }
-        }
-    }
-
-    fn normalization(&self) -> crate::checkpoint::Normalization {
-        match self {
-            Target::Pixel(m) => m.meta.normalization.clone(),
-            Target::Latent { ck, .. } => ck.meta.config.data.normalization(),
-        }
-    }
-}
-
-/// Draws `a.n` samples of shape `[C, H, W]` per image in batches of `a.batch` with the PC
-/// sampler or the probability-flow ODE of (`sde`, `score`), mapping each batch through `decode`
-/// (identity in pixel space, the VAE decoder for an LSGM). Returns the images and the NFE per
-/// batch.
-fn draw(
-    a: &SampleArgs,
-    sde: &dyn Sde,
-    score: &dyn ScoreModel,
-    chw: [usize; 3],
-    device: &candle_core::Device,
-    decode: &dyn Fn(&Tensor) -> Result<Tensor>,
-) -> Result<(Vec<Array2<f32>>, Vec<usize>)> {
-    let batches: Vec<usize> = (0..a.n.div_ceil(a.batch))
-        .map(|b| a.batch.min(a.n - b * a.batch))
-        .collect();
-    let mut images = Vec::with_capacity(a.n);
-    let mut nfe = Vec::with_capacity(batches.len());
-    let bar = match a.sampler {
-        SamplerKind::Pc | SamplerKind::SdeLambda => {
-            progress((a.steps() * batches.len()) as u64, "sampler steps")
-        }
-        SamplerKind::Ode => progress(batches.len() as u64, "ODE batches"),
-    };
-    for (b, &count) in batches.iter().enumerate() {
-        let seed = a.seed.wrapping_add(b as u64);
-        let shape = [count, chw[0], chw[1], chw[2]];
-        let out: Samples = match a.sampler {
-            SamplerKind::Pc | SamplerKind::SdeLambda => PcSampler::new(pc_config(a, seed)?)?
-                .sample(sde, score, &shape, device, &mut NoHook, &mut |_, _| {
-                    bar.inc(1)
-                })?,
-            SamplerKind::Ode => {
-                let s = ode_sample(sde, score, &shape, device, &ode_config(a, seed))?;
-                bar.inc(1);
-                s
-            }
-        };
-        nfe.push(out.nfe);
-        images.extend(tensor_images(&decode(&out.samples)?)?);
-    }
-    bar.finish_and_clear();
-    Ok((images, nfe))
-}
-
 /// Runs `medsgm sample`.
 pub fn run(a: &SampleArgs) -> Result<()> {
     validate(a)?;
-    let target = Target::load(&a.model.model)?;
-    if let Target::Pixel(model) = &target {
+    let target = SampleTarget::load(&a.model.model)?;
+    if let SampleTarget::Pixel(model) = &target {
         if model.channels() != 1 {
             return Err(invalid(format!(
                 "the model has {} channels; `medsgm sample` writes single-channel images",
@@ -410,69 +266,27 @@ pub fn run(a: &SampleArgs) -> Result<()> {
         }
     }
     // Resolve the sampler names before any output exists.
-    if a.sampler != SamplerKind::Ode {
-        PcSampler::new(pc_config(a, a.seed)?).map_err(invalid)?;
-    }
-    eprintln!("sampling {} images with {}", a.n, target.describe());
-    let start = Instant::now();
-    let (images, nfe) = match &target {
-        Target::Pixel(model) => {
-            let s = model.image_size();
-            draw(
-                a,
-                model.sde.as_ref(),
-                &model.score(),
-                [1, s, s],
-                &model.device,
-                &|x| Ok(x.clone()),
-            )?
-        }
-        Target::Latent {
-            ck,
-            vae,
-            prior,
-            sde,
-            device,
-        } => {
-            let c = &ck.meta.config;
-            let model = prior.mixed(LatentSchedule::new(&c.sde)?, sde.as_ref(), false);
-            let h = c.vae.latent_size();
-            draw(
-                a,
-                sde.as_ref(),
-                &model,
-                [c.vae.latent_channels, h, h],
-                device,
-                &|z| Ok(vae.decode(z)?),
-            )?
+    let config = match a.sampler {
+        SamplerKind::Ode => SamplerConfig::Ode(ode_config(a, a.seed)),
+        SamplerKind::Pc | SamplerKind::SdeLambda => {
+            let c = pc_config(a, a.seed)?;
+            PcSampler::new(c.clone()).map_err(invalid)?;
+            SamplerConfig::Pc(c)
         }
     };
+    eprintln!("sampling {} images with {}", a.n, target.describe());
+    let spec = SampleSpec {
+        n: a.n,
+        batch: a.batch,
+        seed: a.seed,
+        config,
+    };
+    let start = Instant::now();
+    let (images, nfe) = sample_images(&target, &spec)?;
     let seconds = start.elapsed().as_secs_f64();
     let size = images.first().map(|i| i.nrows()).unwrap_or(0);
 
-    std::fs::create_dir_all(&a.out)
-        .with_context(|| format!("cannot create {}", a.out.display()))?;
-    let views: Vec<_> = images.iter().map(|i| i.view()).collect();
-    let stack: Array3<f32> = ndarray::stack(Axis(0), &views)?;
-    let mut files = vec!["samples.png".to_owned(), "samples.npy".to_owned()];
-    let cols = (a.n as f64).sqrt().ceil() as usize;
-    crate::train::plot::write_image_grid(&a.out.join("samples.png"), &images, cols)?;
-    write_npy(&a.out.join("samples.npy"), &stack.view().into_dyn())?;
-    if a.nifti {
-        let volume = stack.view().permuted_axes([1, 2, 0]);
-        let volume = volume.as_standard_layout();
-        write_nifti(
-            &a.out.join("samples.nii.gz"),
-            &volume.view().into_dyn(),
-            &NiftiMeta::identity(),
-        )?;
-        files.push("samples.nii.gz".to_owned());
-    }
-    files.push("samples.json".to_owned());
-    let config = match a.sampler {
-        SamplerKind::Pc | SamplerKind::SdeLambda => serde_json::to_value(pc_config(a, a.seed)?)?,
-        SamplerKind::Ode => serde_json::to_value(ode_config(a, a.seed))?,
-    };
+    let files = write_samples(&a.out, &images, a.nifti)?;
     let summary = SampleSummary {
         model: a.model.model.display().to_string(),
         model_description: target.describe(),
@@ -480,15 +294,12 @@ pub fn run(a: &SampleArgs) -> Result<()> {
         sampler: a.sampler,
         n: a.n,
         seed: a.seed,
-        config,
+        config: spec.config.to_json()?,
         nfe_per_batch: nfe.clone(),
         seconds,
         files: files.clone(),
     };
-    write_bytes_atomic(
-        &a.out.join("samples.json"),
-        (serde_json::to_string_pretty(&summary)? + "\n").as_bytes(),
-    )?;
+    write_summary(&a.out, &summary)?;
     println!(
         "{} samples ({size}x{size}) with the {} sampler: NFE {} per batch, {:.2} s; wrote {} into {}",
         a.n,
