@@ -3,14 +3,16 @@
 
 use crate::cli::args::progress;
 use crate::cli::{invalid, InputContext};
-use crate::eval::testset::{phantoms, real_images, TEST_SEED};
 use crate::io::atomic::write_bytes_atomic;
-use crate::io::npy::{read_npy, write_npy};
+use crate::io::npy::write_npy;
 use crate::scorevae::codec::{decode, encode, DecodeOptions, ScoreVae};
 use crate::scorevae::eval::{lsgm_vae_reconstruction, scorevae_reconstruction, CodecScore};
+use crate::scorevae::files::{
+    codec_table, encode_inputs, panel, read_codes, stack, unstack, MAX_IMAGES,
+};
 use anyhow::{Context, Result};
 use clap::Args;
-use ndarray::{Array2, Array3};
+use ndarray::Array2;
 use std::path::{Path, PathBuf};
 
 /// The encoder argument shared by the subcommands.
@@ -82,9 +84,6 @@ pub struct DecodeArgs {
     pub out: PathBuf,
 }
 
-/// Most images per call.
-const MAX_IMAGES: usize = 1000;
-
 fn refuse_overwrite(out: &Path, inputs: &[&Path]) -> Result<()> {
     for p in inputs {
         if out == *p
@@ -100,41 +99,6 @@ fn refuse_overwrite(out: &Path, inputs: &[&Path]) -> Result<()> {
         return Err(invalid(format!("--out {} is a folder", out.display())));
     }
     Ok(())
-}
-
-fn stack(images: &[Array2<f32>]) -> Result<Array3<f32>> {
-    let (h, w) = images[0].dim();
-    let flat: Vec<f32> = images.iter().flat_map(|im| im.iter().copied()).collect();
-    Ok(Array3::from_shape_vec((images.len(), h, w), flat)?)
-}
-
-fn unstack(path: &Path) -> Result<Vec<Array2<f32>>> {
-    let a = read_npy(path)?
-        .into_f32()
-        .map_err(|d| anyhow::anyhow!("{}: unsupported element type {d:?}", path.display()))?;
-    anyhow::ensure!(
-        a.ndim() == 3,
-        "{} must hold [n, H, W] images",
-        path.display()
-    );
-    let s = a.shape().to_vec();
-    Ok((0..s[0])
-        .map(|i| {
-            a.index_axis(ndarray::Axis(0), i)
-                .to_owned()
-                .into_dimensionality()
-                .expect("2-D slice")
-        })
-        .collect())
-}
-
-fn panel(title: &str, subtitle: String, image: &Array2<f32>) -> crate::plot::Panel {
-    crate::plot::Panel {
-        title: title.into(),
-        subtitle,
-        image: image.clone(),
-        window: (0.0, 1.0),
-    }
 }
 
 /// Runs `medsgm encode`.
@@ -153,17 +117,7 @@ pub fn run_encode(a: &EncodeArgs) -> Result<()> {
     refuse_overwrite(&a.out, &inputs)?;
     refuse_overwrite(&images_out, &inputs)?;
     let vae = a.encoder.load()?;
-    let images: Vec<Array2<f32>> = match &a.input {
-        Some(p) => real_images(p, &vae.meta.normalization, vae.prior.pixel_spacing_mm())
-            .invalid_input()?
-            .into_iter()
-            .map(|(_, im)| im)
-            .collect(),
-        None => phantoms(vae.image_size(), TEST_SEED, a.phantoms, false)?
-            .into_iter()
-            .map(|t| t.truth)
-            .collect(),
-    };
+    let images = encode_inputs(&vae, a.input.as_deref(), a.phantoms)?;
     if images.len() > MAX_IMAGES {
         return Err(invalid(format!("more than {MAX_IMAGES} images")));
     }
@@ -196,24 +150,7 @@ pub fn run_decode(a: &DecodeArgs) -> Result<()> {
     }
     refuse_overwrite(&a.out, &inputs)?;
     let vae = a.encoder.load()?;
-    let codes = read_npy(&a.codes)
-        .and_then(|c| {
-            c.into_f32()
-                .map_err(|d| anyhow::anyhow!("unsupported element type {d:?}"))
-        })
-        .with_context(|| format!("codes {}", a.codes.display()))
-        .invalid_input()?;
-    if codes.ndim() != 2 || codes.shape()[0] == 0 || codes.shape()[0] > MAX_IMAGES {
-        return Err(invalid(format!(
-            "{} must hold [n, k] codes with 1 <= n <= {MAX_IMAGES}, got {:?}",
-            a.codes.display(),
-            codes.shape()
-        )));
-    }
-    let codes: Vec<Vec<f32>> = codes
-        .outer_iter()
-        .map(|r| r.iter().copied().collect())
-        .collect();
+    let codes = read_codes(&a.codes)?;
     let options = DecodeOptions {
         steps: a.steps,
         snr: a.snr,
@@ -265,18 +202,7 @@ pub fn run_decode(a: &DecodeArgs) -> Result<()> {
     let png = a.out.with_extension("png");
     crate::train::plot::write_image_grid(&png, &decoded, decoded.len().min(8))?;
     if !scores.is_empty() {
-        println!("| method | numbers per code | PSNR (dB) | SSIM | seconds |");
-        println!("|---|---:|---:|---:|---:|");
-        for s in &scores {
-            println!(
-                "| {} | {} | {:.2} | {:.3} | {:.1} |",
-                s.method,
-                s.latent,
-                s.mean_psnr(),
-                s.mean_ssim(),
-                s.seconds
-            );
-        }
+        print!("{}", codec_table(&scores));
         let json = a.out.with_extension("json");
         write_bytes_atomic(
             &json,

@@ -7,12 +7,13 @@
 //! - [`config`]: the TOML training configuration (`[encoder]` table, β, the prior);
 //! - [`trainer`]: training against the frozen prior, checkpoints and resumption;
 //! - [`codec`]: encoding images and decoding codes; [`eval`]: reconstruction quality beside
-//!   the LSGM's VAE.
+//!   the LSGM's VAE; [`files`]: the images, stacks, codes and table of `encode`/`decode`.
 
 pub mod codec;
 pub mod config;
 pub mod encoder;
 pub mod eval;
+pub mod files;
 pub mod trainer;
 
 pub use codec::{decode, encode, ScoreVae};
