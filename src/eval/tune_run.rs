@@ -11,7 +11,7 @@ use crate::eval::testset::{EvalSplit, VALIDATION_SEED};
 use crate::eval::tune::{load_log, tune, write_config, Metric};
 use crate::task::{Method, Problem};
 use anyhow::{Context, Result};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// A tuning run, as plain values (checked by the caller).
 #[derive(Debug, Clone)]
@@ -75,25 +75,6 @@ pub struct TuneOutcome {
     pub log_path: PathBuf,
 }
 
-/// Whether two paths name the same file (the same existing file, or the same name in the same
-/// existing folder); lexical comparison where the folders do not exist yet.
-fn same_file(a: &Path, b: &Path) -> bool {
-    let resolve = |p: &Path| -> PathBuf {
-        if let Ok(c) = p.canonicalize() {
-            return c;
-        }
-        let dir = match p.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
-        match (dir.canonicalize(), p.file_name()) {
-            (Ok(d), Some(name)) => d.join(name),
-            _ => p.to_path_buf(),
-        }
-    };
-    resolve(a) == resolve(b)
-}
-
 /// Runs the tuning of `s` and writes the best point into its task config.
 pub fn run_tune(s: &TuneSpec) -> Result<TuneOutcome> {
     let out = s
@@ -108,7 +89,7 @@ pub fn run_tune(s: &TuneSpec) -> Result<TuneOutcome> {
             s.method
         ))
     });
-    if same_file(&out, &log_path) {
+    if crate::io::guard::resolved(&out) == crate::io::guard::resolved(&log_path) {
         return Err(invalid(format!(
             "--log {} is the task config --out {}: they must be different files",
             log_path.display(),
