@@ -204,7 +204,7 @@ impl Default for InverseConfig {
             method: InverseMethod::PcProjection,
             steps: 500,
             corrector_steps: 1,
-            snr: 0.16,
+            snr: crate::pc_sampler::DEFAULT_SNR,
             lambda: 1.0,
             rho: 1.0,
             seed: 0,

@@ -75,7 +75,7 @@ pub use exact_score::{GaussianScore, GmmScore};
 pub use inverse::{solve, InverseConfig, InverseMethod, OutOfRange, Reconstruction};
 pub use learned_schedule::{LearnedSchedule, LearnedVpSde};
 pub use noise::Noise;
-pub use pc_sampler::{NoHook, PcConfig, PcSampler, Samples, Stage, StepHook};
+pub use pc_sampler::{NoHook, PcConfig, PcSampler, Samples, Stage, StepHook, DEFAULT_SNR};
 pub use predictor::PredictorKind;
 pub use score::ScoreModel;
 pub use sde::{time_grid, Discretization, GeometricVpSde, Sde, SdeConfig, SubVpSde, VeSde, VpSde};

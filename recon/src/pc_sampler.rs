@@ -43,6 +43,10 @@ pub struct PcConfig {
     pub denoise: bool,
 }
 
+/// The Langevin corrector's signal-to-noise ratio r of the thesis's VE CIFAR-10 setting
+/// (Song et al. 2021, App. G), the default of every sampler and solver here.
+pub const DEFAULT_SNR: f64 = 0.16;
+
 impl Default for PcConfig {
     /// Thesis defaults: reverse diffusion + Langevin, N = 1000, M = 1, r = 0.16 (VE CIFAR-10).
     fn default() -> Self {
@@ -51,7 +55,7 @@ impl Default for PcConfig {
             corrector: CorrectorKind::Langevin,
             steps: 1000,
             corrector_steps: 1,
-            snr: 0.16,
+            snr: DEFAULT_SNR,
             seed: 0,
             t_min: None,
             t_start: None,

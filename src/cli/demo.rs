@@ -42,7 +42,7 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 4)]
     pub samples: usize,
     /// Corrector signal-to-noise ratio r.
-    #[arg(long, default_value_t = 0.16)]
+    #[arg(long, default_value_t = medsgm_recon::DEFAULT_SNR)]
     pub snr: f64,
     /// λ of the data-consistency step.
     #[arg(long, default_value_t = 1.0)]

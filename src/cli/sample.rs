@@ -89,7 +89,7 @@ impl SampleArgs {
         self.steps.unwrap_or(500)
     }
     fn snr(&self) -> f64 {
-        self.snr.unwrap_or(0.16)
+        self.snr.unwrap_or(medsgm_recon::DEFAULT_SNR)
     }
     fn tol(&self) -> f64 {
         self.tol.unwrap_or(1e-5)

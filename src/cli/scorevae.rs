@@ -67,7 +67,7 @@ pub struct DecodeArgs {
     #[arg(long, default_value_t = 500)]
     pub steps: usize,
     /// Langevin signal-to-noise ratio r.
-    #[arg(long, default_value_t = 0.16)]
+    #[arg(long, default_value_t = medsgm_recon::DEFAULT_SNR)]
     pub snr: f64,
     /// Seed of every draw.
     #[arg(long, default_value_t = 0)]

@@ -86,7 +86,7 @@ impl MethodParams {
             fista_iterations: 200,
             steps: 500,
             corrector_steps: 1,
-            snr: 0.16,
+            snr: medsgm_recon::DEFAULT_SNR,
             lambda: 1.0,
             rho: 1.0,
             seed: 0,
