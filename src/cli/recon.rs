@@ -5,10 +5,10 @@
 //! per-pixel posterior standard deviation to `<out>_std` (same format).
 
 use crate::cli::args::{check_png_options, Depth, ImageOutput, MemoryArgs};
-use crate::cli::invalid;
 use crate::cli::model::LoadedModel;
 use crate::cli::recon_batch::{self, BatchArgs};
 use crate::cli::score_recon::ScoreArgs;
+use crate::cli::{invalid, InputContext};
 use crate::eval::method::TaskConfig;
 use crate::io::guard::refuse_overwriting_inputs;
 use crate::io::image_io::Window;
@@ -119,7 +119,7 @@ impl ReconArgs {
                 // type-checks every key of the table
                 config
                     .params(self.problem, Method::FistaTv)
-                    .map_err(|e| invalid(format!("{}: {e:#}", path.display())))?;
+                    .invalid_input()?;
                 config.doc.get(Method::FistaTv.name()).cloned()
             }
             None => None,

@@ -2,7 +2,7 @@
 //! parameters (resolved with the `--config` task config and the defaults), the model and the
 //! measured image's units. The reconstruction itself is [`crate::reconstruct::score`].
 
-use crate::cli::invalid;
+use crate::cli::{invalid, InputContext};
 use crate::eval::method::{MethodParams, TaskConfig};
 use crate::model::LoadedModel;
 use crate::reconstruct::score::Units;
@@ -154,7 +154,7 @@ impl ScoreArgs {
         let base = match &self.config {
             Some(path) => TaskConfig::load(path, false)
                 .and_then(|c| c.params(task, eval_method))
-                .map_err(|e| invalid(format!("{}: {e:#}", path.display())))?,
+                .invalid_input()?,
             None => MethodParams::defaults(task),
         };
         Ok(InverseConfig {

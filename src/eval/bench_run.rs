@@ -40,13 +40,7 @@ pub fn method_runs(
     methods
         .iter()
         .map(|&method| {
-            let mut params = task_config
-                .params(task, method)
-                .with_context(|| {
-                    let path = config.unwrap_or(Path::new("the task config"));
-                    format!("{}", path.display())
-                })
-                .invalid_input()?;
+            let mut params = task_config.params(task, method).invalid_input()?;
             params.steps = o.steps.unwrap_or(params.steps);
             params.samples = o.samples.unwrap_or(params.samples);
             if method == Method::LatentDc {

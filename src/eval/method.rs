@@ -5,7 +5,7 @@
 use crate::task::{Method, Problem};
 use anyhow::{anyhow, Context, Result};
 use serde::{Deserialize, Serialize};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Parameters of one method (only the fields relevant to it are used).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -146,6 +146,8 @@ impl MethodParams {
 pub struct TaskConfig {
     /// The whole TOML document.
     pub doc: toml::Table,
+    /// The file it was read from (named in every error about its tables).
+    pub path: Option<PathBuf>,
 }
 
 impl TaskConfig {
@@ -159,20 +161,27 @@ impl TaskConfig {
         let doc = text
             .parse::<toml::Table>()
             .with_context(|| format!("{} is not valid TOML", path.display()))?;
-        Ok(Self { doc })
+        Ok(Self {
+            doc,
+            path: Some(path.to_path_buf()),
+        })
     }
 
     /// The parameters of `method`: task defaults overridden by the config's table, each
     /// range-checked ([`MethodParams::validate`]).
     pub fn params(&self, task: Problem, method: Method) -> Result<MethodParams> {
         let defaults = MethodParams::defaults(task);
+        let file = self
+            .path
+            .as_ref()
+            .map_or_else(String::new, |p| format!("{}: ", p.display()));
         match self.doc.get(method.name()) {
             None => Ok(defaults),
             Some(toml::Value::Table(t)) => defaults
                 .overlay(t)
                 .and_then(|p| p.validate().map(|()| p))
-                .with_context(|| format!("in the [{method}] table")),
-            Some(_) => Err(anyhow!("[{method}] must be a table")),
+                .with_context(|| format!("{file}in the [{method}] table")),
+            Some(_) => Err(anyhow!("{file}[{method}] must be a table")),
         }
     }
 
@@ -211,6 +220,7 @@ mod tests {
         let text = cfg.to_toml().unwrap();
         let back = TaskConfig {
             doc: text.parse().unwrap(),
+            path: None,
         };
         let p = back.params(Problem::Ct, Method::PcProjection).unwrap();
         assert_eq!(p.snr, 0.3);

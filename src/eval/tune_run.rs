@@ -98,9 +98,11 @@ pub fn run_tune(s: &TuneSpec) -> Result<TuneOutcome> {
     }
     // The config to update is read (and its [method] table checked) before any work.
     let (dims, fixed) = (&s.dims, &s.fixed);
+    // (load and params name the file themselves)
     let mut base = TaskConfig::load(&out, true)
         .and_then(|c| c.params(s.task, s.method))
-        .and_then(|p| p.overlay(fixed))
+        .invalid_input()?
+        .overlay(fixed)
         .with_context(|| format!("task config {}", out.display()))
         .invalid_input()?;
     let mut log = if s.resume {
