@@ -2,14 +2,15 @@
 //! sparse-view sinogram.
 
 use crate::error::InputContext;
+use crate::io::measurement::MeasurementData;
+use crate::task::ct_scan::{CtNoise, CtScan};
 use crate::task::phantom::PhantomKind;
-use anyhow::Result;
+use anyhow::{anyhow, bail, Result};
 use medsgm_operators::hu::{hu_to_unit, HuWindow};
 use medsgm_operators::phantom::anatomical::{anatomical_ct, AnatomicalParams};
 use medsgm_operators::phantom::shepp_logan;
-use medsgm_operators::radon::{Radon, RadonGeometry};
-use medsgm_operators::{noise, LinearOperator};
-use ndarray::{Array2, Ix2};
+use medsgm_operators::radon::Radon;
+use ndarray::Array2;
 
 /// A sparse-view CT problem: ground truth, operator and measured sinogram.
 pub struct CtProblem {
@@ -21,22 +22,27 @@ pub struct CtProblem {
     pub sinogram: Array2<f32>,
 }
 
-/// Simulates the sparse-view sinogram of `truth` (optionally with Gaussian noise).
+/// Simulates the sparse-view sinogram of `truth` over `views` equispaced parallel-beam views
+/// (the [`CtScan::parallel`] acquisition of `simulate ct`), with Gaussian noise of standard
+/// deviation `sigma` when positive.
 pub fn ct_problem(truth: Array2<f32>, views: usize, sigma: f32, seed: u64) -> Result<CtProblem> {
-    let size = truth.nrows();
-    let geometry = RadonGeometry::equispaced(size, views, RadonGeometry::default_n_det(size));
-    let radon = Radon::new(geometry)?;
-    let clean = radon
-        .forward(&truth.view().into_dyn())
-        .into_dimensionality::<Ix2>()?;
-    let sinogram = if sigma > 0.0 {
-        noise::gaussian(&clean.view(), sigma, seed)?
+    let noise = if sigma > 0.0 {
+        CtNoise::Gaussian { sigma }
     } else {
-        clean
+        CtNoise::None
     };
+    let scan = CtScan::parallel(truth.nrows(), views, noise);
+    let measurement = scan.simulate(&truth, seed, false)?;
+    let MeasurementData::Sinogram(sinogram) = measurement.data else {
+        bail!("a CT scan measured no sinogram");
+    };
+    let geometry = scan
+        .geometry
+        .radon_geometry(None)
+        .ok_or_else(|| anyhow!("the demo's scan is parallel beam"))?;
     Ok(CtProblem {
         truth,
-        radon,
+        radon: Radon::new(geometry)?,
         sinogram,
     })
 }

@@ -14,6 +14,7 @@
 
 use crate::eval::method::MethodParams;
 use crate::eval::testset::{TestImage, CT_WINDOW};
+use crate::task::ct_scan::CtNoise;
 use crate::task::Method;
 use anyhow::{anyhow, bail, Context, Result};
 use medsgm_operators::fbp::Filter;
@@ -27,7 +28,7 @@ use medsgm_operators::solvers::li::li;
 use medsgm_operators::solvers::{fista_tv, zero_filled, ComplexPart, FistaTvParams};
 use medsgm_operators::sparse_view::SparseViewCt;
 use medsgm_operators::{
-    noise, operator_norm, CtProjector, DetectorKind, FanBeam, FanGeometry, Fft2, LinearOperator,
+    operator_norm, CtProjector, DetectorKind, FanBeam, FanGeometry, Fft2, LinearOperator,
     RealInput, Subsampled, Transform,
 };
 use ndarray::{Array1, Array2, Ix1};
@@ -48,7 +49,7 @@ pub enum CtBeam {
     /// Fan beam: views of a [`FAN_FULL_VIEWS`]-view full scan with source-isocentre distance
     /// 2N, source-detector distance 4N, an equiangular detector with unit bins at the
     /// isocentre and a quarter-detector offset; with `dose` I₀, pre-log Poisson counts
-    /// N ~ Poisson(I₀ e^(−s p)), p̂ = −ln(max(N, 1)/I₀)/s, with s = [`DOSE_ATTENUATION`]/N per
+    /// N ~ Poisson(I₀ e^(−s p)), p̂ = −ln(max(N, 1)/I₀)/s, with s = [`crate::task::ct_scan::DEFAULT_LINE_ATTENUATION`]/N per
     /// pixel of image value 1 (a line through N pixels of value 1 attenuates by e⁻⁴).
     Fan {
         /// Incident photons per detector bin (None: noise-free).
@@ -56,14 +57,15 @@ pub enum CtBeam {
     },
 }
 
-/// Attenuation s·N of a line through N pixels of model value 1 in the low-dose simulation.
-pub const DOSE_ATTENUATION: f32 = 4.0;
-
-/// The low-dose measurement of the noise-free line integrals `y` (see [`CtBeam::Fan`]).
+/// The low-dose measurement of the noise-free line integrals `y` of an N × N image (see
+/// [`CtBeam::Fan`]): the transmission noise of `simulate ct --dose`, [`CtNoise::apply`].
 fn low_dose(y: &Array1<f32>, i0: f64, size: usize, seed: u64) -> Result<Array1<f32>> {
-    let s = DOSE_ATTENUATION / size as f32;
-    let physical = y.mapv(|p| p * s);
-    Ok(noise::poisson_transmission(&physical.view(), i0, seed)?.mapv(|p| p / s))
+    let noise = CtNoise::Transmission {
+        i0,
+        electronic_sigma: 0.0,
+        attenuation_scale: None,
+    };
+    Ok(noise.apply(&y.view(), size, seed)?.0)
 }
 
 /// Output of a score-based solver for a batch of measurements.

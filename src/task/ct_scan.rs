@@ -8,8 +8,9 @@ use crate::error::invalid;
 use crate::io::measurement::{Geometry, Mask, Measurement, MeasurementData, Noise, Sidecar};
 use crate::task::Problem;
 use anyhow::{bail, Result};
+use medsgm_operators::radon::RadonGeometry;
 use medsgm_operators::{noise, CtProjector, DetectorKind, FanBeam, FanGeometry, LinearOperator};
-use ndarray::{Array2, Ix2};
+use ndarray::{Array, Array2, ArrayView, Dimension, Ix2};
 
 /// Units of a sinogram simulated from an HU image.
 pub const HU_SINOGRAM_UNITS: &str = "line integral of HU per pixel length";
@@ -37,6 +38,55 @@ pub enum CtNoise {
         /// Attenuation per pixel length of image value 1.
         attenuation_scale: Option<f32>,
     },
+}
+
+/// Attenuation s·N of a line through the N pixels of an N × N image of value 1 in the
+/// transmission-noise simulation when no scale is given (e⁻⁴: a typical head or body).
+pub const DEFAULT_LINE_ATTENUATION: f32 = 4.0;
+
+impl CtNoise {
+    /// The noisy line integrals of the noise-free `clean` ones (any shape: a sinogram, or the
+    /// measured entries of y = P(Λ)Tx) of an N × N image (`size` N), drawn with `seed`, and the
+    /// sidecar's record of the noise. Transmission noise converts to attenuation with
+    /// s = `attenuation_scale` (default [`DEFAULT_LINE_ATTENUATION`]/N), draws the pre-log
+    /// counts ([`noise::transmission_with_electronic`]) and converts back.
+    pub fn apply<D: Dimension>(
+        &self,
+        clean: &ArrayView<f32, D>,
+        size: usize,
+        seed: u64,
+    ) -> Result<(Array<f32, D>, Noise)> {
+        Ok(match *self {
+            CtNoise::Transmission {
+                i0,
+                electronic_sigma,
+                attenuation_scale,
+            } => {
+                let s = attenuation_scale.unwrap_or(DEFAULT_LINE_ATTENUATION / size as f32);
+                let physical = clean.mapv(|p| p * s);
+                let noisy = noise::transmission_with_electronic(
+                    &physical.view(),
+                    i0,
+                    electronic_sigma,
+                    seed,
+                )?;
+                (
+                    noisy.mapv(|p| p / s),
+                    Noise::PoissonTransmission {
+                        i0,
+                        attenuation_scale: s,
+                        electronic_sigma,
+                        seed,
+                    },
+                )
+            }
+            CtNoise::Gaussian { sigma } => (
+                noise::gaussian(clean, sigma, seed)?,
+                Noise::Gaussian { sigma, seed },
+            ),
+            CtNoise::None => (clean.to_owned(), Noise::None),
+        })
+    }
 }
 
 /// A fan-beam acquisition's settings apart from the image size (lengths in pixels of the
@@ -123,44 +173,31 @@ pub struct CtScan {
 }
 
 impl CtScan {
+    /// Parallel-beam CT of a `size`² image over `views` equispaced views in [0°, 180°), all
+    /// measured, with ⌈√2·N⌉ unit detector bins and the given noise.
+    pub fn parallel(size: usize, views: usize, noise: CtNoise) -> Self {
+        CtScan {
+            geometry: Geometry::ParallelBeam {
+                size,
+                angles_deg: (0..views)
+                    .map(|k| k as f32 * 180.0 / views as f32)
+                    .collect(),
+                n_det: RadonGeometry::default_n_det(size),
+                det_spacing: 1.0,
+            },
+            kept: (0..views).collect(),
+            noise,
+        }
+    }
+
     /// The measurement of `image` (N × N, the geometry's size): y = P(Λ) T x over the measured
     /// views with the scan's noise (seeded by `seed`), and its sidecar; `hu` says the image is
     /// in HU (the sinogram's units).
     pub fn simulate(&self, image: &Array2<f32>, seed: u64, hu: bool) -> Result<Measurement> {
-        let size = image.nrows();
         let clean = projector(&self.geometry, Some(&self.kept))?
             .forward(&image.view().into_dyn())
             .into_dimensionality::<Ix2>()?;
-        let (sino, noise_model) = match self.noise {
-            CtNoise::Transmission {
-                i0,
-                electronic_sigma,
-                attenuation_scale,
-            } => {
-                let s = attenuation_scale.unwrap_or(4.0 / size as f32);
-                let physical = clean.mapv(|p| p * s);
-                let noisy = noise::transmission_with_electronic(
-                    &physical.view(),
-                    i0,
-                    electronic_sigma,
-                    seed,
-                )?;
-                (
-                    noisy.mapv(|p| p / s),
-                    Noise::PoissonTransmission {
-                        i0,
-                        attenuation_scale: s,
-                        electronic_sigma,
-                        seed,
-                    },
-                )
-            }
-            CtNoise::Gaussian { sigma } => (
-                noise::gaussian(&clean.view(), sigma, seed)?,
-                Noise::Gaussian { sigma, seed },
-            ),
-            CtNoise::None => (clean, Noise::None),
-        };
+        let (sino, noise_model) = self.noise.apply(&clean.view(), image.nrows(), seed)?;
         let data = MeasurementData::Sinogram(sino);
         let sidecar = Sidecar::new(
             Problem::Ct,

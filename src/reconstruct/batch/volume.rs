@@ -33,21 +33,13 @@ fn slice_measurement(
                 return Err(invalid(format!("CT needs square slices, got {h}x{w}")));
             }
             let views = volume.views;
-            let geometry = match &volume.fan {
-                None => Geometry::ParallelBeam {
-                    size: h,
-                    angles_deg: (0..views)
-                        .map(|k| k as f32 * 180.0 / views as f32)
-                        .collect(),
-                    n_det: RadonGeometry::default_n_det(h),
-                    det_spacing: 1.0,
+            let scan = match &volume.fan {
+                None => CtScan::parallel(h, views, CtNoise::None),
+                Some(fan) => CtScan {
+                    geometry: Geometry::fan_beam(&fan.geometry(h, None, None, None, views)?),
+                    kept: (0..views).collect(),
+                    noise: CtNoise::None,
                 },
-                Some(fan) => Geometry::fan_beam(&fan.geometry(h, None, None, None, views)?),
-            };
-            let scan = CtScan {
-                geometry,
-                kept: (0..views).collect(),
-                noise: CtNoise::None,
             };
             scan.simulate(image, 0, units == HU_UNITS).invalid_input()
         }
