@@ -218,6 +218,14 @@ impl Default for InverseConfig {
     }
 }
 
+/// The seed of the `batch`-th of the batches one run splits its measurements into (batch 0
+/// draws with the run's `seed`): every batch draws its own noise, so images at the same
+/// position of different batches do not share their draws. A run is reproduced by its seed
+/// and batch size. The one seeding rule of every batched caller (volumes, benchmarks, tuning).
+pub fn batch_seed(seed: u64, batch: usize) -> u64 {
+    seed.wrapping_add(batch as u64)
+}
+
 impl InverseConfig {
     /// Score evaluations per posterior sample: N·(M + 1) + 1 for every method (see the module
     /// documentation). Evaluations are batched over images and samples.

@@ -72,7 +72,7 @@ pub use corrector::CorrectorKind;
 pub use dsm::{dsm_loss, DsmWeighting};
 pub use error::{ReconError, Result};
 pub use exact_score::{GaussianScore, GmmScore};
-pub use inverse::{solve, InverseConfig, InverseMethod, OutOfRange, Reconstruction};
+pub use inverse::{batch_seed, solve, InverseConfig, InverseMethod, OutOfRange, Reconstruction};
 pub use learned_schedule::{LearnedSchedule, LearnedVpSde};
 pub use noise::Noise;
 pub use pc_sampler::{NoHook, PcConfig, PcSampler, Samples, Stage, StepHook, DEFAULT_SNR};

@@ -59,7 +59,7 @@ impl LatentSolver {
             nfe: 0,
         };
         for (b, chunk) in ys.chunks(self.batch).enumerate() {
-            let seed = params.seed.wrapping_add(b as u64);
+            let seed = medsgm_recon::batch_seed(params.seed, b);
             let variant = match method {
                 Method::LatentDds => Some(Variant::Dds),
                 Method::LatentDiffPir => Some(Variant::DiffPir),

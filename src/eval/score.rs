@@ -1,17 +1,14 @@
 //! The score-based methods of the benchmark: a checkpoint's network and SDE driving
 //! `medsgm_recon::inverse::solve` (PC/ALD + projection, Score SDE, Langevin; thesis §8.3).
 
-use crate::checkpoint::Checkpoint;
 use crate::eval::cases::{ScoreSolver, Solved};
 use crate::eval::method::MethodParams;
-use crate::nn::score::NetScore;
-use crate::nn::Ncsnpp;
+use crate::model::LoadedModel;
 use crate::task::Method;
 use anyhow::{bail, Result};
-use candle_core::Device;
 use medsgm_operators::{Fft2, RealInput, Subsampled, Transform};
 use medsgm_recon::inverse::{solve, InverseConfig, InverseMethod};
-use medsgm_recon::{ReconError, Sde};
+use medsgm_recon::ReconError;
 use ndarray::Array1;
 use num_complex::Complex32;
 use std::path::Path;
@@ -72,26 +69,20 @@ pub fn steps_for_nfe(method: Method, params: &MethodParams, nfe: usize) -> usize
         .max(1.0) as usize
 }
 
-/// A checkpoint's EMA network and SDE as a [`ScoreSolver`] (CPU, batches of `batch` images).
+/// A checkpoint's EMA network and SDE as a [`ScoreSolver`] (the [`LoadedModel`] that `recon`
+/// samples with, on the same device; batches of `batch` images, seeded by
+/// [`medsgm_recon::batch_seed`]).
 pub struct ModelSolver {
-    net: Ncsnpp,
-    sde: Box<dyn Sde>,
-    size: usize,
+    model: LoadedModel,
     batch: usize,
-    device: Device,
 }
 
 impl ModelSolver {
     /// Loads the checkpoint at `path`.
     pub fn load(path: &Path, batch: usize) -> Result<Self> {
-        let device = Device::Cpu;
-        let ckpt = Checkpoint::load(path, &device)?;
         Ok(Self {
-            net: ckpt.network(true, &device)?,
-            sde: ckpt.meta.sde.build()?,
-            size: ckpt.meta.model.image_size,
+            model: LoadedModel::load(path)?,
             batch: batch.max(1),
-            device,
         })
     }
 
@@ -102,25 +93,21 @@ impl ModelSolver {
         method: Method,
         params: &MethodParams,
     ) -> Result<Solved> {
-        let score = NetScore {
-            net: &self.net,
-            sde: self.sde.as_ref(),
-        };
+        let score = self.model.score();
         let mut out = Solved {
             images: Vec::with_capacity(ys.len()),
             nfe: 0,
         };
-        // Each batch gets its own seed so that images at the same batch position differ.
         for (b, chunk) in ys.chunks(self.batch).enumerate() {
             let mut cfg = inverse_config(method, params)?;
-            cfg.seed = params.seed.wrapping_add(b as u64);
+            cfg.seed = medsgm_recon::batch_seed(params.seed, b);
             let r = solve(
-                self.sde.as_ref(),
+                self.model.sde.as_ref(),
                 &score,
                 op,
                 chunk,
                 &cfg,
-                &self.device,
+                &self.model.device,
                 &mut |_, _| {},
             )
             .map_err(|e| match e {
@@ -144,7 +131,7 @@ impl ModelSolver {
 
 impl ScoreSolver for ModelSolver {
     fn image_size(&self) -> usize {
-        self.size
+        self.model.image_size()
     }
 
     fn solve_ct(

@@ -59,6 +59,16 @@ pub struct ReconJob {
 }
 
 impl ReconJob {
+    /// The job of the `b`-th batch of one run: the score sampler seeded by
+    /// [`medsgm_recon::batch_seed`] (classical methods draw nothing and are unchanged).
+    pub fn for_batch(&self, b: usize) -> ReconJob {
+        let mut job = self.clone();
+        if let Some(c) = &mut job.score {
+            c.seed = medsgm_recon::batch_seed(c.seed, b);
+        }
+        job
+    }
+
     /// Posterior samples K per measurement (1 for the classical methods).
     pub fn samples(&self) -> usize {
         self.score.as_ref().map_or(1, |c| c.samples)

@@ -224,7 +224,7 @@ pub(super) fn reconstruct_volume(
             grid.1
         );
     }
-    for chunk in slices.chunks(usize::from(settings.batch_size)) {
+    for (b, chunk) in slices.chunks(usize::from(settings.batch_size)).enumerate() {
         let ms = chunk
             .iter()
             .map(|&k| {
@@ -232,7 +232,7 @@ pub(super) fn reconstruct_volume(
                 slice_measurement(job.problem, settings, &square.pad(&slice), units)
             })
             .collect::<Result<Vec<_>>>()?;
-        let rs = reconstruct_batch(job, &ms, model)?;
+        let rs = reconstruct_batch(&job.for_batch(b), &ms, model)?;
         for (&k, r) in chunk.iter().zip(&rs) {
             let image = square.crop(&r.image);
             if image.dim() != grid {
