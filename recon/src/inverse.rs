@@ -41,7 +41,7 @@ use crate::decomposed::{self, DecomposedConfig, Variant};
 use crate::dps;
 use crate::error::{ensure, ReconError, Result};
 use crate::noise::Noise;
-use crate::pc_sampler::{NoHook, PcConfig, PcSampler, Stage, StepHook};
+use crate::pc_sampler::{grid_out_of_range, NoHook, PcConfig, PcSampler, Stage, StepHook};
 use crate::predictor::PredictorKind;
 use crate::projection::{MeasuredBatch, ProjectionError};
 use crate::score::ScoreModel;
@@ -269,32 +269,23 @@ impl InverseConfig {
         }
     }
 
-    /// The first parameter outside its range, or `None`: N ∈ 1..=100 000, M ≤ 100, r ≥ 0,
-    /// λ ∈ [0, 1], ρ > 0, K ∈ 1..=1000, t₀ ∈ (0, 1], η ∈ [0, 1], γ ∈ [0, 10¹²], CG iterations
+    /// The first parameter outside its range, or `None`: N and r as
+    /// [`grid_out_of_range`] (N ∈ 1..=100 000, r ≥ 0), M ≤ 100, λ ∈ [0, 1], ρ > 0, K ∈ 1..=1000, t₀ ∈ (0, 1], η ∈ [0, 1], γ ∈ [0, 10¹²], CG iterations
     /// ∈ 1..=1000, ζ ∈ [0, 10⁶] (the mathematical ranges, with upper bounds that keep one call's
     /// work finite; r = 0 turns the Langevin corrector off). The one definition of these ranges: [`solve`] and every front end check
     /// against it.
     pub fn out_of_range(&self) -> Option<OutOfRange> {
         let finite_in = |v: f64, lo: f64, hi: f64| v.is_finite() && (lo..=hi).contains(&v);
         let positive = |v: f64| v.is_finite() && v > 0.0;
+        if let Some(r) = grid_out_of_range(self.steps, self.snr) {
+            return Some(r);
+        }
         let checks = [
-            (
-                (1..=100_000).contains(&self.steps),
-                "steps",
-                "1..=100000",
-                self.steps as f64,
-            ),
             (
                 self.corrector_steps <= 100,
                 "corrector_steps",
                 "0..=100",
                 self.corrector_steps as f64,
-            ),
-            (
-                finite_in(self.snr, 0.0, f64::MAX),
-                "snr",
-                "[0, ∞)",
-                self.snr,
             ),
             (
                 finite_in(self.lambda, 0.0, 1.0),
@@ -365,6 +356,24 @@ pub struct OutOfRange {
     pub range: &'static str,
     /// The value given.
     pub value: f64,
+}
+
+impl OutOfRange {
+    /// The command-line flag that sets the field: flags and task-config keys share names
+    /// (`t_start` ↔ `--t-start`).
+    pub fn flag(&self) -> String {
+        format!("--{}", self.field.replace('_', "-"))
+    }
+
+    /// The message for a command-line flag: "--t-start must be in (0, 1], got 2".
+    pub fn flag_message(&self) -> String {
+        format!(
+            "{} must be in {}, got {}",
+            self.flag(),
+            self.range,
+            self.value
+        )
+    }
 }
 
 impl std::fmt::Display for OutOfRange {

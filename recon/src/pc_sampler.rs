@@ -9,7 +9,8 @@
 
 use crate::corrector::{Corrector, CorrectorKind};
 use crate::denoise::tweedie_denoise;
-use crate::error::{ensure, Result};
+use crate::error::{ReconError, Result};
+use crate::inverse::OutOfRange;
 use crate::noise::Noise;
 use crate::predictor::{Predictor, PredictorKind};
 use crate::score::ScoreModel;
@@ -46,6 +47,43 @@ pub struct PcConfig {
 /// The Langevin corrector's signal-to-noise ratio r of the thesis's VE CIFAR-10 setting
 /// (Song et al. 2021, App. G), the default of every sampler and solver here.
 pub const DEFAULT_SNR: f64 = 0.16;
+
+/// The first of the grid parameters shared by every sampler and solver outside its range, or
+/// `None`: steps N ∈ 1..=100 000 and Langevin r ∈ [0, ∞) finite (r = 0 turns the corrector
+/// off); the upper bound keeps one call's work finite. The one definition of these ranges
+/// ([`PcConfig::out_of_range`], [`crate::InverseConfig::out_of_range`] and every front end).
+pub fn grid_out_of_range(steps: usize, snr: f64) -> Option<OutOfRange> {
+    if !(1..=100_000).contains(&steps) {
+        return Some(OutOfRange {
+            field: "steps",
+            range: "1..=100000",
+            value: steps as f64,
+        });
+    }
+    (!(snr.is_finite() && snr >= 0.0)).then_some(OutOfRange {
+        field: "snr",
+        range: "[0, ∞)",
+        value: snr,
+    })
+}
+
+/// Corrector steps per level of one sampler call (a bound that keeps the work finite; the
+/// inverse solvers' M, whose annealed methods take M + 1 steps, is bounded lower).
+pub const MAX_CORRECTOR_STEPS: usize = 1000;
+
+impl PcConfig {
+    /// The first parameter outside its range, or `None`: [`grid_out_of_range`] and corrector
+    /// steps M ∈ 0..=[`MAX_CORRECTOR_STEPS`].
+    pub fn out_of_range(&self) -> Option<OutOfRange> {
+        grid_out_of_range(self.steps, self.snr).or_else(|| {
+            (self.corrector_steps > MAX_CORRECTOR_STEPS).then_some(OutOfRange {
+                field: "corrector_steps",
+                range: "0..=1000",
+                value: self.corrector_steps as f64,
+            })
+        })
+    }
+}
 
 impl Default for PcConfig {
     /// Thesis defaults: reverse diffusion + Langevin, N = 1000, M = 1, r = 0.16 (VE CIFAR-10).
@@ -117,11 +155,15 @@ pub struct PcSampler {
 }
 
 impl PcSampler {
-    /// Builds the predictor and corrector and validates the step counts.
+    /// Builds the predictor and corrector; the grid parameters must lie in their ranges
+    /// ([`PcConfig::out_of_range`]).
     pub fn new(config: PcConfig) -> Result<Self> {
-        ensure(config.steps >= 1, "steps", || {
-            "need at least one step".into()
-        })?;
+        if let Some(r) = config.out_of_range() {
+            return Err(ReconError::Param {
+                name: r.field,
+                reason: r.to_string(),
+            });
+        }
         let predictor = config.predictor.build()?;
         let corrector = config.corrector.build(config.snr)?;
         Ok(Self {

@@ -112,20 +112,8 @@ fn validate(a: &DemoArgs) -> Result<()> {
     if !(a.sigma.is_finite() && a.sigma >= 0.0) {
         return Err(invalid("--sigma must be non-negative"));
     }
-    if !(1..=100_000).contains(&a.steps) {
-        return Err(invalid("--steps must be in 1..=100000"));
-    }
-    if !(1..=1000).contains(&a.samples) {
-        return Err(invalid("--samples must be in 1..=1000"));
-    }
-    if !(a.snr.is_finite() && a.snr > 0.0) {
-        return Err(invalid("--snr must be positive"));
-    }
-    if !(a.t_start > 0.0 && a.t_start <= 1.0) {
-        return Err(invalid("--t-start must be in (0, 1]"));
-    }
-    if !(0.0..=1.0).contains(&a.lambda) {
-        return Err(invalid("--lambda must be in [0, 1]"));
+    if let Some(r) = a.spec().sampler.config().out_of_range() {
+        return Err(invalid(r.flag_message()));
     }
     if !(a.tv_weight.is_finite() && a.tv_weight >= 0.0 && a.tv_weight <= 1e6) {
         return Err(invalid("--tv-weight must be a finite value in [0, 1e6]"));

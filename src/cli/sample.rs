@@ -100,8 +100,6 @@ impl SampleArgs {
 }
 
 /// Most corrector steps per time step.
-const MAX_CORRECTOR_STEPS: usize = 1000;
-
 fn validate(a: &SampleArgs) -> Result<()> {
     if !(1..=10_000).contains(&a.n) {
         return Err(invalid("--n must be in 1..=10000"));
@@ -173,16 +171,15 @@ fn validate(a: &SampleArgs) -> Result<()> {
             "{flag} does not apply to --sampler {sampler}{hint}"
         )));
     }
-    if !(1..=100_000).contains(&a.steps()) {
-        return Err(invalid("--steps must be in 1..=100000"));
-    }
-    if !(a.snr().is_finite() && a.snr() > 0.0) {
-        return Err(invalid("--snr must be positive"));
-    }
-    if a.corrector_steps.unwrap_or(1) > MAX_CORRECTOR_STEPS {
-        return Err(invalid(format!(
-            "--corrector-steps must be at most {MAX_CORRECTOR_STEPS}"
-        )));
+    // the ODE solvers' fixed steps share the PC grid's range
+    let grid = PcConfig {
+        steps: a.steps(),
+        corrector_steps: a.corrector_steps.unwrap_or(1),
+        snr: a.snr(),
+        ..PcConfig::default()
+    };
+    if let Some(r) = grid.out_of_range() {
+        return Err(invalid(r.flag_message()));
     }
     if !(a.tol().is_finite() && a.tol() > 0.0) {
         return Err(invalid("--tol must be positive"));

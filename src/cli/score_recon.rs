@@ -113,14 +113,11 @@ impl ScoreArgs {
                 "score-based methods need --model <checkpoint.safetensors>",
             ));
         }
-        // flags and the config's keys share names (`t_start` ↔ `--t-start`)
         match self.config(task, method)?.out_of_range() {
             None => Ok(()),
             Some(r) => Err(invalid(format!(
-                "--{} must be in {}, got {} (from the flag or the --config table)",
-                r.field.replace('_', "-"),
-                r.range,
-                r.value
+                "{} (from the flag or the --config table)",
+                r.flag_message()
             ))),
         }
     }

@@ -12,6 +12,7 @@ use crate::scorevae::files::{
 };
 use anyhow::{Context, Result};
 use clap::Args;
+use medsgm_recon::pc_sampler::grid_out_of_range;
 use ndarray::Array2;
 use std::path::{Path, PathBuf};
 
@@ -138,11 +139,8 @@ pub fn run_encode(a: &EncodeArgs) -> Result<()> {
 
 /// Runs `medsgm decode`.
 pub fn run_decode(a: &DecodeArgs) -> Result<()> {
-    if !(1..=100_000).contains(&a.steps) {
-        return Err(invalid("--steps must be in 1..=100000"));
-    }
-    if !(a.snr.is_finite() && a.snr > 0.0) {
-        return Err(invalid("--snr must be positive"));
+    if let Some(r) = grid_out_of_range(a.steps, a.snr) {
+        return Err(invalid(r.flag_message()));
     }
     let mut inputs: Vec<&Path> = vec![&a.encoder.model, &a.codes];
     if let Some(r) = &a.reference {
