@@ -53,10 +53,10 @@ pub struct SampleArgs {
     pub steps: Option<usize>,
     /// PC predictor: reverse_diffusion (default), euler_maruyama, ancestral or none.
     #[arg(long)]
-    pub predictor: Option<String>,
+    pub predictor: Option<PredictorKind>,
     /// PC corrector: langevin (default), ald or none.
     #[arg(long)]
-    pub corrector: Option<String>,
+    pub corrector: Option<CorrectorKind>,
     /// PC corrector steps M per time step (default 1).
     #[arg(long)]
     pub corrector_steps: Option<usize>,
@@ -99,7 +99,7 @@ impl SampleArgs {
     }
 }
 
-/// Most corrector steps per time step.
+/// Checks the flags against the sampler they apply to and their ranges.
 fn validate(a: &SampleArgs) -> Result<()> {
     if !(1..=10_000).contains(&a.n) {
         return Err(invalid("--n must be in 1..=10000"));
@@ -194,8 +194,8 @@ fn validate(a: &SampleArgs) -> Result<()> {
 }
 
 /// The PC configuration of the arguments (`--sampler pc`, or the λ-family predictor alone for
-/// `--sampler sde-lambda`); the names are checked here, the values by [`PcSampler::new`].
-fn pc_config(a: &SampleArgs, seed: u64) -> Result<PcConfig> {
+/// `--sampler sde-lambda`); the values are checked by [`PcSampler::new`].
+fn pc_config(a: &SampleArgs, seed: u64) -> PcConfig {
     let (predictor, corrector, corrector_steps) = match a.sampler {
         SamplerKind::SdeLambda => (
             PredictorKind::SdeLambda {
@@ -205,18 +205,12 @@ fn pc_config(a: &SampleArgs, seed: u64) -> Result<PcConfig> {
             0,
         ),
         _ => (
-            match &a.predictor {
-                Some(p) => p.parse().map_err(invalid)?,
-                None => PredictorKind::ReverseDiffusion,
-            },
-            match &a.corrector {
-                Some(c) => c.parse().map_err(invalid)?,
-                None => CorrectorKind::Langevin,
-            },
+            a.predictor.unwrap_or(PredictorKind::ReverseDiffusion),
+            a.corrector.unwrap_or(CorrectorKind::Langevin),
             a.corrector_steps.unwrap_or(1),
         ),
     };
-    Ok(PcConfig {
+    PcConfig {
         predictor,
         corrector,
         steps: a.steps(),
@@ -226,7 +220,7 @@ fn pc_config(a: &SampleArgs, seed: u64) -> Result<PcConfig> {
         t_min: None,
         t_start: None,
         denoise: true,
-    })
+    }
 }
 
 /// The ODE configuration of the arguments.
@@ -266,7 +260,7 @@ pub fn run(a: &SampleArgs) -> Result<()> {
     let config = match a.sampler {
         SamplerKind::Ode => SamplerConfig::Ode(ode_config(a, a.seed)),
         SamplerKind::Pc | SamplerKind::SdeLambda => {
-            let c = pc_config(a, a.seed)?;
+            let c = pc_config(a, a.seed);
             PcSampler::new(c.clone()).map_err(invalid)?;
             SamplerConfig::Pc(c)
         }
