@@ -328,31 +328,43 @@ fn run_mar(m: &MarSimArgs) -> Result<()> {
             "--full-views does not apply to mar (all views are measured)",
         ));
     }
-    let spec = MarSpec {
-        i0: m.i0,
-        fov_mm: m.fov_mm,
-        metal_material: m.metal_material,
-    };
     let fan = m.fan.fan_spec();
-    let meas = simulate_mar(&t, hu, &m.geometry.views(), fan.as_ref(), spec)?;
+    let meas = simulate_mar(&t, hu, &m.geometry.views(), fan.as_ref(), m.spec())?;
     report(&t.out, &meas);
     Ok(())
+}
+
+impl MriSimArgs {
+    /// The acquisition of these flags.
+    fn scan(&self) -> MriScan {
+        MriScan {
+            pattern: self.mask,
+            acceleration: self.acceleration,
+            center_fraction: self.center_fraction,
+            sigma: self.sigma,
+        }
+    }
+}
+
+impl MarSimArgs {
+    /// The metal simulation's settings of these flags.
+    fn spec(&self) -> MarSpec {
+        MarSpec {
+            i0: self.i0,
+            fov_mm: self.fov_mm,
+            metal_material: self.metal_material,
+        }
+    }
 }
 
 /// Undersampled k-space of `medsgm simulate mri` (see [`simulate_mri`]).
 fn run_mri(m: &MriSimArgs) -> Result<()> {
     let t = m.common.target();
-    let scan = MriScan {
-        pattern: m.mask,
-        acceleration: m.acceleration,
-        center_fraction: m.center_fraction,
-        sigma: m.sigma,
-    };
     let meas = simulate_mri(
         &t,
         m.common.image.read_with_source()?,
         m.common.pixel_spacing,
-        &scan,
+        &m.scan(),
     )?;
     report(&t.out, &meas);
     Ok(())
@@ -370,72 +382,19 @@ fn report(out: &std::path::Path, m: &Measurement) {
     );
 }
 
-fn validate_geometry(g: &CtGeometryArgs) -> Result<()> {
-    if let Some(angles) = &g.angles {
-        if angles.is_empty() || angles.iter().any(|a| !a.is_finite()) {
-            return Err(invalid(
-                "--angles must be a non-empty list of finite degrees",
-            ));
-        }
-    } else if g.views.is_some_and(|v| !(1..=100_000).contains(&v)) {
-        return Err(invalid("--views must be in 1..=100000"));
-    }
-    if let Some(f) = g.full_views {
-        let v = g.views.unwrap_or(23);
-        if !(v..=100_000).contains(&f) {
-            return Err(invalid(format!(
-                "--full-views {f} must be in --views ({v})..=100000"
-            )));
-        }
-    }
-    if g.n_det == Some(0) {
-        return Err(invalid("--n-det must be positive"));
-    }
-    if g.det_spacing.is_some_and(|s| !(s.is_finite() && s > 0.0)) {
-        return Err(invalid("--det-spacing must be positive"));
-    }
-    Ok(())
-}
-
 /// Runs `medsgm simulate`.
 pub fn run(a: &SimulateArgs) -> Result<()> {
     match &a.problem {
         SimProblem::Ct(c) => {
             c.common.validate()?;
-            validate_geometry(&c.geometry)?;
+            c.geometry.views().validate(23)?;
             c.fan.validate()?;
-            if !(c.noise.electronic_sigma.is_finite() && c.noise.electronic_sigma >= 0.0) {
-                return Err(invalid(
-                    "--electronic-sigma must be finite and non-negative",
-                ));
-            }
-            if let Some(i0) = c.noise.i0 {
-                if !(i0.is_finite() && i0 > 0.0) {
-                    return Err(invalid("--i0 (--dose) must be a positive photon count"));
-                }
-            }
-            if c.noise
-                .attenuation_scale
-                .is_some_and(|s| !(s.is_finite() && s > 0.0))
-            {
-                return Err(invalid("--attenuation-scale must be positive"));
-            }
-            if c.noise.sigma.is_some_and(|s| !(s.is_finite() && s >= 0.0)) {
-                return Err(invalid("--sigma must be non-negative"));
-            }
+            c.noise.noise().validate()?;
             run_ct(c)
         }
         SimProblem::Mri(m) => {
             m.common.validate()?;
-            if !(m.acceleration.is_finite() && m.acceleration >= 1.0) {
-                return Err(invalid("--acceleration must be at least 1"));
-            }
-            if !(0.0..1.0).contains(&m.center_fraction) {
-                return Err(invalid("--center-fraction must be in [0, 1)"));
-            }
-            if m.sigma.is_some_and(|s| !(s.is_finite() && s >= 0.0)) {
-                return Err(invalid("--sigma must be non-negative"));
-            }
+            m.scan().validate()?;
             run_mri(m)
         }
         SimProblem::Mar(m) => {
@@ -446,13 +405,8 @@ pub fn run(a: &SimulateArgs) -> Result<()> {
                     "--pixel-spacing applies to ct (mar takes the field of view, --fov-mm)",
                 ));
             }
-            validate_geometry(&m.geometry)?;
-            if !(m.i0.is_finite() && m.i0 > 0.0) {
-                return Err(invalid("--i0 (--dose) must be a positive photon count"));
-            }
-            if !(m.fov_mm.is_finite() && m.fov_mm > 0.0) {
-                return Err(invalid("--fov-mm must be positive"));
-            }
+            m.geometry.views().validate(180)?;
+            m.spec().validate()?;
             run_mar(m)
         }
     }

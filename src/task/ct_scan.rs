@@ -45,6 +45,37 @@ pub enum CtNoise {
 pub const DEFAULT_LINE_ATTENUATION: f32 = 4.0;
 
 impl CtNoise {
+    /// Checks the noise parameters (invalid input naming the flag): I₀ positive, electronic
+    /// noise and σ finite and ≥ 0, attenuation scale positive.
+    pub fn validate(&self) -> Result<()> {
+        match *self {
+            CtNoise::Transmission {
+                i0,
+                electronic_sigma,
+                attenuation_scale,
+            } => {
+                if !(electronic_sigma.is_finite() && electronic_sigma >= 0.0) {
+                    return Err(invalid(
+                        "--electronic-sigma must be finite and non-negative",
+                    ));
+                }
+                if !(i0.is_finite() && i0 > 0.0) {
+                    return Err(invalid("--i0 (--dose) must be a positive photon count"));
+                }
+                if attenuation_scale.is_some_and(|s| !(s.is_finite() && s > 0.0)) {
+                    return Err(invalid("--attenuation-scale must be positive"));
+                }
+            }
+            CtNoise::Gaussian { sigma } => {
+                if !(sigma.is_finite() && sigma >= 0.0) {
+                    return Err(invalid("--sigma must be non-negative"));
+                }
+            }
+            CtNoise::None => {}
+        }
+        Ok(())
+    }
+
     /// The noisy line integrals of the noise-free `clean` ones (any shape: a sinogram, or the
     /// measured entries of y = P(Λ)Tx) of an N × N image (`size` N), drawn with `seed`, and the
     /// sidecar's record of the noise. Transmission noise converts to attenuation with

@@ -3,6 +3,7 @@
 //! unitary centred 2-D FFT and Λ a set of k-space columns chosen by a pattern, an acceleration
 //! and an explicit fully sampled centre fraction.
 
+use crate::error::invalid;
 use crate::io::measurement::{
     Geometry, Mask, MaskGenerator, Measurement, MeasurementData, Noise, Sidecar,
 };
@@ -45,6 +46,21 @@ pub struct MriScan {
 }
 
 impl MriScan {
+    /// Checks the acquisition (invalid input naming the flag): R ≥ 1, the centre fraction in
+    /// [0, 1), σ finite and ≥ 0.
+    pub fn validate(&self) -> Result<()> {
+        if !(self.acceleration.is_finite() && self.acceleration >= 1.0) {
+            return Err(invalid("--acceleration must be at least 1"));
+        }
+        if !(0.0..1.0).contains(&self.center_fraction) {
+            return Err(invalid("--center-fraction must be in [0, 1)"));
+        }
+        if self.sigma.is_some_and(|s| !(s.is_finite() && s >= 0.0)) {
+            return Err(invalid("--sigma must be non-negative"));
+        }
+        Ok(())
+    }
+
     /// The measurement of `image` (H × W): the masked k-space with the scan's noise and its
     /// sidecar; `seed` draws the noise and the random patterns.
     pub fn simulate(&self, image: &Array2<f32>, seed: u64) -> Result<Measurement> {

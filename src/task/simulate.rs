@@ -74,6 +74,39 @@ pub struct CtViews {
 }
 
 impl CtViews {
+    /// Checks the view set and detector (invalid input naming the flag): angles finite and
+    /// not empty, views in 1..=100000, the full set at least the measured views (`views`
+    /// defaulting to `default_views`), positive bins and bin width.
+    pub fn validate(&self, default_views: usize) -> Result<()> {
+        if let Some(angles) = &self.angles {
+            if angles.is_empty() || angles.iter().any(|a| !a.is_finite()) {
+                return Err(invalid(
+                    "--angles must be a non-empty list of finite degrees",
+                ));
+            }
+        } else if self.views.is_some_and(|v| !(1..=100_000).contains(&v)) {
+            return Err(invalid("--views must be in 1..=100000"));
+        }
+        if let Some(f) = self.full_views {
+            let v = self.views.unwrap_or(default_views);
+            if !(v..=100_000).contains(&f) {
+                return Err(invalid(format!(
+                    "--full-views {f} must be in --views ({v})..=100000"
+                )));
+            }
+        }
+        if self.n_det == Some(0) {
+            return Err(invalid("--n-det must be positive"));
+        }
+        if self
+            .det_spacing
+            .is_some_and(|s| !(s.is_finite() && s > 0.0))
+        {
+            return Err(invalid("--det-spacing must be positive"));
+        }
+        Ok(())
+    }
+
     /// The parallel-beam bin width (default 1 pixel).
     fn parallel_det_spacing(&self) -> f32 {
         self.det_spacing.unwrap_or(1.0)
@@ -285,6 +318,19 @@ pub struct MarSpec {
     pub fov_mm: f32,
     /// Implant material (energy dependence of the metal).
     pub metal_material: Material,
+}
+
+impl MarSpec {
+    /// Checks the dose and field of view (invalid input naming the flag).
+    pub fn validate(&self) -> Result<()> {
+        if !(self.i0.is_finite() && self.i0 > 0.0) {
+            return Err(invalid("--i0 (--dose) must be a positive photon count"));
+        }
+        if !(self.fov_mm.is_finite() && self.fov_mm > 0.0) {
+            return Err(invalid("--fov-mm must be positive"));
+        }
+        Ok(())
+    }
 }
 
 /// Full-view metal-corrupted sinogram of an HU image, Λ = complement of the metal trace;
