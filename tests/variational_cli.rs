@@ -264,7 +264,7 @@ fn lambda_sampler_likelihood_and_scorevae_end_to_end() {
             "z.npy",
         ],
         dir,
-        "inputs are never written over",
+        "inputs are never overwritten",
     );
     fails_with_2(
         &[

@@ -9,6 +9,7 @@ use crate::cli::model::LoadedModel;
 use crate::cli::{invalid, InputContext};
 use crate::eval::testset::{config_slices, phantoms, real_images, EvalSplit};
 use crate::eval::typicality::{denoising_residuals, Calibration};
+use crate::io::guard::refuse_output_file;
 use anyhow::{Context, Result};
 use clap::Args;
 use ndarray::Array2;
@@ -50,14 +51,7 @@ pub const MAX_IMAGES: usize = 1000;
 
 /// Runs `medsgm calibrate`.
 pub fn run(a: &CalibrateArgs) -> Result<()> {
-    if a.out == a.model
-        || (a.out.exists()
-            && std::fs::canonicalize(&a.out).ok() == std::fs::canonicalize(&a.model).ok())
-    {
-        return Err(invalid(
-            "--out must differ from --model (inputs are never overwritten)",
-        ));
-    }
+    refuse_output_file(&a.out, &[&a.model]).map_err(invalid)?;
     if !(1..=MAX_IMAGES).contains(&a.n) {
         return Err(invalid(format!("--n {} must be in 1..={MAX_IMAGES}", a.n)));
     }

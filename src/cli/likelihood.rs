@@ -13,6 +13,7 @@ use crate::eval::likelihood::{image_likelihoods, LikelihoodOptions};
 use crate::eval::likelihood_images::{input_images, prepared_images, NamedImages};
 use crate::eval::likelihood_report::{likelihood_table, write_report, LikelihoodReport};
 use crate::eval::testset::EvalSplit;
+use crate::io::guard::refuse_output_file;
 use crate::lsgm::trainer::LSGM_FORMAT;
 use crate::lsgm::LsgmCheckpoint;
 use anyhow::Result;
@@ -20,7 +21,7 @@ use candle_core::Device;
 use clap::{Args, ValueEnum};
 use medsgm_recon::elbo::{ElboConfig, TimeProposal};
 use medsgm_recon::likelihood::TraceEstimator;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// Proposals of t for the ELBO's time integral.
@@ -129,21 +130,12 @@ fn validate(a: &LikelihoodArgs) -> Result<()> {
         return Err(invalid("--batch must be positive"));
     }
     if let Some(json) = &a.json {
-        let inputs = std::iter::once(&a.model).chain(&a.input).chain(&a.data);
-        for p in inputs {
-            if json == p
-                || (json.exists()
-                    && std::fs::canonicalize(json).ok() == std::fs::canonicalize(p).ok())
-            {
-                return Err(invalid(format!(
-                    "--json {} is an input (inputs are never overwritten)",
-                    json.display()
-                )));
-            }
-        }
-        if json.is_dir() {
-            return Err(invalid(format!("--json {} is a folder", json.display())));
-        }
+        let inputs: Vec<&Path> = std::iter::once(&a.model)
+            .chain(&a.input)
+            .chain(&a.data)
+            .map(PathBuf::as_path)
+            .collect();
+        refuse_output_file(json, &inputs).map_err(invalid)?;
     }
     Ok(())
 }

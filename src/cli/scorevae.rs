@@ -4,6 +4,7 @@
 use crate::cli::args::progress;
 use crate::cli::{invalid, InputContext};
 use crate::io::atomic::write_bytes_atomic;
+use crate::io::guard::refuse_output_file;
 use crate::io::npy::write_npy;
 use crate::scorevae::codec::{decode, encode, DecodeOptions, ScoreVae};
 use crate::scorevae::eval::{lsgm_vae_reconstruction, scorevae_reconstruction, CodecScore};
@@ -85,23 +86,6 @@ pub struct DecodeArgs {
     pub out: PathBuf,
 }
 
-fn refuse_overwrite(out: &Path, inputs: &[&Path]) -> Result<()> {
-    for p in inputs {
-        if out == *p
-            || (out.exists() && std::fs::canonicalize(out).ok() == std::fs::canonicalize(p).ok())
-        {
-            return Err(invalid(format!(
-                "--out {} is an input (inputs are never overwritten)",
-                out.display()
-            )));
-        }
-    }
-    if out.is_dir() {
-        return Err(invalid(format!("--out {} is a folder", out.display())));
-    }
-    Ok(())
-}
-
 /// Runs `medsgm encode`.
 pub fn run_encode(a: &EncodeArgs) -> Result<()> {
     if a.input.is_none() == (a.phantoms == 0) {
@@ -115,8 +99,8 @@ pub fn run_encode(a: &EncodeArgs) -> Result<()> {
     if let Some(i) = &a.input {
         inputs.push(i);
     }
-    refuse_overwrite(&a.out, &inputs)?;
-    refuse_overwrite(&images_out, &inputs)?;
+    refuse_output_file(&a.out, &inputs).map_err(invalid)?;
+    refuse_output_file(&images_out, &inputs).map_err(invalid)?;
     let vae = a.encoder.load()?;
     let images = encode_inputs(&vae, a.input.as_deref(), a.phantoms)?;
     if images.len() > MAX_IMAGES {
@@ -146,7 +130,7 @@ pub fn run_decode(a: &DecodeArgs) -> Result<()> {
     if let Some(r) = &a.reference {
         inputs.push(r);
     }
-    refuse_overwrite(&a.out, &inputs)?;
+    refuse_output_file(&a.out, &inputs).map_err(invalid)?;
     let vae = a.encoder.load()?;
     let codes = read_codes(&a.codes)?;
     let options = DecodeOptions {

@@ -39,11 +39,22 @@ pub fn refuse_overwriting_inputs(outputs: &[PathBuf], inputs: &[PathBuf]) -> Res
         let r = resolved(out);
         if let Some((_, input)) = inputs.iter().find(|(i, _)| *i == r) {
             bail!(
-                "the output {} is the input {}: choose another output name (inputs are never written over)",
+                "the output {} is the input {}: choose another output name (inputs are never overwritten)",
                 out.display(),
                 input.display()
             );
         }
+    }
+    Ok(())
+}
+
+/// Fails when the one output file `out` of a command is one of its `inputs` (as
+/// [`refuse_overwriting_inputs`]) or an existing folder.
+pub fn refuse_output_file(out: &Path, inputs: &[&Path]) -> Result<()> {
+    let inputs: Vec<PathBuf> = inputs.iter().map(|p| p.to_path_buf()).collect();
+    refuse_overwriting_inputs(&[out.to_path_buf()], &inputs)?;
+    if out.is_dir() {
+        bail!("the output {} is a folder, not a file", out.display());
     }
     Ok(())
 }
