@@ -33,7 +33,7 @@ pub struct LatentSolver {
 impl LatentSolver {
     /// Loads the LSGM checkpoint at `path`.
     pub fn load(path: &Path, batch: usize) -> Result<Self> {
-        let device = Device::Cpu;
+        let device = crate::model::device()?;
         let ck = LsgmCheckpoint::load(path, &device)?;
         Ok(Self {
             vae: ck.vae(&device)?,

@@ -13,7 +13,7 @@
 //! - [`uncertainty`]: the per-slice posterior-spread figure of score reconstructions;
 //!   [`typicality`]: the out-of-distribution check (denoising residual, calibrated per prior);
 //!   [`likelihood`]: ELBO and ODE bits/dim of images under a prior, [`latent_likelihood`]: the
-//!   LSGM bounds, [`likelihood_images`]: the image sets, [`likelihood_report`]: table and JSON;
+//!   LSGM bounds, [`likelihood_images`]: the image sets, [`likelihood_report`]: table and JSON, [`likelihood_run`]: one run;
 //! - [`bayes_opt`] and [`tune`]: Gaussian-process Bayesian optimisation of method parameters;
 //!   [`tune_run`]: one `tune` run from its paths and log to the written task config.
 
@@ -25,6 +25,7 @@ pub mod latent_likelihood;
 pub mod likelihood;
 pub mod likelihood_images;
 pub mod likelihood_report;
+pub mod likelihood_run;
 pub mod method;
 pub mod recon_bench;
 pub mod report;
