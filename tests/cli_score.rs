@@ -194,7 +194,7 @@ fn calibrated_priors_report_typicality() {
             "2",
         ],
         d,
-        "--out must differ",
+        "inputs are never overwritten",
     );
     let text = ok(
         &[

@@ -278,19 +278,11 @@ pub fn check_method(a: &ReconArgs) -> Result<()> {
     Ok(())
 }
 
-/// The run's settings ([`ReconJob`]): the score method's parameters resolved (flags, then
-/// `--config`, then defaults), every flag checked against the method and problem
-/// ([`check_method`]), then FISTA-TV's parameters resolved once, not per input.
+/// The run's settings ([`ReconJob`]), resolved once per command, not per input: every flag
+/// checked against the method and problem ([`check_method`]), the score method's parameters
+/// (flags, then `--config`, then defaults) and FISTA-TV's.
 pub fn resolve(a: &ReconArgs) -> Result<ReconJob> {
-    let resolved = match a.method.inverse_method() {
-        Some(method) => ReconArgs {
-            score: a.score.resolved(a.problem, method)?,
-            ..a.clone()
-        },
-        None => a.clone(),
-    };
-    check_method(&resolved)?;
-    let a = &resolved;
+    check_method(a)?;
     let fista = match a.method {
         Method::FistaTv => {
             let (iterations, weight) = a.fista_params()?;

@@ -122,28 +122,6 @@ impl ScoreArgs {
         }
     }
 
-    /// `self` with every sampler parameter of `method` for `task` resolved (flags, then the
-    /// `--config` table, then the defaults) and no config left to read, so the task config is
-    /// read once per command rather than once per slice.
-    pub fn resolved(&self, task: Problem, method: InverseMethod) -> Result<Self> {
-        let c = self.config(task, method)?;
-        Ok(Self {
-            config: None,
-            steps: Some(c.steps),
-            corrector_steps: Some(c.corrector_steps),
-            snr: Some(c.snr),
-            lambda: Some(c.lambda),
-            rho: Some(c.rho),
-            samples: Some(c.samples),
-            t_start: Some(c.t_start),
-            eta: Some(c.eta),
-            gamma: Some(c.gamma),
-            cg_iterations: Some(c.cg_iterations),
-            zeta: Some(c.zeta),
-            ..self.clone()
-        })
-    }
-
     /// The solver configuration of `method` for `task`: flags, then the `--config` table, then
     /// the defaults (invalid input when the config cannot be read or has bad entries).
     pub fn config(&self, task: Problem, method: InverseMethod) -> Result<InverseConfig> {
