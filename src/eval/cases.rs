@@ -14,7 +14,7 @@
 
 use crate::eval::method::MethodParams;
 use crate::eval::testset::{TestImage, CT_WINDOW};
-use crate::task::ct_scan::CtNoise;
+use crate::task::ct_scan::{CtNoise, FanSpec};
 use crate::task::Method;
 use anyhow::{anyhow, bail, Context, Result};
 use medsgm_operators::fbp::Filter;
@@ -28,8 +28,8 @@ use medsgm_operators::solvers::li::li;
 use medsgm_operators::solvers::{fista_tv, zero_filled, ComplexPart, FistaTvParams};
 use medsgm_operators::sparse_view::SparseViewCt;
 use medsgm_operators::{
-    operator_norm, CtProjector, DetectorKind, FanBeam, FanGeometry, Fft2, LinearOperator,
-    RealInput, Subsampled, Transform,
+    operator_norm, CtProjector, DetectorKind, FanBeam, Fft2, LinearOperator, RealInput, Subsampled,
+    Transform,
 };
 use ndarray::{Array1, Array2, Ix1};
 use num_complex::Complex32;
@@ -40,6 +40,16 @@ pub const FULL_VIEWS: usize = 180;
 
 /// Source angles of the fan-beam full scan (1° steps over 360°).
 pub const FAN_FULL_VIEWS: usize = 360;
+
+/// The fan-beam scanner of the benchmark's fan cases (see [`CtBeam::Fan`]): `simulate ct
+/// --geometry fan --det-offset 0.25` with its default distances.
+const BENCH_FAN: FanSpec = FanSpec {
+    source_distance: None,
+    detector_distance: None,
+    detector: DetectorKind::Equiangular,
+    det_offset: 0.25,
+    short_scan: false,
+};
 
 /// The beam geometry of the sparse-view CT cases.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -193,13 +203,9 @@ impl Case {
                 (sparse.into(), op)
             }
             CtBeam::Fan { .. } => {
-                let (r, d) = (2.0 * size as f32, 4.0 * size as f32);
-                let kind = DetectorKind::Equiangular;
-                let n_det = FanGeometry::default_n_det(size, r, kind);
-                let full = FanBeam::new(
-                    FanGeometry::full_scan(size, FAN_FULL_VIEWS, r, d, kind, n_det)
-                        .with_det_offset(0.25),
-                )?;
+                let full =
+                    FanBeam::new(BENCH_FAN.geometry(size, None, None, None, FAN_FULL_VIEWS)?)?;
+                let n_det = full.geometry().n_det;
                 let mut mask = Array2::from_elem((FAN_FULL_VIEWS, n_det), false);
                 for k in 0..views {
                     let row = ((k * FAN_FULL_VIEWS) as f64 / views as f64).round() as usize;
