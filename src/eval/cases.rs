@@ -15,10 +15,11 @@
 use crate::eval::method::MethodParams;
 use crate::eval::testset::{TestImage, CT_WINDOW};
 use crate::task::ct_scan::{CtNoise, FanSpec};
+use crate::task::mri_scan::{MaskPattern, MriScan};
 use crate::task::Method;
 use anyhow::{anyhow, bail, Context, Result};
 use medsgm_operators::fbp::Filter;
-use medsgm_operators::kspace_mask::{equispaced, song_center_fraction};
+use medsgm_operators::kspace_mask::song_center_fraction;
 use medsgm_operators::mar_sim::{simulate_metal_artifacts, MarSimParams};
 use medsgm_operators::metal::{
     dilate, mar_mask, metal_trace, segment_metal, METAL_THRESHOLD_HU, TRACE_THRESHOLD,
@@ -254,7 +255,13 @@ impl Case {
         if idx.iter().any(|&i| images[i].truth.dim() != (h, w)) {
             bail!("all MRI slices must have the same shape");
         }
-        let mask = equispaced(h, w, accel, song_center_fraction(w, accel))?;
+        let scan = MriScan {
+            pattern: MaskPattern::Equispaced,
+            acceleration: accel,
+            center_fraction: song_center_fraction(w, accel),
+            sigma: None,
+        };
+        let mask = scan.mask(h, w, 0)?;
         let op = Subsampled::new(RealInput::new(Fft2::new(h, w)?), mask.into_dyn())?;
         let ys = idx
             .iter()

@@ -61,16 +61,22 @@ impl MriScan {
         Ok(())
     }
 
+    /// The [h, w] column mask Λ of the scan (`seed` draws the random patterns).
+    pub fn mask(&self, h: usize, w: usize, seed: u64) -> Result<Array2<bool>> {
+        let (acc, cf) = (self.acceleration, self.center_fraction);
+        Ok(match self.pattern {
+            MaskPattern::Equispaced => kspace_mask::equispaced(h, w, acc, cf),
+            MaskPattern::Random => kspace_mask::random(h, w, acc, cf, seed),
+            MaskPattern::VariableDensity => kspace_mask::variable_density(h, w, acc, cf, seed),
+        }?)
+    }
+
     /// The measurement of `image` (H × W): the masked k-space with the scan's noise and its
     /// sidecar; `seed` draws the noise and the random patterns.
     pub fn simulate(&self, image: &Array2<f32>, seed: u64) -> Result<Measurement> {
         let (h, w) = image.dim();
         let (acc, cf) = (self.acceleration, self.center_fraction);
-        let mask = match self.pattern {
-            MaskPattern::Equispaced => kspace_mask::equispaced(h, w, acc, cf),
-            MaskPattern::Random => kspace_mask::random(h, w, acc, cf, seed),
-            MaskPattern::VariableDensity => kspace_mask::variable_density(h, w, acc, cf, seed),
-        }?;
+        let mask = self.mask(h, w, seed)?;
         let full = RealInput::new(Fft2::new(h, w)?)
             .forward(&image.view().into_dyn())
             .into_dimensionality::<Ix2>()?;
