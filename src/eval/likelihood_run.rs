@@ -97,7 +97,7 @@ fn prepared(job: &LikelihoodJob, size: usize) -> Result<NamedImages> {
     prepared_images(&job.data, job.n, job.split, job.phantoms, size)
 }
 
-/// Runs the job: an LSGM checkpoint gives its bounds ([`run_latent`]), a score model the
+/// Runs the job: an LSGM checkpoint gives its NELBO bounds, a score model the
 /// ELBO and ODE bits/dim of every image.
 pub fn run_likelihood(job: &LikelihoodJob) -> Result<LikelihoodOutcome> {
     if read_format(&job.model).ok().as_deref() == Some(LSGM_FORMAT) {
