@@ -5,8 +5,9 @@
 //! - the CT LSGM (models/lsgm_ct_64): a short latent-space reconstruction with data consistency
 //!   through the decoder beats FBP at 23 views (issue 6);
 //! - the 128² CT prior (models/ct_phantom_128): a short 23-view reconstruction beats FBP;
-//! - the real-anatomy priors (models/ct_head, models/mri_t1) on a held-out slice of their real
-//!   volume's test slab: a short reconstruction beats FBP / zero-filling.
+//! - the real-anatomy priors (models/ct_head, models/ct_head_whole, models/mri_t1) on a
+//!   held-out slice of their real volume's test slab: a short reconstruction beats FBP /
+//!   zero-filling.
 //!
 //! The CT pixel prior's counterpart is the embedded demo test in tests/cli_score.rs.
 
@@ -129,15 +130,17 @@ fn shipped_ct_128_prior_beats_fbp_at_23_views() {
 }
 
 /// A real-anatomy prior on one held-out slice of its volume's test slab (the volume from
-/// data-scripts/fetch_real_data.sh, run by the README's test command), 61 NFE with its tuned
-/// task config: (the classical method's, pc-projection's) PSNR. The full comparison (9 slices,
-/// 201 NFE, tuned baselines) is in BENCHMARKS.md section 5.
+/// data-scripts/fetch_real_data.sh, run by the README's test command), 30 steps of the score
+/// `method` (pc-projection: 61 NFE; dds: 30) with its tuned task config: (the classical
+/// method's, the score method's) PSNR. The full comparison (9 slices, tuned baselines) is in
+/// BENCHMARKS.md section 5.
 fn real_prior_psnr(
     volume: &str,
     name: &str,
     task: &str,
     setting: [&str; 2],
     classical: &str,
+    method: &str,
 ) -> (f64, f64) {
     let p = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("data/real")
@@ -152,7 +155,7 @@ fn real_prior_psnr(
         format!("models/{name}/model.safetensors"),
         format!("configs/tuned_{name}.toml"),
     );
-    let methods = format!("{classical},pc-projection");
+    let methods = format!("{classical},{method}");
     let psnr = bench_psnr(&[
         "--task",
         task,
@@ -171,7 +174,7 @@ fn real_prior_psnr(
         "--steps",
         "30",
     ]);
-    (psnr[classical], psnr["pc-projection"])
+    (psnr[classical], psnr[method])
 }
 
 #[test]
@@ -182,11 +185,27 @@ fn shipped_head_ct_prior_beats_fbp_on_a_held_out_real_slice() {
         "ct",
         ["--views", "23"],
         "fbp",
+        "pc-projection",
     );
     assert!(
         score > fbp + 8.0,
         "pc-projection {score} dB vs FBP {fbp} dB"
     );
+}
+
+/// The whole-slice head-CT prior (models/ct_head_whole, its training config names the same
+/// volume and slabs) with DDS, the sampler it was tuned for.
+#[test]
+fn whole_slice_head_ct_prior_beats_fbp_on_a_held_out_real_slice() {
+    let (fbp, score) = real_prior_psnr(
+        "cranium_ct.nii.gz",
+        "ct_head_whole",
+        "ct",
+        ["--views", "23"],
+        "fbp",
+        "dds",
+    );
+    assert!(score > fbp + 10.0, "dds {score} dB vs FBP {fbp} dB");
 }
 
 #[test]
@@ -197,6 +216,7 @@ fn shipped_t1_prior_beats_zero_filling_on_a_held_out_real_slice() {
         "mri",
         ["--accel", "4"],
         "zero-filled",
+        "pc-projection",
     );
     assert!(
         score > zf + 2.0,
