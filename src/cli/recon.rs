@@ -9,7 +9,7 @@ use crate::cli::model::LoadedModel;
 use crate::cli::recon_batch::{self, BatchArgs};
 use crate::cli::score_recon::ScoreArgs;
 use crate::cli::{invalid, InputContext};
-use crate::eval::method::TaskConfig;
+use crate::eval::method::{MethodParams, TaskConfig};
 use crate::io::guard::refuse_overwriting_inputs;
 use crate::io::image_io::Window;
 use crate::io::measurement::measurement_files;
@@ -109,35 +109,22 @@ impl ReconArgs {
     }
 
     /// FISTA-TV's (iterations, λ): the flags, then the `[fista-tv]` table of `--config`, then
-    /// 100 and 0.005 (invalid input when the config cannot be read or holds bad values).
+    /// recon's defaults 100 and 0.005 (invalid input when the config cannot be read or holds bad
+    /// values).
     pub fn fista_params(&self) -> Result<(usize, f32)> {
-        let table = match &self.score.config {
-            // both flags given: the config has nothing to add (it is checked in check_method)
-            Some(_) if self.iterations.is_some() && self.tv_weight.is_some() => None,
-            Some(path) => {
-                let config = TaskConfig::load(path, false).map_err(invalid)?;
-                // type-checks every key of the table
-                config
-                    .params(self.problem, Method::FistaTv)
-                    .invalid_input()?;
-                config.doc.get(Method::FistaTv.name()).cloned()
-            }
-            None => None,
+        let defaults = MethodParams {
+            fista_iterations: 100,
+            tv_weight: 0.005,
+            ..MethodParams::defaults(self.problem)
         };
-        let from_config = |key: &str| table.as_ref().and_then(|t| t.get(key)).cloned();
-        let iterations = match (self.iterations, from_config("fista_iterations")) {
-            (Some(n), _) => n,
-            (None, Some(v)) => v
-                .as_integer()
-                .and_then(|n| usize::try_from(n).ok())
-                .unwrap_or(0),
-            (None, None) => 100,
+        let p = match &self.score.config {
+            Some(path) => TaskConfig::load(path, false)
+                .and_then(|c| c.params_over(defaults, Method::FistaTv))
+                .invalid_input()?,
+            None => defaults,
         };
-        let weight = match (self.tv_weight, from_config("tv_weight")) {
-            (Some(w), _) => w,
-            (None, Some(v)) => v.as_float().map(|w| w as f32).unwrap_or(f32::NAN),
-            (None, None) => 0.005,
-        };
+        let iterations = self.iterations.unwrap_or(p.fista_iterations);
+        let weight = self.tv_weight.unwrap_or(p.tv_weight);
         let source = |flag_given: bool, flag: &str| match (&self.score.config, flag_given) {
             (Some(path), false) => format!("{flag} (from {})", path.display()),
             _ => flag.to_owned(),

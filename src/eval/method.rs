@@ -170,7 +170,12 @@ impl TaskConfig {
     /// The parameters of `method`: task defaults overridden by the config's table, each
     /// range-checked ([`MethodParams::validate`]).
     pub fn params(&self, task: Problem, method: Method) -> Result<MethodParams> {
-        let defaults = MethodParams::defaults(task);
+        self.params_over(MethodParams::defaults(task), method)
+    }
+
+    /// The parameters of `method`: `defaults` overridden by the config's table, each
+    /// range-checked ([`MethodParams::validate`]).
+    pub fn params_over(&self, defaults: MethodParams, method: Method) -> Result<MethodParams> {
         let file = self
             .path
             .as_ref()
