@@ -849,48 +849,48 @@ fn bad_models_and_sizes_exit_2_without_output() {
 }
 
 /// `medsgm demo` with the embedded CT prior (models/ct_phantom_64) on its held-out anatomical
-/// phantom, 23 views, a short sampler run (50 steps, K = 2): the score-based reconstruction
-/// beats FBP. (With the prior after 500 training steps: 26.9 dB / SSIM 0.88 against FBP's
-/// 24.1 dB / 0.67.)
+/// phantom, 23 views, K = 2: the default DDS (50 NFE per sample) and the paper's PC +
+/// projection one flag away (a short run, 50 steps: N(M + 1) + 1 = 101 NFE) both beat FBP and
+/// write the posterior SD map.
 #[test]
 fn demo_with_the_embedded_model_beats_fbp() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    ok(
-        &[
-            "demo",
-            "--steps",
-            "50",
-            "--samples",
-            "2",
-            "--out-dir",
-            "demo",
-        ],
-        d,
-    );
-    assert!(d.join("demo/comparison.png").is_file());
-    let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(d.join("demo/summary.json")).unwrap())
-            .unwrap();
-    let score = |method: &str, key: &str| {
-        summary
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["method"] == method)
-            .unwrap_or_else(|| panic!("{method} missing in {summary}"))[key]
-            .as_f64()
-            .unwrap()
-    };
-    let (fbp, medsgm) = (score("FBP", "psnr"), score("medsgm", "psnr"));
-    assert!(medsgm > fbp + 1.0, "PSNR medsgm {medsgm} vs FBP {fbp}");
-    assert!(score("medsgm", "ssim") > score("FBP", "ssim"));
-    assert_eq!(
-        score("medsgm", "nfe"),
-        101.0,
-        "N(M + 1) + 1 with N = 50, M = 1"
-    );
-    assert!(d.join("demo/medsgm_std.npy").is_file());
+    for (flags, out, nfe) in [
+        (vec![], "dds", 50.0),
+        (
+            vec!["--method", "pc-projection", "--steps", "50"],
+            "pc",
+            101.0,
+        ),
+    ] {
+        let mut args = vec!["demo", "--samples", "2", "--out-dir", out];
+        args.extend(flags);
+        ok(&args, d);
+        assert!(d.join(out).join("comparison.png").is_file());
+        let summary: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(d.join(out).join("summary.json")).unwrap(),
+        )
+        .unwrap();
+        let score = |method: &str, key: &str| {
+            summary
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["method"] == method)
+                .unwrap_or_else(|| panic!("{method} missing in {summary}"))[key]
+                .as_f64()
+                .unwrap()
+        };
+        let (fbp, medsgm) = (score("FBP", "psnr"), score("medsgm", "psnr"));
+        assert!(
+            medsgm > fbp + 1.0,
+            "{out}: PSNR medsgm {medsgm} vs FBP {fbp}"
+        );
+        assert!(score("medsgm", "ssim") > score("FBP", "ssim"), "{out}");
+        assert_eq!(score("medsgm", "nfe"), nfe, "{out}");
+        assert!(d.join(out).join("medsgm_std.npy").is_file(), "{out}");
+    }
 }
 
 /// A measurement simulated at 1.914 mm per pixel (`simulate --pixel-spacing`, recorded in the

@@ -1,15 +1,20 @@
 //! `medsgm demo`: score-based sparse-view CT on a built-in problem (see [`crate::demo`]: a
 //! held-out phantom measured with 23 equispaced views, reconstructed by FBP, FISTA-TV and
-//! medsgm); the scores are printed and the comparison figure is saved.
+//! medsgm — DDS by default, `--method pc-projection` for the paper's sampler); the scores are
+//! printed and the comparison figure is saved.
 
 use crate::cli::bench_recon::ReconBenchArgs;
 use crate::cli::invalid;
 use crate::cli::phantom::PhantomKind;
-use crate::demo::{DemoSpec, SamplerSpec, DEFAULT_STEPS, FISTA_TV_WEIGHT, REAL_DEMO_NFE};
+use crate::demo::{
+    DemoSpec, SamplerSpec, DDS_ETA, DDS_GAMMA, DDS_STEPS, DDS_T_START, DEFAULT_STEPS,
+    FISTA_TV_WEIGHT, REAL_DEMO_NFE,
+};
 use crate::reconstruct::score::DENSE_VIEWS;
 use crate::task::{Method, Problem};
 use anyhow::Result;
 use clap::Args;
+use medsgm_recon::{InverseConfig, InverseMethod};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -35,9 +40,13 @@ pub struct DemoArgs {
     /// Score model (default: the embedded CT model); the phantom has its image size.
     #[arg(long)]
     pub model: Option<PathBuf>,
-    /// PC sampler time steps N (NFE per sample = 2N + 1).
-    #[arg(long, default_value_t = DEFAULT_STEPS)]
-    pub steps: usize,
+    /// Score method: dds (default: 50 NFE, the parameters tuned for the embedded prior) or the
+    /// paper's pc-projection (NFE per sample 2N + 1), or another pixel score method.
+    #[arg(long, value_enum, default_value = "dds")]
+    pub method: Method,
+    /// Sampler time steps N (default 50 for dds, 100 otherwise).
+    #[arg(long)]
+    pub steps: Option<usize>,
     /// Posterior samples K (mean and std map).
     #[arg(long, default_value_t = 4)]
     pub samples: usize,
@@ -51,9 +60,9 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 0)]
     pub sampler_seed: u64,
     /// Sampler start time t₀ ∈ (0, 1]: 1 starts from the prior, below 1 a warm start from the
-    /// measured-data estimate (see `medsgm recon --help`).
-    #[arg(long, default_value_t = 1.0)]
-    pub t_start: f64,
+    /// measured-data estimate (see `medsgm recon --help`; default 0.156 for dds, 1 otherwise).
+    #[arg(long)]
+    pub t_start: Option<f64>,
     /// Views of the dense set T of the data-consistency step (see
     /// `reconstruct::score::dense_ct_operator`).
     #[arg(long, default_value_t = DENSE_VIEWS)]
@@ -76,11 +85,32 @@ pub struct DemoArgs {
     /// models/mri_t1), reconstructed by the classical baselines and the fast DDS sampler
     /// (50 NFE) with the tuned task configs (configs/tuned_*.toml), all on the first slice of
     /// the test slab; needs `bash data-scripts/fetch_real_data.sh` first.
-    #[arg(long, value_enum, conflicts_with_all = ["held_out", "model", "classical_only"])]
+    #[arg(long, value_enum, conflicts_with_all = ["held_out", "model", "classical_only", "method"])]
     pub task: Option<Problem>,
 }
 
 impl DemoArgs {
+    /// The score method's settings: the flags, then the method's demo defaults (DDS: the
+    /// parameters tuned for the embedded prior).
+    fn sampler(&self) -> SamplerSpec {
+        let method = self.method.inverse_method().unwrap_or(InverseMethod::Dds);
+        let dds = method == InverseMethod::Dds;
+        let defaults = InverseConfig::default();
+        SamplerSpec {
+            method,
+            steps: self
+                .steps
+                .unwrap_or(if dds { DDS_STEPS } else { DEFAULT_STEPS }),
+            samples: self.samples,
+            snr: self.snr,
+            lambda: self.lambda,
+            seed: self.sampler_seed,
+            t_start: self.t_start.unwrap_or(if dds { DDS_T_START } else { 1.0 }),
+            eta: if dds { DDS_ETA } else { defaults.eta },
+            gamma: if dds { DDS_GAMMA } else { defaults.gamma },
+        }
+    }
+
     /// The demo's problem and methods of these flags.
     fn spec(&self) -> DemoSpec {
         DemoSpec {
@@ -90,14 +120,7 @@ impl DemoArgs {
             views: self.views,
             seed: self.seed,
             sigma: self.sigma,
-            sampler: SamplerSpec {
-                steps: self.steps,
-                samples: self.samples,
-                snr: self.snr,
-                lambda: self.lambda,
-                seed: self.sampler_seed,
-                t_start: self.t_start,
-            },
+            sampler: self.sampler(),
             dense_views: self.dense_views,
             classical_only: self.classical_only,
             tv_weight: self.tv_weight,
@@ -106,6 +129,12 @@ impl DemoArgs {
 }
 
 fn validate(a: &DemoArgs) -> Result<()> {
+    if a.method.inverse_method().is_none() {
+        return Err(invalid(format!(
+            "--method {} is not a score method of the pixel prior (e.g. dds, pc-projection)",
+            a.method
+        )));
+    }
     if !(1..=3600).contains(&a.views) {
         return Err(invalid("--views must be in 1..=3600"));
     }

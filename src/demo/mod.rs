@@ -38,8 +38,19 @@ const EMBEDDED_NAME: &str = "the embedded CT model (models/ct_phantom_64)";
 /// Network evaluations of the real-slice demo's DDS (`demo --task`).
 pub const REAL_DEMO_NFE: usize = 50;
 
-/// Default PC steps of the demo: about a minute for K = 4 samples at 64² on two cores.
+/// Default PC steps of the demo with `--method pc-projection` (201 NFE per sample).
 pub const DEFAULT_STEPS: usize = 100;
+
+/// The demo's default score method, DDS (the fastest that meets the quality targets,
+/// BENCHMARKS §6): 50 steps (50 NFE per sample) with the parameters `medsgm tune` found for the
+/// embedded prior on validation phantoms (`configs/tuned_ct.toml`): η, γ and t₀.
+pub const DDS_STEPS: usize = 50;
+/// DDS stochasticity η of the demo (see [`DDS_STEPS`]).
+pub const DDS_ETA: f64 = 0.9954;
+/// DDS data weight γ of the demo (see [`DDS_STEPS`]).
+pub const DDS_GAMMA: f64 = 2.0168e4;
+/// DDS start time t₀ of the demo (see [`DDS_STEPS`]).
+pub const DDS_T_START: f64 = 0.1558;
 
 /// FISTA-TV iterations of the demo.
 pub const FISTA_ITERATIONS: usize = 200;
@@ -72,10 +83,12 @@ pub struct DemoSpec {
     pub tv_weight: f32,
 }
 
-/// The PC sampler settings of the demo's score method.
+/// The sampler settings of the demo's score method.
 #[derive(Debug, Clone, Copy)]
 pub struct SamplerSpec {
-    /// PC sampler time steps N (NFE per sample = 2N + 1).
+    /// The score method (DDS by default; the paper's PC + projection one flag away).
+    pub method: InverseMethod,
+    /// Time steps N.
     pub steps: usize,
     /// Posterior samples K (mean and std map).
     pub samples: usize,
@@ -87,14 +100,17 @@ pub struct SamplerSpec {
     pub seed: u64,
     /// Sampler start time t₀ ∈ (0, 1].
     pub t_start: f64,
+    /// Decomposed samplers: stochasticity η.
+    pub eta: f64,
+    /// Decomposed samplers: data weight γ.
+    pub gamma: f64,
 }
 
 impl SamplerSpec {
-    /// The solver configuration: PC sampling with the data-consistency projection, one
-    /// corrector step.
+    /// The solver configuration (one corrector step for the PC methods).
     pub fn config(&self) -> InverseConfig {
         InverseConfig {
-            method: InverseMethod::PcProjection,
+            method: self.method,
             steps: self.steps,
             corrector_steps: 1,
             snr: self.snr,
@@ -103,6 +119,8 @@ impl SamplerSpec {
             seed: self.seed,
             samples: self.samples,
             t_start: self.t_start,
+            eta: self.eta,
+            gamma: self.gamma,
             ..InverseConfig::default()
         }
     }
@@ -143,10 +161,11 @@ pub fn run(spec: &DemoSpec) -> Result<DemoRun> {
     let s = &spec.sampler;
     if !spec.classical_only {
         eprintln!(
-            "medsgm: {} with K = {} samples, {} PC steps",
+            "medsgm: {} with K = {} samples, {} steps of {}",
             model.describe(),
             s.samples,
-            s.steps
+            s.steps,
+            s.method
         );
         methods.push(score_method(&model, s.config(), spec.dense_views));
     }
