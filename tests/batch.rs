@@ -632,6 +632,22 @@ fn ct_volumes_are_simulated_fan_beam_on_request() {
     }
 }
 
+/// Writes `vol` as a NIfTI volume with 1 mm voxels and the identity affine.
+fn write_unit_nifti(path: &Path, vol: &Array3<f32>) {
+    let identity = [
+        [1.0, 0.0, 0.0, 0.0],
+        [0.0, 1.0, 0.0, 0.0],
+        [0.0, 0.0, 1.0, 0.0],
+        [0.0, 0.0, 0.0, 1.0],
+    ];
+    write_nifti(
+        path,
+        &vol.view().into_dyn(),
+        &NiftiMeta::from_affine(identity),
+    )
+    .unwrap();
+}
+
 /// Three different 64² slices of a NIfTI volume through the score sampler as one batch
 /// (`--batch 3`, the shipped MRI prior): every slice lands in its own place (closest to its
 /// own reference slice), and the batched reconstruction beats zero-filling.
@@ -647,17 +663,7 @@ fn volume_slices_are_sampled_as_one_batch() {
         let lesion = (x - 8.0 * k as f32 + 8.0).hypot(y + 6.0 - 5.0 * k as f32) < 5.0;
         f32::from(head) * (0.5 + 0.15 * k as f32) + f32::from(head && lesion) * 0.4
     });
-    write_nifti(
-        &tmp.path().join("in/head.nii.gz"),
-        &vol.view().into_dyn(),
-        &NiftiMeta::from_affine([
-            [1.0, 0.0, 0.0, 0.0],
-            [0.0, 1.0, 0.0, 0.0],
-            [0.0, 0.0, 1.0, 0.0],
-            [0.0, 0.0, 0.0, 1.0],
-        ]),
-    )
-    .unwrap();
+    write_unit_nifti(&tmp.path().join("in/head.nii.gz"), &vol);
     std::fs::create_dir(tmp.path().join("ref")).unwrap();
     std::fs::copy(
         tmp.path().join("in/head.nii.gz"),
@@ -771,17 +777,7 @@ fn each_batch_of_a_volume_draws_its_own_noise() {
         let (x, y) = (i as f32 - 31.5, j as f32 - 31.5);
         f32::from((x / 24.0).powi(2) + (y / 20.0).powi(2) < 1.0) * 0.6
     });
-    write_nifti(
-        &tmp.path().join("in/twins.nii.gz"),
-        &vol.view().into_dyn(),
-        &NiftiMeta::from_affine([
-            [1.0, 0.0, 0.0, 0.0],
-            [0.0, 1.0, 0.0, 0.0],
-            [0.0, 0.0, 1.0, 0.0],
-            [0.0, 0.0, 0.0, 1.0],
-        ]),
-    )
-    .unwrap();
+    write_unit_nifti(&tmp.path().join("in/twins.nii.gz"), &vol);
     let run = |out: &str| {
         ok(&medsgm(
             &[
