@@ -3,6 +3,8 @@
 pub mod model;
 pub mod mri;
 pub mod operators;
+pub mod recon;
+pub mod suite;
 
 use std::time::Instant;
 

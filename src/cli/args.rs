@@ -1,14 +1,15 @@
 //! Argument groups shared by several subcommands: reading an input image, writing an output
-//! image, and the memory budget; progress bars are [`crate::progress`] (re-exported here).
+//! image ([`ImageTarget`]), and the memory budget; progress bars are [`crate::progress`] (re-exported here).
 
 use crate::cli::{invalid, InputContext};
 use crate::io::image_io::{BitDepth, Window};
 use crate::io::memory::Budget;
-use crate::io::{read_image, write_image, ImageFormat, ImageReadOptions, ImageWriteOptions};
+use crate::io::target::ImageTarget;
+use crate::io::{read_image, ImageReadOptions};
 pub use crate::progress::progress;
 use anyhow::Result;
 use clap::{Args, ValueEnum};
-use ndarray::{Array2, ArrayView2};
+use ndarray::Array2;
 use std::path::{Path, PathBuf};
 
 /// Parses a `AXIS,INDEX` slice selector.
@@ -90,6 +91,16 @@ pub enum Depth {
     Sixteen,
 }
 
+impl Depth {
+    /// The bit depth of the PNG writer.
+    pub fn bits(self) -> BitDepth {
+        match self {
+            Depth::Eight => BitDepth::Eight,
+            Depth::Sixteen => BitDepth::Sixteen,
+        }
+    }
+}
+
 /// An output image.
 #[derive(Debug, Clone, Args)]
 pub struct ImageOutput {
@@ -105,42 +116,14 @@ pub struct ImageOutput {
 }
 
 impl ImageOutput {
-    /// Checks the output path before any work is done, and that the PNG-only options
-    /// (`--window`, `--bit-depth`) are given for a PNG output only (invalid input, exit code 2).
-    pub fn validate(&self) -> Result<()> {
-        validate_output_path(&self.out, true)?;
-        check_png_options(&self.out, self.window.is_some(), self.bit_depth.is_some())
+    /// The output image these flags describe.
+    pub fn target(&self) -> ImageTarget {
+        ImageTarget {
+            out: self.out.clone(),
+            window: self.window,
+            depth: self.bit_depth.map(Depth::bits),
+        }
     }
-
-    /// Writes `image`; `default_window` applies to PNG when `--window` is not given.
-    pub fn write(&self, image: &ArrayView2<f32>, default_window: Window) -> Result<()> {
-        let opts = ImageWriteOptions {
-            window: self.window.unwrap_or(default_window),
-            depth: match self.bit_depth {
-                Some(Depth::Eight) => BitDepth::Eight,
-                Some(Depth::Sixteen) | None => BitDepth::Sixteen,
-            },
-            ..ImageWriteOptions::default()
-        };
-        write_image(&self.out, image, &opts)
-    }
-}
-
-/// Fails (invalid input) when `--window` or `--bit-depth` is given for an output that is not a
-/// PNG file: NPY and NIfTI store the float values themselves, so the options would be ignored.
-pub fn check_png_options(out: &Path, window: bool, bit_depth: bool) -> Result<()> {
-    if ImageFormat::from_path(out).ok() == Some(ImageFormat::Png) {
-        return Ok(());
-    }
-    let flag = match (window, bit_depth) {
-        (true, _) => "--window",
-        (false, true) => "--bit-depth",
-        (false, false) => return Ok(()),
-    };
-    Err(invalid(format!(
-        "{flag} applies to PNG output only; {} stores the float values themselves",
-        out.display()
-    )))
 }
 
 /// The memory budget of a command (see [`crate::io::memory`]).
@@ -160,41 +143,4 @@ impl MemoryArgs {
             max: self.max_memory,
         }
     }
-
-    /// Fails (invalid input, exit code 2) when `estimate` bytes exceed the budget, naming
-    /// `what` (the input or setting that needs the memory).
-    pub fn check(&self, what: &str, estimate: u64) -> Result<()> {
-        self.budget().check(what, estimate)
-    }
-}
-
-/// Fails (invalid input) unless the path's directory exists and, for images, its suffix names a
-/// known format.
-pub fn validate_output_path(path: &Path, image: bool) -> Result<()> {
-    if image {
-        ImageFormat::from_path(path).invalid_input()?;
-    }
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    if !dir.is_dir() {
-        return Err(invalid(format!(
-            "output directory {} of {} does not exist",
-            dir.display(),
-            path.display()
-        )));
-    }
-    if path.is_dir() {
-        return Err(invalid(format!(
-            "the output {} is a folder, not a file",
-            path.display()
-        )));
-    }
-    Ok(())
-}
-
-/// The error for a capability whose operators have not been merged yet.
-pub fn not_available(what: &str) -> anyhow::Error {
-    anyhow::anyhow!("{what} is not available yet in this build of medsgm")
 }

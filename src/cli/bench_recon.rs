@@ -1,14 +1,11 @@
 //! `medsgm bench recon`: the reconstruction benchmark (thesis Tables 8.1–8.3,
 //! Fig. 8.5) on held-out images: per-image CSV/JSON, a markdown summary, quality-vs-measurement
 //! curves, an optional quality-vs-NFE sweep and an image panel of the first test image (see
-//! [`crate::eval::setup`] and [`crate::eval::bench_run`]).
+//! [`crate::bench::recon`]).
 
-use crate::cli::invalid;
-use crate::cli::simulate::Beam;
-use crate::eval::bench_run::{method_runs, run_recon_bench, RunOverrides};
-use crate::eval::cases::{CtBeam, ScoreSolver};
-use crate::eval::setup::{independent_images, is_independent, solvers, task_cases, task_images};
+use crate::bench::recon::ReconBench;
 use crate::eval::testset::EvalSplit;
+use crate::task::ct_scan::Beam;
 use crate::task::{Method, Problem};
 use anyhow::Result;
 use clap::Args;
@@ -106,100 +103,37 @@ pub struct CtBeamArgs {
     pub dose: Option<f64>,
 }
 
-impl CtBeamArgs {
-    /// The benchmark's beam, checked.
-    pub fn beam(&self) -> Result<CtBeam> {
-        match (self.beam, self.dose) {
-            (Beam::Parallel, Some(_)) => Err(invalid("--dose needs --geometry fan")),
-            (_, Some(i0)) if !(i0.is_finite() && i0 > 0.0) => {
-                Err(invalid("--dose must be a positive photon count"))
-            }
-            (Beam::Parallel, None) => Ok(CtBeam::Parallel),
-            (Beam::Fan, dose) => Ok(CtBeam::Fan { dose }),
+impl ReconBenchArgs {
+    /// The benchmark these flags ask for.
+    pub fn bench(&self) -> ReconBench {
+        ReconBench {
+            task: self.task,
+            views: self.views.clone(),
+            beam: self.beam.beam,
+            dose: self.beam.dose,
+            accel: self.accel.clone(),
+            methods: self.methods.clone(),
+            model: self.model.clone(),
+            latent_model: self.latent_model.clone(),
+            latent_steps: self.latent_steps,
+            data: self.data.clone(),
+            native_grid: self.native_grid,
+            n: self.n,
+            split: self.split,
+            size: self.size,
+            steps: self.steps,
+            samples: self.samples,
+            seed: self.seed,
+            config: self.config.clone(),
+            nfe_sweep: self.nfe_sweep.clone(),
+            batch: self.batch,
         }
     }
-}
-
-fn validate(a: &ReconBenchArgs) -> Result<()> {
-    if !(1..=10_000).contains(&a.n) {
-        return Err(invalid("--n must be in 1..=10000"));
-    }
-    if !(8..=1024).contains(&a.size) || a.batch == 0 {
-        return Err(invalid("--size must be in 8..=1024 and --batch positive"));
-    }
-    if let Some(m) = a.methods.iter().find(|m| !m.applies_to(a.task)) {
-        return Err(invalid(format!("{m} does not apply to --task {}", a.task)));
-    }
-    let full_views = match a.beam.beam()? {
-        CtBeam::Parallel => crate::eval::cases::FULL_VIEWS,
-        CtBeam::Fan { .. } => crate::eval::cases::FAN_FULL_VIEWS,
-    };
-    if a.task == Problem::Ct && a.views.iter().any(|&v| !(1..=full_views).contains(&v)) {
-        return Err(invalid(format!("--views must be in 1..={full_views}")));
-    }
-    if a.task == Problem::Mri && a.accel.iter().any(|&r| !(r.is_finite() && r >= 1.0)) {
-        return Err(invalid("--accel must be ≥ 1"));
-    }
-    if a.steps == Some(0)
-        || a.latent_steps == Some(0)
-        || a.samples == Some(0)
-        || a.nfe_sweep.contains(&0)
-    {
-        return Err(invalid(
-            "--steps, --latent-steps, --samples and --nfe-sweep budgets must be positive",
-        ));
-    }
-    Ok(())
 }
 
 /// Runs `medsgm bench recon` into `out`.
 pub fn run(a: &ReconBenchArgs, out: &Path) -> Result<()> {
-    validate(a)?;
-    if out.exists() && !out.is_dir() {
-        return Err(invalid(format!(
-            "--out {} exists and is not a directory",
-            out.display()
-        )));
-    }
-    let (solver, size) = solvers(
-        &a.methods,
-        a.model.as_deref(),
-        a.latent_model.as_deref(),
-        a.size,
-        a.batch,
-    )?;
-    let independent = matches!((a.data.as_deref(), a.model.as_deref()), (Some(d), Some(_)) if is_independent(a.task, d));
-    if independent && a.split != EvalSplit::Test {
-        return Err(invalid(
-            "--split applies to prepared sets (phantoms, a training config), not independent slices",
-        ));
-    }
-    if a.native_grid && !independent {
-        return Err(invalid(
-            "--native-grid applies to independent DICOM/NIfTI slices given as --data with a --model",
-        ));
-    }
-    let images = match (a.task, a.data.as_deref(), a.model.as_deref()) {
-        (task, Some(d), Some(m)) if is_independent(task, d) => {
-            independent_images(task, d, m, a.n, a.native_grid)?
-        }
-        _ => task_images(a.task, size, a.split, a.n, a.data.as_deref())?,
-    };
-    let cases = task_cases(a.task, &images, &a.views, a.beam.beam()?, &a.accel, a.seed)?;
-    let overrides = RunOverrides {
-        steps: a.steps,
-        samples: a.samples,
-        latent_steps: a.latent_steps,
-        seed: a.seed,
-    };
-    let runs = method_runs(a.task, &a.methods, a.config.as_deref(), overrides)?;
-    let solver = solver.as_ref().map(|s| s as &dyn ScoreSolver);
-    run_recon_bench(
-        (a.task, &images, &cases, &runs, solver),
-        &a.nfe_sweep,
-        out,
-        &mut |table| print!("{table}"),
-    )?;
+    a.bench().run(out, &mut |table| print!("{table}"))?;
     println!("wrote {}", out.display());
     Ok(())
 }

@@ -1,21 +1,16 @@
 //! The score-based methods' flags of `medsgm recon {ct,mri,mar}` ([`ScoreArgs`]): the sampler
-//! parameters (resolved with the `--config` task config and the defaults), the model and the
-//! measured image's units. The reconstruction itself is [`crate::reconstruct::score`].
+//! parameters (resolved with the `--config` task config and the defaults by
+//! [`crate::reconstruct::request`]), the model and the measured image's units. The
+//! reconstruction itself is [`crate::reconstruct::score`].
 
-use crate::cli::{invalid, InputContext};
-use crate::eval::method::{MethodParams, TaskConfig};
-use crate::model::LoadedModel;
+use crate::reconstruct::request::SamplerOverrides;
 use crate::reconstruct::score::Units;
-use crate::scorevae::codec::latent_condition;
-use crate::task::{Method, Problem};
-use anyhow::Result;
 use clap::Args;
-use medsgm_recon::{InverseConfig, InverseMethod};
 use std::path::PathBuf;
 
 /// Options of the score-based methods. The sampler parameters (N, M, r, λ, ρ, K, t₀, η, γ, CG iterations, ζ) come from
 /// their flags when given, else from the method's table of the `--config` task config, else
-/// from the defaults of [`MethodParams::defaults`].
+/// from the defaults of [`crate::eval::method::MethodParams::defaults`].
 #[derive(Debug, Clone, Args)]
 pub struct ScoreArgs {
     /// Trained score model (.safetensors) for the score-based methods.
@@ -80,90 +75,20 @@ pub struct ScoreArgs {
 }
 
 impl ScoreArgs {
-    /// The score-method flags given on the command line (they are errors with a classical
-    /// method; `--config` is shared with FISTA-TV and `--seed` has a default).
-    pub fn given_flags(&self) -> Vec<&'static str> {
-        [
-            ("--model", self.model.is_some()),
-            ("--steps", self.steps.is_some()),
-            ("--corrector-steps", self.corrector_steps.is_some()),
-            ("--snr", self.snr.is_some()),
-            ("--lambda", self.lambda.is_some()),
-            ("--rho", self.rho.is_some()),
-            ("--samples", self.samples.is_some()),
-            ("--t-start", self.t_start.is_some()),
-            ("--eta", self.eta.is_some()),
-            ("--gamma", self.gamma.is_some()),
-            ("--cg-iterations", self.cg_iterations.is_some()),
-            ("--zeta", self.zeta.is_some()),
-            ("--units", self.units.is_some()),
-            ("--encoder", self.encoder.is_some()),
-            ("--code", self.code.is_some()),
-        ]
-        .into_iter()
-        .filter_map(|(flag, given)| given.then_some(flag))
-        .collect()
-    }
-
-    /// Checks the model path and the resolved sampler parameters of `method` for `task`
-    /// (invalid input).
-    pub fn validate(&self, task: Problem, method: InverseMethod) -> Result<()> {
-        if self.model.is_none() {
-            return Err(invalid(
-                "score-based methods need --model <checkpoint.safetensors>",
-            ));
+    /// The sampler parameters as given.
+    pub fn overrides(&self) -> SamplerOverrides {
+        SamplerOverrides {
+            steps: self.steps,
+            corrector_steps: self.corrector_steps,
+            snr: self.snr,
+            lambda: self.lambda,
+            rho: self.rho,
+            samples: self.samples,
+            t_start: self.t_start,
+            eta: self.eta,
+            gamma: self.gamma,
+            cg_iterations: self.cg_iterations,
+            zeta: self.zeta,
         }
-        match self.config(task, method)?.out_of_range() {
-            None => Ok(()),
-            Some(r) => Err(invalid(format!(
-                "{} (from the flag or the --config table)",
-                r.flag_message()
-            ))),
-        }
-    }
-
-    /// The solver configuration of `method` for `task`: flags, then the `--config` table, then
-    /// the defaults (invalid input when the config cannot be read or has bad entries).
-    pub fn config(&self, task: Problem, method: InverseMethod) -> Result<InverseConfig> {
-        let eval_method: Method = method.name().parse().map_err(invalid)?;
-        let base = match &self.config {
-            Some(path) => TaskConfig::load(path, false)
-                .and_then(|c| c.params(task, eval_method))
-                .invalid_input()?,
-            None => MethodParams::defaults(task),
-        };
-        Ok(InverseConfig {
-            method,
-            steps: self.steps.unwrap_or(base.steps),
-            corrector_steps: self.corrector_steps.unwrap_or(base.corrector_steps),
-            snr: self.snr.unwrap_or(base.snr),
-            lambda: self.lambda.unwrap_or(base.lambda),
-            rho: self.rho.unwrap_or(base.rho),
-            seed: self.seed,
-            samples: self.samples.unwrap_or(base.samples),
-            t_start: self.t_start.unwrap_or(base.t_start),
-            eta: self.eta.unwrap_or(base.eta),
-            gamma: self.gamma.unwrap_or(base.gamma),
-            cg_iterations: self.cg_iterations.unwrap_or(base.cg_iterations),
-            zeta: self.zeta.unwrap_or(base.zeta),
-        })
-    }
-
-    /// Loads the model, conditioned on `--code` when an `--encoder` is given (invalid input
-    /// when missing, corrupt or mismatched).
-    pub fn load_model(&self) -> Result<LoadedModel> {
-        let Some(p) = &self.model else {
-            return Err(invalid(
-                "score-based methods need --model <checkpoint.safetensors>",
-            ));
-        };
-        let mut model = LoadedModel::load(p)?;
-        if let (Some(encoder), Some(code)) = (&self.encoder, &self.code) {
-            model.condition = Some(
-                latent_condition(encoder, code, &model, p)
-                    .map_err(|e| invalid(format!("{e:#}")))?,
-            );
-        }
-        Ok(model)
     }
 }

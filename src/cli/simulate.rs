@@ -1,16 +1,11 @@
 //! `medsgm simulate {ct,mri,mar}`: simulate a measurement from an image and write it as NPY with
-//! its JSON sidecar (see `docs/measurement-format.md`).
+//! its JSON sidecar (see `docs/measurement-format.md`); the flags become a
+//! [`crate::task::simulate::Acquisition`], checked and simulated there.
 
-use crate::cli::args::{validate_output_path, ImageInput, MemoryArgs};
-use crate::cli::invalid;
-use crate::io::guard::refuse_overwriting_inputs;
-use crate::io::measurement::{measurement_outputs, Measurement, PIXEL_SPACING_RANGE_MM};
-use crate::task::ct_scan::{CtNoise, FanSpec};
+use crate::cli::args::{ImageInput, MemoryArgs};
+use crate::task::ct_scan::{Beam, CtNoise, FanSpec};
 use crate::task::mri_scan::{MaskPattern, MriScan};
-use crate::task::simulate::{
-    simulate_ct, simulate_mar, simulate_mri, square_image, CtViews, MarSpec, SimTarget,
-};
-pub use crate::task::simulate::{Beam, Material};
+use crate::task::simulate::{Acquisition, CtViews, MarSpec, Material, SimTarget};
 use anyhow::Result;
 use clap::{Args, Subcommand};
 use medsgm_operators::DetectorKind;
@@ -58,40 +53,15 @@ pub struct SimCommon {
 }
 
 impl SimCommon {
-    /// The simulation's input, output, seed and memory budget.
+    /// The simulation's input, output, seed, memory budget and pixel spacing.
     fn target(&self) -> SimTarget {
         SimTarget {
             input: self.image.input.clone(),
             out: self.out.clone(),
             seed: self.seed,
             budget: self.memory.budget(),
+            pixel_spacing: self.pixel_spacing,
         }
-    }
-
-    fn validate(&self) -> Result<()> {
-        if let Some(mm) = self.pixel_spacing {
-            let (lo, hi) = PIXEL_SPACING_RANGE_MM;
-            if !(mm.is_finite() && (lo..=hi).contains(&mm)) {
-                return Err(invalid(format!(
-                    "--pixel-spacing must be in [{lo}, {hi}] mm, got {mm}"
-                )));
-            }
-        }
-        if self.out.extension().is_none_or(|e| e != "npy") {
-            return Err(invalid(format!(
-                "measurement output {} must end in .npy",
-                self.out.display()
-            )));
-        }
-        // every file the measurement writes (data, sidecar, companions), before any is written
-        for out in measurement_outputs(&self.out) {
-            validate_output_path(&out, false)?;
-        }
-        refuse_overwriting_inputs(
-            &measurement_outputs(&self.out),
-            std::slice::from_ref(&self.image.input),
-        )
-        .map_err(invalid)
     }
 }
 
@@ -163,23 +133,8 @@ pub enum FanDetector {
 }
 
 impl FanArgs {
-    /// Checks that fan-only options come with `--geometry fan`.
-    pub fn validate(&self) -> Result<()> {
-        if self.beam == Beam::Parallel {
-            let fan_only = [
-                ("--source-distance", self.source_distance.is_some()),
-                ("--detector-distance", self.detector_distance.is_some()),
-                ("--det-offset", self.det_offset != 0.0),
-                ("--short-scan", self.short_scan),
-            ];
-            if let Some((flag, _)) = fan_only.iter().find(|(_, given)| *given) {
-                return Err(invalid(format!("{flag} needs --geometry fan")));
-            }
-        }
-        Ok(())
-    }
-
-    /// The fan-beam settings of these flags.
+    /// The fan-beam settings of these flags (checked against `--geometry` by
+    /// [`FanSpec::for_beam`]).
     pub fn spec(&self) -> FanSpec {
         FanSpec {
             source_distance: self.source_distance,
@@ -191,11 +146,6 @@ impl FanArgs {
             det_offset: self.det_offset,
             short_scan: self.short_scan,
         }
-    }
-
-    /// The fan-beam settings with `--geometry fan`, none for a parallel beam.
-    fn fan_spec(&self) -> Option<FanSpec> {
-        (self.beam == Beam::Fan).then(|| self.spec())
     }
 }
 
@@ -294,46 +244,6 @@ impl CtNoiseArgs {
     }
 }
 
-/// Sparse-view sinogram of `medsgm simulate ct` (see [`simulate_ct`]).
-fn run_ct(c: &CtSimArgs) -> Result<()> {
-    let t = c.common.target();
-    let image = square_image(
-        &t,
-        c.common.image.read_with_source()?,
-        c.common.pixel_spacing,
-    )?;
-    let fan = c.fan.fan_spec();
-    let meas = simulate_ct(
-        &t,
-        image,
-        &c.geometry.views(),
-        fan.as_ref(),
-        c.noise.noise(),
-    )?;
-    report(&t.out, &meas);
-    Ok(())
-}
-
-/// Metal-corrupted sinogram of `medsgm simulate mar` (see [`simulate_mar`]).
-fn run_mar(m: &MarSimArgs) -> Result<()> {
-    let t = m.common.target();
-    let hu = square_image(
-        &t,
-        m.common.image.read_with_source()?,
-        m.common.pixel_spacing,
-    )?
-    .image;
-    if m.geometry.full_views.is_some() {
-        return Err(invalid(
-            "--full-views does not apply to mar (all views are measured)",
-        ));
-    }
-    let fan = m.fan.fan_spec();
-    let meas = simulate_mar(&t, hu, &m.geometry.views(), fan.as_ref(), m.spec())?;
-    report(&t.out, &meas);
-    Ok(())
-}
-
 impl MriSimArgs {
     /// The acquisition of these flags.
     fn scan(&self) -> MriScan {
@@ -357,57 +267,32 @@ impl MarSimArgs {
     }
 }
 
-/// Undersampled k-space of `medsgm simulate mri` (see [`simulate_mri`]).
-fn run_mri(m: &MriSimArgs) -> Result<()> {
-    let t = m.common.target();
-    let meas = simulate_mri(
-        &t,
-        m.common.image.read_with_source()?,
-        m.common.pixel_spacing,
-        &m.scan(),
-    )?;
-    report(&t.out, &meas);
-    Ok(())
-}
-
-/// Prints what was written.
-fn report(out: &std::path::Path, m: &Measurement) {
-    println!(
-        "wrote {} ({} {} {:?}) and {}",
-        out.display(),
-        m.sidecar.kind,
-        m.sidecar.dtype,
-        m.sidecar.shape,
-        crate::io::measurement::sidecar_path(out).display()
-    );
-}
-
 /// Runs `medsgm simulate`.
 pub fn run(a: &SimulateArgs) -> Result<()> {
-    match &a.problem {
-        SimProblem::Ct(c) => {
-            c.common.validate()?;
-            c.geometry.views().validate(23)?;
-            c.fan.validate()?;
-            c.noise.noise().validate()?;
-            run_ct(c)
-        }
-        SimProblem::Mri(m) => {
-            m.common.validate()?;
-            m.scan().validate()?;
-            run_mri(m)
-        }
-        SimProblem::Mar(m) => {
-            m.common.validate()?;
-            m.fan.validate()?;
-            if m.common.pixel_spacing.is_some() {
-                return Err(invalid(
-                    "--pixel-spacing applies to ct (mar takes the field of view, --fov-mm)",
-                ));
-            }
-            m.geometry.views().validate(180)?;
-            m.spec().validate()?;
-            run_mar(m)
-        }
-    }
+    let (common, acquisition) = match &a.problem {
+        SimProblem::Ct(c) => (
+            &c.common,
+            Acquisition::Ct {
+                views: c.geometry.views(),
+                beam: c.fan.beam,
+                fan: c.fan.spec(),
+                noise: c.noise.noise(),
+            },
+        ),
+        SimProblem::Mri(m) => (&m.common, Acquisition::Mri(m.scan())),
+        SimProblem::Mar(m) => (
+            &m.common,
+            Acquisition::Mar {
+                views: m.geometry.views(),
+                beam: m.fan.beam,
+                fan: m.fan.spec(),
+                spec: m.spec(),
+            },
+        ),
+    };
+    let target = common.target();
+    acquisition.validate(&target)?;
+    let m = acquisition.simulate(&target, common.image.read_with_source()?)?;
+    println!("{}", target.report(&m));
+    Ok(())
 }

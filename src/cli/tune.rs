@@ -2,8 +2,8 @@
 //! `VALIDATION_SEED`, disjoint from the test set) by Gaussian-process Bayesian optimisation,
 //! resumable from its JSON log, and write the best point into a TOML task config.
 
+use crate::bench::recon::{ct_beam, full_views};
 use crate::cli::invalid;
-use crate::eval::cases::CtBeam;
 use crate::eval::tune::{fix_dims, Metric};
 use crate::eval::tune_run::{run_tune, TuneSpec};
 use crate::task::{Method, Problem};
@@ -111,12 +111,9 @@ pub fn run(a: &TuneArgs) -> Result<()> {
     if !(8..=1024).contains(&a.size) {
         return Err(invalid(format!("--size {} must be in 8..=1024", a.size)));
     }
-    let beam = a.beam.beam()?;
+    let beam = ct_beam(a.beam.beam, a.beam.dose)?;
     if a.task == Problem::Ct {
-        let full_views = match beam {
-            CtBeam::Parallel => crate::eval::cases::FULL_VIEWS,
-            CtBeam::Fan { .. } => crate::eval::cases::FAN_FULL_VIEWS,
-        };
+        let full_views = full_views(beam);
         if !(1..=full_views).contains(&a.views) {
             return Err(invalid(format!(
                 "--views {} must be in 1..={full_views}",

@@ -12,6 +12,7 @@ pub mod memory;
 pub mod nifti_io;
 pub mod npy;
 pub mod privacy;
+pub mod target;
 
 use self::dicom::{DerivedSeriesOptions, DicomVolume};
 use anyhow::{anyhow, bail, Context, Result};

@@ -8,8 +8,8 @@
 //! scale. Score-based methods with `--samples K > 1` also write the per-pixel posterior
 //! standard deviation to `<out>_std` (same format, [`std_path`]).
 //!
-//! Every function takes the run's settings as a [`ReconJob`], resolved once from the command
-//! line (flags, then the task config, then defaults) by the CLI. Files: [`ct`], [`mri`],
+//! Every function takes the run's settings as a [`ReconJob`], resolved once from what the run
+//! asks for (flags, then the task config, then defaults) by [`request`]. Files: [`ct`], [`mri`],
 //! [`mar`] (operators and classical methods per problem), [`fista`], [`score`] (intensity
 //! maps, the score sampler), [`memory`] (estimates), [`output`].
 
@@ -20,6 +20,7 @@ pub mod mar;
 pub mod memory;
 pub mod mri;
 pub mod output;
+pub mod request;
 pub mod score;
 
 pub use memory::{recon_bytes, ReconSize};

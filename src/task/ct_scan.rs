@@ -8,6 +8,7 @@ use crate::error::invalid;
 use crate::io::measurement::{Geometry, Mask, Measurement, MeasurementData, Noise, Sidecar};
 use crate::task::Problem;
 use anyhow::{bail, Result};
+use clap::ValueEnum;
 use medsgm_operators::radon::RadonGeometry;
 use medsgm_operators::{noise, CtProjector, DetectorKind, FanBeam, FanGeometry, LinearOperator};
 use ndarray::{Array, Array2, ArrayView, Dimension, Ix2};
@@ -16,6 +17,16 @@ use ndarray::{Array, Array2, ArrayView, Dimension, Ix2};
 pub const HU_SINOGRAM_UNITS: &str = "line integral of HU per pixel length";
 /// Units of a sinogram simulated from an image in other units.
 pub const IMAGE_SINOGRAM_UNITS: &str = "line integral of image intensity per pixel length";
+
+/// Beam geometry of a CT simulation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Beam {
+    /// Parallel beam, views over [0°, 180°).
+    Parallel,
+    /// Fan beam (a point source and a curved or flat detector), source angles over 360° or a
+    /// short scan.
+    Fan,
+}
 
 /// Sinogram noise of a simulated scan.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -137,6 +148,24 @@ pub struct FanSpec {
 }
 
 impl FanSpec {
+    /// The settings of a `beam`: these for a fan beam, none for a parallel beam, where a
+    /// fan-only setting given is an error (invalid input naming its flag).
+    pub fn for_beam(self, beam: Beam) -> Result<Option<FanSpec>> {
+        if beam == Beam::Fan {
+            return Ok(Some(self));
+        }
+        let fan_only = [
+            ("--source-distance", self.source_distance.is_some()),
+            ("--detector-distance", self.detector_distance.is_some()),
+            ("--det-offset", self.det_offset != 0.0),
+            ("--short-scan", self.short_scan),
+        ];
+        match fan_only.iter().find(|(_, given)| *given) {
+            Some((flag, _)) => Err(invalid(format!("{flag} needs --geometry fan"))),
+            None => Ok(None),
+        }
+    }
+
     /// The fan geometry of a `size`² image over all source angles of `view_count` views (a
     /// full scan over 360°, or a short scan over 180° + 2γ_m), with `n_det` bins of
     /// `det_spacing` (defaults: enough bins for the image, unit pitch), at the explicit source

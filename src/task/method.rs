@@ -138,6 +138,21 @@ impl std::fmt::Display for Method {
     }
 }
 
+impl From<InverseMethod> for Method {
+    /// The method of a pixel-space score solver (the inverse of [`Method::inverse_method`]).
+    fn from(m: InverseMethod) -> Method {
+        match m {
+            InverseMethod::PcProjection => Method::PcProjection,
+            InverseMethod::AldProjection => Method::AldProjection,
+            InverseMethod::ScoreSde => Method::ScoreSde,
+            InverseMethod::Langevin => Method::Langevin,
+            InverseMethod::Dds => Method::Dds,
+            InverseMethod::DiffPir => Method::DiffPir,
+            InverseMethod::Dps => Method::Dps,
+        }
+    }
+}
+
 impl std::str::FromStr for Method {
     type Err = String;
     fn from_str(s: &str) -> std::result::Result<Self, String> {
@@ -171,5 +186,9 @@ mod tests {
         assert!(!Method::Li.applies_to(Problem::Ct));
         assert!(Problem::ALL.iter().all(|&p| Method::Dds.applies_to(p)));
         assert!(Method::LatentDc.is_score() && Method::LatentDc.inverse_method().is_none());
+        for m in InverseMethod::ALL {
+            assert_eq!(Method::from(m).inverse_method(), Some(m));
+            assert_eq!(Method::from(m).name(), m.name());
+        }
     }
 }

@@ -6,12 +6,16 @@
 use crate::error::{invalid, InputContext};
 use crate::io::dicom::padding::AIR_HU;
 use crate::io::dicom::DicomVolume;
-use crate::io::measurement::{companion_name, MAX_KSPACE_SIDE};
+use crate::io::guard::refuse_overwriting_inputs;
+use crate::io::measurement::{
+    companion_name, measurement_outputs, sidecar_path, MAX_KSPACE_SIDE, PIXEL_SPACING_RANGE_MM,
+};
 use crate::io::measurement::{
     save_measurement, Geometry, Mask, Measurement, MeasurementData, Noise, Provenance, Sidecar,
 };
 use crate::io::memory::{bytes_of, Budget, F32};
-use crate::task::ct_scan::{CtNoise, CtScan, FanSpec};
+use crate::io::target::validate_output_path;
+use crate::task::ct_scan::{Beam, CtNoise, CtScan, FanSpec};
 use crate::task::mri_scan::MriScan;
 use crate::task::Problem;
 use anyhow::Result;
@@ -24,16 +28,6 @@ use medsgm_operators::phantom::anatomical::MetalMaterial;
 use medsgm_operators::radon::RadonGeometry;
 use ndarray::Array2;
 use std::path::PathBuf;
-
-/// Beam geometry of a CT simulation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Beam {
-    /// Parallel beam, views over [0°, 180°).
-    Parallel,
-    /// Fan beam (a point source and a curved or flat detector), source angles over 360° or a
-    /// short scan.
-    Fan,
-}
 
 /// Implant materials of the MAR simulation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -55,6 +49,151 @@ pub struct SimTarget {
     pub seed: u64,
     /// Memory budget (checked before the measurement is computed).
     pub budget: Budget,
+    /// CT, MRI: the image's in-plane pixel spacing in mm (default: a DICOM input's).
+    pub pixel_spacing: Option<f32>,
+}
+
+impl SimTarget {
+    /// Checks the pixel spacing's range and every file the measurement writes (data, sidecar,
+    /// companions) before any is written: an `.npy` name in an existing folder that is not the
+    /// input (invalid input).
+    pub fn validate(&self) -> Result<()> {
+        if let Some(mm) = self.pixel_spacing {
+            let (lo, hi) = PIXEL_SPACING_RANGE_MM;
+            if !(mm.is_finite() && (lo..=hi).contains(&mm)) {
+                return Err(invalid(format!(
+                    "--pixel-spacing must be in [{lo}, {hi}] mm, got {mm}"
+                )));
+            }
+        }
+        if self.out.extension().is_none_or(|e| e != "npy") {
+            return Err(invalid(format!(
+                "measurement output {} must end in .npy",
+                self.out.display()
+            )));
+        }
+        for out in measurement_outputs(&self.out) {
+            validate_output_path(&out, false)?;
+        }
+        refuse_overwriting_inputs(
+            &measurement_outputs(&self.out),
+            std::slice::from_ref(&self.input),
+        )
+        .map_err(invalid)
+    }
+
+    /// The line reporting the measurement `m` written to `out`.
+    pub fn report(&self, m: &Measurement) -> String {
+        format!(
+            "wrote {} ({} {} {:?}) and {}",
+            self.out.display(),
+            m.sidecar.kind,
+            m.sidecar.dtype,
+            m.sidecar.shape,
+            sidecar_path(&self.out).display()
+        )
+    }
+}
+
+/// What to simulate: the acquisition of each problem, as given (the fan-beam settings are
+/// checked against the beam by [`Acquisition::validate`]).
+#[derive(Debug, Clone)]
+pub enum Acquisition {
+    /// Sparse-view CT ([`simulate_ct`]).
+    Ct {
+        /// The measured views and detector.
+        views: CtViews,
+        /// Parallel or fan beam.
+        beam: Beam,
+        /// The fan-beam settings.
+        fan: FanSpec,
+        /// The sinogram noise.
+        noise: CtNoise,
+    },
+    /// Undersampled Cartesian MRI ([`simulate_mri`]).
+    Mri(MriScan),
+    /// Metal artefacts in a full sinogram ([`simulate_mar`]).
+    Mar {
+        /// The views (all measured) and detector.
+        views: CtViews,
+        /// Parallel or fan beam.
+        beam: Beam,
+        /// The fan-beam settings.
+        fan: FanSpec,
+        /// Dose, field of view and metal.
+        spec: MarSpec,
+    },
+}
+
+impl Acquisition {
+    /// Checks the target and the acquisition's settings before the image is read (invalid
+    /// input naming the flag).
+    pub fn validate(&self, t: &SimTarget) -> Result<()> {
+        t.validate()?;
+        match self {
+            Acquisition::Ct {
+                views,
+                beam,
+                fan,
+                noise,
+            } => {
+                views.validate(23)?;
+                fan.for_beam(*beam)?;
+                noise.validate()
+            }
+            Acquisition::Mri(scan) => scan.validate(),
+            Acquisition::Mar {
+                views,
+                beam,
+                fan,
+                spec,
+            } => {
+                fan.for_beam(*beam)?;
+                if t.pixel_spacing.is_some() {
+                    return Err(invalid(
+                        "--pixel-spacing applies to ct (mar takes the field of view, --fov-mm)",
+                    ));
+                }
+                views.validate(180)?;
+                spec.validate()
+            }
+        }
+    }
+
+    /// Simulates the measurement of `image` (with its DICOM source, if any) and writes it to
+    /// `t.out`.
+    pub fn simulate(
+        &self,
+        t: &SimTarget,
+        image: (Array2<f32>, Option<DicomVolume>),
+    ) -> Result<Measurement> {
+        match self {
+            Acquisition::Ct {
+                views,
+                beam,
+                fan,
+                noise,
+            } => {
+                let image = square_image(t, image)?;
+                simulate_ct(t, image, views, fan.for_beam(*beam)?.as_ref(), *noise)
+            }
+            Acquisition::Mri(scan) => simulate_mri(t, image, scan),
+            Acquisition::Mar {
+                views,
+                beam,
+                fan,
+                spec,
+            } => {
+                let hu = square_image(t, image)?.image;
+                if views.full_views.is_some() {
+                    return Err(invalid(
+                        "--full-views does not apply to mar (all views are measured)",
+                    ));
+                }
+                simulate_mar(t, hu, views, fan.for_beam(*beam)?.as_ref(), *spec)
+            }
+        }
+    }
 }
 
 /// The view set and detector of a CT simulation (lengths in pixels of the image).
@@ -165,14 +304,15 @@ pub struct CtImage {
 }
 
 /// The image, checked to be square (parallel-beam CT reconstructs N×N images), whether it is
-/// in HU (a DICOM CT slice) and its pixel spacing (`pixel_spacing`, else the DICOM header's).
-/// DICOM padding (Pixel Padding Value: outside the field of view) becomes air, μ = 0.
+/// in HU (a DICOM CT slice) and its pixel spacing (`t.pixel_spacing`, else the DICOM
+/// header's). DICOM padding (Pixel Padding Value: outside the field of view) becomes air, μ = 0.
 pub fn square_image(
     t: &SimTarget,
     (mut image, source): (Array2<f32>, Option<DicomVolume>),
-    pixel_spacing: Option<f32>,
 ) -> Result<CtImage> {
-    let spacing = pixel_spacing.or_else(|| source.as_ref().and_then(|s| s.in_plane_spacing_mm()));
+    let spacing = t
+        .pixel_spacing
+        .or_else(|| source.as_ref().and_then(|s| s.in_plane_spacing_mm()));
     let hu = source.as_ref().is_some_and(|s| s.is_hu());
     if let Some(p) = source.as_ref().filter(|_| hu).and_then(|s| s.padding()) {
         image.mapv_inplace(|v| if p.contains(v) { AIR_HU } else { v });
@@ -444,14 +584,15 @@ pub fn simulate_mar(
 }
 
 /// k-space y = P(Λ) F x (+ complex Gaussian noise), stored zero-filled on the full grid;
-/// `pixel_spacing` (else the DICOM header's) is recorded in the sidecar; written to `t.out`.
+/// `t.pixel_spacing` (else the DICOM header's) is recorded in the sidecar; written to `t.out`.
 pub fn simulate_mri(
     t: &SimTarget,
     (image, source): (Array2<f32>, Option<DicomVolume>),
-    pixel_spacing: Option<f32>,
     scan: &MriScan,
 ) -> Result<Measurement> {
-    let spacing = pixel_spacing.or_else(|| source.as_ref().and_then(|s| s.in_plane_spacing_mm()));
+    let spacing = t
+        .pixel_spacing
+        .or_else(|| source.as_ref().and_then(|s| s.in_plane_spacing_mm()));
     check_image_size(t, &image, MAX_KSPACE_SIDE)?;
     let (h, w) = image.dim();
     // complex k-space planes: full, noisy, masked, the FFT's buffers
