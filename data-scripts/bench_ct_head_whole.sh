@@ -5,7 +5,7 @@
 # calibration. Training it again: medsgm train --config configs/ct_head_whole.toml --out-dir DIR
 # (from models/ct_head; 1000 of its 1500 steps were shipped).
 #
-# Usage: data-scripts/bench_ct_head_whole.sh [out-dir]   (needs data-scripts/fetch_real_data.sh)
+# Usage: data-scripts/bench_ct_head_whole.sh [out-dir]   (needs data-scripts/fetch_real_data.sh --validation)
 # MEDSGM selects another binary; SKIP_TUNE=1 keeps the committed configs/tuned_ct_head_whole.toml.
 set -euo pipefail
 out=${1:-docs/bench}
@@ -34,6 +34,13 @@ fi
 "$medsgm" bench --out "$out/ct_head_whole_independent" recon --task ct --views 23 \
   --data data/real/independent/ct --methods fbp,fista-tv,dds --model "$model" --config "$tuned" \
   --n 6 --steps 50 --repeats 1
+# 3b. The validation set of other patients (fetch_real_data.sh --validation): the default
+#     head-CT prior is the better of the two on its head slices.
+for m in ct_head ct_head_whole; do
+  "$medsgm" bench --out "$out/ct_validation_other/$m" recon --task ct --views 23 \
+    --data data/real/validation/ct --methods fbp,fista-tv,dds --model "models/$m/model.safetensors" \
+    --config "configs/tuned_$m.toml" --n 7 --steps 50 --repeats 1
+done
 # 4. Out-of-distribution threshold from the validation slab, checked on the test slab, the
 #    independent slices and phantoms (copy the output over the model to ship the threshold).
 cal=$(mktemp --suffix=.safetensors)

