@@ -258,7 +258,7 @@ impl DemoRequest {
     /// with the tuned task config): tables, figures and per-image results in the output folder.
     fn real_demo(&self, task: Problem, print: &mut dyn FnMut(&str)) -> Result<()> {
         let (name, classical, views, accel) = match task {
-            Problem::Ct => ("ct_head", Method::Fbp, vec![self.spec.views], vec![]),
+            Problem::Ct => ("ct_head_whole", Method::Fbp, vec![self.spec.views], vec![]),
             Problem::Mri => ("mri_t1", Method::ZeroFilled, vec![], vec![4.0]),
             Problem::Mar => return Err(invalid("demo --task takes ct or mri")),
         };
