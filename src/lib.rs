@@ -5,7 +5,7 @@
 //! loaded model that samples with one ([`model`]), medical image and measurement I/O ([`io`]),
 //! the domain vocabulary ([`task`]), reconstruction of measurements, volumes and batches
 //! ([`reconstruct`]), unconditional sampling ([`mod@sample`]), the built-in demo problem ([`demo`]), figures ([`plot`]), benchmarks
-//! ([`mod@bench`]), exit-code classification of errors ([`error`]), progress bars
+//! ([`mod@bench`]), the prior's out-of-distribution calibration ([`calibrate`]), exit-code classification of errors ([`error`]), progress bars
 //! ([`progress`]) and the `medsgm` command-line interface ([`cli`]), which parses and checks
 //! arguments and prints over those modules. The physics lives in `medsgm-operators`, the
 //! samplers in `medsgm-recon`.
@@ -15,6 +15,7 @@
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
 
 pub mod bench;
+pub mod calibrate;
 pub mod checkpoint;
 pub mod cli;
 pub mod demo;

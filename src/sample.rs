@@ -8,10 +8,10 @@
 //! (float32 `[n, H, W]` in the model's normalised units; the normalisation that maps them back
 //! to HU or MRI intensities is recorded in `samples.json`), optionally `samples.nii.gz` (the
 //! same images as a volume `[H, W, n]`), and `samples.json` (sampler, NFE, seconds, model
-//! description).
+//! description). [`SampleRequest`] is one run as asked for: checked, sampled, written.
 
 use crate::checkpoint::read_format;
-use crate::error::InputContext;
+use crate::error::{invalid, InputContext};
 use crate::io::atomic::write_bytes_atomic;
 use crate::io::nifti_io::{write_nifti, NiftiMeta};
 use crate::io::npy::write_npy;
@@ -24,11 +24,15 @@ use anyhow::{Context, Result};
 use candle_core::Tensor;
 use clap::ValueEnum;
 use medsgm_recon::lsgm::LatentSchedule;
-use medsgm_recon::ode_sampler::{ode_sample, OdeConfig};
-use medsgm_recon::{NoHook, PcConfig, PcSampler, Samples, ScoreModel, Sde};
+use medsgm_recon::ode_sampler::{ode_sample, OdeConfig, OdeMethod};
+use medsgm_recon::ode_solver::Tolerances;
+use medsgm_recon::{
+    CorrectorKind, NoHook, PcConfig, PcSampler, PredictorKind, Samples, ScoreModel, Sde,
+};
 use ndarray::{Array2, Array3, Axis};
 use serde::Serialize;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 /// Sampler families.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
@@ -42,6 +46,272 @@ pub enum SamplerKind {
     /// probability-flow ODE (λ → 1), Euler–Maruyama with `--steps` (Huang et al. 2021, Eq. 27;
     /// `--lambda-ode`).
     SdeLambda,
+}
+
+/// Integrators of the probability-flow ODE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OdeSolverKind {
+    /// Adaptive Dormand–Prince RK45 with `--tol` (rtol = atol).
+    Rk45,
+    /// Fixed-step Heun (2 NFE per step).
+    Heun,
+    /// Fixed-step Euler.
+    Euler,
+}
+
+/// A sampler as asked for: its family and every setting as given (`None`: the default; a
+/// setting of another family is an error, not silently ignored).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SamplerRequest {
+    /// The family.
+    pub sampler: SamplerKind,
+    /// Time steps N (PC; fixed-step ODE solvers; default 500).
+    pub steps: Option<usize>,
+    /// PC predictor (default reverse diffusion).
+    pub predictor: Option<PredictorKind>,
+    /// PC corrector (default Langevin).
+    pub corrector: Option<CorrectorKind>,
+    /// PC corrector steps M (default 1).
+    pub corrector_steps: Option<usize>,
+    /// PC corrector signal-to-noise ratio r (default 0.16).
+    pub snr: Option<f64>,
+    /// ODE integrator (default RK45).
+    pub ode_solver: Option<OdeSolverKind>,
+    /// RK45 tolerance, rtol = atol (default 1e-5).
+    pub tol: Option<f64>,
+    /// λ of the λ-family SDE (default 0.5).
+    pub lambda_ode: Option<f64>,
+}
+
+impl SamplerRequest {
+    fn steps(&self) -> usize {
+        self.steps.unwrap_or(500)
+    }
+    fn snr(&self) -> f64 {
+        self.snr.unwrap_or(medsgm_recon::DEFAULT_SNR)
+    }
+    fn tol(&self) -> f64 {
+        self.tol.unwrap_or(1e-5)
+    }
+    fn ode_solver(&self) -> OdeSolverKind {
+        self.ode_solver.unwrap_or(OdeSolverKind::Rk45)
+    }
+
+    /// Checks the settings against the family they apply to and their ranges (invalid input
+    /// naming the flag).
+    pub fn validate(&self) -> Result<()> {
+        let rk45 = self.ode_solver() == OdeSolverKind::Rk45;
+        let (used, sampler) = match self.sampler {
+            SamplerKind::Pc => (
+                vec![
+                    ("--ode-solver", self.ode_solver.is_some()),
+                    ("--tol", self.tol.is_some()),
+                    ("--lambda-ode", self.lambda_ode.is_some()),
+                ],
+                "pc",
+            ),
+            SamplerKind::Ode => (
+                vec![
+                    ("--predictor", self.predictor.is_some()),
+                    ("--corrector", self.corrector.is_some()),
+                    ("--corrector-steps", self.corrector_steps.is_some()),
+                    ("--snr", self.snr.is_some()),
+                    ("--steps", self.steps.is_some() && rk45),
+                    ("--tol", self.tol.is_some() && !rk45),
+                    ("--lambda-ode", self.lambda_ode.is_some()),
+                ],
+                "ode",
+            ),
+            SamplerKind::SdeLambda => (
+                vec![
+                    ("--predictor", self.predictor.is_some()),
+                    ("--corrector", self.corrector.is_some()),
+                    ("--corrector-steps", self.corrector_steps.is_some()),
+                    ("--snr", self.snr.is_some()),
+                    ("--ode-solver", self.ode_solver.is_some()),
+                    ("--tol", self.tol.is_some()),
+                ],
+                "sde-lambda",
+            ),
+        };
+        if let Some((flag, _)) = used.iter().find(|f| f.1) {
+            let hint = match *flag {
+                "--steps" => " with the adaptive rk45 solver (use --ode-solver heun or euler)",
+                "--tol" if self.sampler == SamplerKind::Ode => {
+                    " with a fixed-step solver (it is rk45's tolerance)"
+                }
+                _ => "",
+            };
+            return Err(invalid(format!(
+                "{flag} does not apply to --sampler {sampler}{hint}"
+            )));
+        }
+        // the ODE solvers' fixed steps share the PC grid's range
+        let grid = PcConfig {
+            steps: self.steps(),
+            corrector_steps: self.corrector_steps.unwrap_or(1),
+            snr: self.snr(),
+            ..PcConfig::default()
+        };
+        if let Some(r) = grid.out_of_range() {
+            return Err(invalid(r.flag_message()));
+        }
+        if !(self.tol().is_finite() && self.tol() > 0.0) {
+            return Err(invalid("--tol must be positive"));
+        }
+        Ok(())
+    }
+
+    /// The configuration, seeded with `seed`: the PC sampler (or the λ-family predictor alone)
+    /// checked by [`PcSampler::new`], or the ODE.
+    pub fn config(&self, seed: u64) -> Result<SamplerConfig> {
+        let (predictor, corrector, corrector_steps) = match self.sampler {
+            SamplerKind::Ode => {
+                let method = match self.ode_solver() {
+                    OdeSolverKind::Rk45 => OdeMethod::Rk45 {
+                        tol: Tolerances {
+                            rtol: self.tol(),
+                            atol: self.tol(),
+                            ..Tolerances::default()
+                        },
+                    },
+                    OdeSolverKind::Heun => OdeMethod::Heun {
+                        steps: self.steps(),
+                    },
+                    OdeSolverKind::Euler => OdeMethod::Euler {
+                        steps: self.steps(),
+                    },
+                };
+                return Ok(SamplerConfig::Ode(OdeConfig {
+                    method,
+                    seed,
+                    t_min: None,
+                    denoise: true,
+                }));
+            }
+            SamplerKind::SdeLambda => (
+                PredictorKind::SdeLambda {
+                    lambda: self.lambda_ode.unwrap_or(0.5),
+                },
+                CorrectorKind::None,
+                0,
+            ),
+            SamplerKind::Pc => (
+                self.predictor.unwrap_or(PredictorKind::ReverseDiffusion),
+                self.corrector.unwrap_or(CorrectorKind::Langevin),
+                self.corrector_steps.unwrap_or(1),
+            ),
+        };
+        let c = PcConfig {
+            predictor,
+            corrector,
+            steps: self.steps(),
+            corrector_steps,
+            snr: self.snr(),
+            seed,
+            t_min: None,
+            t_start: None,
+            denoise: true,
+        };
+        PcSampler::new(c.clone()).map_err(invalid)?;
+        Ok(SamplerConfig::Pc(c))
+    }
+}
+
+/// A `medsgm sample` run as asked for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SampleRequest {
+    /// The checkpoint (score model or LSGM).
+    pub model: PathBuf,
+    /// Number of images.
+    pub n: usize,
+    /// Images sampled together in one batch.
+    pub batch: usize,
+    /// The sampler.
+    pub sampler: SamplerRequest,
+    /// Seed of batch 0 (batch b uses seed + b).
+    pub seed: u64,
+    /// Also write `samples.nii.gz`.
+    pub nifti: bool,
+    /// Output directory (created if missing).
+    pub out: PathBuf,
+}
+
+impl SampleRequest {
+    /// Checks the counts, the sampler and the output folder (invalid input).
+    pub fn validate(&self) -> Result<()> {
+        if !(1..=10_000).contains(&self.n) {
+            return Err(invalid("--n must be in 1..=10000"));
+        }
+        if self.batch == 0 {
+            return Err(invalid("--batch must be positive"));
+        }
+        self.sampler.validate()?;
+        if self.out.exists() && !self.out.is_dir() {
+            return Err(invalid(format!(
+                "--out {} exists and is not a directory",
+                self.out.display()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Draws the samples and writes them with `samples.json`; returns the report line.
+    pub fn run(&self) -> Result<String> {
+        self.validate()?;
+        let target = SampleTarget::load(&self.model)?;
+        if let SampleTarget::Pixel(model) = &target {
+            if model.channels() != 1 {
+                return Err(invalid(format!(
+                    "the model has {} channels; `medsgm sample` writes single-channel images",
+                    model.channels()
+                )));
+            }
+        }
+        // Resolve the sampler names before any output exists.
+        let config = self.sampler.config(self.seed)?;
+        eprintln!("sampling {} images with {}", self.n, target.describe());
+        let spec = SampleSpec {
+            n: self.n,
+            batch: self.batch,
+            seed: self.seed,
+            config,
+        };
+        let start = Instant::now();
+        let (images, nfe) = sample_images(&target, &spec)?;
+        let seconds = start.elapsed().as_secs_f64();
+        let size = images.first().map(|i| i.nrows()).unwrap_or(0);
+        let files = write_samples(&self.out, &images, self.nifti)?;
+        let summary = SampleSummary {
+            model: self.model.display().to_string(),
+            model_description: target.describe(),
+            normalization: target.normalization(),
+            sampler: self.sampler.sampler,
+            n: self.n,
+            seed: self.seed,
+            config: spec.config.to_json()?,
+            nfe_per_batch: nfe.clone(),
+            seconds,
+            files: files.clone(),
+        };
+        write_summary(&self.out, &summary)?;
+        Ok(format!(
+            "{} samples ({size}x{size}) with the {} sampler: NFE {} per batch, {:.2} s; wrote {} into {}",
+            self.n,
+            match self.sampler.sampler {
+                SamplerKind::Pc => "PC",
+                SamplerKind::Ode => "probability-flow ODE",
+                SamplerKind::SdeLambda => "λ-family SDE",
+            },
+            nfe.iter()
+                .map(|n| n.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            seconds,
+            files.join(", "),
+            self.out.display()
+        ))
+    }
 }
 
 /// A sampler's configuration (its seed is the first batch's; batch b uses seed + b).

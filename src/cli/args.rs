@@ -1,12 +1,11 @@
 //! Argument groups shared by several subcommands: reading an input image, writing an output
-//! image ([`ImageTarget`]), and the memory budget; progress bars are [`crate::progress`] (re-exported here).
+//! image ([`ImageTarget`]), and the memory budget.
 
 use crate::cli::{invalid, InputContext};
 use crate::io::image_io::{BitDepth, Window};
 use crate::io::memory::Budget;
 use crate::io::target::ImageTarget;
 use crate::io::{read_image, ImageReadOptions};
-pub use crate::progress::progress;
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 use ndarray::Array2;

@@ -1,21 +1,11 @@
 //! `medsgm encode` / `medsgm decode` / `medsgm bench`-style comparison for ScoreVAE encoders
-//! ([`crate::scorevae`]): slices to compact codes and back through the frozen prior.
+//! ([`crate::scorevae::run`]): slices to compact codes and back through the frozen prior.
 
-use crate::cli::args::progress;
-use crate::cli::{invalid, InputContext};
-use crate::io::atomic::write_bytes_atomic;
-use crate::io::guard::refuse_output_file;
-use crate::io::npy::write_npy;
-use crate::scorevae::codec::{decode, encode, DecodeOptions, ScoreVae};
-use crate::scorevae::eval::{lsgm_vae_reconstruction, scorevae_reconstruction, CodecScore};
-use crate::scorevae::files::{
-    codec_table, encode_inputs, panel, read_codes, stack, unstack, MAX_IMAGES,
-};
-use anyhow::{Context, Result};
+use crate::scorevae::codec::DecodeOptions;
+use crate::scorevae::run::{DecodeRequest, EncodeRequest, EncoderFiles};
+use anyhow::Result;
 use clap::Args;
-use medsgm_recon::pc_sampler::grid_out_of_range;
-use ndarray::Array2;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// The encoder argument shared by the subcommands.
 #[derive(Debug, Clone, Args)]
@@ -30,11 +20,11 @@ pub struct EncoderArgs {
 }
 
 impl EncoderArgs {
-    fn load(&self) -> Result<ScoreVae> {
-        let device = crate::model::device()?;
-        ScoreVae::load(&self.model, self.prior.as_deref(), &device)
-            .with_context(|| format!("encoder {}", self.model.display()))
-            .invalid_input()
+    fn files(&self) -> EncoderFiles {
+        EncoderFiles {
+            model: self.model.clone(),
+            prior: self.prior.clone(),
+        }
     }
 }
 
@@ -88,114 +78,30 @@ pub struct DecodeArgs {
 
 /// Runs `medsgm encode`.
 pub fn run_encode(a: &EncodeArgs) -> Result<()> {
-    if a.input.is_none() == (a.phantoms == 0) {
-        return Err(invalid("give exactly one of --input and --phantoms"));
-    }
-    if a.phantoms > MAX_IMAGES {
-        return Err(invalid(format!("--phantoms must be at most {MAX_IMAGES}")));
-    }
-    let images_out = a.out.with_extension("images.npy");
-    let mut inputs: Vec<&Path> = vec![&a.encoder.model];
-    if let Some(i) = &a.input {
-        inputs.push(i);
-    }
-    refuse_output_file(&a.out, &inputs).map_err(invalid)?;
-    refuse_output_file(&images_out, &inputs).map_err(invalid)?;
-    let vae = a.encoder.load()?;
-    let images = encode_inputs(&vae, a.input.as_deref(), a.phantoms)?;
-    if images.len() > MAX_IMAGES {
-        return Err(invalid(format!("more than {MAX_IMAGES} images")));
-    }
-    let codes = encode(&vae, &images).invalid_input()?;
-    let k = vae.latent();
-    let flat = Array2::from_shape_vec((codes.len(), k), codes.concat())?;
-    write_npy(&a.out, &flat.view().into_dyn())?;
-    write_npy(&images_out, &stack(&images)?.view().into_dyn())?;
-    println!(
-        "{} codes of {k} numbers ({} pixels each) → {}; images → {}",
-        codes.len(),
-        vae.image_size() * vae.image_size(),
-        a.out.display(),
-        images_out.display()
-    );
+    let request = EncodeRequest {
+        encoder: a.encoder.files(),
+        input: a.input.clone(),
+        phantoms: a.phantoms,
+        out: a.out.clone(),
+    };
+    println!("{}", request.run()?);
     Ok(())
 }
 
 /// Runs `medsgm decode`.
 pub fn run_decode(a: &DecodeArgs) -> Result<()> {
-    if let Some(r) = grid_out_of_range(a.steps, a.snr) {
-        return Err(invalid(r.flag_message()));
-    }
-    let mut inputs: Vec<&Path> = vec![&a.encoder.model, &a.codes];
-    if let Some(r) = &a.reference {
-        inputs.push(r);
-    }
-    refuse_output_file(&a.out, &inputs).map_err(invalid)?;
-    let vae = a.encoder.load()?;
-    let codes = read_codes(&a.codes)?;
-    let options = DecodeOptions {
-        steps: a.steps,
-        snr: a.snr,
-        seed: a.seed,
+    let request = DecodeRequest {
+        encoder: a.encoder.files(),
+        codes: a.codes.clone(),
+        options: DecodeOptions {
+            steps: a.steps,
+            snr: a.snr,
+            seed: a.seed,
+        },
+        reference: a.reference.clone(),
+        compare_lsgm: a.compare_lsgm.clone(),
+        out: a.out.clone(),
     };
-    let bar = progress(a.steps as u64, "decode steps");
-    let mut scores: Vec<CodecScore> = Vec::new();
-    let decoded = match &a.reference {
-        Some(r) => {
-            let truth = unstack(r)
-                .with_context(|| format!("reference {}", r.display()))
-                .invalid_input()?;
-            if truth.len() != codes.len() {
-                return Err(invalid(format!(
-                    "{} holds {} images for {} codes",
-                    r.display(),
-                    truth.len(),
-                    codes.len()
-                )));
-            }
-            let (s, recon) =
-                scorevae_reconstruction(&vae, &truth, &options, &mut |_, _| bar.inc(1))
-                    .invalid_input()?;
-            let mut panels = vec![panel("reference", String::new(), &truth[0])];
-            panels.push(panel(
-                "ScoreVAE",
-                format!("PSNR {:.2} dB  SSIM {:.3}", s.psnr[0], s.ssim[0]),
-                &recon[0],
-            ));
-            scores.push(s);
-            if let Some(l) = &a.compare_lsgm {
-                let (s, lsgm) = lsgm_vae_reconstruction(l, &truth, &vae.prior.device)
-                    .with_context(|| format!("LSGM {}", l.display()))
-                    .invalid_input()?;
-                panels.push(panel(
-                    "LSGM VAE",
-                    format!("PSNR {:.2} dB  SSIM {:.3}", s.psnr[0], s.ssim[0]),
-                    &lsgm[0],
-                ));
-                scores.push(s);
-            }
-            crate::plot::comparison_figure(&a.out.with_extension("compare.png"), &panels, 256)?;
-            recon
-        }
-        None => decode(&vae, &codes, &options, &mut |_, _| bar.inc(1)).invalid_input()?,
-    };
-    bar.finish_and_clear();
-    write_npy(&a.out, &stack(&decoded)?.view().into_dyn())?;
-    let png = a.out.with_extension("png");
-    crate::train::plot::write_image_grid(&png, &decoded, decoded.len().min(8))?;
-    if !scores.is_empty() {
-        print!("{}", codec_table(&scores));
-        let json = a.out.with_extension("json");
-        write_bytes_atomic(
-            &json,
-            (serde_json::to_string_pretty(&scores)? + "\n").as_bytes(),
-        )?;
-    }
-    println!(
-        "decoded {} images → {} (grid {})",
-        decoded.len(),
-        a.out.display(),
-        png.display()
-    );
+    print!("{}", request.run()?);
     Ok(())
 }

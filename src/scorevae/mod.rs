@@ -7,13 +7,15 @@
 //! - [`config`]: the TOML training configuration (`[encoder]` table, β, the prior);
 //! - [`trainer`]: training against the frozen prior, checkpoints and resumption;
 //! - [`codec`]: encoding images and decoding codes; [`eval`]: reconstruction quality beside
-//!   the LSGM's VAE; [`files`]: the images, stacks, codes and table of `encode`/`decode`.
+//!   the LSGM's VAE; [`files`]: the images, stacks, codes and table of `encode`/`decode`;
+//!   [`run`]: the `encode` and `decode` runs.
 
 pub mod codec;
 pub mod config;
 pub mod encoder;
 pub mod eval;
 pub mod files;
+pub mod run;
 pub mod trainer;
 
 pub use codec::{decode, encode, ScoreVae};

@@ -1,6 +1,7 @@
 //! Continuous-time denoising score matching (method digest §2): data sources, Adam + EMA,
 //! the training loop with resumable state, loss curve and sample grids; a learned noise
-//! schedule (VDM) trained with the network; the run's output folder ([`run_folder`]).
+//! schedule (VDM) trained with the network; the run's output folder ([`run_folder`]); one run
+//! as asked for ([`request`]).
 
 pub mod config;
 pub mod data;
@@ -11,6 +12,7 @@ pub mod optim;
 pub mod patches;
 pub mod plot;
 pub mod progress;
+pub mod request;
 pub mod run_folder;
 pub mod trainer;
 pub mod volume;
