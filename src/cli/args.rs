@@ -2,14 +2,15 @@
 //! image ([`ImageTarget`]), and the memory budget.
 
 use crate::cli::{invalid, InputContext};
+use crate::io::dicom::DicomVolume;
 use crate::io::image_io::{BitDepth, Window};
 use crate::io::memory::Budget;
 use crate::io::target::ImageTarget;
-use crate::io::{read_image, ImageReadOptions};
+use crate::io::{read_image_with_dicom_source, ImageReadOptions};
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 use ndarray::Array2;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Parses a `AXIS,INDEX` slice selector.
 pub fn parse_slice(s: &str) -> std::result::Result<(usize, usize), String> {
@@ -55,28 +56,14 @@ impl ImageInput {
         }
     }
 
-    /// Reads the image; failures are invalid input (exit code 2).
-    pub fn read(&self) -> Result<Array2<f32>> {
-        read_image_at(&self.input, self.window()?, self.slice)
-    }
-
     /// The image and, for a slice of a DICOM file or series, its one-slice source volume.
-    pub fn read_with_source(&self) -> Result<(Array2<f32>, Option<crate::io::dicom::DicomVolume>)> {
+    pub fn read_with_source(&self) -> Result<(Array2<f32>, Option<DicomVolume>)> {
         let opts = ImageReadOptions {
             window: self.window()?,
             slice: self.slice,
         };
-        crate::io::read_image_with_dicom_source(&self.input, &opts).invalid_input()
+        read_image_with_dicom_source(&self.input, &opts).invalid_input()
     }
-}
-
-/// Reads one image as invalid-input-tagged result.
-pub fn read_image_at(
-    path: &Path,
-    window: Window,
-    slice: Option<(usize, usize)>,
-) -> Result<Array2<f32>> {
-    read_image(path, &ImageReadOptions { window, slice }).invalid_input()
 }
 
 /// PNG bit depth.
