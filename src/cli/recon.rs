@@ -1,7 +1,7 @@
 //! `medsgm recon {ct,mri,mar}`: the command line of reconstructing an image from a
 //! measurement file (or a batch, [`recon_batch`](super::recon_batch)), checked, resolved and
-//! run by [`crate::reconstruct::request`] (which [`crate::reconstruct`] describes the outputs'
-//! units for), and the report of what was written: the image to `--out`, and with
+//! run by [`crate::reconstruct::request`] (the outputs' units are described in
+//! [`crate::reconstruct`]), and the report of what was written: the image to `--out`, and with
 //! `--samples K > 1` the per-pixel posterior standard deviation to `<out>_std` (same format).
 
 use crate::cli::args::{Depth, MemoryArgs};
