@@ -109,9 +109,20 @@ pub fn config_slices(
     split: EvalSplit,
 ) -> Result<Vec<(String, Array2<f32>)>> {
     let cfg = TrainConfig::from_toml_file(config)?;
+    if let DataConfig::NiftiVolumes(set) = &cfg.data {
+        // Every volume's slab at the set's spacing (no training-slice fallback: each volume
+        // of a set names its validation slab).
+        let vs = match split {
+            EvalSplit::Test => Split::HeldOut,
+            EvalSplit::Validation => Split::Validation,
+        };
+        let slices = crate::train::volume::set_slices(set, vs)
+            .with_context(|| format!("slices of {}", config.display()))?;
+        return Ok(evenly_spaced(slices, n));
+    }
     let DataConfig::NiftiSlices(slicing) = &cfg.data else {
         bail!(
-            "{}: the data source is not nifti-slices (no held-out block)",
+            "{}: the data source is not nifti-slices or nifti-volumes (no held-out block)",
             config.display()
         )
     };
@@ -136,14 +147,22 @@ pub fn config_slices(
         slices.truncate(n);
         slices.sort_by_key(|s| s.0);
     }
-    // Fewer than the slab: evenly spaced slices across it (the whole slab's anatomy).
+    let named = slices
+        .into_iter()
+        .map(|(k, s)| (format!("slice{k}"), s))
+        .collect();
+    Ok(evenly_spaced(named, n))
+}
+
+/// At most `n` of `slices`, evenly spaced across them (the whole slab's anatomy), in order.
+fn evenly_spaced<T>(slices: Vec<T>, n: usize) -> Vec<T> {
     let len = slices.len();
-    Ok(slices
+    slices
         .into_iter()
         .enumerate()
         .filter(|(i, _)| n >= len || (0..n).any(|j| j * len / n == *i))
-        .map(|(_, (k, s))| (format!("slice{k}"), s))
-        .collect())
+        .map(|(_, s)| s)
+        .collect()
 }
 
 /// Up to `n` MRI slices in [0, 1] from `path`: a 3-D NPY volume `[slices, H, W]` (slices

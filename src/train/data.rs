@@ -41,6 +41,9 @@ pub enum DataConfig {
     NiftiSlices(super::volume::VolumeSlicing),
     /// Slices of every DICOM series under a folder (see [`super::dicom_slices`]).
     DicomSeries(super::dicom_slices::DicomSlicing),
+    /// Patches from the slices of several NIfTI volumes at one pixel spacing (see
+    /// [`super::volume::VolumeSet`]).
+    NiftiVolumes(super::volume::VolumeSet),
 }
 
 fn default_ellipses() -> usize {
@@ -89,6 +92,7 @@ impl DataConfig {
                 hu_lo.is_finite() && hu_hi.is_finite() && hu_hi > hu_lo,
                 "data: hu_hi ({hu_hi}) must exceed hu_lo ({hu_lo}), both finite"
             ),
+            DataConfig::NiftiVolumes(set) => set.validate()?,
             _ => {}
         }
         Ok(())
@@ -108,6 +112,12 @@ impl DataConfig {
                 None if v.patches.is_some() => Normalization::MriPercentile { p: v.percentile },
                 None => Normalization::Identity,
             },
+            // One scale for all volumes (checked by `VolumeSet::validate`): the first's.
+            DataConfig::NiftiVolumes(set) => {
+                set.volumes.first().map_or(Normalization::Identity, |v| {
+                    DataConfig::NiftiSlices(v.clone()).normalization()
+                })
+            }
             _ => Normalization::Identity,
         }
     }
@@ -274,6 +284,7 @@ pub fn build_source(
             Ok(Box::new(SlicePool::folder(path, size, *flip, seed)?))
         }
         DataConfig::NiftiSlices(cfg) => super::volume::volume_source(cfg, size, seed),
+        DataConfig::NiftiVolumes(set) => super::volume::volume_set_source(set, size, seed),
         DataConfig::DicomSeries(cfg) => Ok(Box::new(super::dicom_slices::dicom_source(
             cfg, size, seed,
         )?)),

@@ -6,6 +6,7 @@
 //! - NIfTI volume: the decoder's raw and converted copies and the f32 volume
 //!   (8 + 3 × 4 bytes per voxel of the header's dimensions), then the pool of training slices
 //!   (every slice along the axis at the model size, or at the native size for patch priors);
+//! - NIfTI volume set: each volume as above, twice (its slices resampled to the common spacing);
 //! - DICOM series: the largest series read at once (per-file frames, their concatenation and
 //!   the raw pixel data, 2 × 4 + 2 bytes per declared pixel, and a percentile copy) and the
 //!   pool of all declared frames at the model size;
@@ -26,6 +27,7 @@ impl DataConfig {
             DataConfig::Folder { path, .. } => Some(path),
             DataConfig::NiftiSlices(v) => Some(&v.path),
             DataConfig::DicomSeries(d) => Some(&d.path),
+            DataConfig::NiftiVolumes(set) => set.volumes.first().map(|v| v.path.as_path()),
             DataConfig::PhantomEllipses { .. } | DataConfig::PhantomAnatomical { .. } => None,
         }
     }
@@ -48,6 +50,11 @@ impl DataConfig {
                 };
                 Ok(bytes_of(&[(voxels, 8 + 3 * F32), (pool, F32)]))
             }
+            // Each volume as a patch source (its resampled slices are at most its voxels again).
+            DataConfig::NiftiVolumes(set) => set.volumes.iter().try_fold(0u64, |sum, v| {
+                let one = DataConfig::NiftiSlices(v.clone()).memory_bytes(size)?;
+                Ok(sum.saturating_add(one.saturating_mul(2)))
+            }),
             DataConfig::DicomSeries(d) => {
                 let series = crate::io::dicom::scan_series(&d.path)
                     .with_context(|| format!("dicom-series: scanning {}", d.path.display()))?;

@@ -64,6 +64,61 @@ fn default_min_fill() -> f32 {
     0.05
 }
 
+/// Most volumes of one [`VolumeSet`].
+pub const MAX_VOLUMES: usize = 64;
+
+/// Several volumes — several patients — as the training data of one patch prior (`[data] kind
+/// = "nifti-volumes"` with `[[data.volumes]]` tables): every volume is sliced by its own
+/// [`VolumeSlicing`] (slabs, guard band, intensity scaling), its slices are area-resampled to
+/// one pixel spacing, and random patches are drawn from the pooled slices (each slice equally
+/// likely). The held-out and validation slabs of every volume stay out of training and are
+/// what evaluation reads ([`set_slices`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VolumeSet {
+    /// The pixel spacing (mm) every volume's slices are resampled to; recorded in the
+    /// checkpoint as the prior's spacing.
+    pub spacing_mm: f32,
+    /// The volumes. Each needs `patches`, and all share `patches`, `flip` and `hu_window`
+    /// (one intensity scale, one augmentation).
+    pub volumes: Vec<VolumeSlicing>,
+}
+
+impl VolumeSet {
+    /// Checks what needs no file: 1..=[`MAX_VOLUMES`] volumes, a spacing in (0, 20] mm, and
+    /// every volume a patch source with the first one's augmentation, flips and HU window.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            (1..=MAX_VOLUMES).contains(&self.volumes.len()),
+            "nifti-volumes: {} volumes, expected 1..={MAX_VOLUMES}",
+            self.volumes.len()
+        );
+        anyhow::ensure!(
+            self.spacing_mm.is_finite() && self.spacing_mm > 0.0 && self.spacing_mm <= 20.0,
+            "nifti-volumes: spacing_mm {} must be in (0, 20]",
+            self.spacing_mm
+        );
+        let first = &self.volumes[0];
+        for v in &self.volumes {
+            let Some(aug) = &v.patches else {
+                bail!(
+                    "nifti-volumes: {} has no [patches] table (volume sets train patch priors)",
+                    v.path.display()
+                )
+            };
+            aug.validate()?;
+            anyhow::ensure!(
+                v.patches == first.patches && v.flip == first.flip && v.hu_window == first.hu_window,
+                "nifti-volumes: {} differs from {} in patches, flip or hu_window (one augmentation \
+                 and one intensity scale for all volumes)",
+                v.path.display(),
+                first.path.display()
+            );
+        }
+        Ok(())
+    }
+}
+
 /// Which slices to return from [`volume_slices`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Split {
@@ -269,6 +324,66 @@ pub fn volume_source(
             )?))
         }
     }
+}
+
+/// The `split` slices of every volume of `set` at its common spacing, named
+/// "⟨file⟩ slice⟨k⟩" (in volume order, then slice order); a volume whose header gives no pixel
+/// spacing is refused.
+pub fn set_slices(set: &VolumeSet, split: Split) -> anyhow::Result<Vec<(String, Array2<f32>)>> {
+    use medsgm_operators::resample::{resample_area, side_at_spacing};
+    set.validate()?;
+    let mut out = Vec::new();
+    for v in &set.volumes {
+        let (slices, spacing) = read_slices(v, None, split)?;
+        let Some(from) = spacing else {
+            bail!("{}: the header gives no pixel spacing", v.path.display())
+        };
+        let name = file_name(&v.path);
+        for (k, img) in slices {
+            let (h, w) = img.dim();
+            let shape = (
+                side_at_spacing(h, from, set.spacing_mm),
+                side_at_spacing(w, from, set.spacing_mm),
+            );
+            out.push((format!("{name} slice{k}"), resample_area(&img, shape)));
+        }
+    }
+    Ok(out)
+}
+
+/// The training slices of every volume of `set` as one source of random `size²` patches at
+/// the set's spacing ([`PatchPool`]).
+pub fn volume_set_source(
+    set: &VolumeSet,
+    size: usize,
+    seed: u64,
+) -> anyhow::Result<Box<dyn DataSource>> {
+    let slices = set_slices(set, Split::Train)?;
+    let first = &set.volumes[0];
+    let aug = first.patches.clone().context("nifti-volumes: patches")?;
+    let names: Vec<String> = set.volumes.iter().map(|v| file_name(&v.path)).collect();
+    let description = format!(
+        "{} volumes ({}; {} training slices, each volume's test and validation slabs held out) \
+         at {:.3} mm/pixel, random {size}² patches, flip {}, rotate ±{}°, scale ±{}, intensity ±{}",
+        set.volumes.len(),
+        names.join(", "),
+        slices.len(),
+        set.spacing_mm,
+        first.flip,
+        aug.rotate_deg,
+        aug.scale,
+        aug.intensity
+    );
+    let slices = slices.into_iter().map(|(_, s)| s).collect();
+    Ok(Box::new(PatchPool::new(
+        slices,
+        size,
+        first.flip,
+        aug,
+        seed,
+        Some(set.spacing_mm),
+        description,
+    )?))
 }
 
 fn file_name(p: &Path) -> String {
