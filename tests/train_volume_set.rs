@@ -167,3 +167,25 @@ fn inconsistent_sets_are_refused_when_the_configuration_is_read() {
         assert!(msg.contains(want), "{want}: {msg}");
     }
 }
+
+#[test]
+fn the_head_and_chest_config_parses_as_three_patients_at_the_head_priors_spacing() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let config = TrainConfig::from_toml_file(&root.join("configs/ct_head_chest.toml")).unwrap();
+    let head = TrainConfig::from_toml_file(&root.join("configs/ct_head.toml")).unwrap();
+    let set = match config.data {
+        DataConfig::NiftiVolumes(set) => set,
+        other => panic!("not a volume set: {other:?}"),
+    };
+    assert_eq!(set.volumes.len(), 3);
+    assert_eq!(set.spacing_mm, 0.957);
+    // The head volume keeps ct_head's slabs, so the head test slab stays unseen.
+    let DataConfig::NiftiSlices(h) = head.data else {
+        panic!("ct_head is nifti-slices")
+    };
+    assert_eq!(
+        (set.volumes[0].holdout, set.volumes[0].validation),
+        (h.holdout, h.validation)
+    );
+    assert!(set.volumes.iter().all(|v| v.validation.is_some()));
+}
