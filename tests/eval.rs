@@ -10,6 +10,7 @@ use medsgm::eval::testset::{mri_slices, phantoms, EvalSplit, TEST_SEED};
 use medsgm::task::{Method, Problem};
 
 use medsgm_operators::{CtProjector, Fft2, RealInput, Subsampled, Transform};
+use medsgm_recon::InverseMethod;
 use ndarray::{Array1, Ix2};
 use num_complex::Complex32;
 use std::sync::Mutex;
@@ -194,7 +195,7 @@ fn score_methods_get_one_batch_per_case_and_their_nfe_is_recorded() {
     };
     let runs = [
         MethodRun {
-            method: Method::PcProjection,
+            method: Method::Score(InverseMethod::PcProjection),
             params: MethodParams::defaults(Problem::Mri),
         },
         MethodRun {
@@ -469,7 +470,7 @@ fn tuning_objective_scores_divergence_as_a_failure() {
     let images = phantoms(32, TEST_SEED, 2, false).unwrap();
     let cases = vec![Case::mri(&images, vec![0, 1], 2.0).unwrap()];
     let run = |snr: f64, lambda: f64| MethodRun {
-        method: Method::PcProjection,
+        method: Method::Score(InverseMethod::PcProjection),
         params: MethodParams {
             snr,
             lambda,

@@ -279,7 +279,11 @@ impl DemoRequest {
             beam: Beam::Parallel,
             dose: None,
             accel,
-            methods: vec![classical, Method::FistaTv, Method::Dds],
+            methods: vec![
+                classical,
+                Method::FistaTv,
+                Method::Score(InverseMethod::Dds),
+            ],
             model: Some(model),
             latent_model: None,
             latent_steps: None,

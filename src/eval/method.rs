@@ -4,6 +4,7 @@
 
 use crate::task::{Method, Problem};
 use anyhow::{anyhow, Context, Result};
+use medsgm_recon::InverseMethod;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -121,7 +122,8 @@ impl MethodParams {
             return out("latent_step_size", "[0, ∞)", self.latent_step_size);
         }
         // the ranges do not depend on the score method
-        let sampler = crate::eval::score::inverse_config(Method::PcProjection, self)?;
+        let sampler =
+            crate::eval::score::inverse_config(Method::Score(InverseMethod::PcProjection), self)?;
         match sampler.out_of_range() {
             None => Ok(()),
             Some(r) => out(r.field, r.range, r.value),
@@ -215,19 +217,22 @@ impl TaskConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use medsgm_recon::InverseMethod::{Dds, DiffPir, Dps, PcProjection};
 
     #[test]
     fn overlay_overrides_fields() {
         let mut cfg = TaskConfig::default();
         let mut t = toml::Table::new();
         t.insert("snr".into(), toml::Value::Float(0.3));
-        cfg.set(Method::PcProjection, t, toml::Table::new());
+        cfg.set(Method::Score(PcProjection), t, toml::Table::new());
         let text = cfg.to_toml().unwrap();
         let back = TaskConfig {
             doc: text.parse().unwrap(),
             path: None,
         };
-        let p = back.params(Problem::Ct, Method::PcProjection).unwrap();
+        let p = back
+            .params(Problem::Ct, Method::Score(PcProjection))
+            .unwrap();
         assert_eq!(p.snr, 0.3);
         assert_eq!(p.lambda, 1.0);
         let mut bad = toml::Table::new();
@@ -241,12 +246,20 @@ mod tests {
             MethodParams::defaults(problem).validate().unwrap();
         }
         for (method, key, value) in [
-            (Method::Dds, "t_start", toml::Value::Float(-1.0)),
-            (Method::Dds, "t_start", toml::Value::Float(1.5)),
-            (Method::Dps, "zeta", toml::Value::Float(f64::NAN)),
-            (Method::DiffPir, "eta", toml::Value::Float(2.0)),
-            (Method::PcProjection, "steps", toml::Value::Integer(0)),
-            (Method::PcProjection, "samples", toml::Value::Integer(5000)),
+            (Method::Score(Dds), "t_start", toml::Value::Float(-1.0)),
+            (Method::Score(Dds), "t_start", toml::Value::Float(1.5)),
+            (Method::Score(Dps), "zeta", toml::Value::Float(f64::NAN)),
+            (Method::Score(DiffPir), "eta", toml::Value::Float(2.0)),
+            (
+                Method::Score(PcProjection),
+                "steps",
+                toml::Value::Integer(0),
+            ),
+            (
+                Method::Score(PcProjection),
+                "samples",
+                toml::Value::Integer(5000),
+            ),
             (Method::FistaTv, "tv_weight", toml::Value::Float(-0.1)),
             (Method::FistaTv, "fista_iterations", toml::Value::Integer(0)),
             (

@@ -7,7 +7,7 @@ use crate::model::LoadedModel;
 use crate::task::Method;
 use anyhow::{bail, Result};
 use medsgm_operators::{Fft2, RealInput, Subsampled, Transform};
-use medsgm_recon::inverse::{solve, InverseConfig, InverseMethod};
+use medsgm_recon::inverse::{solve, InverseConfig};
 use medsgm_recon::ReconError;
 use ndarray::Array1;
 use num_complex::Complex32;
@@ -21,18 +21,11 @@ pub struct Diverged(pub String);
 
 /// The solver configuration of a score method with `params`.
 pub fn inverse_config(method: Method, params: &MethodParams) -> Result<InverseConfig> {
-    let method = match method {
-        Method::PcProjection => InverseMethod::PcProjection,
-        Method::AldProjection => InverseMethod::AldProjection,
-        Method::ScoreSde => InverseMethod::ScoreSde,
-        Method::Langevin => InverseMethod::Langevin,
-        Method::Dds => InverseMethod::Dds,
-        Method::DiffPir => InverseMethod::DiffPir,
-        Method::Dps => InverseMethod::Dps,
-        m => bail!("{m} is not a score-based method"),
+    let Method::Score(inverse) = method else {
+        bail!("{method} is not a score-based method");
     };
     Ok(InverseConfig {
-        method,
+        method: inverse,
         steps: params.steps,
         corrector_steps: params.corrector_steps,
         snr: params.snr,

@@ -21,6 +21,7 @@ use crate::eval::testset::TestImage;
 use crate::io::atomic::write_bytes_atomic;
 use crate::task::{Method, Problem};
 use anyhow::{bail, Context, Result};
+use medsgm_recon::InverseMethod;
 use serde_json::json;
 use std::path::Path;
 
@@ -49,23 +50,23 @@ pub fn search_space(method: Method) -> Result<Vec<Dim>> {
     Ok(match method {
         // up to 10²: low-dose (noisy) data want far more smoothing than noise-free ones
         Method::FistaTv => vec![Dim::log("tv_weight", 1e-6, 100.0)],
-        Method::PcProjection | Method::AldProjection => {
+        Method::Score(InverseMethod::PcProjection | InverseMethod::AldProjection) => {
             vec![snr, Dim::log("lambda", 0.01, 1.0), t_start]
         }
-        Method::ScoreSde | Method::Langevin => {
+        Method::Score(InverseMethod::ScoreSde | InverseMethod::Langevin) => {
             vec![snr, Dim::log("rho", 0.01, 100.0), t_start]
         }
-        Method::Dds | Method::LatentDds => vec![
+        Method::Score(InverseMethod::Dds) | Method::LatentDds => vec![
             Dim::linear("eta", 0.0, 1.0),
             Dim::log("gamma", 1.0, 1e5),
             t_start,
         ],
-        Method::DiffPir | Method::LatentDiffPir => vec![
+        Method::Score(InverseMethod::DiffPir) | Method::LatentDiffPir => vec![
             Dim::linear("eta", 0.0, 1.0),
             Dim::log("gamma", 1e-2, 1e8),
             t_start,
         ],
-        Method::Dps => vec![Dim::log("zeta", 1e-3, 10.0), t_start],
+        Method::Score(InverseMethod::Dps) => vec![Dim::log("zeta", 1e-3, 10.0), t_start],
         Method::LatentDc => vec![Dim::log("latent_step_size", 0.05, 20.0)],
         m => bail!("{m} has no parameters to tune"),
     })
@@ -223,13 +224,12 @@ pub fn write_config(
 mod tests {
     use super::*;
 
+    const PC_PROJECTION: Method = Method::Score(InverseMethod::PcProjection);
+
     #[test]
     fn fixing_a_dimension_removes_it_from_the_search_and_keeps_it_in_the_config() {
-        let (dims, fixed) = fix_dims(
-            Method::PcProjection,
-            &["lambda = 1".into(), "t_start=0.5".into()],
-        )
-        .unwrap();
+        let (dims, fixed) =
+            fix_dims(PC_PROJECTION, &["lambda = 1".into(), "t_start=0.5".into()]).unwrap();
         assert_eq!(dims.len(), 1);
         assert_eq!(dims[0].name, "snr");
         assert_eq!(fixed["lambda"].as_float(), Some(1.0));
@@ -243,7 +243,7 @@ mod tests {
         };
         write_config(
             &path,
-            Method::PcProjection,
+            PC_PROJECTION,
             &dims,
             &best,
             &fixed,
@@ -252,7 +252,7 @@ mod tests {
         .unwrap();
         let p = TaskConfig::load(&path, false)
             .unwrap()
-            .params(Problem::Ct, Method::PcProjection)
+            .params(Problem::Ct, PC_PROJECTION)
             .unwrap();
         assert_eq!((p.snr, p.lambda, p.t_start), (0.2, 1.0, 0.5));
     }
@@ -261,7 +261,7 @@ mod tests {
     fn fixing_rejects_unknown_names_values_outside_the_box_and_an_empty_search() {
         let err = |f: &[&str]| {
             let f: Vec<String> = f.iter().map(|s| s.to_string()).collect();
-            fix_dims(Method::PcProjection, &f).unwrap_err().to_string()
+            fix_dims(PC_PROJECTION, &f).unwrap_err().to_string()
         };
         assert!(err(&["rho=1"]).contains("searches snr, lambda, t_start"));
         assert!(err(&["t_start=0"]).contains("[0.1, 1]"));

@@ -427,7 +427,7 @@ impl ReconRequest {
     fn score_config(&self, method: InverseMethod) -> Result<InverseConfig> {
         let base = match &self.config {
             Some(path) => TaskConfig::load(path, false)
-                .and_then(|c| c.params(self.problem, Method::from(method)))
+                .and_then(|c| c.params(self.problem, Method::Score(method)))
                 .invalid_input()?,
             None => MethodParams::defaults(self.problem),
         };

@@ -358,8 +358,8 @@ pub fn run(
     let model = load_model()?;
     let mut summary = Summary {
         medsgm_version: env!("CARGO_PKG_VERSION").to_owned(),
-        problem: job.problem.name().to_owned(),
-        method: job.method.name().to_owned(),
+        problem: job.problem,
+        method: job.method,
         shard: batch.shard.map(|s| s.to_string()),
         ok: 0,
         failed: 0,

@@ -5,6 +5,7 @@
 use crate::io::atomic::write_bytes_atomic;
 use crate::reconstruct::batch::reference::Quality;
 use crate::reconstruct::batch::worklist::InputKind;
+use crate::task::{Method, Problem};
 use anyhow::Result;
 use serde::Serialize;
 use std::path::Path;
@@ -59,10 +60,10 @@ pub struct FileReport {
 pub struct Summary {
     /// medsgm version.
     pub medsgm_version: String,
-    /// Problem and method names.
-    pub problem: String,
-    /// Method.
-    pub method: String,
+    /// The problem.
+    pub problem: Problem,
+    /// The method.
+    pub method: Method,
     /// `--shard` when given.
     pub shard: Option<String>,
     /// Counts of ok / failed / skipped inputs.
