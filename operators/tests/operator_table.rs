@@ -343,6 +343,16 @@ fn table() -> Vec<Box<dyn Row>> {
                     .with_det_offset(-1.3),
             ),
             (
+                "wide fan, 36 views in quarter-turn groups, offset −1.3",
+                FanGeometry::full_scan(33, 36, 25.0, 40.0, kind, 201)
+                    .with_det_spacing(0.6)
+                    .with_det_offset(-1.3),
+            ),
+            (
+                "full scan, 92 views in quarter-turn groups, quarter offset",
+                FanGeometry::full_scan(64, 92, 120.0, 250.0, kind, 131).with_det_offset(0.25),
+            ),
+            (
                 "wide fan, short scan",
                 FanGeometry::full_scan(33, 23, 25.0, 40.0, kind, 201)
                     .with_det_spacing(0.6)

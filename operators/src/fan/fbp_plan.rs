@@ -20,8 +20,8 @@ const ROW_BLOCK: usize = 8;
 /// whose accumulators take 8 values per pixel.
 const ORBIT_ROW_BLOCK: usize = 4;
 /// Largest difference, in radians, between a view's source angle and a quarter turn from
-/// another view's for the two to share one pixel geometry ([`quarter_turn_orbits`]): it moves
-/// a pixel's detector position by at most 10⁻⁵·(R + N/√2) pixels, far below a bin.
+/// another view's for the two to share one pixel geometry in FBP ([`quarter_turn_orbits`]): it
+/// moves a pixel's detector position by at most 10⁻⁵·(R + N/√2) pixels, far below a bin.
 const QUARTER_TURN_TOLERANCE: f64 = 1e-5;
 
 /// The grid, uniform in t = tan γ = l/d (the pixel's offset across the central ray over its
@@ -89,9 +89,11 @@ fn resampling(g: &FanGeometry, grid: &TanGrid, stride: usize) -> Option<Vec<(usi
 }
 
 /// The views in groups of four [v₀, v₁, v₂, v₃] whose source angles follow one another by
-/// quarter turns (β_{v_{k+1}} = β_{v_k} + π/2 mod 2π, to [`QUARTER_TURN_TOLERANCE`]), when every
+/// quarter turns (β_{v_{k+1}} = β_{v_k} + π/2 mod 2π, to `tolerance` radians), when every
 /// view belongs to such a group (e.g. a full scan of 4k equispaced views); `None` otherwise.
-fn quarter_turn_orbits(angles: &[f32]) -> Option<Vec<[usize; 4]>> {
+/// FBP groups views at [`QUARTER_TURN_TOLERANCE`], the projector
+/// ([`super::projector::FanBeam`]) at a tighter one.
+pub(super) fn quarter_turn_orbits(angles: &[f32], tolerance: f64) -> Option<Vec<[usize; 4]>> {
     let n = angles.len();
     if !n.is_multiple_of(4) {
         return None;
@@ -110,7 +112,7 @@ fn quarter_turn_orbits(angles: &[f32]) -> Option<Vec<[usize; 4]>> {
             let i = sorted.partition_point(|&(b, _)| b < target);
             [i % n, (i + n - 1) % n].into_iter().find_map(|c| {
                 let gap = (sorted[c].0 - target).abs();
-                (gap.min(TAU - gap) <= QUARTER_TURN_TOLERANCE).then_some(sorted[c].1)
+                (gap.min(TAU - gap) <= tolerance).then_some(sorted[c].1)
             })
         })
         .collect::<Option<_>>()?;
@@ -187,7 +189,7 @@ impl FbpPlan {
             map,
             views,
             scale,
-            orbits: quarter_turn_orbits(&g.angles),
+            orbits: quarter_turn_orbits(&g.angles, QUARTER_TURN_TOLERANCE),
         }
     }
 
@@ -416,15 +418,16 @@ mod tests {
                 .map(|k| (sign * TAU * k as f64 / n as f64) as f32)
                 .collect()
         };
-        let orbits = quarter_turn_orbits(&scan(8, 1.0)).expect("8 views");
+        let orbits = quarter_turn_orbits(&scan(8, 1.0), QUARTER_TURN_TOLERANCE).expect("8 views");
         assert_eq!(orbits, vec![[0, 2, 4, 6], [1, 3, 5, 7]]);
-        let clockwise = quarter_turn_orbits(&scan(8, -1.0)).expect("clockwise");
+        let clockwise =
+            quarter_turn_orbits(&scan(8, -1.0), QUARTER_TURN_TOLERANCE).expect("clockwise");
         assert_eq!(clockwise, vec![[0, 6, 4, 2], [1, 7, 5, 3]]);
-        assert!(quarter_turn_orbits(&scan(90, 1.0)).is_none());
+        assert!(quarter_turn_orbits(&scan(90, 1.0), QUARTER_TURN_TOLERANCE).is_none());
         let mut nudged = scan(360, 1.0);
         nudged[7] += 1e-3;
-        assert!(quarter_turn_orbits(&nudged).is_none());
-        assert!(quarter_turn_orbits(&[0.0, 0.0, 0.0, 0.0]).is_none());
+        assert!(quarter_turn_orbits(&nudged, QUARTER_TURN_TOLERANCE).is_none());
+        assert!(quarter_turn_orbits(&[0.0, 0.0, 0.0, 0.0], QUARTER_TURN_TOLERANCE).is_none());
     }
 
     /// The quarter-turn back-projection equals the general one (weighting, [`RampFilter::apply`],

@@ -70,6 +70,100 @@ pub(crate) fn gather(out: &mut [f32], line: &[f32], b: &[f32], c: &[f32], w: f32
     gather_line(out, line, b, c, w);
 }
 
+/// Floats per record of the quarter-turn line layout ([`gather4`], [`scatter4_lines`]): one
+/// value of each of the four quarter-turn rotations of the image.
+pub(crate) const QUAD: usize = 4;
+
+/// [`gather_line`] for the four views of a quarter-turn group at once: `recs` is a padded line
+/// of records (`recs[4p..4p + 4]` = position p of the line in the four rotated images, see
+/// [`super::projector`]), `acc` holds 8 partial sums per ray. Ray q at u_q = max(b[q] + w·c[q],
+/// 0), j = ⌊u_q⌋ (clamped as in [`gather_line`]), f = u_q − j adds (1 − f)·record j into
+/// `acc[8q..8q + 4]` and f·record j + 1 into `acc[8q + 4..8q + 8]` (the caller adds the halves),
+/// so that a ray's update is one 8-wide multiply-add of the 8 contiguous floats at `recs[4j..]`.
+#[inline(always)]
+fn gather4_line(acc: &mut [f32], recs: &[f32], b: &[f32], c: &[f32], w: f32) {
+    let last = recs.len() / QUAD - 2;
+    for ((a, &bq), &cq) in acc.chunks_exact_mut(2 * QUAD).zip(b).zip(c) {
+        let u = (bq + w * cq).max(0.0);
+        let j = (u as usize).min(last);
+        let f = u - j as f32;
+        let r = &recs[QUAD * j..QUAD * j + 2 * QUAD];
+        for s in 0..QUAD {
+            a[s] += (1.0 - f) * r[s];
+            a[QUAD + s] += f * r[QUAD + s];
+        }
+    }
+}
+
+/// [`gather4_line`], with AVX2 on x86-64 CPUs that have AVX2 and FMA (8 rays' indices and
+/// weights in vector registers, one 8-float load and multiply-add per ray, no gathers).
+pub(crate) fn gather4(acc: &mut [f32], recs: &[f32], b: &[f32], c: &[f32], w: f32) {
+    assert!(
+        acc.len() == 2 * QUAD * b.len() && c.len() == b.len() && recs.len() >= 2 * QUAD,
+        "gather4: lengths"
+    );
+    #[cfg(target_arch = "x86_64")]
+    if avx2::available() {
+        // SAFETY: AVX2 and FMA were detected at run time; lengths checked above.
+        unsafe { avx2::gather4_line(acc, recs, b, c, w) };
+        return;
+    }
+    gather4_line(acc, recs, b, c, w);
+}
+
+/// The transpose of [`gather4_line`] on one padded line of accumulator records of 8 floats:
+/// ray q (values `y4[4q..4q + 4]`, one per rotation) adds (1 − f)·y into `acc[8j..8j + 4]` and
+/// f·y into `acc[8j + 4..8j + 8]` for the same j, f; the first half of record p belongs to
+/// position p and the second half to position p + 1 (the caller adds them).
+#[inline(always)]
+fn scatter4_line(acc: &mut [f32], y4: &[f32], b: &[f32], c: &[f32], w: f32) {
+    let last = acc.len() / (2 * QUAD) - 2;
+    for ((y, &bq), &cq) in y4.chunks_exact(QUAD).zip(b).zip(c) {
+        let u = (bq + w * cq).max(0.0);
+        let j = (u as usize).min(last);
+        let f = u - j as f32;
+        let a = &mut acc[2 * QUAD * j..2 * QUAD * (j + 1)];
+        for s in 0..QUAD {
+            a[s] += (1.0 - f) * y[s];
+            a[QUAD + s] += f * y[s];
+        }
+    }
+}
+
+/// [`scatter4_line`] on up to [`BLOCK_LINES`] consecutive lines at once: `acc` holds lines of
+/// `stride` records of 8 floats, line i at w = w0 + i; every ray of `y4`, `b`, `c` is scattered
+/// into every line (rays missing a line land in the padding records, which the caller
+/// discards). With AVX2, 8 rays' indices and weights are computed for all lines in vector
+/// registers and then added line by line, so that consecutive additions go to different lines.
+pub(crate) fn scatter4_lines(
+    acc: &mut [f32],
+    stride: usize,
+    y4: &[f32],
+    b: &[f32],
+    c: &[f32],
+    w0: f32,
+) {
+    let line = 2 * QUAD * stride;
+    assert!(
+        stride >= 3
+            && acc.len().is_multiple_of(line)
+            && acc.len() / line <= BLOCK_LINES
+            && y4.len() == QUAD * b.len()
+            && c.len() == b.len(),
+        "scatter4_lines: lengths"
+    );
+    let mut done = 0;
+    #[cfg(target_arch = "x86_64")]
+    if avx2::available() {
+        // SAFETY: AVX2 and FMA were detected at run time; lengths checked above.
+        done = unsafe { avx2::scatter4_lines(acc, stride, y4, b, c, w0) };
+    }
+    for (i, acc) in acc.chunks_exact_mut(line).enumerate() {
+        let (y, b, c) = (&y4[QUAD * done..], &b[done..], &c[done..]);
+        scatter4_line(acc, y, b, c, w0 + i as f32);
+    }
+}
+
 /// One image row of one view in fan-beam FBP's back-projection: the pixel j has distance
 /// d_j = d0 + j·dd from the source along the central ray and l_j = l0 + j·dl across it, reads
 /// the view at grid index m = slope·l/d + origin (clamped to [0, last]) and has weight scale/d².
@@ -154,7 +248,7 @@ fn backproject_row4_portable(acc: &mut [f32], rec: &[f32], line: &RowLine, from:
 
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod avx2 {
-    use super::BLOCK_LINES;
+    use super::{BLOCK_LINES, QUAD};
     use std::arch::x86_64::*;
 
     /// Whether the CPU has AVX2 and FMA (cached by the standard library).
@@ -234,6 +328,124 @@ pub(crate) mod avx2 {
                     let p = acc.as_mut_ptr().add(i * stride + idx[i][lane] as usize);
                     *p += lo[i][lane];
                     *p.add(1) += hi[i][lane];
+                }
+            }
+            q += 8;
+        }
+        n8
+    }
+
+    /// Lane permutations picking ray l's weights [1 − f ×4, f ×4] out of
+    /// [1 − f₀..₃, f₀..₃] (l < 4) or [1 − f₄..₇, f₄..₇] (l − 4).
+    #[target_feature(enable = "avx2")]
+    unsafe fn ray_picks() -> [__m256i; 4] {
+        [
+            _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4),
+            _mm256_setr_epi32(1, 1, 1, 1, 5, 5, 5, 5),
+            _mm256_setr_epi32(2, 2, 2, 2, 6, 6, 6, 6),
+            _mm256_setr_epi32(3, 3, 3, 3, 7, 7, 7, 7),
+        ]
+    }
+
+    /// Index j = ⌊u⌋ (clamped to [0, last]) and the halves [1 − f₀..₃, f₀..₃],
+    /// [1 − f₄..₇, f₄..₇] of 8 rays at u = max(w·c + b, 0).
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn ray_weights(
+        w: __m256,
+        b: __m256,
+        c: __m256,
+        last: __m256i,
+    ) -> (__m256i, [__m256; 2]) {
+        let u = _mm256_max_ps(_mm256_fmadd_ps(w, c, b), _mm256_setzero_ps());
+        let j = _mm256_min_epi32(_mm256_cvttps_epi32(u), last);
+        let f = _mm256_sub_ps(u, _mm256_cvtepi32_ps(j));
+        let g = _mm256_sub_ps(_mm256_set1_ps(1.0), f);
+        (
+            j,
+            [
+                _mm256_permute2f128_ps::<0x20>(g, f),
+                _mm256_permute2f128_ps::<0x31>(g, f),
+            ],
+        )
+    }
+
+    /// [`super::gather4_line`] on 8 rays at a time.
+    ///
+    /// # Safety
+    /// AVX2 and FMA; `recs.len()` < 2³¹, ≥ 8 and a multiple of 4; `acc.len()` = 8·`b.len()`,
+    /// `c` as long as `b`.
+    #[target_feature(enable = "avx2,fma")]
+    pub(crate) unsafe fn gather4_line(acc: &mut [f32], recs: &[f32], b: &[f32], c: &[f32], w: f32) {
+        let last = _mm256_set1_epi32((recs.len() / QUAD) as i32 - 2);
+        let vw = _mm256_set1_ps(w);
+        let pick = ray_picks();
+        let mut idx = [0i32; 8];
+        let n8 = b.len() / 8 * 8;
+        let mut q = 0usize;
+        while q < n8 {
+            let bq = _mm256_loadu_ps(b.as_ptr().add(q));
+            let cq = _mm256_loadu_ps(c.as_ptr().add(q));
+            let (j, halves) = ray_weights(vw, bq, cq, last);
+            _mm256_storeu_si256(idx.as_mut_ptr() as *mut __m256i, _mm256_slli_epi32::<2>(j));
+            for lane in 0..8 {
+                let wv = _mm256_permutevar8x32_ps(halves[lane / 4], pick[lane % 4]);
+                // SAFETY: 0 ≤ j ≤ recs.len()/4 − 2, so records j and j + 1 are inside `recs`;
+                // ray q + lane < b.len() has its 8 sums inside `acc`.
+                let r = _mm256_loadu_ps(recs.as_ptr().add(idx[lane] as usize));
+                let o = acc.as_mut_ptr().add(2 * QUAD * (q + lane));
+                _mm256_storeu_ps(o, _mm256_fmadd_ps(wv, r, _mm256_loadu_ps(o)));
+            }
+            q += 8;
+        }
+        super::gather4_line(&mut acc[2 * QUAD * n8..], recs, &b[n8..], &c[n8..], w);
+    }
+
+    /// [`super::scatter4_lines`] for the leading multiple of 8 rays; returns how many rays it
+    /// scattered.
+    ///
+    /// # Safety
+    /// AVX2 and FMA; `stride` < 2²⁷, ≥ 3, and 8·`stride` dividing `acc.len()` (at most
+    /// [`BLOCK_LINES`] lines); `y4.len()` = 4·`b.len()`, `c` as long as `b`.
+    #[target_feature(enable = "avx2,fma")]
+    pub(crate) unsafe fn scatter4_lines(
+        acc: &mut [f32],
+        stride: usize,
+        y4: &[f32],
+        b: &[f32],
+        c: &[f32],
+        w0: f32,
+    ) -> usize {
+        let line = 2 * QUAD * stride;
+        let lines = acc.len() / line;
+        debug_assert!(lines <= BLOCK_LINES);
+        let last = _mm256_set1_epi32(stride as i32 - 2);
+        let pick = ray_picks();
+        let mut idx = [[0i32; 8]; BLOCK_LINES];
+        let mut weights = [[_mm256_setzero_ps(); 2]; BLOCK_LINES];
+        let n8 = b.len() / 8 * 8;
+        let mut q = 0usize;
+        while q < n8 {
+            let bq = _mm256_loadu_ps(b.as_ptr().add(q));
+            let cq = _mm256_loadu_ps(c.as_ptr().add(q));
+            for i in 0..lines {
+                let w = _mm256_set1_ps(w0 + i as f32);
+                let (j, halves) = ray_weights(w, bq, cq, last);
+                let at = _mm256_add_epi32(
+                    _mm256_slli_epi32::<3>(j),
+                    _mm256_set1_epi32((i * line) as i32),
+                );
+                _mm256_storeu_si256(idx[i].as_mut_ptr() as *mut __m256i, at);
+                weights[i] = halves;
+            }
+            for lane in 0..8 {
+                let y = _mm_loadu_ps(y4.as_ptr().add(QUAD * (q + lane)));
+                let y = _mm256_set_m128(y, y);
+                for i in 0..lines {
+                    let wv = _mm256_permutevar8x32_ps(weights[i][lane / 4], pick[lane % 4]);
+                    // SAFETY: 0 ≤ j ≤ stride − 2, so record j of line i is inside `acc`.
+                    let p = acc.as_mut_ptr().add(idx[i][lane] as usize);
+                    _mm256_storeu_ps(p, _mm256_fmadd_ps(wv, y, _mm256_loadu_ps(p)));
                 }
             }
             q += 8;
@@ -405,6 +617,43 @@ mod tests {
             unsafe { avx2::backproject_row4(&mut b, &rec, &line) };
             for (x, y) in a.iter().zip(&b) {
                 assert!((x - y).abs() < 1e-4 * (1.0 + x.abs()), "{x} vs {y}");
+            }
+        }
+    }
+
+    /// The AVX2 four-rotation gather and scatter compute what the portable loops do
+    /// (remainders, rays past either end of the lines, a partial block of lines).
+    #[test]
+    fn avx2_quarter_turn_kernels_match_portable() {
+        if !avx2::available() {
+            return;
+        }
+        let stride = 40;
+        let recs: Vec<f32> = (0..QUAD * stride)
+            .map(|i| ((i * 37) % 23) as f32 - 11.0)
+            .collect();
+        let b: Vec<f32> = (0..29).map(|q| -3.0 + 1.7 * q as f32).collect();
+        let c: Vec<f32> = (0..29).map(|q| 0.9 - 0.05 * q as f32).collect();
+        let y4: Vec<f32> = (0..QUAD * 29)
+            .map(|i| ((i * 13) % 7) as f32 - 3.0)
+            .collect();
+        let mut a = vec![0.5f32; 2 * QUAD * 29];
+        let mut v = a.clone();
+        gather4_line(&mut a, &recs, &b, &c, 2.5);
+        // SAFETY: AVX2/FMA checked above; lengths as required.
+        unsafe { avx2::gather4_line(&mut v, &recs, &b, &c, 2.5) };
+        for (x, y) in a.iter().zip(&v) {
+            assert!((x - y).abs() < 1e-4 * (1.0 + x.abs()), "gather {x} vs {y}");
+        }
+        for lines in [BLOCK_LINES, 3] {
+            let mut a = vec![0.25f32; lines * 2 * QUAD * stride];
+            let mut v = a.clone();
+            for (i, acc) in a.chunks_exact_mut(2 * QUAD * stride).enumerate() {
+                scatter4_line(acc, &y4, &b, &c, -1.5 + i as f32);
+            }
+            scatter4_lines(&mut v, stride, &y4, &b, &c, -1.5);
+            for (x, y) in a.iter().zip(&v) {
+                assert!((x - y).abs() < 1e-4 * (1.0 + x.abs()), "scatter {x} vs {y}");
             }
         }
     }
