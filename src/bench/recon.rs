@@ -5,33 +5,13 @@
 
 use crate::error::invalid;
 use crate::eval::bench_run::{method_runs, run_recon_bench, RunOverrides};
-use crate::eval::cases::{CtBeam, ScoreSolver, FAN_FULL_VIEWS, FULL_VIEWS};
+use crate::eval::cases::{CtBeam, ScoreSolver};
 use crate::eval::setup::{independent_images, is_independent, solvers, task_cases, task_images};
 use crate::eval::testset::EvalSplit;
 use crate::task::ct_scan::Beam;
 use crate::task::{Method, Problem};
 use anyhow::Result;
 use std::path::{Path, PathBuf};
-
-/// The benchmark's CT beam of `--geometry` and `--dose`, checked (invalid input).
-pub fn ct_beam(beam: Beam, dose: Option<f64>) -> Result<CtBeam> {
-    match (beam, dose) {
-        (Beam::Parallel, Some(_)) => Err(invalid("--dose needs --geometry fan")),
-        (_, Some(i0)) if !(i0.is_finite() && i0 > 0.0) => {
-            Err(invalid("--dose must be a positive photon count"))
-        }
-        (Beam::Parallel, None) => Ok(CtBeam::Parallel),
-        (Beam::Fan, dose) => Ok(CtBeam::Fan { dose }),
-    }
-}
-
-/// The size of the full view set the measured views of `beam` are drawn from.
-pub fn full_views(beam: CtBeam) -> usize {
-    match beam {
-        CtBeam::Parallel => FULL_VIEWS,
-        CtBeam::Fan { .. } => FAN_FULL_VIEWS,
-    }
-}
 
 /// One reconstruction benchmark as asked for.
 #[derive(Debug, Clone, PartialEq)]
@@ -93,7 +73,7 @@ impl ReconBench {
                 self.task
             )));
         }
-        let full_views = full_views(ct_beam(self.beam, self.dose)?);
+        let full_views = CtBeam::new(self.beam, self.dose)?.full_views();
         if self.task == Problem::Ct && self.views.iter().any(|&v| !(1..=full_views).contains(&v)) {
             return Err(invalid(format!("--views must be in 1..={full_views}")));
         }
@@ -145,7 +125,7 @@ impl ReconBench {
             }
             _ => task_images(self.task, size, self.split, self.n, self.data.as_deref())?,
         };
-        let beam = ct_beam(self.beam, self.dose)?;
+        let beam = CtBeam::new(self.beam, self.dose)?;
         let cases = task_cases(
             self.task,
             &images,

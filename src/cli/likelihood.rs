@@ -2,24 +2,14 @@
 //! prior explains images — the ELBO of the reverse SDE (a true bound) and the probability-flow
 //! ODE log-likelihood, in bits/dim with standard errors ([`crate::eval::likelihood_run`]).
 
-use crate::cli::invalid;
 use crate::eval::likelihood_report::{likelihood_table, write_report};
-use crate::eval::likelihood_run::{run_likelihood, LikelihoodJob};
+use crate::eval::likelihood_run::{
+    run_likelihood, LikelihoodJob, ProposalKind, DEFAULT_TRUNCATION,
+};
 use crate::eval::testset::EvalSplit;
-use crate::io::guard::refuse_output_file;
 use anyhow::Result;
-use clap::{Args, ValueEnum};
-use medsgm_recon::elbo::TimeProposal;
-use std::path::{Path, PathBuf};
-
-/// Proposals of t for the ELBO's time integral.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ProposalKind {
-    /// r(t) ∝ g²/s² above `--truncation`, flat below (Huang et al. App. I; uniform for VE).
-    Likelihood,
-    /// Uniform on [ε, T].
-    Uniform,
-}
+use clap::Args;
+use std::path::PathBuf;
 
 /// Arguments of `medsgm likelihood`.
 #[derive(Debug, Clone, Args)]
@@ -51,7 +41,7 @@ pub struct LikelihoodArgs {
     #[arg(long, value_enum, default_value = "likelihood")]
     pub proposal: ProposalKind,
     /// Truncation time τ of the likelihood proposal.
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = DEFAULT_TRUNCATION)]
     pub truncation: f64,
     /// Hutchinson probes of the ODE likelihood (one RK45 solve each; 0 skips the ODE; ≥ 2
     /// gives its standard error).
@@ -71,63 +61,6 @@ pub struct LikelihoodArgs {
     pub json: Option<PathBuf>,
 }
 
-/// Most images per set and draws per image.
-const MAX_IMAGES: usize = 1000;
-const MAX_DRAWS: usize = 100_000;
-const MAX_PROBES: usize = 100;
-
-fn validate(a: &LikelihoodArgs) -> Result<()> {
-    if a.input.is_empty() && a.data.is_empty() && a.phantoms == 0 {
-        return Err(invalid(
-            "nothing to evaluate: give --input, --data or --phantoms",
-        ));
-    }
-    if !(1..=MAX_IMAGES).contains(&a.n) {
-        return Err(invalid(format!("--n {} must be in 1..={MAX_IMAGES}", a.n)));
-    }
-    if a.phantoms > MAX_IMAGES {
-        return Err(invalid(format!(
-            "--phantoms {} must be at most {MAX_IMAGES}",
-            a.phantoms
-        )));
-    }
-    if !(2..=MAX_DRAWS).contains(&a.draws) {
-        return Err(invalid(format!(
-            "--draws {} must be in 2..={MAX_DRAWS}",
-            a.draws
-        )));
-    }
-    if a.ode_probes > MAX_PROBES {
-        return Err(invalid(format!(
-            "--ode-probes {} must be at most {MAX_PROBES}",
-            a.ode_probes
-        )));
-    }
-    if !(a.truncation.is_finite() && a.truncation > 0.0 && a.truncation < 1.0) {
-        return Err(invalid("--truncation must lie in (0, 1)"));
-    }
-    if a.proposal == ProposalKind::Uniform && a.truncation != 1e-3 {
-        return Err(invalid(
-            "--truncation applies to --proposal likelihood only",
-        ));
-    }
-    if !(a.tol.is_finite() && a.tol > 0.0 && a.tol < 1.0) {
-        return Err(invalid("--tol must lie in (0, 1)"));
-    }
-    if a.batch == 0 {
-        return Err(invalid("--batch must be positive"));
-    }
-    if let Some(json) = &a.json {
-        let inputs: Vec<&Path> = std::iter::once(&a.model)
-            .chain(&a.input)
-            .chain(&a.data)
-            .map(PathBuf::as_path)
-            .collect();
-        refuse_output_file(json, &inputs).map_err(invalid)?;
-    }
-    Ok(())
-}
-
 impl LikelihoodArgs {
     /// The run these flags describe.
     fn job(&self) -> LikelihoodJob {
@@ -139,28 +72,24 @@ impl LikelihoodArgs {
             n: self.n,
             phantoms: self.phantoms,
             draws: self.draws,
-            proposal: match self.proposal {
-                ProposalKind::Likelihood => TimeProposal::Likelihood {
-                    truncation: self.truncation,
-                },
-                ProposalKind::Uniform => TimeProposal::Uniform,
-            },
+            proposal: self.proposal,
+            truncation: self.truncation,
             ode_probes: self.ode_probes,
             ode_tol: self.tol,
             batch: self.batch,
             seed: self.seed,
+            json: self.json.clone(),
         }
     }
 }
 
 /// Runs `medsgm likelihood`.
 pub fn run(a: &LikelihoodArgs) -> Result<()> {
-    validate(a)?;
     let job = a.job();
     let outcome = run_likelihood(&job)?;
     print!("{}", likelihood_table(&outcome.results));
     println!("{}", outcome.method_note);
-    if let Some(json) = &a.json {
+    if let Some(json) = &job.json {
         write_report(json, &outcome.report(&job))?;
         println!("wrote {}", json.display());
     }

@@ -2,9 +2,7 @@
 //! `VALIDATION_SEED`, disjoint from the test set) by Gaussian-process Bayesian optimisation,
 //! resumable from its JSON log, and write the best point into a TOML task config.
 
-use crate::bench::recon::{ct_beam, full_views};
-use crate::cli::invalid;
-use crate::eval::tune::{fix_dims, Metric};
+use crate::eval::tune::Metric;
 use crate::eval::tune_run::{run_tune, TuneSpec};
 use crate::task::{Method, Problem};
 use anyhow::Result;
@@ -80,50 +78,6 @@ pub struct TuneArgs {
 
 /// Runs `medsgm tune`.
 pub fn run(a: &TuneArgs) -> Result<()> {
-    if !(1..=1000).contains(&a.n) {
-        return Err(invalid(format!("--n {} must be in 1..=1000", a.n)));
-    }
-    if !(1..=10_000).contains(&a.budget) {
-        return Err(invalid(format!(
-            "--budget {} must be in 1..=10000",
-            a.budget
-        )));
-    }
-    if a.batch == 0 {
-        return Err(invalid("--batch must be positive"));
-    }
-    if a.init.is_some_and(|i| !(1..=a.budget).contains(&i)) {
-        return Err(invalid(format!(
-            "--init must be in 1..=--budget ({})",
-            a.budget
-        )));
-    }
-    if a.steps == Some(0) {
-        return Err(invalid("--steps must be positive"));
-    }
-    if !a.method.applies_to(a.task) {
-        return Err(invalid(format!(
-            "{} does not apply to --task {}",
-            a.method, a.task
-        )));
-    }
-    let (dims, fixed) = fix_dims(a.method, &a.fix).map_err(invalid)?;
-    if !(8..=1024).contains(&a.size) {
-        return Err(invalid(format!("--size {} must be in 8..=1024", a.size)));
-    }
-    let beam = ct_beam(a.beam.beam, a.beam.dose)?;
-    if a.task == Problem::Ct {
-        let full_views = full_views(beam);
-        if !(1..=full_views).contains(&a.views) {
-            return Err(invalid(format!(
-                "--views {} must be in 1..={full_views}",
-                a.views
-            )));
-        }
-    }
-    if a.task == Problem::Mri && !(a.accel.is_finite() && a.accel >= 1.0) {
-        return Err(invalid(format!("--accel {} must be ≥ 1", a.accel)));
-    }
     let outcome = run_tune(&TuneSpec {
         task: a.task,
         method: a.method,
@@ -135,7 +89,8 @@ pub fn run(a: &TuneArgs) -> Result<()> {
         init: a.init,
         metric: a.metric,
         views: a.views,
-        beam,
+        beam: a.beam.beam,
+        dose: a.beam.dose,
         accel: a.accel,
         steps: a.steps,
         seed: a.seed,
@@ -144,8 +99,7 @@ pub fn run(a: &TuneArgs) -> Result<()> {
         out: a.out.clone(),
         log: a.log.clone(),
         resume: a.resume,
-        dims,
-        fixed,
+        fix: a.fix.clone(),
     })?;
     println!(
         "best {} = {:.4} at {} after {} evaluations; wrote {} (log {})",

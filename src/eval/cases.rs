@@ -12,9 +12,10 @@
 //!   complement of the trace of the segmented metal dilated by one pixel; metrics exclude the
 //!   metal pixels. One set-up per image (the trace differs per image).
 
+use crate::error::invalid;
 use crate::eval::method::MethodParams;
 use crate::eval::testset::{TestImage, CT_WINDOW};
-use crate::task::ct_scan::{CtNoise, FanSpec};
+use crate::task::ct_scan::{Beam, CtNoise, FanSpec};
 use crate::task::mri_scan::{MaskPattern, MriScan};
 use crate::task::Method;
 use anyhow::{anyhow, bail, Context, Result};
@@ -66,6 +67,29 @@ pub enum CtBeam {
         /// Incident photons per detector bin (None: noise-free).
         dose: Option<f64>,
     },
+}
+
+impl CtBeam {
+    /// The beam of `--geometry` and `--dose`, checked (invalid input: a dose without the fan
+    /// beam, or one that is not a positive photon count).
+    pub fn new(beam: Beam, dose: Option<f64>) -> Result<CtBeam> {
+        match (beam, dose) {
+            (Beam::Parallel, Some(_)) => Err(invalid("--dose needs --geometry fan")),
+            (_, Some(i0)) if !(i0.is_finite() && i0 > 0.0) => {
+                Err(invalid("--dose must be a positive photon count"))
+            }
+            (Beam::Parallel, None) => Ok(CtBeam::Parallel),
+            (Beam::Fan, dose) => Ok(CtBeam::Fan { dose }),
+        }
+    }
+
+    /// The size of the full view set the measured views are drawn from.
+    pub fn full_views(self) -> usize {
+        match self {
+            CtBeam::Parallel => FULL_VIEWS,
+            CtBeam::Fan { .. } => FAN_FULL_VIEWS,
+        }
+    }
 }
 
 /// The low-dose measurement of the noise-free line integrals `y` of an N × N image (see
@@ -186,10 +210,7 @@ impl Case {
         beam: CtBeam,
         seed: u64,
     ) -> Result<Self> {
-        let full_views = match beam {
-            CtBeam::Parallel => FULL_VIEWS,
-            CtBeam::Fan { .. } => FAN_FULL_VIEWS,
-        };
+        let full_views = beam.full_views();
         if !(1..=full_views).contains(&views) {
             bail!("views must be in 1..={full_views}, got {views}");
         }

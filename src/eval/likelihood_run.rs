@@ -12,6 +12,7 @@ use crate::eval::likelihood::{image_likelihoods, ImageLikelihood, LikelihoodOpti
 use crate::eval::likelihood_images::{input_images, prepared_images, NamedImages};
 use crate::eval::likelihood_report::LikelihoodReport;
 use crate::eval::testset::EvalSplit;
+use crate::io::guard::refuse_output_file;
 use crate::lsgm::trainer::LSGM_FORMAT;
 use crate::lsgm::LsgmCheckpoint;
 use crate::model::LoadedModel;
@@ -19,10 +20,28 @@ use crate::progress::progress;
 use anyhow::Result;
 use medsgm_recon::elbo::{ElboConfig, TimeProposal};
 use medsgm_recon::likelihood::TraceEstimator;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-/// What to evaluate and how.
+/// Proposals of t for the ELBO's time integral.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProposalKind {
+    /// r(t) ∝ g²/s² above `--truncation`, flat below (Huang et al. App. I; uniform for VE).
+    Likelihood,
+    /// Uniform on [ε, T].
+    Uniform,
+}
+
+/// Most images per set.
+const MAX_IMAGES: usize = 1000;
+/// Most ELBO draws per image.
+const MAX_DRAWS: usize = 100_000;
+/// Most Hutchinson probes of the ODE.
+const MAX_PROBES: usize = 100;
+/// The default truncation time τ of the likelihood proposal.
+pub const DEFAULT_TRUNCATION: f64 = 1e-3;
+
+/// What to evaluate and how ([`LikelihoodJob::validate`] checks it).
 #[derive(Debug, Clone)]
 pub struct LikelihoodJob {
     /// The prior: a score-model or an LSGM checkpoint.
@@ -40,7 +59,10 @@ pub struct LikelihoodJob {
     /// Monte-Carlo draws of the ELBO per image.
     pub draws: usize,
     /// The proposal of t.
-    pub proposal: TimeProposal,
+    pub proposal: ProposalKind,
+    /// Truncation time τ of the likelihood proposal ([`DEFAULT_TRUNCATION`] with the uniform
+    /// one).
+    pub truncation: f64,
     /// Hutchinson probes of the ODE (LSGM: posterior draws).
     pub ode_probes: usize,
     /// RK45 tolerance of the ODE.
@@ -49,6 +71,78 @@ pub struct LikelihoodJob {
     pub batch: usize,
     /// Seed of every draw.
     pub seed: u64,
+    /// Where the JSON report goes, if anywhere (not one of the inputs).
+    pub json: Option<PathBuf>,
+}
+
+impl LikelihoodJob {
+    /// Checks that there is something to evaluate, the counts and tolerances, that
+    /// `truncation` goes with the likelihood proposal and that the JSON report would not
+    /// overwrite an input (invalid input).
+    pub fn validate(&self) -> Result<()> {
+        if self.input.is_empty() && self.data.is_empty() && self.phantoms == 0 {
+            return Err(invalid(
+                "nothing to evaluate: give --input, --data or --phantoms",
+            ));
+        }
+        if !(1..=MAX_IMAGES).contains(&self.n) {
+            return Err(invalid(format!(
+                "--n {} must be in 1..={MAX_IMAGES}",
+                self.n
+            )));
+        }
+        if self.phantoms > MAX_IMAGES {
+            return Err(invalid(format!(
+                "--phantoms {} must be at most {MAX_IMAGES}",
+                self.phantoms
+            )));
+        }
+        if !(2..=MAX_DRAWS).contains(&self.draws) {
+            return Err(invalid(format!(
+                "--draws {} must be in 2..={MAX_DRAWS}",
+                self.draws
+            )));
+        }
+        if self.ode_probes > MAX_PROBES {
+            return Err(invalid(format!(
+                "--ode-probes {} must be at most {MAX_PROBES}",
+                self.ode_probes
+            )));
+        }
+        if !(self.truncation.is_finite() && self.truncation > 0.0 && self.truncation < 1.0) {
+            return Err(invalid("--truncation must lie in (0, 1)"));
+        }
+        if self.proposal == ProposalKind::Uniform && self.truncation != DEFAULT_TRUNCATION {
+            return Err(invalid(
+                "--truncation applies to --proposal likelihood only",
+            ));
+        }
+        if !(self.ode_tol.is_finite() && self.ode_tol > 0.0 && self.ode_tol < 1.0) {
+            return Err(invalid("--tol must lie in (0, 1)"));
+        }
+        if self.batch == 0 {
+            return Err(invalid("--batch must be positive"));
+        }
+        if let Some(json) = &self.json {
+            let inputs: Vec<&Path> = std::iter::once(&self.model)
+                .chain(&self.input)
+                .chain(&self.data)
+                .map(PathBuf::as_path)
+                .collect();
+            refuse_output_file(json, &inputs).map_err(invalid)?;
+        }
+        Ok(())
+    }
+
+    /// The proposal of t.
+    pub fn time_proposal(&self) -> TimeProposal {
+        match self.proposal {
+            ProposalKind::Likelihood => TimeProposal::Likelihood {
+                truncation: self.truncation,
+            },
+            ProposalKind::Uniform => TimeProposal::Uniform,
+        }
+    }
 }
 
 /// A finished run.
@@ -97,9 +191,10 @@ fn prepared(job: &LikelihoodJob, size: usize) -> Result<NamedImages> {
     prepared_images(&job.data, job.n, job.split, job.phantoms, size)
 }
 
-/// Runs the job: an LSGM checkpoint gives its NELBO bounds, a score model the
+/// Checks and runs the job: an LSGM checkpoint gives its NELBO bounds, a score model the
 /// ELBO and ODE bits/dim of every image.
 pub fn run_likelihood(job: &LikelihoodJob) -> Result<LikelihoodOutcome> {
+    job.validate()?;
     if read_format(&job.model).ok().as_deref() == Some(LSGM_FORMAT) {
         return run_latent(job);
     }
@@ -122,7 +217,7 @@ pub fn run_likelihood(job: &LikelihoodJob) -> Result<LikelihoodOutcome> {
     let options = LikelihoodOptions {
         elbo: ElboConfig {
             draws: job.draws,
-            proposal: job.proposal,
+            proposal: job.time_proposal(),
             estimator: TraceEstimator::Rademacher,
             t_min: None,
             seed: job.seed,
@@ -153,12 +248,17 @@ pub fn run_likelihood(job: &LikelihoodJob) -> Result<LikelihoodOutcome> {
         results,
         model_description: model.describe(),
         units: "bits/dim of the prior's [0, 1] units at t = eps, no dequantisation",
-        proposal: format!("{:?}", job.proposal),
+        proposal: format!("{:?}", job.time_proposal()),
         method_note: format!(
             "bits/dim of the continuous density in the prior's [0, 1] units at t = ε (no \
              dequantisation); ELBO: {} draws, proposal {:?}; ODE: {} probe(s), RK45 tol {}; \
              {} + {} score evaluations with backward passes, {seconds:.1} s",
-            job.draws, job.proposal, job.ode_probes, job.ode_tol, cost.elbo_nfe, cost.ode_nfe
+            job.draws,
+            job.time_proposal(),
+            job.ode_probes,
+            job.ode_tol,
+            cost.elbo_nfe,
+            cost.ode_nfe
         ),
         elbo_nfe: cost.elbo_nfe,
         ode_nfe: cost.ode_nfe,

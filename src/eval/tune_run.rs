@@ -3,17 +3,18 @@
 //! stderr) and the best point written into the task config.
 
 use crate::error::{invalid, InputContext};
-use crate::eval::bayes_opt::{Dim, Evaluation, OptLog};
+use crate::eval::bayes_opt::{Evaluation, OptLog};
 use crate::eval::cases::CtBeam;
 use crate::eval::method::TaskConfig;
 use crate::eval::setup::{solvers, task_cases, task_images};
 use crate::eval::testset::{EvalSplit, VALIDATION_SEED};
-use crate::eval::tune::{load_log, tune, write_config, Metric};
+use crate::eval::tune::{fix_dims, load_log, tune, write_config, Metric};
+use crate::task::ct_scan::Beam;
 use crate::task::{Method, Problem};
 use anyhow::{Context, Result};
 use std::path::PathBuf;
 
-/// A tuning run, as plain values (checked by the caller).
+/// A tuning run as asked for ([`TuneSpec::validate`] checks it).
 #[derive(Debug, Clone)]
 pub struct TuneSpec {
     /// The inverse problem.
@@ -36,8 +37,10 @@ pub struct TuneSpec {
     pub metric: Metric,
     /// CT: measured views.
     pub views: usize,
-    /// CT: beam geometry and dose.
-    pub beam: CtBeam,
+    /// CT: parallel or fan beam.
+    pub beam: Beam,
+    /// CT, fan beam: incident photons per bin.
+    pub dose: Option<f64>,
     /// MRI: acceleration.
     pub accel: f64,
     /// Predictor steps N of the score methods.
@@ -54,10 +57,58 @@ pub struct TuneSpec {
     pub log: Option<PathBuf>,
     /// Continue from the log instead of starting afresh.
     pub resume: bool,
-    /// The searched dimensions (see [`crate::eval::tune::fix_dims`]).
-    pub dims: Vec<Dim>,
-    /// The parameters held at a value.
-    pub fixed: toml::Table,
+    /// Parameters held at a value instead of searched (`NAME=VALUE`, see
+    /// [`crate::eval::tune::fix_dims`]).
+    pub fix: Vec<String>,
+}
+
+impl TuneSpec {
+    /// Checks the settings' ranges, the method against the task, the fixed parameters against
+    /// the method's search space and the beam (invalid input).
+    pub fn validate(&self) -> Result<()> {
+        if !(1..=1000).contains(&self.n) {
+            return Err(invalid(format!("--n {} must be in 1..=1000", self.n)));
+        }
+        if !(1..=10_000).contains(&self.budget) {
+            return Err(invalid(format!(
+                "--budget {} must be in 1..=10000",
+                self.budget
+            )));
+        }
+        if self.batch == 0 {
+            return Err(invalid("--batch must be positive"));
+        }
+        if self.init.is_some_and(|i| !(1..=self.budget).contains(&i)) {
+            return Err(invalid(format!(
+                "--init must be in 1..=--budget ({})",
+                self.budget
+            )));
+        }
+        if self.steps == Some(0) {
+            return Err(invalid("--steps must be positive"));
+        }
+        if !self.method.applies_to(self.task) {
+            return Err(invalid(format!(
+                "{} does not apply to --task {}",
+                self.method, self.task
+            )));
+        }
+        fix_dims(self.method, &self.fix).map_err(invalid)?;
+        if !(8..=1024).contains(&self.size) {
+            return Err(invalid(format!("--size {} must be in 8..=1024", self.size)));
+        }
+        let full_views = CtBeam::new(self.beam, self.dose)?.full_views();
+        if self.task == Problem::Ct && !(1..=full_views).contains(&self.views) {
+            return Err(invalid(format!(
+                "--views {} must be in 1..={full_views}",
+                self.views
+            )));
+        }
+        if self.task == Problem::Mri && !(self.accel.is_finite() && self.accel >= 1.0) {
+            return Err(invalid(format!("--accel {} must be ≥ 1", self.accel)));
+        }
+        Ok(())
+    }
 }
 
 /// The result of a tuning run.
@@ -75,8 +126,11 @@ pub struct TuneOutcome {
     pub log_path: PathBuf,
 }
 
-/// Runs the tuning of `s` and writes the best point into its task config.
+/// Checks `s`, runs its tuning and writes the best point into its task config.
 pub fn run_tune(s: &TuneSpec) -> Result<TuneOutcome> {
+    s.validate()?;
+    let (dims, fixed) = fix_dims(s.method, &s.fix).map_err(invalid)?;
+    let beam = CtBeam::new(s.beam, s.dose)?;
     let out = s
         .out
         .clone()
@@ -97,12 +151,11 @@ pub fn run_tune(s: &TuneSpec) -> Result<TuneOutcome> {
         )));
     }
     // The config to update is read (and its [method] table checked) before any work.
-    let (dims, fixed) = (&s.dims, &s.fixed);
     // (load and params name the file themselves)
     let mut base = TaskConfig::load(&out, true)
         .and_then(|c| c.params(s.task, s.method))
         .invalid_input()?
-        .overlay(fixed)
+        .overlay(&fixed)
         .with_context(|| format!("task config {}", out.display()))
         .invalid_input()?;
     let mut log = if s.resume {
@@ -113,7 +166,7 @@ pub fn run_tune(s: &TuneSpec) -> Result<TuneOutcome> {
                 log_path.display()
             )));
         }
-        let log = load_log(&log_path, dims).map_err(invalid)?;
+        let log = load_log(&log_path, &dims).map_err(invalid)?;
         eprintln!(
             "resuming from {} ({} evaluations)",
             log_path.display(),
@@ -131,7 +184,7 @@ pub fn run_tune(s: &TuneSpec) -> Result<TuneOutcome> {
         s.batch,
     )?;
     let images = task_images(s.task, size, EvalSplit::Validation, s.n, s.data.as_deref())?;
-    let cases = task_cases(s.task, &images, &[s.views], s.beam, &[s.accel], s.seed)?;
+    let cases = task_cases(s.task, &images, &[s.views], beam, &[s.accel], s.seed)?;
     for p in [&out, &log_path] {
         if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
@@ -182,7 +235,7 @@ pub fn run_tune(s: &TuneSpec) -> Result<TuneOutcome> {
     if !fixed.is_empty() {
         record.insert("fixed".into(), fixed.clone().into());
     }
-    write_config(&out, s.method, dims, &best, fixed, record)?;
+    write_config(&out, s.method, &dims, &best, &fixed, record)?;
     Ok(TuneOutcome {
         evaluations: log.evaluations.len(),
         best,
