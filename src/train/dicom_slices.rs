@@ -10,7 +10,7 @@
 //! [`hu_lo`]: DicomSlicing::hu_lo
 //! [`hu_hi`]: DicomSlicing::hu_hi
 
-use super::data::SlicePool;
+use super::source::SlicePool;
 use super::volume::{model_slice, percentile_of_nonzero};
 use crate::io::dicom::{scan_series, series::stack_files};
 use anyhow::{bail, Context};

@@ -14,6 +14,7 @@ pub mod plot;
 pub mod progress;
 pub mod request;
 pub mod run_folder;
+pub mod source;
 pub mod trainer;
 pub mod volume;
 

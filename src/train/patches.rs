@@ -6,7 +6,7 @@
 //! (Hu et al. 2024). Every draw also reports where its centre lies in the (augmented) slice,
 //! for networks with PaDIS's positional channels ([`crate::nn::NcsnppConfig::positional`]).
 
-use super::data::{image_seed, DataSource};
+use super::source::{image_seed, DataSource};
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

@@ -6,8 +6,8 @@
 //! Contiguous held-out slabs — the test block and an optional validation block for tuning,
 //! each with a guard band on both sides — never enter training.
 
-use super::data::{DataSource, SlicePool};
 use super::patches::PatchPool;
+use super::source::{DataSource, SlicePool};
 use crate::io::nifti_io::read_nifti;
 use anyhow::{bail, Context};
 use ndarray::{s, Array2, Axis};
