@@ -3,8 +3,8 @@
 //! `medsgm tune`.
 
 use crate::task::{Method, Problem};
-use anyhow::{anyhow, Context, Result};
-use medsgm_recon::InverseMethod;
+use anyhow::{anyhow, bail, Context, Result};
+use medsgm_recon::{InverseConfig, InverseMethod};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -122,12 +122,33 @@ impl MethodParams {
             return out("latent_step_size", "[0, ∞)", self.latent_step_size);
         }
         // the ranges do not depend on the score method
-        let sampler =
-            crate::eval::score::inverse_config(Method::Score(InverseMethod::PcProjection), self)?;
+        let sampler = self.inverse_config(Method::Score(InverseMethod::PcProjection))?;
         match sampler.out_of_range() {
             None => Ok(()),
             Some(r) => out(r.field, r.range, r.value),
         }
+    }
+
+    /// The solver configuration of the score method `method` with these parameters.
+    pub fn inverse_config(&self, method: Method) -> Result<InverseConfig> {
+        let Method::Score(inverse) = method else {
+            bail!("{method} is not a score-based method");
+        };
+        Ok(InverseConfig {
+            method: inverse,
+            steps: self.steps,
+            corrector_steps: self.corrector_steps,
+            snr: self.snr,
+            lambda: self.lambda,
+            rho: self.rho,
+            seed: self.seed,
+            samples: self.samples.max(1),
+            t_start: self.t_start,
+            eta: self.eta,
+            gamma: self.gamma,
+            cg_iterations: self.cg_iterations,
+            zeta: self.zeta,
+        })
     }
 
     /// `self` with the keys of `table` overriding its fields.

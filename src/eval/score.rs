@@ -5,9 +5,9 @@ use crate::eval::cases::{ScoreSolver, Solved};
 use crate::eval::method::MethodParams;
 use crate::model::LoadedModel;
 use crate::task::Method;
-use anyhow::{bail, Result};
+use anyhow::Result;
 use medsgm_operators::{Fft2, RealInput, Subsampled, Transform};
-use medsgm_recon::inverse::{solve, InverseConfig};
+use medsgm_recon::inverse::solve;
 use medsgm_recon::ReconError;
 use ndarray::Array1;
 use num_complex::Complex32;
@@ -18,28 +18,6 @@ use std::path::Path;
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct Diverged(pub String);
-
-/// The solver configuration of a score method with `params`.
-pub fn inverse_config(method: Method, params: &MethodParams) -> Result<InverseConfig> {
-    let Method::Score(inverse) = method else {
-        bail!("{method} is not a score-based method");
-    };
-    Ok(InverseConfig {
-        method: inverse,
-        steps: params.steps,
-        corrector_steps: params.corrector_steps,
-        snr: params.snr,
-        lambda: params.lambda,
-        rho: params.rho,
-        seed: params.seed,
-        samples: params.samples.max(1),
-        t_start: params.t_start,
-        eta: params.eta,
-        gamma: params.gamma,
-        cg_iterations: params.cg_iterations,
-        zeta: params.zeta,
-    })
-}
 
 /// The predictor-step count N whose NFE (`InverseConfig::nfe`) is closest to `nfe`.
 pub fn steps_for_nfe(method: Method, params: &MethodParams, nfe: usize) -> usize {
@@ -52,7 +30,7 @@ pub fn steps_for_nfe(method: Method, params: &MethodParams, nfe: usize) -> usize
             steps,
             ..params.clone()
         };
-        inverse_config(method, &p).map(|c| c.nfe()).unwrap_or(steps)
+        p.inverse_config(method).map(|c| c.nfe()).unwrap_or(steps)
     };
     // NFE is affine in N: base + per · N.
     let per = at(2).saturating_sub(at(1)).max(1);
@@ -92,7 +70,7 @@ impl ModelSolver {
             nfe: 0,
         };
         for (b, chunk) in ys.chunks(self.batch).enumerate() {
-            let mut cfg = inverse_config(method, params)?;
+            let mut cfg = params.inverse_config(method)?;
             cfg.seed = medsgm_recon::batch_seed(params.seed, b);
             let r = solve(
                 self.model.sde.as_ref(),

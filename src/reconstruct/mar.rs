@@ -41,7 +41,7 @@ pub(super) fn recon_mar(
             // v = μ per pixel: HU = −1000 + v · 1000/μ_water.
             let map = IntensityMap::hu(-1000.0, 1000.0 / mu_water, model_hu_window(model, "mar")?);
             let r = score_reconstruct(model, &op, &y, map, config)?;
-            ReconOutput::score(r, config.samples, window)
+            r.into_output(config.samples, window)
         }
         _ => match job.method {
             Method::Li => {

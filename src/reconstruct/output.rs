@@ -2,7 +2,6 @@
 //! deviation goes ([`std_path`]).
 
 use crate::io::image_io::Window;
-use crate::reconstruct::score::ScoreRecon;
 use medsgm_operators::resample::resample_area;
 use ndarray::Array2;
 use std::path::{Path, PathBuf};
@@ -44,17 +43,6 @@ impl ReconOutput {
             window,
             score: None,
             typicality: None,
-        }
-    }
-
-    /// A score-based reconstruction of `samples` posterior samples (the std map for K > 1).
-    pub(super) fn score(r: ScoreRecon, samples: usize, window: Window) -> Self {
-        Self {
-            image: r.mean,
-            std: (samples > 1).then_some(r.std),
-            window,
-            score: Some((r.nfe, r.seconds)),
-            typicality: r.typicality,
         }
     }
 }

@@ -220,6 +220,20 @@ pub struct ScoreRecon {
     pub typicality: Option<(f64, bool)>,
 }
 
+impl ScoreRecon {
+    /// The reconstruction to write: the posterior mean, the SD map for K = `samples` > 1, the
+    /// NFE, seconds and typicality figures.
+    pub fn into_output(self, samples: usize, window: Window) -> ReconOutput {
+        ReconOutput {
+            image: self.mean,
+            std: (samples > 1).then_some(self.std),
+            window,
+            score: Some((self.nfe, self.seconds)),
+            typicality: self.typicality,
+        }
+    }
+}
+
 /// Runs [`solve`] on one measurement `y` (data units) of `op`, converting with `map`, with a
 /// progress bar on stderr.
 pub fn score_reconstruct<T: Transform<In = f32> + Clone>(
@@ -376,7 +390,7 @@ pub(super) fn score_batch<T: Transform<In = f32> + Clone>(
     Ok(rs
         .into_iter()
         .zip(&ys)
-        .map(|(r, (_, map))| ReconOutput::score(r, config.samples, model_range_window(*map)))
+        .map(|(r, (_, map))| r.into_output(config.samples, model_range_window(*map)))
         .collect())
 }
 
