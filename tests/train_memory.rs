@@ -8,18 +8,14 @@ use ndarray::Array3;
 use std::path::Path;
 
 mod common;
-use common::{fails_with_2, run_ok};
+use common::{fails_with_2, run_ok, tiny_config_with};
 
 /// The tiny training configuration with `data` as its `[data]` table, written to
 /// `dir/c.toml`; returns the networks' memory estimate.
 fn config_with(dir: &Path, data: &str) -> u64 {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut config = std::fs::read_to_string(root.join("configs/test_tiny.toml")).unwrap();
-    config.truncate(config.find("[data]").unwrap());
-    config.push_str(data);
-    let path = dir.join("c.toml");
-    std::fs::write(&path, config).unwrap();
-    TrainConfig::from_toml_file(&path).unwrap().memory_bytes()
+    TrainConfig::from_toml_file(&tiny_config_with(dir, data))
+        .unwrap()
+        .memory_bytes()
 }
 
 /// `medsgm train` of `dir/c.toml` into `dir/run` with a budget of `networks + 1 KiB`: the

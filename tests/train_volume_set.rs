@@ -11,6 +11,9 @@ use medsgm::train::{DataConfig, TrainConfig};
 use ndarray::Array3;
 use std::path::Path;
 
+mod common;
+use common::tiny_config_with;
+
 /// A `side × side × slices` volume in HU at `mm` per pixel in-plane whose slice k holds the
 /// value 100·k inside a centred square (air outside), so every slice is non-empty and tells
 /// which slice it came from.
@@ -51,17 +54,6 @@ fn volume_table(path: &Path, holdout: [usize; 2], validation: [usize; 2], hu_hi:
     )
 }
 
-/// The tiny training configuration (16² model) with `data` as its `[data]` table.
-fn config_with(dir: &Path, data: &str) -> std::path::PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut config = std::fs::read_to_string(root.join("configs/test_tiny.toml")).unwrap();
-    config.truncate(config.find("[data]").unwrap());
-    config.push_str(data);
-    let path = dir.join("c.toml");
-    std::fs::write(&path, config).unwrap();
-    path
-}
-
 /// Two volumes: 40² at 0.5 mm (12 slices) and 20² at 1 mm (10 slices), in a set at 1 mm.
 fn two_volume_config(dir: &Path, hu_hi_second: f32) -> std::path::PathBuf {
     let (a, b) = (dir.join("a.nii"), dir.join("b.nii"));
@@ -72,7 +64,7 @@ fn two_volume_config(dir: &Path, hu_hi_second: f32) -> std::path::PathBuf {
         volume_table(&a, [8, 10], [3, 5], 1000.0),
         volume_table(&b, [6, 8], [1, 3], hu_hi_second)
     );
-    config_with(dir, &data)
+    tiny_config_with(dir, &data)
 }
 
 fn set_of(config: &Path) -> medsgm::train::volume::VolumeSet {
@@ -162,7 +154,7 @@ fn inconsistent_sets_are_refused_when_the_configuration_is_read() {
             "no [patches] table",
         ),
     ] {
-        let config = config_with(dir.path(), data);
+        let config = tiny_config_with(dir.path(), data);
         let msg = format!("{:#}", TrainConfig::from_toml_file(&config).unwrap_err());
         assert!(msg.contains(want), "{want}: {msg}");
     }

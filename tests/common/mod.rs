@@ -46,3 +46,15 @@ pub fn fails_with_2(args: &[&str], cwd: &Path, expected: &str) {
     assert_eq!(o.status.code(), Some(2), "medsgm {args:?}: {err}");
     assert!(err.contains(expected), "medsgm {args:?}: {err}");
 }
+
+/// The tiny training configuration (`configs/test_tiny.toml`) with `data` as its `[data]`
+/// table, written to `dir/c.toml`; returns that path.
+pub fn tiny_config_with(dir: &Path, data: &str) -> std::path::PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut config = std::fs::read_to_string(root.join("configs/test_tiny.toml")).unwrap();
+    config.truncate(config.find("[data]").unwrap());
+    config.push_str(data);
+    let path = dir.join("c.toml");
+    std::fs::write(&path, config).unwrap();
+    path
+}
