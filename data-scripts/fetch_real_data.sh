@@ -15,6 +15,10 @@
 #                              validation set of *other patients* that chooses between priors
 #                              (never trained on, never in the test tables; none of them is a
 #                              patient of independent/ct)
+#   validation/mri/almi5_t1.nii.gz  a T1 brain MRI of another subject (not Colin27), FreeSurfer
+#                              "conform" 256^3 at 1 mm (cornerstone-nifti-image-loader 1.0.0,
+#                              MIT): the other-subject validation volume of the MRI priors
+#                              (configs/validation_t1_almi5.toml; never trained on)
 # With --body also:
 #   lung1_ct.nii.gz, lung2_ct.nii.gz  two real chest CT volumes of two patients (pyradiomics
 #                              3.1.0 source archive, BSD-3; 512 x 512 x 48 / 61 int16 HU at
@@ -198,6 +202,16 @@ for e in "${vslices[@]}"; do
   fi
   extract "$archive" "$member" "$out" "$sha"
 done
+
+# A whole T1 volume of another subject than Colin27 (the MRI priors' validation):
+# FreeSurfer's conformed almi5 T1 from the cornerstone NIfTI loader's example data.
+cnil_tgz=cornerstone-nifti-image-loader-1.0.0.tgz
+t1_out="$dest/validation/mri/almi5_t1.nii.gz"
+t1_sha=738bf59c771403c51b6f53dc5325c0698aef08cf9c6e750b4233ab204c58e83a
+if ! { [ -f "$t1_out" ] && check "$t1_out" "$t1_sha"; }; then
+  npm_fetch cornerstone-nifti-image-loader@1.0.0 "$cnil_tgz" 28efa5c5a97fd80fc29a5a869e5fee434a491335e1d205d18718bd39faba8653
+  extract "$cnil_tgz" package/examples/data/almi5_T1fs_conform.nii.gz "$t1_out" "$t1_sha"
+fi
 fi
 
 # 5. (--body) Two chest CT volumes from pyradiomics' test data (NRRD in the source archive; pip
