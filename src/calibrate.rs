@@ -3,12 +3,17 @@
 //! the validation slab of its training configuration (phantom priors: validation phantoms) sets
 //! the threshold, the check sets (a training config's held-out test slab, real images,
 //! anatomical CT phantoms) report their residuals and how many the threshold would flag, and the
-//! checkpoint is written with the threshold.
+//! checkpoint is written with the threshold. Priors with a pixel spacing also record the widest
+//! body among their training and validation slices ([`crate::eval::extent`]); the check sets
+//! report their widest body and how many slices that check would flag.
 
 use crate::checkpoint::{Checkpoint, Normalization};
 use crate::error::{invalid, InputContext};
-use crate::eval::testset::{config_slices, phantoms, real_images, EvalSplit};
-use crate::eval::typicality::{denoising_residuals, Calibration};
+use crate::eval::extent::object_diameter_px;
+use crate::eval::testset::{
+    config_slices, config_training_slices, phantoms, real_images, EvalSplit,
+};
+use crate::eval::typicality::{denoising_residuals, Calibration, EXTENT_MARGIN};
 use crate::io::guard::refuse_output_file;
 use crate::model::LoadedModel;
 use anyhow::{Context, Result};
@@ -65,6 +70,12 @@ impl CalibrateRequest {
                 &model.device,
             )
         };
+        // Body widths (mm) at the prior's spacing; none for priors without one.
+        let spacing = model.pixel_spacing_mm().map(f64::from);
+        let diameters = |images: &[Array2<f32>]| -> Option<Vec<f64>> {
+            spacing.map(|s| images.iter().map(|i| s * object_diameter_px(i)).collect())
+        };
+        let widest = |d: &[f64]| d.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let (validation, source): (Vec<Array2<f32>>, String) = match &self.data {
             Some(config) => {
                 let v: Vec<Array2<f32>> = config_slices(config, self.n, EvalSplit::Validation)
@@ -90,15 +101,27 @@ impl CalibrateRequest {
                 (v, source)
             }
         };
-        let calibration = Calibration::from_residuals(&residuals(&validation)?, source)
-            .ok_or_else(|| invalid("the validation slab holds no slices"))?;
-        print("| set | n | mean residual | max residual | flagged |\n|---|---:|---:|---:|---:|\n");
+        // The widest body among the training and validation slices.
+        let mut trained = match &self.data {
+            Some(config) if spacing.is_some() => config_training_slices(config).invalid_input()?,
+            _ => Vec::new(),
+        };
+        trained.extend(validation.iter().cloned());
+        let max_diameter_mm = diameters(&trained).map(|d| widest(&d));
+        let calibration =
+            Calibration::from_residuals(&residuals(&validation)?, source, max_diameter_mm)
+                .ok_or_else(|| invalid("the validation slab holds no slices"))?;
+        print("| set | n | mean residual | max residual | widest body (mm) | flagged |\n|---|---:|---:|---:|---:|---:|\n");
+        let width = |d: Option<f64>| d.map_or_else(|| "-".into(), |d| format!("{d:.0}"));
         print(&format!(
-            "| calibration: {} | {} | {:.4} | {:.4} | threshold {:.4} |\n",
+            "| calibration: {} | {} | {:.4} | {:.4} | {} of {} training slices (flag above {}) | threshold {:.4} |\n",
             calibration.source,
             calibration.n,
             calibration.mean,
             calibration.max,
+            width(max_diameter_mm),
+            trained.len(),
+            width(max_diameter_mm.map(|d| EXTENT_MARGIN * d)),
             calibration.threshold
         ));
         let mut sets: Vec<(String, Vec<Array2<f32>>)> = Vec::new();
@@ -129,13 +152,25 @@ impl CalibrateRequest {
         }
         for (name, images) in &sets {
             let r = residuals(images)?;
-            let flagged = r.iter().filter(|&&v| calibration.flags(v)).count();
+            let d = diameters(images);
+            let judged: Vec<_> = r
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| calibration.judge(v, d.as_ref().map(|d| d[i])))
+                .collect();
+            let count = |f: &dyn Fn(&crate::eval::typicality::Typicality) -> bool| {
+                judged.iter().filter(|t| f(t)).count()
+            };
             print(&format!(
-                "| {name} | {} | {:.4} | {:.4} | {flagged} of {} |\n",
+                "| {name} | {} | {:.4} | {:.4} | {} | {} of {} ({} by residual, {} by width) |\n",
                 r.len(),
                 r.iter().sum::<f64>() / r.len() as f64,
-                r.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-                r.len()
+                widest(&r),
+                width(d.as_deref().map(widest)),
+                count(&|t| t.flagged()),
+                r.len(),
+                count(&|t| t.unexplained),
+                count(&|t| t.too_wide),
             ));
         }
         if !matches!(

@@ -211,7 +211,7 @@ fn calibrated_priors_report_typicality() {
         d,
     );
     assert!(
-        text.contains("threshold") && text.contains(" of 2 |"),
+        text.contains("threshold") && text.contains(" of 2 ("),
         "{text}"
     );
     let ck =

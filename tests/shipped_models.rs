@@ -255,3 +255,41 @@ fn real_mri_demo_runs_dds_on_a_held_out_slice() {
     assert!(dds > zf + 2.0, "dds {dds} dB vs zero-filled {zf} dB");
     assert!(out.join("panel.png").is_file());
 }
+
+/// The default head-CT prior's body-width check on the independent CT slices (other
+/// patients, data-scripts/fetch_real_data.sh): at the prior's spacing every head is within
+/// the calibrated width and every chest is wider — the case the denoising residual misses
+/// (BENCHMARKS.md section 5, out-of-distribution warning).
+#[test]
+fn head_prior_flags_chests_by_body_width() {
+    use medsgm::eval::extent::object_diameter_px;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = root.join("data/real/independent/ct");
+    assert!(
+        dir.is_dir(),
+        "{} is missing: run data-scripts/fetch_real_data.sh",
+        dir.display()
+    );
+    let ck = medsgm::checkpoint::Checkpoint::load(
+        &root.join("models/ct_head_whole/model.safetensors"),
+        &candle_core::Device::Cpu,
+    )
+    .unwrap();
+    let cal = ck.meta.typicality.expect("a calibrated prior");
+    assert!(cal.max_diameter_mm.is_some(), "{cal:?}");
+    let spacing = f64::from(ck.meta.pixel_spacing_mm.expect("a prior with a spacing"));
+    let slices =
+        medsgm::eval::testset::real_images(&dir, &ck.meta.normalization, Some(spacing as f32))
+            .unwrap();
+    assert_eq!(slices.len(), 6);
+    for (name, image) in &slices {
+        let d = spacing * object_diameter_px(image);
+        // A residual below the threshold: only the width can flag.
+        let t = cal.judge(0.0, Some(d));
+        assert_eq!(
+            t.too_wide,
+            name.contains("chest"),
+            "{name}: {d:.0} mm, {cal:?}"
+        );
+    }
+}

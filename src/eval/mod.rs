@@ -11,7 +11,8 @@
 //! - [`score`]: a checkpoint driving `medsgm_recon::inverse::solve`; [`latent`]: an LSGM
 //!   checkpoint driving `crate::lsgm::latent_solve`, and the pixel/latent solver router;
 //! - [`uncertainty`]: the per-slice posterior-spread figure of score reconstructions;
-//!   [`typicality`]: the out-of-distribution check (denoising residual, calibrated per prior);
+//!   [`typicality`]: the out-of-distribution check (denoising residual, calibrated per prior,
+//!   and [`extent`]: the body's width against the widest training slice);
 //!   [`likelihood`]: ELBO and ODE bits/dim of images under a prior, [`latent_likelihood`]: the
 //!   LSGM bounds, [`likelihood_images`]: the image sets, [`likelihood_report`]: table and JSON, [`likelihood_run`]: one run;
 //! - [`bayes_opt`] and [`tune`]: Gaussian-process Bayesian optimisation of method parameters;
@@ -20,6 +21,7 @@
 pub mod bayes_opt;
 pub mod bench_run;
 pub mod cases;
+pub mod extent;
 pub mod latent;
 pub mod latent_likelihood;
 pub mod likelihood;

@@ -9,7 +9,7 @@ use crate::io::npy::read_npy;
 use crate::io::{read_image, ImageReadOptions};
 use crate::train::config::TrainConfig;
 use crate::train::data::DataConfig;
-use crate::train::volume::{volume_slices, Split};
+use crate::train::volume::{volume_slices, Split, VolumeSlicing};
 use anyhow::{bail, ensure, Context, Result};
 use medsgm_operators::hu::{hu_to_unit, HuWindow};
 use medsgm_operators::phantom::anatomical::{anatomical_ct, AnatomicalParams, MetalImplant};
@@ -121,21 +121,15 @@ pub fn config_slices(
         return Ok(evenly_spaced(slices, n));
     }
     let DataConfig::NiftiSlices(slicing) = &cfg.data else {
-        bail!(
-            "{}: the data source is not nifti-slices or nifti-volumes (no held-out block)",
-            config.display()
-        )
+        return Err(not_sliced(config));
     };
     let vs = match split {
         EvalSplit::Test => Split::HeldOut,
         EvalSplit::Validation if slicing.validation.is_some() => Split::Validation,
         EvalSplit::Validation => Split::Train,
     };
-    // Patch priors are evaluated on whole slices at the native spacing.
-    let size = slicing.patches.is_none().then_some(cfg.model.image_size);
-    let slices = volume_slices(slicing, size, vs)
+    let mut slices = volume_slices(slicing, eval_size(&cfg, slicing), vs)
         .with_context(|| format!("slices of {}", config.display()))?;
-    let mut slices = slices;
     if vs == Split::Train {
         // The training slices nearest the held-out block: the same anatomy, disjoint slices.
         let centre = (slicing.holdout[0] + slicing.holdout[1]) as f64 / 2.0;
@@ -152,6 +146,38 @@ pub fn config_slices(
         .map(|(k, s)| (format!("slice{k}"), s))
         .collect();
     Ok(evenly_spaced(named, n))
+}
+
+/// Every training slice of a `nifti-slices` or `nifti-volumes` training configuration, on
+/// the grid [`config_slices`] evaluates on (`medsgm calibrate` measures the widest training
+/// body on them, [`crate::eval::extent`]).
+pub fn config_training_slices(config: &Path) -> Result<Vec<Array2<f32>>> {
+    let cfg = TrainConfig::from_toml_file(config)?;
+    let slices: Vec<Array2<f32>> = match &cfg.data {
+        DataConfig::NiftiVolumes(set) => crate::train::volume::set_slices(set, Split::Train)
+            .map(|v| v.into_iter().map(|(_, s)| s).collect()),
+        DataConfig::NiftiSlices(slicing) => {
+            volume_slices(slicing, eval_size(&cfg, slicing), Split::Train)
+                .map(|v| v.into_iter().map(|(_, s)| s).collect())
+        }
+        _ => return Err(not_sliced(config)),
+    }
+    .with_context(|| format!("training slices of {}", config.display()))?;
+    Ok(slices)
+}
+
+/// The evaluation grid of a `nifti-slices` prior: the model's size, or `None` (the native
+/// resolution) for patch priors, which are evaluated on whole slices.
+fn eval_size(cfg: &TrainConfig, slicing: &VolumeSlicing) -> Option<usize> {
+    slicing.patches.is_none().then_some(cfg.model.image_size)
+}
+
+/// The error for a configuration whose data are not slices of volumes.
+fn not_sliced(config: &Path) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{}: the data source is not nifti-slices or nifti-volumes (no held-out block)",
+        config.display()
+    )
 }
 
 /// At most `n` of `slices`, evenly spaced across them (the whole slab's anatomy), in order.

@@ -11,6 +11,11 @@
 //! what it knows, and r grows. Evaluated on a reconstruction, r flags inputs the prior does not
 //! explain; the threshold is calibrated per prior on its validation slab
 //! ([`Calibration`], stored in the checkpoint) and checked on held-out and independent data.
+//!
+//! The residual is local: a head prior denoises a chest's soft tissue and bone about as well as
+//! a head's. The calibration therefore also records the widest body the prior was trained on
+//! ([`crate::eval::extent`]); a reconstruction whose body is more than [`EXTENT_MARGIN`] times
+//! wider is flagged too.
 
 use crate::eval::uncertainty::object_mask;
 use anyhow::Result;
@@ -31,6 +36,9 @@ pub const DRAWS: usize = 2;
 /// (1.5 at first; lowered to 1.25 after the phantom prior flagged only 2 of 6 real head-CT
 /// slices with 1.5 — BENCHMARKS.md reports the check sets with this value.)
 pub const MARGIN: f64 = 1.25;
+/// A body wider than this factor times the widest training slice is flagged (a head prior's
+/// widest slices are about 180 mm, a chest about 260 mm and more).
+pub const EXTENT_MARGIN: f64 = 1.2;
 
 /// A prior's calibrated out-of-distribution threshold (in the checkpoint metadata).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -45,12 +53,59 @@ pub struct Calibration {
     pub n: usize,
     /// Where the calibration slices came from.
     pub source: String,
+    /// Equivalent diameter (mm) of the widest body among the training and calibration slices
+    /// ([`crate::eval::extent`]); none for priors without a pixel spacing (and checkpoints
+    /// calibrated before the extent check).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_diameter_mm: Option<f64>,
+}
+
+/// The out-of-distribution figures of one reconstructed slice under a calibrated prior.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Typicality {
+    /// Denoising residual of the reconstruction.
+    pub residual: f64,
+    /// Equivalent diameter (mm) of its body, for priors with a pixel spacing.
+    pub diameter_mm: Option<f64>,
+    /// The residual exceeds the calibrated threshold.
+    pub unexplained: bool,
+    /// The body is wider than [`EXTENT_MARGIN`] × the widest training slice.
+    pub too_wide: bool,
+}
+
+impl Typicality {
+    /// Whether either check flags the slice.
+    pub fn flagged(&self) -> bool {
+        self.unexplained || self.too_wide
+    }
+
+    /// Why the slice is flagged, e.g. "denoising residual 0.210 > 0.173 (calibrated on …)";
+    /// empty when it is not.
+    pub fn reasons(&self, cal: &Calibration) -> Vec<String> {
+        let mut why = Vec::new();
+        if self.unexplained {
+            why.push(format!(
+                "denoising residual {:.3} > {:.3}, calibrated on the {}",
+                self.residual, cal.threshold, cal.source
+            ));
+        }
+        if let (true, Some(d), Some(max)) = (self.too_wide, self.diameter_mm, cal.max_diameter_mm) {
+            why.push(format!(
+                "the body is {d:.0} mm across, wider than any training slice ({max:.0} mm)"
+            ));
+        }
+        why
+    }
 }
 
 impl Calibration {
     /// The calibration of `residuals` (validation slices of `source`): threshold =
-    /// [`MARGIN`] × their maximum.
-    pub fn from_residuals(residuals: &[f64], source: impl Into<String>) -> Option<Self> {
+    /// [`MARGIN`] × their maximum; `max_diameter_mm` is the widest training body.
+    pub fn from_residuals(
+        residuals: &[f64],
+        source: impl Into<String>,
+        max_diameter_mm: Option<f64>,
+    ) -> Option<Self> {
         if residuals.is_empty() {
             return None;
         }
@@ -61,12 +116,27 @@ impl Calibration {
             max,
             n: residuals.len(),
             source: source.into(),
+            max_diameter_mm,
         })
     }
 
     /// Whether residual `r` flags the input.
     pub fn flags(&self, r: f64) -> bool {
         r > self.threshold
+    }
+
+    /// The figures of a slice with residual `residual` and body diameter `diameter_mm`.
+    pub fn judge(&self, residual: f64, diameter_mm: Option<f64>) -> Typicality {
+        let too_wide = match (diameter_mm, self.max_diameter_mm) {
+            (Some(d), Some(max)) => d > EXTENT_MARGIN * max,
+            _ => false,
+        };
+        Typicality {
+            residual,
+            diameter_mm,
+            unexplained: self.flags(residual),
+            too_wide,
+        }
     }
 }
 
@@ -156,10 +226,28 @@ mod tests {
 
     #[test]
     fn calibration_threshold_and_flags() {
-        let c = Calibration::from_residuals(&[0.2, 0.4, 0.3], "v").unwrap();
+        let c = Calibration::from_residuals(&[0.2, 0.4, 0.3], "v", Some(180.0)).unwrap();
         assert!((c.threshold - 0.5).abs() < 1e-12 && (c.mean - 0.3).abs() < 1e-12);
         assert!(c.flags(0.51) && !c.flags(0.49));
-        assert!(Calibration::from_residuals(&[], "v").is_none());
+        assert!(Calibration::from_residuals(&[], "v", None).is_none());
+        // The extent check: 1.2 × 180 mm = 216 mm.
+        let head = c.judge(0.3, Some(200.0));
+        assert!(!head.flagged() && head.reasons(&c).is_empty());
+        let chest = c.judge(0.3, Some(260.0));
+        assert!(chest.too_wide && !chest.unexplained && chest.flagged());
+        assert!(
+            chest.reasons(&c)[0].contains("260 mm"),
+            "{:?}",
+            chest.reasons(&c)
+        );
+        let odd = c.judge(0.6, None);
+        assert!(odd.unexplained && !odd.too_wide && odd.reasons(&c).len() == 1);
+        // Checkpoints calibrated before the extent check read without it and never flag width.
+        let old: Calibration =
+            serde_json::from_str(r#"{"threshold":0.5,"mean":0.3,"max":0.4,"n":3,"source":"v"}"#)
+                .unwrap();
+        assert_eq!(old.max_diameter_mm, None);
+        assert!(!old.judge(0.3, Some(1000.0)).flagged());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! own statement of how much of the slice it had to invent. Background (air) is left out: it is
 //! certain in every sample and would dilute the figure with the field of view.
 
+use crate::eval::typicality::Typicality;
 use ndarray::Array2;
 
 /// Fraction of a slice's range above its minimum that marks the object (10 %: soft tissue and
@@ -46,7 +47,7 @@ pub struct SliceTrust {
     pub posterior_sd: Option<f64>,
     /// Denoising residual and whether it exceeds the prior's threshold
     /// ([`crate::eval::typicality`]).
-    pub typicality: Option<(f64, bool)>,
+    pub typicality: Option<Typicality>,
 }
 
 impl SliceTrust {
@@ -54,7 +55,7 @@ impl SliceTrust {
     pub fn per_slice(
         n: usize,
         posterior_sd: Option<&[f64]>,
-        typicality: Option<&[(f64, bool)]>,
+        typicality: Option<&[Typicality]>,
     ) -> Vec<SliceTrust> {
         (0..n)
             .map(|k| SliceTrust {
@@ -74,10 +75,15 @@ impl SliceTrust {
                 "medsgm posterior SD {sd:.4} (object mean over {samples} samples)"
             ));
         }
-        if let Some((r, flagged)) = self.typicality {
+        if let Some(t) = self.typicality {
+            let width = t
+                .diameter_mm
+                .map(|d| format!(", body {d:.0} mm"))
+                .unwrap_or_default();
             parts.push(format!(
-                "typicality residual {r:.4}: {}",
-                if flagged {
+                "typicality residual {:.4}{width}: {}",
+                t.residual,
+                if t.flagged() {
                     "OUT OF DISTRIBUTION - the prior may have invented structure"
                 } else {
                     "within the prior's calibrated range"
@@ -93,7 +99,7 @@ impl SliceTrust {
         let sds: Vec<f64> = slices.iter().filter_map(|s| s.posterior_sd).collect();
         let flags: Vec<bool> = slices
             .iter()
-            .filter_map(|s| s.typicality.map(|t| t.1))
+            .filter_map(|s| s.typicality.map(|t| t.flagged()))
             .collect();
         let mut parts = Vec::new();
         if !sds.is_empty() {
@@ -114,12 +120,24 @@ impl SliceTrust {
 mod tests {
     use super::*;
 
+    fn typical(residual: f64, unexplained: bool, diameter_mm: Option<f64>) -> Typicality {
+        Typicality {
+            residual,
+            diameter_mm,
+            unexplained,
+            too_wide: false,
+        }
+    }
+
     #[test]
     fn trust_notes_and_summaries() {
         let slices = SliceTrust::per_slice(
             2,
             Some(&[0.25, 0.75]),
-            Some(&[(0.001, false), (0.009, true)]),
+            Some(&[
+                typical(0.001, false, None),
+                typical(0.009, true, Some(261.4)),
+            ]),
         );
         assert_eq!(SliceTrust::summary(&slices), "SD 0.500 OOD 1/2");
         let note = slices[1].note(4);
@@ -127,7 +145,10 @@ mod tests {
             note.contains("0.7500") && note.contains("4 samples"),
             "{note}"
         );
-        assert!(note.contains("OUT OF DISTRIBUTION"), "{note}");
+        assert!(
+            note.contains("OUT OF DISTRIBUTION") && note.contains("body 261 mm"),
+            "{note}"
+        );
         assert!(slices[0].note(4).contains("within"));
         let none = SliceTrust::per_slice(3, None, None);
         assert_eq!(SliceTrust::summary(&none), "");

@@ -16,10 +16,9 @@ pub struct ReconOutput {
     pub window: Window,
     /// NFE per posterior sample and seconds (score-based methods).
     pub score: Option<(usize, f64)>,
-    /// The denoising residual of the reconstruction and whether it exceeds the prior's
-    /// calibrated threshold (score methods with a calibrated prior; see
-    /// [`crate::eval::typicality`]).
-    pub typicality: Option<(f64, bool)>,
+    /// The out-of-distribution figures of the reconstruction (score methods with a calibrated
+    /// prior; see [`crate::eval::typicality`]).
+    pub typicality: Option<crate::eval::typicality::Typicality>,
 }
 
 impl ReconOutput {

@@ -25,7 +25,8 @@
 
 use crate::checkpoint::Normalization;
 use crate::error::{invalid, InputContext};
-use crate::eval::typicality::denoising_residuals;
+use crate::eval::extent::object_diameter_px;
+use crate::eval::typicality::{denoising_residuals, Typicality};
 use crate::io::image_io::Window;
 use crate::io::measurement::Measurement;
 use crate::model::LoadedModel;
@@ -215,9 +216,9 @@ pub struct ScoreRecon {
     pub nfe: usize,
     /// Wall time of the solver.
     pub seconds: f64,
-    /// Denoising residual of the posterior mean and whether it flags the input as unlike the
-    /// prior's training data (priors calibrated by `medsgm calibrate`).
-    pub typicality: Option<(f64, bool)>,
+    /// Out-of-distribution figures of the posterior mean: denoising residual and body width
+    /// against the prior's training data (priors calibrated by `medsgm calibrate`).
+    pub typicality: Option<Typicality>,
 }
 
 impl ScoreRecon {
@@ -294,7 +295,9 @@ pub fn score_reconstruct_batch<T: Transform<In = f32> + Clone>(
     )?;
     bar.finish_and_clear();
     let seconds = start.elapsed().as_secs_f64() / ys.len() as f64;
-    let typicality: Vec<Option<(f64, bool)>> = match &model.meta.typicality {
+    // The reconstruction grid is at the prior's spacing (when it records one).
+    let spacing = model.pixel_spacing_mm().map(f64::from);
+    let typicality: Vec<Option<Typicality>> = match &model.meta.typicality {
         Some(cal) => denoising_residuals(
             &model.score(),
             model.sde.as_ref(),
@@ -303,15 +306,16 @@ pub fn score_reconstruct_batch<T: Transform<In = f32> + Clone>(
             &model.device,
         )?
         .into_iter()
-        .map(|r| {
-            let flagged = cal.flags(r);
-            if flagged {
+        .zip(&out.mean)
+        .map(|(r, image)| {
+            let t = cal.judge(r, spacing.map(|s| s * object_diameter_px(image)));
+            if t.flagged() {
                 eprintln!(
-                    "warning: this input looks unlike the prior's training data (denoising residual {r:.3} > {:.3}, calibrated on the {}): the prior may invent structure; compare with a classical reconstruction",
-                    cal.threshold, cal.source
+                    "warning: this input looks unlike the prior's training data ({}): the prior may invent structure; compare with a classical reconstruction",
+                    t.reasons(cal).join("; ")
                 );
             }
-            Some((r, flagged))
+            Some(t)
         })
         .collect(),
         None => vec![None; ys.len()],

@@ -33,6 +33,7 @@ pub mod volume;
 pub mod worklist;
 
 use crate::error::{exit_code, invalid, InputContext};
+use crate::eval::typicality::Typicality;
 use crate::eval::uncertainty::{object_mean_sd, SliceTrust};
 use crate::io::dicom::padding::AIR_HU;
 use crate::io::dicom::{
@@ -116,7 +117,7 @@ struct Processed {
     slices: usize,
     metrics: Option<Quality>,
     posterior_sd: Option<Vec<f64>>,
-    typicality: Option<Vec<(f64, bool)>>,
+    typicality: Option<Vec<Typicality>>,
 }
 
 /// DICOM series settings naming the method.
@@ -387,6 +388,7 @@ pub fn run(
             metrics: None,
             posterior_sd: None,
             typicality: None,
+            object_diameter_mm: None,
             ood_warning: false,
         };
         if batch.resume && out.exists() && previously_ok.contains(&item.label()) {
@@ -401,8 +403,9 @@ pub fn run(
                     report.metrics = p.metrics;
                     report.posterior_sd = p.posterior_sd;
                     if let Some(t) = p.typicality {
-                        report.ood_warning = t.iter().any(|&(_, flagged)| flagged);
-                        report.typicality = Some(t.into_iter().map(|(r, _)| r).collect());
+                        report.ood_warning = t.iter().any(Typicality::flagged);
+                        report.typicality = Some(t.iter().map(|t| t.residual).collect());
+                        report.object_diameter_mm = t.iter().map(|t| t.diameter_mm).collect();
                     }
                     summary.ok += 1;
                 }

@@ -50,8 +50,13 @@ pub struct FileReport {
     /// Score methods with a calibrated prior: per slice, the denoising residual of the
     /// reconstruction ([`crate::eval::typicality`]).
     pub typicality: Option<Vec<f64>>,
-    /// Whether any slice's residual exceeds the prior's calibrated threshold: the input looks
-    /// unlike the training data and the prior may have invented structure.
+    /// Score methods with a prior calibrated on real slices: per slice, the equivalent
+    /// diameter (mm) of the reconstructed body ([`crate::eval::extent`]), compared with the
+    /// widest training slice.
+    pub object_diameter_mm: Option<Vec<f64>>,
+    /// Whether any slice's residual exceeds the prior's calibrated threshold or its body is
+    /// wider than any training slice: the input looks unlike the training data and the prior
+    /// may have invented structure.
     pub ood_warning: bool,
 }
 

@@ -263,6 +263,6 @@ pub(super) struct VolumeRecon {
     pub image: Array3<f32>,
     /// Per slice, the mean posterior standard deviation over the object (K ≥ 2 samples).
     pub posterior_sd: Option<Vec<f64>>,
-    /// Per slice, the denoising residual and whether it flags the slice (calibrated priors).
-    pub typicality: Option<Vec<(f64, bool)>>,
+    /// Per slice, the out-of-distribution figures (calibrated priors).
+    pub typicality: Option<Vec<crate::eval::typicality::Typicality>>,
 }
