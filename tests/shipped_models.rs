@@ -224,15 +224,21 @@ fn shipped_t1_prior_beats_zero_filling_on_a_held_out_real_slice() {
     );
 }
 
-/// `medsgm demo --task mri`: the first held-out Colin27 slice at 4× with the shipped T1 prior
-/// and the fast DDS sampler (50 NFE, tuned config) beats zero-filling and writes its figure.
+/// `medsgm demo --task mri`: the first held-out Colin27 slice at 4× with the default T1 prior
+/// (models/mri_t1_multi) and the fast DDS sampler (50 NFE, tuned config) beats zero-filling and writes its figure.
 #[test]
 fn real_mri_demo_runs_dds_on_a_held_out_slice() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    assert!(
-        root.join("data/real/ch2.nii.gz").is_file(),
-        "data/real/ch2.nii.gz is missing: run data-scripts/fetch_real_data.sh"
-    );
+    // The demo's prior (models/mri_t1_multi) names both volumes' test slabs.
+    for v in [
+        "ch2.nii.gz",
+        "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz",
+    ] {
+        assert!(
+            root.join("data/real").join(v).is_file(),
+            "data/real/{v} is missing: run data-scripts/fetch_real_data.sh"
+        );
+    }
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("demo");
     let o = common::command(&["demo", "--task", "mri", "--samples", "1"], root)

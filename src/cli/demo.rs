@@ -75,7 +75,7 @@ pub struct DemoArgs {
     pub tv_weight: f32,
     /// A held-out real slice with the shipped real prior instead of the phantom problem:
     /// `ct` (head-CT test slab, 23 views, models/ct_head_whole) or `mri` (Colin27 T1 test slab, 4×,
-    /// models/mri_t1), reconstructed by the classical baselines and the fast DDS sampler
+    /// models/mri_t1_multi), reconstructed by the classical baselines and the fast DDS sampler
     /// (50 NFE) with the tuned task configs (configs/tuned_*.toml), all on the first slice of
     /// the test slab; needs `bash data-scripts/fetch_real_data.sh` first.
     #[arg(long, value_enum, conflicts_with_all = ["held_out", "model", "classical_only", "method"])]

@@ -259,7 +259,7 @@ impl DemoRequest {
     fn real_demo(&self, task: Problem, print: &mut dyn FnMut(&str)) -> Result<()> {
         let (name, classical, views, accel) = match task {
             Problem::Ct => ("ct_head_whole", Method::Fbp, vec![self.spec.views], vec![]),
-            Problem::Mri => ("mri_t1", Method::ZeroFilled, vec![], vec![4.0]),
+            Problem::Mri => ("mri_t1_multi", Method::ZeroFilled, vec![], vec![4.0]),
             Problem::Mar => return Err(invalid("demo --task takes ct or mri")),
         };
         let model = PathBuf::from(format!("models/{name}/model.safetensors"));
