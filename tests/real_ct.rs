@@ -66,6 +66,30 @@ fn padding_is_air_for_the_forward_model_and_padding_in_the_output() {
     assert!(tissue_min > -2500.0, "unpadded minimum {tissue_min} HU");
 }
 
+/// A CT slice that declares no padding but fills the area outside its field of view with
+/// −2000 HU (pydicom's J2K head): every value at or below −1200 HU is padding all the same,
+/// so the forward model sees air there, not negative attenuation; an MR slice gets none.
+#[test]
+fn undeclared_ct_fill_is_padding_too() {
+    use medsgm::io::dicom::padding::UNDECLARED_FILL_HU;
+    let src = read_dicom(&independent("head_pydicom_j2k_512.dcm")).unwrap();
+    let min = src.data.iter().copied().fold(f32::INFINITY, f32::min);
+    assert!(min <= -2000.0, "the slice's fill is {min} HU");
+    let padding = src
+        .padding()
+        .expect("CT fill below the HU scale is padding");
+    let mask = padding.mask(&src.data.view());
+    let padded = mask.iter().filter(|&&p| p).count() as f64 / mask.len() as f64;
+    assert!((0.05..0.5).contains(&padded), "padded fraction {padded}");
+    assert!(src
+        .data
+        .iter()
+        .zip(&mask)
+        .all(|(&v, &p)| p == (v <= UNDECLARED_FILL_HU)));
+    let mr = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/real/MR_small.dcm");
+    assert!(read_dicom(&mr).unwrap().padding().is_none());
+}
+
 /// A DICOM CT slice is in HU: a score method with an HU-window prior runs without --units.
 #[test]
 fn dicom_ct_needs_no_units_flag() {

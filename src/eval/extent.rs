@@ -1,15 +1,31 @@
-//! The size of the body in a slice: the **equivalent diameter** d = 2 √(A / π) of the largest
-//! connected object of [`object_mask`] with its holes filled (A its area in pixels). Filling
-//! the holes counts lungs, airways and bowel gas as body (a chest's lungs lie below the object
-//! level of a CT window); taking the largest component leaves the patient table and
-//! positioning aids out. A prior that only saw heads has never seen a body 250 mm across;
+//! The object (body) in a slice: its pixels ([`object_mask`], shared by the uncertainty figure
+//! and the typicality residual) and its size, the **equivalent diameter** d = 2 √(A / π) of
+//! the largest connected object with its holes filled (A its area in pixels). Filling the holes
+//! counts lungs, airways and bowel gas as body (a chest's lungs lie below the object level of a
+//! CT window); taking the largest component leaves the patient table and positioning aids out.
+//! A prior that only saw heads has never seen a body 250 mm across;
 //! [`crate::eval::typicality::Calibration`] compares d (in mm, at the prior's pixel spacing)
 //! with the widest training slice, a check the denoising residual misses when the anatomy is
 //! locally plausible (soft tissue and bone look alike in a head and a chest).
 
-use crate::eval::uncertainty::object_mask;
 use ndarray::Array2;
 use std::collections::VecDeque;
+
+/// Fraction of a slice's range above its minimum that marks the object (10 %: soft tissue and
+/// bone in CT, brain and scalp in MRI; air and noise floor excluded).
+pub const OBJECT_LEVEL: f32 = 0.1;
+
+/// The object pixels of `image` (row-major): value ≥ min + [`OBJECT_LEVEL`] · range; every
+/// pixel when the image is constant.
+pub fn object_mask(image: &Array2<f32>) -> Vec<bool> {
+    let (lo, hi) = image
+        .iter()
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &v| {
+            (l.min(v), h.max(v))
+        });
+    let level = lo + OBJECT_LEVEL * (hi - lo);
+    image.iter().map(|&v| !(hi > lo) || v >= level).collect()
+}
 
 /// The equivalent diameter (pixels) of the largest hole-filled object of `image`
 /// ([`object_mask`], 4-connected); 0 for an image without object pixels.

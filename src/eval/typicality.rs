@@ -5,7 +5,7 @@
 //!   r(x) = mean over levels and draws of  mean over the object of (s(t) s_θ(x_t, t) + z)²,
 //!
 //! the per-pixel DSM loss of Eq. 7.7 at those levels, restricted to the object
-//! ([`crate::eval::uncertainty::object_mask`]; air is trivially denoised and would make the
+//! ([`crate::eval::extent::object_mask`]; air is trivially denoised and would make the
 //! figure depend on the field of view). An image like the training data is denoised well
 //! (r well below 1); anatomy, contrast or texture the prior never saw is "corrected" towards
 //! what it knows, and r grows. Evaluated on a reconstruction, r flags inputs the prior does not
@@ -17,7 +17,7 @@
 //! ([`crate::eval::extent`]); a reconstruction whose body is more than [`EXTENT_MARGIN`] times
 //! wider is flagged too.
 
-use crate::eval::uncertainty::object_mask;
+use crate::eval::extent::object_mask;
 use anyhow::Result;
 use candle_core::{Device, Tensor};
 use medsgm_recon::{ScoreModel, Sde};

@@ -4,24 +4,9 @@
 //! own statement of how much of the slice it had to invent. Background (air) is left out: it is
 //! certain in every sample and would dilute the figure with the field of view.
 
+use crate::eval::extent::object_mask;
 use crate::eval::typicality::Typicality;
 use ndarray::Array2;
-
-/// Fraction of a slice's range above its minimum that marks the object (10 %: soft tissue and
-/// bone in CT, brain and scalp in MRI; air and noise floor excluded).
-pub const OBJECT_LEVEL: f32 = 0.1;
-
-/// The object pixels of `image` (row-major): value ≥ min + [`OBJECT_LEVEL`] · range; every
-/// pixel when the image is constant.
-pub fn object_mask(image: &Array2<f32>) -> Vec<bool> {
-    let (lo, hi) = image
-        .iter()
-        .fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &v| {
-            (l.min(v), h.max(v))
-        });
-    let level = lo + OBJECT_LEVEL * (hi - lo);
-    image.iter().map(|&v| !(hi > lo) || v >= level).collect()
-}
 
 /// The mean of `sd` over the object pixels of `image` ([`object_mask`]).
 pub fn object_mean_sd(image: &Array2<f32>, sd: &Array2<f32>) -> f64 {

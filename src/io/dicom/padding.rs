@@ -1,7 +1,8 @@
 //! Pixel Padding Value (0028,0120) and Pixel Padding Range Limit (0028,0121), PS3.3 C.7.5.1.1.2:
 //! stored values that mark pixels outside the reconstructed field of view (e.g. raw −2000 →
 //! −3024 HU). They are not tissue: for the forward model they are air (μ = 0, −1000 HU), they
-//! are left out of metrics, and derived series write them back as padding.
+//! are left out of metrics, and derived series write them back as padding. CT slices that
+//! declare none get the same treatment below [`UNDECLARED_FILL_HU`].
 
 use super::read::DicomHeader;
 use dicom::dictionary_std::tags;
@@ -23,10 +24,16 @@ pub struct Padding {
 pub const AIR_HU: f32 = -1000.0;
 /// The lowest HU a CT scanner reports for tissue or air (12-bit scales start at −1024).
 const HU_FLOOR: f32 = -1024.0;
+/// CT slices that declare no padding: values at or below this are fill outside the field of
+/// view all the same (scanners write −1500, −2000, −2048 or −3024 there; air is −1000 with
+/// noise of tens of HU). Found on real slices whose undeclared −2000 fill, simulated as
+/// negative attenuation, cost the score methods 3–4 dB (BENCHMARKS.md §5).
+pub const UNDECLARED_FILL_HU: f32 = -1200.0;
 
 impl Padding {
     /// The padding declared by `header` (first instance; PS3.3 requires one value for the
-    /// series), mapped through its RescaleSlope/Intercept; `None` without the tag.
+    /// series), mapped through its RescaleSlope/Intercept; for a CT header without the tag,
+    /// every value at or below [`UNDECLARED_FILL_HU`]; otherwise `None`.
     pub fn from_header(header: &DicomHeader) -> Option<Self> {
         let signed = header
             .string(tags::PIXEL_REPRESENTATION)
@@ -46,7 +53,14 @@ impl Padding {
                 v
             })
         };
-        let value = raw(tags::PIXEL_PADDING_VALUE)?;
+        let Some(value) = raw(tags::PIXEL_PADDING_VALUE) else {
+            // Undeclared fill: a CT value below the HU scale is no tissue and no air.
+            return (header.modality() == "CT").then_some(Self {
+                lo: f32::NEG_INFINITY,
+                hi: UNDECLARED_FILL_HU,
+                tolerance: 0.0,
+            });
+        };
         let limit = raw(tags::PIXEL_PADDING_RANGE_LIMIT).unwrap_or(value);
         let number = |tag, default: f64| {
             header
