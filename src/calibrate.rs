@@ -102,12 +102,13 @@ impl CalibrateRequest {
             }
         };
         // The widest body among the training and validation slices.
-        let mut trained = match &self.data {
+        let trained = match &self.data {
             Some(config) if spacing.is_some() => config_training_slices(config).invalid_input()?,
             _ => Vec::new(),
         };
-        trained.extend(validation.iter().cloned());
-        let max_diameter_mm = diameters(&trained).map(|d| widest(&d));
+        let max_diameter_mm = diameters(&trained)
+            .zip(diameters(&validation))
+            .map(|(t, v)| widest(&t).max(widest(&v)));
         let calibration =
             Calibration::from_residuals(&residuals(&validation)?, source, max_diameter_mm)
                 .ok_or_else(|| invalid("the validation slab holds no slices"))?;
@@ -120,7 +121,7 @@ impl CalibrateRequest {
             calibration.mean,
             calibration.max,
             width(max_diameter_mm),
-            trained.len(),
+            trained.len() + validation.len(),
             width(max_diameter_mm.map(|d| EXTENT_MARGIN * d)),
             calibration.threshold
         ));
@@ -158,19 +159,16 @@ impl CalibrateRequest {
                 .enumerate()
                 .map(|(i, &v)| calibration.judge(v, d.as_ref().map(|d| d[i])))
                 .collect();
-            let count = |f: &dyn Fn(&crate::eval::typicality::Typicality) -> bool| {
-                judged.iter().filter(|t| f(t)).count()
-            };
             print(&format!(
                 "| {name} | {} | {:.4} | {:.4} | {} | {} of {} ({} by residual, {} by width) |\n",
                 r.len(),
                 r.iter().sum::<f64>() / r.len() as f64,
                 widest(&r),
                 width(d.as_deref().map(widest)),
-                count(&|t| t.flagged()),
+                judged.iter().filter(|t| t.flagged()).count(),
                 r.len(),
-                count(&|t| t.unexplained),
-                count(&|t| t.too_wide),
+                judged.iter().filter(|t| t.unexplained).count(),
+                judged.iter().filter(|t| t.too_wide).count(),
             ));
         }
         if !matches!(

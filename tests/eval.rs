@@ -373,13 +373,7 @@ fn tune_cli_resumes_and_writes_the_task_config() {
 /// validation split (for `tune`) never touches the block or its guard band.
 #[test]
 fn mri_slices_from_a_training_config_respect_the_held_out_block() {
-    let nii = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("data/real/mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz");
-    assert!(
-        nii.is_file(),
-        "{} is missing: run data-scripts/fetch_test_data.sh",
-        nii.display()
-    );
+    let nii = common::fetched("mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz");
     let dir = tempfile::tempdir().unwrap();
     let shipped = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/mri_mni_64.toml"),

