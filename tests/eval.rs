@@ -346,6 +346,10 @@ fn tune_cli_resumes_and_writes_the_task_config() {
         doc["tuning"]["fista-tv"]["evaluations"].as_integer(),
         Some(5)
     );
+    // phantoms: the weight is in the images' own units, at no physical spacing
+    let images = &doc["tuning"]["fista-tv"]["images"];
+    assert_eq!(images["normalization"]["kind"].as_str(), Some("identity"));
+    assert!(images.get("pixel_spacing_mm").is_none());
     // The benchmark reads the written config.
     let out = dir.path().join("bench");
     let o = medsgm(&[

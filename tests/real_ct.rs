@@ -123,3 +123,64 @@ fn dicom_ct_needs_no_units_flag() {
     .unwrap();
     assert_eq!(summary["ok"], 1, "{summary}");
 }
+
+/// FISTA-TV's weight from a tuned config (found on [0, 1] images of the HU window [−1000, 1000]
+/// at 0.957 mm) is converted to a DICOM CT slice's HU and pixel spacing: the run with
+/// `--config` equals the run with `--tv-weight λ·2000·(0.957/s)²`, not the one with λ as it
+/// stands (which was ~2000× too weak before the conversion).
+#[test]
+fn a_tuned_tv_weight_is_converted_to_hu_and_the_slice_spacing() {
+    use medsgm::eval::method::TaskConfig;
+    use medsgm::task::Method;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let config = root.join("configs/tuned_ct_head_whole.toml");
+    let tuned = TaskConfig::load(&config, false)
+        .unwrap()
+        .params(medsgm::task::Problem::Ct, Method::FistaTv)
+        .unwrap()
+        .tv_weight;
+    let input = common::fetched("CT_small.dcm");
+    let spacing = read_dicom(&input).unwrap().in_plane_spacing_mm().unwrap();
+    let converted = tuned * 2000.0 * (0.957 / spacing).powi(2);
+    let dir = tempfile::tempdir().unwrap();
+    let run = |out: &str, weight: &[&str]| {
+        let mut args = vec![
+            "recon",
+            "ct",
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            out,
+            "--method",
+            "fista-tv",
+            "--iterations",
+            "40",
+            "--views",
+            "23",
+        ];
+        args.extend_from_slice(weight);
+        common::ok(&common::medsgm(&args, dir.path()));
+        read_dicom(&dir.path().join(out).join("CT_small"))
+            .unwrap()
+            .data
+    };
+    let from_config = run("cfg", &["--config", config.to_str().unwrap()]);
+    let by_hand = run("hand", &["--tv-weight", &converted.to_string()]);
+    let raw = run("raw", &["--tv-weight", &tuned.to_string()]);
+    let gap = |a: &ndarray::Array3<f32>, b: &ndarray::Array3<f32>| {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0f32, f32::max)
+    };
+    assert!(
+        gap(&from_config, &by_hand) <= 2.0,
+        "{}",
+        gap(&from_config, &by_hand)
+    );
+    assert!(
+        gap(&from_config, &raw) > 50.0,
+        "{}",
+        gap(&from_config, &raw)
+    );
+}

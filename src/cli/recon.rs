@@ -64,8 +64,10 @@ pub struct ReconArgs {
     /// else 100].
     #[arg(long)]
     pub iterations: Option<usize>,
-    /// FISTA-TV regularisation weight λ in ½‖Ax − y‖² + λ TV(x) [default: the `[fista-tv]`
-    /// table's `tv_weight` of --config, else 0.005].
+    /// FISTA-TV regularisation weight λ in ½‖Ax − y‖² + λ TV(x), in the measurement's units
+    /// [default: the `[fista-tv]` table's `tv_weight` of --config — converted to the
+    /// measurement's units and pixel spacing when the config records the images it was tuned
+    /// on — else 0.005].
     #[arg(long)]
     pub tv_weight: Option<f32>,
     /// FISTA-TV: project onto x ≥ 0 after each step.

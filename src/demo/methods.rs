@@ -5,10 +5,11 @@ use super::problem::CtProblem;
 use super::FISTA_ITERATIONS;
 use crate::eval::scores::{scores, Scores, SsimChoice};
 use crate::model::LoadedModel;
-use crate::reconstruct::fista::FistaTv;
+use crate::reconstruct::fista::fista_with_progress;
 use crate::reconstruct::score::{dense_ct_operator, score_reconstruct, IntensityMap};
 use anyhow::{Context, Result};
 use medsgm_operators::fbp::{fbp, Filter};
+use medsgm_operators::solvers::FistaTvParams;
 use medsgm_recon::InverseConfig;
 use ndarray::Array2;
 use serde::Serialize;
@@ -62,13 +63,14 @@ pub fn classical_methods(tv_weight: f32) -> Vec<DemoMethod<'static>> {
         DemoMethod {
             name: "FISTA-TV".into(),
             reconstruct: Box::new(move |p| {
-                FistaTv {
-                    iterations: FISTA_ITERATIONS,
+                let params = FistaTvParams {
                     weight: tv_weight,
+                    iterations: FISTA_ITERATIONS,
                     nonnegative: true,
-                }
-                .run(&p.radon, &p.sinogram.view().into_dyn())
-                .map(MethodOutput::image)
+                    ..FistaTvParams::default()
+                };
+                fista_with_progress(&p.radon, &p.sinogram.view().into_dyn(), &params)
+                    .map(MethodOutput::image)
             }),
         },
     ]

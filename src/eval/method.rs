@@ -213,6 +213,11 @@ impl TaskConfig {
         }
     }
 
+    /// The `[tuning.method]` record written by `medsgm tune`, if any.
+    pub fn record(&self, method: Method) -> Option<&toml::Value> {
+        self.doc.get("tuning").and_then(|t| t.get(method.name()))
+    }
+
     /// Sets the `[method]` overrides and the `[tuning.method]` record.
     pub fn set(&mut self, method: Method, overrides: toml::Table, record: toml::Table) {
         self.doc

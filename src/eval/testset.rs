@@ -7,6 +7,7 @@
 
 use crate::io::npy::read_npy;
 use crate::io::{read_image, ImageReadOptions};
+use crate::reconstruct::tv_weight::ImageFrame;
 use crate::train::config::TrainConfig;
 use crate::train::data::DataConfig;
 use crate::train::volume::{volume_slices, Split, VolumeSlicing};
@@ -146,6 +147,32 @@ pub fn config_slices(
         .map(|(k, s)| (format!("slice{k}"), s))
         .collect();
     Ok(evenly_spaced(named, n))
+}
+
+/// The frame of [`config_slices`]' images (the intensity normalisation and pixel spacing a
+/// weight tuned on them is in, [`ImageFrame`]): an HU window when the config gives one, else the
+/// MRI percentile normalisation; the spacing of the slices as evaluated.
+pub fn config_frame(config: &Path) -> Result<ImageFrame> {
+    use crate::checkpoint::Normalization;
+    let cfg = TrainConfig::from_toml_file(config)?;
+    let normalization = |v: &VolumeSlicing| match v.hu_window {
+        Some([lo, hi]) => Normalization::CtHuWindow { lo, hi },
+        None => Normalization::MriPercentile { p: v.percentile },
+    };
+    match &cfg.data {
+        DataConfig::NiftiVolumes(set) => Ok(ImageFrame {
+            normalization: normalization(set.volumes.first().ok_or_else(|| not_sliced(config))?),
+            pixel_spacing_mm: Some(set.spacing_mm),
+        }),
+        DataConfig::NiftiSlices(slicing) => Ok(ImageFrame {
+            normalization: normalization(slicing),
+            pixel_spacing_mm: crate::train::volume::slice_spacing(
+                slicing,
+                eval_size(&cfg, slicing),
+            )?,
+        }),
+        _ => Err(not_sliced(config)),
+    }
 }
 
 /// Every training slice of a `nifti-slices` or `nifti-volumes` training configuration, on

@@ -7,12 +7,13 @@ use crate::eval::bayes_opt::{Evaluation, OptLog};
 use crate::eval::cases::CtBeam;
 use crate::eval::method::TaskConfig;
 use crate::eval::setup::{solvers, task_cases, task_images};
-use crate::eval::testset::{EvalSplit, VALIDATION_SEED};
+use crate::eval::testset::{config_frame, EvalSplit, VALIDATION_SEED};
 use crate::eval::tune::{fix_dims, load_log, tune, write_config, Metric};
+use crate::reconstruct::tv_weight::{ImageFrame, FRAME_KEY};
 use crate::task::ct_scan::Beam;
 use crate::task::{Method, Problem};
 use anyhow::{Context, Result};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// A tuning run as asked for ([`TuneSpec::validate`] checks it).
 #[derive(Debug, Clone)]
@@ -235,6 +236,9 @@ pub fn run_tune(s: &TuneSpec) -> Result<TuneOutcome> {
     if !fixed.is_empty() {
         record.insert("fixed".into(), fixed.clone().into());
     }
+    if let Some(frame) = tuning_frame(s.task, s.data.as_deref())? {
+        record.insert(FRAME_KEY.into(), frame.to_toml()?);
+    }
     write_config(&out, s.method, &dims, &best, &fixed, record)?;
     Ok(TuneOutcome {
         evaluations: log.evaluations.len(),
@@ -243,4 +247,21 @@ pub fn run_tune(s: &TuneSpec) -> Result<TuneOutcome> {
         out,
         log_path,
     })
+}
+
+/// The frame of the images a task is tuned on (recorded so that `recon` can convert FISTA-TV's
+/// weight to a measurement's units, [`crate::reconstruct::tv_weight`]): a training config's
+/// slices ([`config_frame`]), phantoms in their own units, or `None` for MRI slices from a
+/// folder or NPY volume (normalised by their maximum: no physical frame).
+fn tuning_frame(task: Problem, data: Option<&Path>) -> Result<Option<ImageFrame>> {
+    match data {
+        Some(p) if p.extension().is_some_and(|e| e == "toml") => {
+            Ok(Some(config_frame(p).invalid_input()?))
+        }
+        None if task != Problem::Mri => Ok(Some(ImageFrame {
+            normalization: crate::checkpoint::Normalization::Identity,
+            pixel_spacing_mm: None,
+        })),
+        _ => Ok(None),
+    }
 }

@@ -108,7 +108,7 @@ pub(super) fn recon_ct(job: &ReconJob, m: &Measurement) -> Result<ReconOutput> {
     let sino = sinogram(m)?;
     let image = match job.method {
         Method::Fbp => projector.fbp(&sino.view(), job.filter),
-        _ => job.fista()?.run(&projector, &sino.view().into_dyn())?,
+        _ => job.fista()?.run(m, &projector, &sino.view().into_dyn())?,
     };
     Ok(ReconOutput::classical(image, Window::UNIT))
 }

@@ -51,7 +51,7 @@ pub(super) fn recon_mar(
             }
             Method::FistaTv => {
                 // TV on μ per pixel from the measurement outside the metal trace
-                let mu = job.fista()?.run(&op, &y.view().into_dyn())?;
+                let mu = job.fista()?.run(m, &op, &y.view().into_dyn())?;
                 ReconOutput::classical(mu_to_hu(&mu.view(), mu_water), window)
             }
             _ => ReconOutput::classical(uncorrected.clone(), window),

@@ -10,8 +10,8 @@
 //!
 //! Every function takes the run's settings as a [`ReconJob`], resolved once from what the run
 //! asks for (flags, then the task config, then defaults) by [`request`]. Files: [`ct`], [`mri`],
-//! [`mar`] (operators and classical methods per problem), [`fista`], [`score`] (intensity
-//! maps, the score sampler), [`memory`] (estimates), [`output`].
+//! [`mar`] (operators and classical methods per problem), [`fista`] (with [`tv_weight`]: its
+//! weight in the measurement's units), [`score`] (intensity maps, the score sampler), [`memory`] (estimates), [`output`].
 
 pub mod batch;
 pub mod ct;
@@ -22,6 +22,7 @@ pub mod mri;
 pub mod output;
 pub mod request;
 pub mod score;
+pub mod tv_weight;
 
 pub use memory::{recon_bytes, ReconSize};
 pub use output::{std_path, ReconOutput};
@@ -78,6 +79,7 @@ impl ReconJob {
     /// FISTA-TV's settings (an error for a job of another method).
     fn fista(&self) -> Result<FistaTv> {
         self.fista
+            .clone()
             .ok_or_else(|| anyhow!("{} has no FISTA-TV settings", self.method))
     }
 }

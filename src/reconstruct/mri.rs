@@ -49,7 +49,7 @@ pub(super) fn recon_mri(job: &ReconJob, m: &Measurement) -> Result<ReconOutput> 
     let (op, y, zf) = mri_operator(m)?;
     let image = match job.method {
         Method::ZeroFilled => zf,
-        _ => job.fista()?.run(&op, &y.view().into_dyn())?,
+        _ => job.fista()?.run(m, &op, &y.view().into_dyn())?,
     };
     Ok(ReconOutput::classical(image, Window::UNIT))
 }

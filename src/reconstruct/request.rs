@@ -19,6 +19,7 @@ use crate::reconstruct::batch::worklist::{InputKind, Shard};
 use crate::reconstruct::batch::{self, BatchJob, VolumeSettings};
 use crate::reconstruct::fista::FistaTv;
 use crate::reconstruct::score::Units;
+use crate::reconstruct::tv_weight::{ImageFrame, TvWeight};
 use crate::reconstruct::{load_checked, recon_bytes, reconstruct, std_path, ReconJob, ReconSize};
 use crate::scorevae::codec::latent_condition;
 use crate::task::ct_scan::{Beam, FanSpec};
@@ -383,18 +384,26 @@ impl ReconRequest {
 
     /// FISTA-TV's settings: the flags, then the `[fista-tv]` table of `--config`, then recon's
     /// defaults 100 iterations and λ 0.005 (invalid input when the config cannot be read or
-    /// holds bad values).
+    /// holds bad values). A weight from a config that records the images it was tuned on
+    /// (`[tuning.fista-tv.images]`) is converted to each measurement's units
+    /// ([`TvWeight::Tuned`]); `--tv-weight` is in the measurement's units.
     fn fista(&self) -> Result<FistaTv> {
         let defaults = MethodParams {
             fista_iterations: 100,
             tv_weight: 0.005,
             ..MethodParams::defaults(self.problem)
         };
-        let p = match &self.config {
-            Some(path) => TaskConfig::load(path, false)
-                .and_then(|c| c.params_over(defaults, Method::FistaTv))
-                .invalid_input()?,
-            None => defaults,
+        let (p, frame) = match &self.config {
+            Some(path) => {
+                let config = TaskConfig::load(path, false).invalid_input()?;
+                let p = config
+                    .params_over(defaults, Method::FistaTv)
+                    .invalid_input()?;
+                let frame = ImageFrame::of_record(config.record(Method::FistaTv))
+                    .map_err(|e| invalid(format!("{}: {e:#}", path.display())))?;
+                (p, frame)
+            }
+            None => (defaults, None),
         };
         let iterations = self.iterations.unwrap_or(p.fista_iterations);
         let weight = self.tv_weight.unwrap_or(p.tv_weight);
@@ -414,6 +423,10 @@ impl ReconRequest {
                 source(self.tv_weight.is_some(), "--tv-weight")
             )));
         }
+        let weight = match frame {
+            Some(frame) if self.tv_weight.is_none() => TvWeight::Tuned { weight, frame },
+            _ => TvWeight::Data(weight),
+        };
         Ok(FistaTv {
             iterations,
             weight,

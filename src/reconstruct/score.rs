@@ -148,15 +148,11 @@ pub fn mri_intensity_map(
     match (units, &model.meta.normalization) {
         (Some(Units::Model), _) | (None, Normalization::Identity) => Ok(IntensityMap::IDENTITY),
         (None, Normalization::MriPercentile { p }) => {
-            let mut mags: Vec<f32> = zero_filled.iter().map(|v| v.abs()).collect();
-            mags.sort_by(f32::total_cmp);
-            let q = (p / 100.0).clamp(0.0, 1.0);
-            let c = mags[((mags.len() - 1) as f32 * q).round() as usize];
-            if !(c.is_finite() && c > 0.0) {
-                return Err(invalid(
+            let c = percentile_scale(zero_filled, *p).ok_or_else(|| {
+                invalid(
                     "the zero-filled reconstruction is zero: cannot estimate the intensity scale (pass --units model)",
-                ));
-            }
+                )
+            })?;
             Ok(IntensityMap {
                 scale: 1.0 / c,
                 offset: 0.0,
@@ -169,6 +165,19 @@ pub fn mri_intensity_map(
             "--units {u:?} does not apply to MRI (use --units model or leave it out)"
         ))),
     }
+}
+
+/// The intensity scale of an MRI slice: the p-th percentile (nearest rank) of the magnitudes
+/// of `image` (its zero-filled reconstruction), `None` when that is zero or not finite.
+pub fn percentile_scale(image: &Array2<f32>, p: f32) -> Option<f32> {
+    let mut mags: Vec<f32> = image.iter().map(|v| v.abs()).collect();
+    if mags.is_empty() {
+        return None;
+    }
+    mags.sort_by(f32::total_cmp);
+    let q = (p / 100.0).clamp(0.0, 1.0);
+    let c = mags[((mags.len() - 1) as f32 * q).round() as usize];
+    (c.is_finite() && c > 0.0).then_some(c)
 }
 
 /// Views of the dense full set T of sparse-view CT (the paper's 180 views over [0°, 180°)).

@@ -155,6 +155,24 @@ pub fn in_plane_spacing(pixdim: [f32; 3], axis: usize) -> Option<f32> {
     (s.is_finite() && s > 0.0).then_some(s)
 }
 
+/// The pixel spacing (mm) of the slices [`volume_slices`] returns at `size`: whole slices are
+/// padded to a square and area-resampled to `size²`, so the native spacing times side/size;
+/// `None` when the header gives no spacing.
+pub fn slice_spacing(cfg: &VolumeSlicing, size: Option<usize>) -> anyhow::Result<Option<f32>> {
+    let volume = read_nifti(&cfg.path)?;
+    let native = in_plane_spacing(volume.meta.pixdim, cfg.axis.min(2));
+    let dims = volume.data.shape();
+    let side = (0..3)
+        .filter(|&a| a != cfg.axis)
+        .map(|a| dims[a])
+        .max()
+        .unwrap_or(0);
+    Ok(match size {
+        Some(size) if size > 0 => native.map(|s| s * side as f32 / size as f32),
+        _ => native,
+    })
+}
+
 /// Slices of a volume with their indices along the slicing axis.
 type IndexedSlices = Vec<(usize, Array2<f32>)>;
 

@@ -213,6 +213,9 @@ pub(super) fn reconstruct_volume(
         active: job.problem == Problem::Ct,
         fill: if units == HU_UNITS { AIR_HU } else { 0.0 },
     };
+    // the spacing of the grid measured (FISTA-TV's weight depends on it, `tv_weight`)
+    let grid_spacing =
+        spacing_mm.map(|s| s * native.0.max(native.1) as f32 / grid.0.max(grid.1) as f32);
     if grid != native {
         eprintln!(
             "slices of {}x{} at {:.3} mm are reconstructed on the prior's {:.3} mm grid ({}x{}) and resampled back",
@@ -229,7 +232,9 @@ pub(super) fn reconstruct_volume(
             .iter()
             .map(|&k| {
                 let slice = resample_area(&volume.index_axis(Axis(axis), k).to_owned(), grid);
-                slice_measurement(job.problem, settings, &square.pad(&slice), units)
+                let mut m = slice_measurement(job.problem, settings, &square.pad(&slice), units)?;
+                m.sidecar.pixel_spacing_mm = grid_spacing;
+                Ok(m)
             })
             .collect::<Result<Vec<_>>>()?;
         let rs = reconstruct_batch(&job.for_batch(b), &ms, model)?;
