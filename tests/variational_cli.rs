@@ -344,3 +344,88 @@ fn lambda_sampler_likelihood_and_scorevae_end_to_end() {
         "inputs are never overwritten",
     );
 }
+
+/// A convolutional ScoreVAE encoder trains against the frozen prior and encodes the held-out
+/// block of a training configuration (`encode --held-out`), as training prepared its slices.
+#[test]
+fn conv_scorevae_encodes_a_configs_held_out_slices() {
+    use medsgm::io::nifti_io::{write_nifti, NiftiMeta};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let prior = tiny_prior(dir);
+    let p = prior.to_str().unwrap();
+    std::fs::write(
+        dir.join("conv.toml"),
+        format!(
+            "prior = \"{p}\"\nsteps = 3\nbatch_size = 2\nlr = 1e-3\nbeta = 0.01\nckpt_every = 3\n\n\
+             [encoder]\nimage_size = 16\nlatent = 8\nhidden = 1\n\n\
+             [encoder.conv]\nchannels = 4\nlayers = 2\n\n\
+             [data]\nkind = \"phantom-ellipses\"\nn_ellipses = 3\n"
+        ),
+    )
+    .unwrap();
+    ok(
+        &["train", "--config", "conv.toml", "--out-dir", "conv"],
+        dir,
+    );
+    let e = dir.join("conv/encoder.safetensors");
+    let e = e.to_str().unwrap();
+    // a 16 × 16 × 12 volume, slices 8..11 held out
+    let vol = ndarray::Array3::from_shape_fn((16, 16, 12), |(i, j, k)| {
+        let (x, y) = (i as f32 - 7.5, j as f32 - 7.5);
+        if x * x + y * y < 30.0 + k as f32 {
+            100.0 + k as f32
+        } else {
+            0.0
+        }
+    });
+    write_nifti(
+        &dir.join("vol.nii.gz"),
+        &vol.view().into_dyn(),
+        &NiftiMeta::identity(),
+    )
+    .unwrap();
+    let config = common::tiny_config_with(
+        dir,
+        "[data]\nkind = \"nifti-slices\"\npath = \"vol.nii.gz\"\naxis = 2\nholdout = [8, 11]\n\
+         guard = 1\npercentile = 99.5\nmin_fill = 0.0\n",
+    );
+    let c = config.to_str().unwrap();
+    ok(
+        &[
+            "encode",
+            "--model",
+            e,
+            "--held-out",
+            c,
+            "--n",
+            "2",
+            "--out",
+            "z.npy",
+        ],
+        dir,
+    );
+    let z = read_npy(&dir.join("z.npy")).unwrap().into_f32().unwrap();
+    assert_eq!(z.shape(), &[2, 8]);
+    assert!(z.iter().all(|v| v.is_finite()));
+    let images = read_npy(&dir.join("z.images.npy"))
+        .unwrap()
+        .into_f32()
+        .unwrap();
+    assert_eq!(images.shape(), &[2, 16, 16]);
+    fails_with_2(
+        &[
+            "encode",
+            "--model",
+            e,
+            "--held-out",
+            c,
+            "--phantoms",
+            "2",
+            "--out",
+            "z2.npy",
+        ],
+        dir,
+        "exactly one of",
+    );
+}

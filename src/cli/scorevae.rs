@@ -1,7 +1,9 @@
 //! `medsgm encode` / `medsgm decode` / `medsgm bench`-style comparison for ScoreVAE encoders
 //! ([`crate::scorevae::run`]): slices to compact codes and back through the frozen prior.
 
+use crate::error::invalid;
 use crate::scorevae::codec::DecodeOptions;
+use crate::scorevae::files::EncodeSource;
 use crate::scorevae::run::{DecodeRequest, EncodeRequest, EncoderFiles};
 use anyhow::Result;
 use clap::Args;
@@ -41,6 +43,13 @@ pub struct EncodeArgs {
     /// Or this many held-out anatomical CT phantoms at the encoder's size (at most 1000).
     #[arg(long, default_value_t = 0)]
     pub phantoms: usize,
+    /// Or the held-out block of this training configuration (e.g. the prior's own), as
+    /// training prepared its slices: `--n` of them, evenly spaced.
+    #[arg(long)]
+    pub held_out: Option<PathBuf>,
+    /// Slices of --held-out (at most 1000).
+    #[arg(long, default_value_t = 4)]
+    pub n: usize,
     /// Codes `[n, k]` float32 (NPY); the images also go to `<out>.images.npy`.
     #[arg(long)]
     pub out: PathBuf,
@@ -78,10 +87,19 @@ pub struct DecodeArgs {
 
 /// Runs `medsgm encode`.
 pub fn run_encode(a: &EncodeArgs) -> Result<()> {
+    let source = match (&a.input, a.phantoms, &a.held_out) {
+        (Some(p), 0, None) => EncodeSource::Input(p.clone()),
+        (None, n, None) if n > 0 => EncodeSource::Phantoms(n),
+        (None, 0, Some(c)) => EncodeSource::HeldOut(c.clone(), a.n),
+        _ => {
+            return Err(invalid(
+                "give exactly one of --input, --phantoms and --held-out",
+            ))
+        }
+    };
     let request = EncodeRequest {
         encoder: a.encoder.files(),
-        input: a.input.clone(),
-        phantoms: a.phantoms,
+        source,
         out: a.out.clone(),
     };
     println!("{}", request.run()?);

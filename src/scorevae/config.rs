@@ -98,11 +98,13 @@ impl ScoreVaeConfig {
     /// (about 64 image-sized f32 planes per image, no backward pass through it).
     pub fn memory_bytes(&self) -> u64 {
         let e = &self.encoder;
-        let f2 = 2 * e.fourier as u64;
-        let params = (e.hidden as u64) * (e.dim() as u64 + f2 + 1)
-            + (e.latent as u64) * (e.hidden as u64 + f2 + 2);
         let batch = self.batch_size as u64;
-        4 * (4 * params + batch * (e.dim() as u64) * 64 + batch * 8 * (e.hidden + e.latent) as u64)
+        let activations = match &e.conv {
+            None => 8 * (e.hidden + e.latent) as u64,
+            // each layer halves the side and doubles the channels: ≤ 2 image planes × c per layer
+            Some(c) => 8 * (2 * c.channels * c.layers * e.dim() / 4 + e.latent) as u64,
+        };
+        4 * (4 * e.parameters() + batch * (e.dim() as u64) * 64 + batch * activations)
     }
 
     /// Whether the TOML document is a ScoreVAE configuration (it has an `[encoder]` table).

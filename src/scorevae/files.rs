@@ -3,36 +3,58 @@
 //! NPY, the comparison panels and the quality table.
 
 use crate::error::{invalid, InputContext};
-use crate::eval::testset::{phantoms, real_images, TEST_SEED};
+use crate::eval::testset::{config_slices, phantoms, real_images, EvalSplit, TEST_SEED};
 use crate::io::npy::read_npy;
 use crate::scorevae::codec::ScoreVae;
 use crate::scorevae::eval::CodecScore;
 use anyhow::{Context, Result};
 use ndarray::{Array2, Array3};
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Most images per call.
 pub const MAX_IMAGES: usize = 1000;
 
-/// The images to encode: the real images of `input` in the prior's units and pixel spacing,
-/// else `phantom_count` held-out anatomical phantoms at the encoder's size.
-pub fn encode_inputs(
-    vae: &ScoreVae,
-    input: Option<&Path>,
-    phantom_count: usize,
-) -> Result<Vec<Array2<f32>>> {
-    Ok(match input {
-        Some(p) => real_images(p, &vae.meta.normalization, vae.prior.pixel_spacing_mm())
+/// Where the images to encode come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EncodeSource {
+    /// Real images (file or folder) in the prior's units and pixel spacing.
+    Input(PathBuf),
+    /// This many held-out anatomical CT phantoms at the encoder's size.
+    Phantoms(usize),
+    /// Up to this many slices, evenly spaced, of a training configuration's held-out block
+    /// (as training prepared them: the prior's normalisation and size).
+    HeldOut(PathBuf, usize),
+}
+
+/// The images of `source` (see [`EncodeSource`]); each must be at the encoder's size.
+pub fn encode_inputs(vae: &ScoreVae, source: &EncodeSource) -> Result<Vec<Array2<f32>>> {
+    let images: Vec<Array2<f32>> = match source {
+        EncodeSource::Input(p) => {
+            real_images(p, &vae.meta.normalization, vae.prior.pixel_spacing_mm())
+                .invalid_input()?
+                .into_iter()
+                .map(|(_, im)| im)
+                .collect()
+        }
+        EncodeSource::Phantoms(n) => phantoms(vae.image_size(), TEST_SEED, *n, false)?
+            .into_iter()
+            .map(|t| t.truth)
+            .collect(),
+        EncodeSource::HeldOut(config, n) => config_slices(config, *n, EvalSplit::Test)
             .invalid_input()?
             .into_iter()
             .map(|(_, im)| im)
             .collect(),
-        None => phantoms(vae.image_size(), TEST_SEED, phantom_count, false)?
-            .into_iter()
-            .map(|t| t.truth)
-            .collect(),
-    })
+    };
+    let side = vae.image_size();
+    if let Some(im) = images.iter().find(|im| im.dim() != (side, side)) {
+        return Err(invalid(format!(
+            "an image to encode is {:?}, the encoder's size is {side}x{side}",
+            im.dim()
+        )));
+    }
+    Ok(images)
 }
 
 /// The images as one `[n, H, W]` array (all of the first image's shape).

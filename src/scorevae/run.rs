@@ -10,7 +10,7 @@ use crate::progress::progress;
 use crate::scorevae::codec::{decode, encode, DecodeOptions, ScoreVae};
 use crate::scorevae::eval::{lsgm_vae_reconstruction, scorevae_reconstruction, CodecScore};
 use crate::scorevae::files::{
-    codec_table, encode_inputs, panel, read_codes, stack, unstack, MAX_IMAGES,
+    codec_table, encode_inputs, panel, read_codes, stack, unstack, EncodeSource, MAX_IMAGES,
 };
 use anyhow::{Context, Result};
 use medsgm_recon::pc_sampler::grid_out_of_range;
@@ -42,10 +42,8 @@ impl EncoderFiles {
 pub struct EncodeRequest {
     /// The encoder.
     pub encoder: EncoderFiles,
-    /// Images to encode (file or folder).
-    pub input: Option<PathBuf>,
-    /// Or this many held-out anatomical CT phantoms.
-    pub phantoms: usize,
+    /// The images to encode.
+    pub source: EncodeSource,
     /// Codes `[n, k]` (NPY); the images go to `<out>.images.npy`.
     pub out: PathBuf,
 }
@@ -53,21 +51,21 @@ pub struct EncodeRequest {
 impl EncodeRequest {
     /// Encodes the images and writes the codes and the images; returns the report line.
     pub fn run(&self) -> Result<String> {
-        if self.input.is_none() == (self.phantoms == 0) {
-            return Err(invalid("give exactly one of --input and --phantoms"));
-        }
-        if self.phantoms > MAX_IMAGES {
-            return Err(invalid(format!("--phantoms must be at most {MAX_IMAGES}")));
-        }
         let images_out = self.out.with_extension("images.npy");
         let mut inputs: Vec<&Path> = vec![&self.encoder.model];
-        if let Some(i) = &self.input {
-            inputs.push(i);
+        match &self.source {
+            EncodeSource::Phantoms(n) | EncodeSource::HeldOut(_, n) if *n > MAX_IMAGES => {
+                return Err(invalid(format!(
+                    "at most {MAX_IMAGES} images per call, got {n}"
+                )))
+            }
+            EncodeSource::Input(p) | EncodeSource::HeldOut(p, _) => inputs.push(p),
+            EncodeSource::Phantoms(_) => {}
         }
         refuse_output_file(&self.out, &inputs).map_err(invalid)?;
         refuse_output_file(&images_out, &inputs).map_err(invalid)?;
         let vae = self.encoder.load()?;
-        let images = encode_inputs(&vae, self.input.as_deref(), self.phantoms)?;
+        let images = encode_inputs(&vae, &self.source)?;
         if images.len() > MAX_IMAGES {
             return Err(invalid(format!("more than {MAX_IMAGES} images")));
         }
