@@ -428,4 +428,64 @@ fn conv_scorevae_encodes_a_configs_held_out_slices() {
         dir,
         "exactly one of",
     );
+
+    // ScoreVAE+: a correction trained with the conv encoder frozen
+    let plus_cfg = std::fs::read_to_string(dir.join("conv.toml"))
+        .unwrap()
+        .replace(
+        "[encoder]",
+        "encoder_from = \"conv/encoder.safetensors\"\n\n[correction]\nchannels = 2\n\n[encoder]",
+    );
+    std::fs::write(dir.join("plus.toml"), plus_cfg).unwrap();
+    ok(
+        &["train", "--config", "plus.toml", "--out-dir", "plus"],
+        dir,
+    );
+    let read = |p: &str| {
+        safetensors::SafeTensors::deserialize(&std::fs::read(dir.join(p)).unwrap())
+            .unwrap()
+            .tensors()
+            .into_iter()
+            .map(|(n, t)| (n, t.data().to_vec()))
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    let (base, plus) = (
+        read("conv/encoder.safetensors"),
+        read("plus/encoder.safetensors"),
+    );
+    for (name, data) in &base {
+        assert_eq!(plus.get(name), Some(data), "encoder tensor {name} changed");
+    }
+    let out_weight = &plus["correction.out.weight"];
+    assert!(
+        out_weight.iter().any(|&b| b != 0),
+        "the correction did not train"
+    );
+    let pe = dir.join("plus/encoder.safetensors");
+    let decode = |model: &str, out: &str| {
+        ok(
+            &[
+                "decode", "--model", model, "--codes", "z.npy", "--steps", "3", "--out", out,
+            ],
+            dir,
+        );
+        read_npy(&dir.join(out)).unwrap().into_f32().unwrap()
+    };
+    let plain = decode(e, "d0.npy");
+    let corrected = decode(pe.to_str().unwrap(), "d1.npy");
+    assert!(corrected.iter().all(|v| v.is_finite()));
+    assert_ne!(plain, corrected, "the correction had no effect on decoding");
+    // a correction without the encoder it corrects is refused
+    std::fs::write(
+        dir.join("bad.toml"),
+        std::fs::read_to_string(dir.join("conv.toml"))
+            .unwrap()
+            .replace("[encoder]", "[correction]\nchannels = 2\n\n[encoder]"),
+    )
+    .unwrap();
+    fails_with_2(
+        &["train", "--config", "bad.toml", "--out-dir", "bad"],
+        dir,
+        "encoder_from",
+    );
 }

@@ -1,8 +1,11 @@
 //! Encoding slices to ScoreVAE codes and decoding codes back (paper 001 §3.5): the code is the
 //! encoder's mean at the data's noise level, z = μ_φ(x, ε); decoding runs the prior's PC sampler
-//! with the conditional score s_θ(x_t, t) + ∇ₓ log q_{t,φ}(z | x_t).
+//! with the conditional score s_θ(x_t, t) + ∇ₓ log q_{t,φ}(z | x_t) (+ c_ψ(x_t, z, t) for
+//! ScoreVAE+, [`super::correction`]).
 
-use super::encoder::{EncoderPosterior, TimeEncoder};
+use super::correction::Correction;
+use super::encoder::TimeEncoder;
+use super::networks::{build_networks, EncoderPosterior};
 use super::trainer::{ScoreVaeMeta, SCOREVAE_FORMAT};
 use crate::checkpoint::read_safetensors;
 use crate::io::npy::read_npy;
@@ -21,12 +24,17 @@ pub struct ScoreVae {
     pub meta: ScoreVaeMeta,
     /// The encoder.
     pub encoder: TimeEncoder,
+    /// The ScoreVAE+ correction, when the checkpoint holds one.
+    pub correction: Option<Correction>,
     /// The prior (loaded from the path recorded at training).
     pub prior: LoadedModel,
 }
 
 /// Reads an encoder checkpoint (its metadata and weights).
-fn load_encoder(path: &Path, device: &Device) -> Result<(ScoreVaeMeta, TimeEncoder)> {
+fn load_encoder(
+    path: &Path,
+    device: &Device,
+) -> Result<(ScoreVaeMeta, TimeEncoder, Option<Correction>)> {
     let (tensors, meta): (_, ScoreVaeMeta) = read_safetensors(path, device)?;
     anyhow::ensure!(
         meta.format == SCOREVAE_FORMAT,
@@ -36,8 +44,8 @@ fn load_encoder(path: &Path, device: &Device) -> Result<(ScoreVaeMeta, TimeEncod
     );
     meta.config.validate()?;
     let varmap = VarMap::new();
-    let encoder = TimeEncoder::new(
-        meta.config.encoder,
+    let (encoder, correction) = build_networks(
+        &meta.config,
         VarBuilder::from_varmap(&varmap, DType::F32, device),
     )?;
     let vars = varmap
@@ -58,7 +66,7 @@ fn load_encoder(path: &Path, device: &Device) -> Result<(ScoreVaeMeta, TimeEncod
         var.set(t)?;
     }
     drop(vars);
-    Ok((meta, encoder))
+    Ok((meta, encoder, correction))
 }
 
 /// Refuses a prior other than the one the encoder at `path` was trained against.
@@ -82,7 +90,7 @@ pub fn latent_condition(
     prior: &LoadedModel,
     prior_path: &Path,
 ) -> Result<LatentCondition> {
-    let (meta, encoder) = load_encoder(encoder_path, &prior.device)
+    let (meta, encoder, correction) = load_encoder(encoder_path, &prior.device)
         .with_context(|| format!("encoder {}", encoder_path.display()))?;
     check_prior(&meta, prior, prior_path)?;
     let k = meta.config.encoder.latent;
@@ -107,6 +115,7 @@ pub fn latent_condition(
     Ok(LatentCondition {
         posterior: Box::new(EncoderPosterior {
             encoder,
+            correction,
             sde: prior.meta.sde.build()?,
         }),
         codes,
@@ -117,7 +126,7 @@ impl ScoreVae {
     /// Loads an encoder checkpoint and the prior it was trained against (`prior` overrides the
     /// recorded path; the prior's description must match the recorded one).
     pub fn load(path: &Path, prior: Option<&Path>, device: &Device) -> Result<Self> {
-        let (meta, encoder) = load_encoder(path, device)?;
+        let (meta, encoder, correction) = load_encoder(path, device)?;
         let prior_path = prior.unwrap_or(&meta.config.prior);
         let prior = LoadedModel::load(prior_path)
             .with_context(|| format!("the prior {}", prior_path.display()))?;
@@ -125,6 +134,7 @@ impl ScoreVae {
         Ok(Self {
             meta,
             encoder,
+            correction,
             prior,
         })
     }
@@ -193,6 +203,7 @@ pub fn decode(
     let prior = vae.prior.score();
     let posterior = EncoderPosterior {
         encoder: vae.encoder.clone(),
+        correction: vae.correction.clone(),
         sde: sde.config().build()?,
     };
     let score = ConditionalScore::new(&prior, &posterior, z)?;

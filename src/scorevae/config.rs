@@ -1,6 +1,7 @@
 //! The ScoreVAE training configuration (TOML, told apart from score-model and LSGM
 //! configurations by its `[encoder]` table).
 
+use super::correction::CorrectionConfig;
 use super::encoder::EncoderConfig;
 use crate::train::data::DataConfig;
 use anyhow::{Context, Result};
@@ -35,6 +36,14 @@ pub struct ScoreVaeConfig {
     pub ckpt_every: u64,
     /// The encoder's sizes.
     pub encoder: EncoderConfig,
+    /// ScoreVAE+: train only a correction c_ψ of the decoder's score, with the encoder of
+    /// `encoder_from` frozen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correction: Option<CorrectionConfig>,
+    /// The trained encoder checkpoint a ScoreVAE+ run corrects (its `[encoder]` and prior must
+    /// be this configuration's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoder_from: Option<PathBuf>,
     /// The training images (as the prior's training data; the normalisation must match).
     pub data: DataConfig,
 }
@@ -89,6 +98,13 @@ impl ScoreVaeConfig {
         anyhow::ensure!(self.grad_clip.is_finite(), "grad_clip must be finite");
         anyhow::ensure!(self.ckpt_every >= 1, "ckpt_every must be positive");
         self.encoder.validate()?;
+        match (&self.correction, &self.encoder_from) {
+            (Some(c), Some(_)) => c.validate()?,
+            (None, None) => {}
+            _ => anyhow::bail!(
+                "a ScoreVAE+ run needs both [correction] and encoder_from (the encoder it corrects)"
+            ),
+        }
         self.data.validate()?;
         Ok(())
     }
@@ -104,7 +120,12 @@ impl ScoreVaeConfig {
             // each layer halves the side and doubles the channels: ≤ 2 image planes × c per layer
             Some(c) => 8 * (2 * c.channels * c.layers * e.dim() / 4 + e.latent) as u64,
         };
+        let correction = self.correction.map_or(0, |c| {
+            c.parameters(e.dim(), e.latent, 2 * e.fourier)
+                + 8 * batch * (c.channels * e.dim()) as u64
+        });
         4 * (4 * e.parameters() + batch * (e.dim() as u64) * 64 + batch * activations)
+            + 4 * correction
     }
 
     /// Whether the TOML document is a ScoreVAE configuration (it has an `[encoder]` table).

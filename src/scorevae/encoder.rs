@@ -20,8 +20,6 @@
 use crate::nn::embedding::GaussianFourierProjection;
 use candle_core::{Module, Result, Tensor};
 use candle_nn::{Init, VarBuilder};
-use medsgm_recon::conditional::LatentPosterior;
-use medsgm_recon::Sde;
 use serde::{Deserialize, Serialize};
 
 /// Sizes of the encoder.
@@ -155,13 +153,13 @@ impl EncoderConfig {
 
 /// A dense layer y = x Wᵀ + b whose weight the Jacobian products read.
 #[derive(Debug, Clone)]
-struct Affine {
+pub(super) struct Affine {
     weight: Tensor,
     bias: Tensor,
 }
 
 impl Affine {
-    fn new(d_in: usize, d_out: usize, vb: VarBuilder) -> Result<Self> {
+    pub(super) fn new(d_in: usize, d_out: usize, vb: VarBuilder) -> Result<Self> {
         let bound = 1.0 / (d_in as f64).sqrt();
         let weight = vb.get_with_hints(
             (d_out, d_in),
@@ -255,7 +253,7 @@ pub struct Moments {
 }
 
 /// c(t) = 1/√(s(t)² + ¼) for noise levels `sigma`: `[B]`.
-fn input_scale(sigma: &Tensor) -> Result<Tensor> {
+pub(super) fn input_scale(sigma: &Tensor) -> Result<Tensor> {
     (sigma.sqr()? + 0.25)?.sqrt()?.recip()
 }
 
@@ -359,35 +357,6 @@ impl TimeEncoder {
         };
         back.broadcast_mul(&input_scale(sigma)?.unsqueeze(1)?)?
             .reshape(x.shape())
-    }
-}
-
-/// The encoder as the latent posterior of [`medsgm_recon::conditional`], for the SDE whose
-/// noise levels s(t) it was trained at (it owns a copy of both, so a loaded model can carry it).
-pub struct EncoderPosterior {
-    /// The encoder.
-    pub encoder: TimeEncoder,
-    /// The prior's SDE.
-    pub sde: Box<dyn Sde>,
-}
-
-impl EncoderPosterior {
-    /// s(t) for times `t`: `[B]`.
-    pub fn noise_levels(&self, t: &Tensor) -> Result<Tensor> {
-        let ts = medsgm_recon::batch::times(t)?;
-        let s: Vec<f32> = ts.iter().map(|&t| self.sde.std(t) as f32).collect();
-        Tensor::from_vec(s, ts.len(), t.device())
-    }
-}
-
-impl LatentPosterior for EncoderPosterior {
-    /// Detached: the encoder's weights are variables, and a sampler feeding the result back
-    /// into x would otherwise keep every step's graph alive (decoding ran out of memory).
-    fn grad_log_q(&self, x: &Tensor, z: &Tensor, t: &Tensor) -> Result<Tensor> {
-        Ok(self
-            .encoder
-            .grad_log_q_sigma(x, z, &self.noise_levels(t)?)?
-            .detach())
     }
 }
 

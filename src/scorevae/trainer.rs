@@ -9,9 +9,15 @@
 //!
 //! The log also records the prior's own DSM term on the same draws: the drop from it to the
 //! decoder's is what the code tells the prior about the image.
+//!
+//! ScoreVAE+ (`[correction]` with `encoder_from`): the encoder is loaded from a trained
+//! checkpoint and frozen; only the correction c_ψ is trained, with the DSM term of step 4
+//! using s_θ + ∇ₓ log q + c_ψ ([`super::correction`]).
 
 use super::config::ScoreVaeConfig;
+use super::correction::Correction;
 use super::encoder::TimeEncoder;
+use super::networks::{build_networks, CORRECTION_PREFIX};
 use crate::checkpoint::{read_safetensors, write_safetensors_atomic, Normalization};
 use crate::model::LoadedModel;
 use crate::train::data::{build_source, image_seed, DataSource};
@@ -58,6 +64,7 @@ pub struct ScoreVaeTrainer {
     data: Box<dyn DataSource>,
     varmap: VarMap,
     encoder: TimeEncoder,
+    correction: Option<Correction>,
     adam: Adam,
     step: u64,
     device: Device,
@@ -74,12 +81,14 @@ pub struct StepLoss {
     pub kl: f64,
 }
 
-/// The trainable variables (the Fourier frequencies stay fixed).
-fn trainable(varmap: &VarMap) -> Vec<(String, Var)> {
+/// The trainable variables: the encoder's, or for ScoreVAE+ (`plus`) only the correction's
+/// (the Fourier frequencies stay fixed).
+fn trainable(varmap: &VarMap, plus: bool) -> Vec<(String, Var)> {
     let data = varmap.data().lock().expect("variable map lock");
     let mut v: Vec<(String, Var)> = data
         .iter()
         .filter(|(n, _)| !n.ends_with(crate::nn::embedding::FOURIER_WEIGHT))
+        .filter(|(n, _)| n.starts_with(&format!("{CORRECTION_PREFIX}.")) == plus)
         .map(|(n, v)| (n.clone(), v.clone()))
         .collect();
     v.sort_by(|a, b| a.0.cmp(&b.0));
@@ -106,17 +115,23 @@ impl ScoreVaeTrainer {
         );
         let data = build_source(&config.data, config.encoder.image_size, config.seed)?;
         let varmap = VarMap::new();
-        let encoder = TimeEncoder::new(
-            config.encoder,
+        let (encoder, correction) = build_networks(
+            &config,
             crate::nn::init::seeded_var_builder(&varmap, config.seed, device),
         )?;
-        let adam = Adam::new(Self::adam_config(&config), &trainable(&varmap))?;
+        if let Some(from) = &config.encoder_from {
+            frozen_encoder(&config, from, &varmap, device)
+                .with_context(|| format!("encoder_from {}", from.display()))?;
+        }
+        let plus = correction.is_some();
+        let adam = Adam::new(Self::adam_config(&config), &trainable(&varmap, plus))?;
         Ok(Self {
             config,
             prior,
             data,
             varmap,
             encoder,
+            correction,
             adam,
             step: 0,
             device: device.clone(),
@@ -182,7 +197,7 @@ impl ScoreVaeTrainer {
 
     /// Trainable parameter count.
     pub fn parameters(&self) -> usize {
-        trainable(&self.varmap)
+        trainable(&self.varmap, self.correction.is_some())
             .iter()
             .map(|(_, v)| v.elem_count())
             .sum()
@@ -204,6 +219,9 @@ impl ScoreVaeTrainer {
         let m0 = self.encoder.moments(&x0, &sigma0)?;
         let xi = noise.randn_like(&m0.mean)?;
         let z = (&m0.mean + (m0.log_var.affine(0.5, 0.0)?.exp()? * xi)?)?;
+        // ScoreVAE+: the encoder is frozen, so its code and gradient carry no graph
+        let plus = self.correction.is_some();
+        let z = if plus { z.detach() } else { z };
         let ts: Vec<f64> = (0..b)
             .map(|_| eps + (1.0 - eps) * noise.rng().random::<f64>())
             .collect();
@@ -224,6 +242,10 @@ impl ScoreVaeTrainer {
             &self.device,
         )?;
         let gq = self.encoder.grad_log_q_sigma(&xt, &z, &sigma_t)?;
+        let gq = match &self.correction {
+            Some(c) => (gq.detach() + c.forward(&xt, &z, &sigma_t)?)?,
+            None => gq,
+        };
         let s_b = per(&s)?;
         let half_sq =
             |r: &Tensor| -> Result<Tensor> { Ok((r.sqr()?.sum_all()? * (0.5 / b as f64))?) };
@@ -233,9 +255,13 @@ impl ScoreVaeTrainer {
         let kl = ((m0.mean.sqr()? + m0.log_var.exp()?)? - (m0.log_var + 1.0)?)?
             .sum_all()?
             .affine(0.5 / b as f64, 0.0)?;
-        let loss = (&dsm + kl.affine(self.config.beta, 0.0)?)?;
+        let loss = if plus {
+            dsm.clone()
+        } else {
+            (&dsm + kl.affine(self.config.beta, 0.0)?)?
+        };
         let grads = loss.backward()?;
-        self.adam.step(&trainable(&self.varmap), &grads)?;
+        self.adam.step(&trainable(&self.varmap, plus), &grads)?;
         let out = StepLoss {
             dsm: dsm.to_scalar::<f32>()? as f64,
             dsm_prior: half_sq(&prior_res)?.to_scalar::<f32>()? as f64,
@@ -314,6 +340,42 @@ impl ScoreVaeTrainer {
         log.flush()?;
         write_loss_plot(&log_path, &dir.join("loss.png"))
     }
+}
+
+/// Sets the encoder variables of `varmap` from the checkpoint `from` (ScoreVAE+): a plain
+/// ScoreVAE encoder trained against the same prior with the same `[encoder]` sizes.
+fn frozen_encoder(
+    config: &ScoreVaeConfig,
+    from: &Path,
+    varmap: &VarMap,
+    device: &Device,
+) -> Result<()> {
+    let (tensors, meta): (_, ScoreVaeMeta) = read_safetensors(from, device)?;
+    anyhow::ensure!(
+        meta.format == SCOREVAE_FORMAT && meta.config.correction.is_none(),
+        "not a ScoreVAE encoder checkpoint without a correction (format {:?})",
+        meta.format
+    );
+    anyhow::ensure!(
+        meta.config.encoder == config.encoder && meta.config.prior == config.prior,
+        "its [encoder] sizes or prior differ from this configuration's"
+    );
+    for (name, var) in varmap.data().lock().expect("variable map lock").iter() {
+        if name.starts_with(&format!("{CORRECTION_PREFIX}.")) {
+            continue;
+        }
+        let t = tensors
+            .get(name)
+            .with_context(|| format!("no tensor {name}"))?;
+        anyhow::ensure!(
+            t.dims() == var.dims(),
+            "tensor {name} is {:?}, expected {:?}",
+            t.dims(),
+            var.dims()
+        );
+        var.set(t)?;
+    }
+    Ok(())
 }
 
 /// Plots the decoder's DSM term (moving average over 50 steps) from `train_log.csv`.

@@ -125,8 +125,15 @@ impl TrainRequest {
         } else {
             ScoreVaeTrainer::new(config, &device).invalid_input()?
         };
+        let what = match &trainer.config().encoder_from {
+            Some(from) => format!(
+                "ScoreVAE+ correction parameters (encoder {} frozen)",
+                from.display()
+            ),
+            None => "encoder parameters".to_owned(),
+        };
         eprintln!(
-            "ScoreVAE: training {} encoder parameters against the frozen prior {}, step {} of {}",
+            "ScoreVAE: training {} {what} against the frozen prior {}, step {} of {}",
             trainer.parameters(),
             trainer.config().prior.display(),
             trainer.step(),
