@@ -139,6 +139,15 @@ impl ScoreVae {
         })
     }
 
+    /// "ScoreVAE", or "ScoreVAE+" with a correction.
+    pub fn name(&self) -> &'static str {
+        if self.correction.is_some() {
+            "ScoreVAE+"
+        } else {
+            "ScoreVAE"
+        }
+    }
+
     /// Latent dimension k.
     pub fn latent(&self) -> usize {
         self.meta.config.encoder.latent

@@ -72,7 +72,8 @@ pub fn scorevae_reconstruction(
     let recon = decode(vae, &codes, options, progress)?;
     let s = score(
         format!(
-            "ScoreVAE (k = {}, {} PC steps)",
+            "{} (k = {}, {} PC steps)",
+            vae.name(),
             vae.latent(),
             options.steps
         ),
