@@ -38,6 +38,10 @@ fn real_data_tuned_configs_record_the_frame_of_their_validation_data() {
             "configs/tuned_ct_head_chest.toml",
             "configs/ct_head_chest.toml",
         ),
+        (
+            "configs/tuned_ct_head_chest_fan.toml",
+            "configs/ct_head_chest.toml",
+        ),
         ("configs/tuned_mri_t1.toml", "configs/mri_t1.toml"),
         ("configs/tuned_mri_t1_multi.toml", "configs/mri_t1.toml"),
     ] {
