@@ -134,7 +134,14 @@ impl TvWeight {
             }
             _ => 1.0,
         };
-        Ok(weight * intensity * grid)
+        let converted = weight * intensity * grid;
+        if !(converted.is_finite() && converted >= 0.0) {
+            return Err(invalid(format!(
+                "the tuned FISTA-TV weight {weight} converts to {converted} for this measurement \
+                 (intensity ×{intensity}, grid ×{grid}): give --tv-weight"
+            )));
+        }
+        Ok(converted)
     }
 }
 
@@ -182,12 +189,47 @@ mod tests {
         assert_eq!(ct_frame(1.0).for_measurement(&m, none).unwrap(), 1000.0);
         m.sidecar.pixel_spacing_mm = Some(0.5);
         assert_eq!(ct_frame(1.0).for_measurement(&m, none).unwrap(), 4000.0);
+        // a hostile recorded spacing cannot give an infinite weight
+        let TvWeight::Tuned { weight, mut frame } = ct_frame(1.0) else {
+            unreachable!()
+        };
+        frame.pixel_spacing_mm = Some(1e30);
+        let huge = TvWeight::Tuned { weight, frame };
+        assert!(huge.for_measurement(&m, none).is_err());
         // an image-unit CT measurement cannot take an HU-tuned weight
         let img = CtScan::parallel(32, 8, CtNoise::None)
             .simulate(&disc(32), 0, false)
             .unwrap();
         let e = ct_frame(1.0).for_measurement(&img, none).unwrap_err();
         assert!(format!("{e:#}").contains("--tv-weight"), "{e:#}");
+    }
+
+    #[test]
+    fn a_record_without_images_has_no_frame_and_a_malformed_one_is_an_error() {
+        let record = |text: &str| text.parse::<toml::Table>().unwrap();
+        let none = record("evaluations = 12");
+        assert_eq!(
+            ImageFrame::of_record(Some(&toml::Value::Table(none))).unwrap(),
+            None
+        );
+        assert_eq!(ImageFrame::of_record(None).unwrap(), None);
+        let bad = record("[images]\npixel_spacing_mm = \"wide\"");
+        assert!(ImageFrame::of_record(Some(&toml::Value::Table(bad))).is_err());
+        let good = record(
+            "[images]\npixel_spacing_mm = 0.5\n[images.normalization]\nkind = \"mri-percentile\"\np = 99.5",
+        );
+        let frame = ImageFrame::of_record(Some(&toml::Value::Table(good))).unwrap();
+        assert_eq!(
+            frame,
+            Some(ImageFrame {
+                normalization: Normalization::MriPercentile { p: 99.5 },
+                pixel_spacing_mm: Some(0.5),
+            })
+        );
+        // and it survives a round trip through a tuning record
+        let frame = frame.unwrap();
+        let back: ImageFrame = frame.to_toml().unwrap().try_into().unwrap();
+        assert_eq!(back, frame);
     }
 
     #[test]
