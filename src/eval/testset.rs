@@ -337,9 +337,9 @@ fn real_image(
     }
     let spacing = source.as_ref().and_then(|s| s.in_plane_spacing_mm());
     if let (Some(s), Some(prior)) = (spacing, prior_spacing_mm) {
-        use medsgm_operators::resample::{resample_area, side_at_spacing};
+        use medsgm_operators::resample::{resample, side_at_spacing};
         let (h, w) = img.dim();
-        img = resample_area(
+        img = resample(
             &img,
             (side_at_spacing(h, s, prior), side_at_spacing(w, s, prior)),
         );

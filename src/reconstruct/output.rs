@@ -2,7 +2,7 @@
 //! deviation goes ([`std_path`]).
 
 use crate::io::image_io::Window;
-use medsgm_operators::resample::resample_area;
+use medsgm_operators::resample::resample;
 use ndarray::Array2;
 use std::path::{Path, PathBuf};
 
@@ -28,8 +28,9 @@ impl ReconOutput {
             return self;
         }
         Self {
-            image: resample_area(&self.image, shape),
-            std: self.std.map(|s| resample_area(&s, shape)),
+            image: resample(&self.image, shape),
+            // (cubic interpolation may undershoot 0 beside a sharp rise)
+            std: self.std.map(|s| resample(&s, shape).mapv(|v| v.max(0.0))),
             ..self
         }
     }

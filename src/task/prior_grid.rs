@@ -136,7 +136,7 @@ fn kspace_at_spacing(
 mod tests {
     use super::*;
     use crate::task::ct_scan::{projector, CtNoise, CtScan};
-    use medsgm_operators::resample::resample_area;
+    use medsgm_operators::resample::resample;
     use medsgm_operators::LinearOperator;
 
     /// A smooth disc image of side `n` (values in [0, 1]).
@@ -199,7 +199,7 @@ mod tests {
             };
             let predicted = projector(&coarse.sidecar.geometry, None)
                 .unwrap()
-                .forward(&resample_area(&image, (64, 64)).view().into_dyn());
+                .forward(&resample(&image, (64, 64)).view().into_dyn());
             let diff = (&predicted - &y.view().into_dyn())
                 .mapv(|v| v * v)
                 .sum()
@@ -260,7 +260,7 @@ mod tests {
             unreachable!()
         };
         let want = RealInput::new(Fft2::new(64, 64).unwrap())
-            .forward(&resample_area(&image, (64, 64)).view().into_dyn())
+            .forward(&resample(&image, (64, 64)).view().into_dyn())
             .into_dimensionality::<ndarray::Ix2>()
             .unwrap();
         let (mut diff, mut norm) = (0.0f64, 0.0f64);

@@ -130,10 +130,10 @@ pub enum Split {
     HeldOut,
 }
 
-/// Area-weighted resampling of a 2-D image to `size × size`
-/// ([`medsgm_operators::resample::resample_area`]).
-pub fn resize_area(img: &Array2<f32>, size: usize) -> Array2<f32> {
-    medsgm_operators::resample::resample_area(img, (size, size))
+/// A 2-D image resampled to `size × size` ([`medsgm_operators::resample::resample`]: area
+/// averaging where it shrinks, cubic interpolation where it grows).
+pub fn resize(img: &Array2<f32>, size: usize) -> Array2<f32> {
+    medsgm_operators::resample::resample(img, (size, size))
 }
 
 /// Reads `cfg.path` and returns the normalised slices of `split` with their indices along
@@ -262,7 +262,7 @@ fn filled(img: &Array2<f32>, min_fill: f32) -> bool {
     img.iter().filter(|&&v| v > 0.1).count() as f32 >= min_fill * img.len() as f32
 }
 
-/// A [0, 1] slice zero-padded to a square and area-resampled to `size²`, or `None` when it is
+/// A [0, 1] slice zero-padded to a square and resampled to `size²`, or `None` when it is
 /// empty: fewer than the fraction `min_fill` of its pixels exceed 0.1.
 pub fn model_slice(img: &Array2<f32>, size: usize, min_fill: f32) -> Option<Array2<f32>> {
     let (h, w) = img.dim();
@@ -270,7 +270,7 @@ pub fn model_slice(img: &Array2<f32>, size: usize, min_fill: f32) -> Option<Arra
     let mut square = Array2::<f32>::zeros((side, side));
     let (r0, c0) = ((side - h) / 2, (side - w) / 2);
     square.slice_mut(s![r0..r0 + h, c0..c0 + w]).assign(img);
-    let resized = resize_area(&square, size);
+    let resized = resize(&square, size);
     filled(&resized, min_fill).then_some(resized)
 }
 
@@ -348,7 +348,7 @@ pub fn volume_source(
 /// "⟨file⟩ slice⟨k⟩" (in volume order, then slice order); a volume whose header gives no pixel
 /// spacing is refused.
 pub fn set_slices(set: &VolumeSet, split: Split) -> anyhow::Result<Vec<(String, Array2<f32>)>> {
-    use medsgm_operators::resample::{resample_area, side_at_spacing};
+    use medsgm_operators::resample::{resample, side_at_spacing};
     set.validate()?;
     let mut out = Vec::new();
     for v in &set.volumes {
@@ -363,7 +363,7 @@ pub fn set_slices(set: &VolumeSet, split: Split) -> anyhow::Result<Vec<(String, 
                 side_at_spacing(h, from, set.spacing_mm),
                 side_at_spacing(w, from, set.spacing_mm),
             );
-            out.push((format!("{name} slice{k}"), resample_area(&img, shape)));
+            out.push((format!("{name} slice{k}"), resample(&img, shape)));
         }
     }
     Ok(out)

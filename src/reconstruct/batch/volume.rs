@@ -15,7 +15,7 @@ use crate::task::mri_scan::{MaskPattern, MriScan, VOLUME_CENTER_FRACTION};
 use crate::task::Problem;
 use anyhow::{anyhow, Result};
 use medsgm_operators::radon::RadonGeometry;
-use medsgm_operators::resample::{resample_area, side_at_spacing};
+use medsgm_operators::resample::{resample, side_at_spacing};
 use ndarray::{Array2, Array3, Axis};
 
 /// The measurement of one image slice under the problem's forward model (noiseless): the
@@ -231,7 +231,7 @@ pub(super) fn reconstruct_volume(
         let ms = chunk
             .iter()
             .map(|&k| {
-                let slice = resample_area(&volume.index_axis(Axis(axis), k).to_owned(), grid);
+                let slice = resample(&volume.index_axis(Axis(axis), k).to_owned(), grid);
                 let mut m = slice_measurement(job.problem, settings, &square.pad(&slice), units)?;
                 m.sidecar.pixel_spacing_mm = grid_spacing;
                 Ok(m)
@@ -247,7 +247,7 @@ pub(super) fn reconstruct_volume(
                 ));
             }
             out.index_axis_mut(Axis(axis), k)
-                .assign(&resample_area(&image, native));
+                .assign(&resample(&image, native));
             if let Some(sd) = &r.std {
                 spread.push(object_mean_sd(&image, &square.crop(sd)));
             }
