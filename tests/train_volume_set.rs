@@ -181,3 +181,59 @@ fn the_head_and_chest_config_parses_as_three_patients_at_the_head_priors_spacing
     );
     assert!(set.volumes.iter().all(|v| v.validation.is_some()));
 }
+
+/// `hu_ceiling`: HU between the window's top and the ceiling stay as values above 1 in the
+/// training slices and in the patches drawn from them; higher HU are clipped at the ceiling;
+/// a ceiling below the window's top is refused. (Slice k holds 100·k HU; window
+/// [−1000, 500] → [0, 1], ceiling 1000 HU → 2000 / 1500.)
+#[test]
+fn values_above_the_window_are_kept_up_to_the_ceiling() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.nii"), dir.path().join("b.nii"));
+    write_volume(&a, 20, 14, 1.0);
+    write_volume(&b, 20, 14, 1.0);
+    let table = |path: &Path, ceiling: f32| {
+        volume_table(path, [2, 3], [4, 5], 500.0).replace(
+            "flip = true\n",
+            &format!("flip = true\nhu_ceiling = {ceiling:?}\n"),
+        )
+    };
+    let config = tiny_config_with(
+        dir.path(),
+        &format!(
+            "[data]\nkind = \"nifti-volumes\"\nspacing_mm = 1.0\n\n{}{}",
+            table(&a, 1000.0),
+            table(&b, 1000.0)
+        ),
+    );
+    let set = set_of(&config);
+    let train = set_slices(&set, Split::Train).unwrap();
+    let value = |name: &str| {
+        train
+            .iter()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("{name}"))
+            .1[[10, 10]]
+    };
+    // 0 HU → 2/3 (inside the window), 800 HU → 1.2 (above it), 1300 HU → the ceiling.
+    assert!((value("a.nii slice0") - 1000.0 / 1500.0).abs() < 1e-5);
+    assert!((value("a.nii slice8") - 1800.0 / 1500.0).abs() < 1e-5);
+    assert!((value("a.nii slice13") - 2000.0 / 1500.0).abs() < 1e-5);
+    let source = build_source(&DataConfig::NiftiVolumes(set), 16, 3).unwrap();
+    let most = (0..20)
+        .map(|i| source.image(0, i).unwrap().fold(0f32, |m, &v| m.max(v)))
+        .fold(0f32, f32::max);
+    assert!(most > 1.01 && most <= 2000.0 / 1500.0 + 1e-5, "{most}");
+    let low = tiny_config_with(
+        dir.path(),
+        &format!(
+            "[data]\nkind = \"nifti-volumes\"\nspacing_mm = 1.0\n\n{}{}",
+            table(&a, 400.0),
+            table(&b, 400.0)
+        ),
+    );
+    let err = build_source(&TrainConfig::from_toml_file(&low).unwrap().data, 16, 3)
+        .err()
+        .expect("a ceiling below the window's top is refused");
+    assert!(format!("{err:#}").contains("hu_ceiling"), "{err:#}");
+}

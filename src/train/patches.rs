@@ -23,7 +23,8 @@ pub struct PatchAugment {
     #[serde(default)]
     pub scale: f32,
     /// Intensities multiplied by a factor drawn in [1 − `intensity`, 1 + `intensity`], then
-    /// clipped to [0, 1] (air stays 0).
+    /// clipped to [0, top], top the larger of 1 and the slices' maximum (air stays 0; values
+    /// kept above the window, `hu_ceiling`, stay in their range).
     #[serde(default)]
     pub intensity: f32,
     /// Patches are redrawn (up to 8 times) until this fraction of their pixels exceed 0.1.
@@ -68,10 +69,12 @@ pub struct PatchPool {
     seed: u64,
     spacing_mm: Option<f32>,
     description: String,
+    /// The largest intensity a patch may take (see [`PatchAugment::intensity`]).
+    top: f32,
 }
 
 impl PatchPool {
-    /// Patches of side `patch` from `slices` (at least one, values in [0, 1]) whose pixels are
+    /// Patches of side `patch` from `slices` (at least one, values ≥ 0) whose pixels are
     /// `spacing_mm` apart.
     pub fn new(
         slices: Vec<Array2<f32>>,
@@ -85,7 +88,12 @@ impl PatchPool {
         augment.validate()?;
         anyhow::ensure!(!slices.is_empty(), "{description}: no training slices");
         anyhow::ensure!(patch > 0, "patch size must be positive");
+        let top = slices
+            .iter()
+            .flat_map(|s| s.iter())
+            .fold(1.0f32, |m, &v| m.max(v));
         Ok(Self {
+            top,
             slices,
             patch,
             flip,
@@ -182,7 +190,7 @@ fn draw_pose(
 /// mirror. Also returns the patch centre's offset from the centre of the augmented slice (the
 /// slice as the patch sees it: M Rᵀ / s applied to the centre's offset in `img`), so the
 /// positional channels of a patch are an axis-aligned, unit-step grid as at inference.
-fn render(img: &Array2<f32>, p: usize, pose: &Pose) -> (Array2<f32>, [f32; 2]) {
+fn render(img: &Array2<f32>, p: usize, pose: &Pose, top: f32) -> (Array2<f32>, [f32; 2]) {
     let (h, w) = img.dim();
     let half = p as f32 / 2.0;
     let Pose {
@@ -199,7 +207,7 @@ fn render(img: &Array2<f32>, p: usize, pose: &Pose) -> (Array2<f32>, [f32; 2]) {
         let dx = (c as f32 + 0.5 - half) * s * mirror;
         let y = cy + cos * dy - sin * dx - 0.5;
         let x = cx + sin * dy + cos * dx - 0.5;
-        (bilinear_zero(img, y, x) * gain).clamp(0.0, 1.0)
+        (bilinear_zero(img, y, x) * gain).clamp(0.0, top)
     });
     let (oy, ox) = (cy - h as f32 / 2.0, cx - w as f32 / 2.0);
     let centre = [
@@ -216,8 +224,9 @@ fn draw_patch(
     rng: &mut ChaCha8Rng,
     aug: &PatchAugment,
     flip: bool,
+    top: f32,
 ) -> (Array2<f32>, [f32; 2]) {
-    render(img, p, &draw_pose(img.dim(), p, rng, aug, flip))
+    render(img, p, &draw_pose(img.dim(), p, rng, aug, flip), top)
 }
 
 impl DataSource for PatchPool {
@@ -230,7 +239,7 @@ impl DataSource for PatchPool {
         let mut best = None;
         for _ in 0..8 {
             let img = &self.slices[rng.random_range(0..self.slices.len())];
-            let (patch, centre) = draw_patch(img, p, &mut rng, &self.augment, self.flip);
+            let (patch, centre) = draw_patch(img, p, &mut rng, &self.augment, self.flip, self.top);
             let fill = patch.iter().filter(|&&v| v > 0.1).count() as f32 / (p * p) as f32;
             if fill >= self.augment.min_fill {
                 return Ok((patch, centre));
@@ -267,7 +276,7 @@ mod tests {
             intensity: 0.0,
             min_fill: 0.0,
         };
-        let (p, centre) = draw_patch(&img, 16, &mut rng, &aug, false);
+        let (p, centre) = draw_patch(&img, 16, &mut rng, &aug, false, 1.0);
         // Find the crop's offset from its first pixel and compare every pixel.
         let v = p[[0, 0]] * (40 * 30) as f32;
         let (r0, c0) = ((v.round() as usize) / 30, (v.round() as usize) % 30);
@@ -296,7 +305,7 @@ mod tests {
             gain: 1.0,
         };
         let p = 20;
-        let (patch, a) = render(&img, p, &pose);
+        let (patch, a) = render(&img, p, &pose, 1.0);
         let (sin, cos) = pose.theta.sin_cos();
         for ((r, c), &v) in patch.indexed_iter() {
             let vy = a[0] + r as f32 + 0.5 - p as f32 / 2.0;

@@ -41,6 +41,13 @@ pub struct VolumeSlicing {
     /// percentile scaling.
     #[serde(default)]
     pub hu_window: Option<[f32; 2]>,
+    /// CT: clip at this HU instead of at the window's top, keeping dense bone, teeth and
+    /// contrast between the two as values above 1 (the window still maps to [0, 1], so a
+    /// prior fine-tuned with it keeps the units of the one it starts from). A prior trained on
+    /// clipped images has never seen those values and cannot put them back in a real slice
+    /// (`docs/bench/upsampling`: petrous bone at 1750 HU reconstructed at 1165).
+    #[serde(default)]
+    pub hu_ceiling: Option<f32>,
     /// Validation slab [lo, hi) (tuning), disjoint from `holdout`; excluded from training with
     /// its guard band.
     #[serde(default)]
@@ -63,6 +70,9 @@ fn default_percentile() -> f32 {
 fn default_min_fill() -> f32 {
     0.05
 }
+
+/// The largest `hu_ceiling`, in window widths above the window's bottom (model units).
+pub const MAX_CEILING: f32 = 4.0;
 
 /// Most volumes of one [`VolumeSet`].
 pub const MAX_VOLUMES: usize = 64;
@@ -108,8 +118,11 @@ impl VolumeSet {
             };
             aug.validate()?;
             anyhow::ensure!(
-                v.patches == first.patches && v.flip == first.flip && v.hu_window == first.hu_window,
-                "nifti-volumes: {} differs from {} in patches, flip or hu_window (one augmentation \
+                v.patches == first.patches
+                    && v.flip == first.flip
+                    && v.hu_window == first.hu_window
+                    && v.hu_ceiling == first.hu_ceiling,
+                "nifti-volumes: {} differs from {} in patches, flip, hu_window or hu_ceiling (one augmentation \
                  and one intensity scale for all volumes)",
                 v.path.display(),
                 first.path.display()
@@ -196,6 +209,13 @@ fn read_slices(
             bail!("nifti-slices: hu_window [{lo}, {hi}] must be increasing")
         }
     }
+    match (cfg.hu_window, cfg.hu_ceiling) {
+        (Some([lo, hi]), Some(c)) if !(c >= hi && (c - lo) <= MAX_CEILING * (hi - lo)) => bail!(
+            "nifti-slices: hu_ceiling {c} must lie between the window's top {hi} and {MAX_CEILING} window widths above its bottom"
+        ),
+        (None, Some(_)) => bail!("nifti-slices: hu_ceiling needs an hu_window"),
+        _ => {}
+    }
     let volume = read_nifti(&cfg.path)?;
     let spacing = in_plane_spacing(volume.meta.pixdim, cfg.axis);
     let vol = volume.data;
@@ -221,7 +241,10 @@ fn read_slices(
         }
     }
     let normalise: Box<dyn Fn(f32) -> f32> = match cfg.hu_window {
-        Some([lo, hi]) => Box::new(move |v| ((v - lo) / (hi - lo)).clamp(0.0, 1.0)),
+        Some([lo, hi]) => {
+            let top = cfg.hu_ceiling.map_or(1.0, |c| (c - lo) / (hi - lo));
+            Box::new(move |v| ((v - lo) / (hi - lo)).clamp(0.0, top))
+        }
         None => {
             let scale = percentile_of_nonzero(&vol, cfg.percentile)
                 .with_context(|| format!("{}: the volume is all zero", cfg.path.display()))?;
