@@ -30,7 +30,8 @@ pub struct EncoderConfig {
     pub image_size: usize,
     /// Latent dimension k.
     pub latent: usize,
-    /// Hidden width.
+    /// Hidden width of the dense body (1..; leave it out with `conv`).
+    #[serde(default)]
     pub hidden: usize,
     /// Fourier features of the noise level (2 × this many inputs to the time layers).
     #[serde(default = "default_fourier")]
@@ -83,8 +84,9 @@ impl EncoderConfig {
             self.image_size
         );
         anyhow::ensure!(
-            (1..=MAX_WIDTH).contains(&self.latent) && (1..=MAX_WIDTH).contains(&self.hidden),
-            "scorevae latent ({}) and hidden ({}) must be in 1..={MAX_WIDTH}",
+            (1..=MAX_WIDTH).contains(&self.latent)
+                && (self.conv.is_some() || (1..=MAX_WIDTH).contains(&self.hidden)),
+            "scorevae latent ({}) and the dense body's hidden width ({}) must be in 1..={MAX_WIDTH}",
             self.latent,
             self.hidden
         );
@@ -512,7 +514,7 @@ mod tests {
         let ok = EncoderConfig {
             image_size: 64,
             latent: 1024,
-            hidden: 1,
+            hidden: 0,
             fourier: 16,
             fourier_scale: 16.0,
             conv: Some(ConvSpec {
@@ -546,5 +548,14 @@ mod tests {
             layers: 3,
         };
         assert!(bad(none, 64, 8).validate().is_err());
+        // `hidden` is the dense body's: needed without `conv`, not with it.
+        let dense = EncoderConfig { conv: None, ..ok };
+        assert!(dense.validate().is_err());
+        assert!(EncoderConfig {
+            hidden: 64,
+            ..dense
+        }
+        .validate()
+        .is_ok());
     }
 }
