@@ -221,11 +221,21 @@ fn validate_header(h: &NiftiHeader, path: &Path) -> Result<[usize; 3]> {
 /// The [i, j, k] sizes a NIfTI-1 file's header declares, checked as [`read_nifti`] checks
 /// them, without reading the voxels (for a memory estimate before the read).
 pub fn read_nifti_shape(path: &Path) -> Result<[usize; 3]> {
+    Ok(read_nifti_grid(path)?.0)
+}
+
+/// The [i, j, k] sizes (checked as [`read_nifti_shape`]) and voxel spacings pixdim[1..=3] of
+/// a NIfTI-1 file, from its header alone.
+pub fn read_nifti_grid(path: &Path) -> Result<([usize; 3], [f32; 3])> {
     let ctx = || format!("cannot read NIfTI file {}", path.display());
     let header = NiftiHeader::from_file(path)
         .map_err(nifti_error)
         .with_context(ctx)?;
-    validate_header(&header, path).with_context(ctx)
+    let shape = validate_header(&header, path).with_context(ctx)?;
+    Ok((
+        shape,
+        [header.pixdim[1], header.pixdim[2], header.pixdim[3]],
+    ))
 }
 
 /// Reads a NIfTI-1 volume as f32 [i, j, k] plus its geometry; 2-D files give k = 1.

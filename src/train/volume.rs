@@ -169,12 +169,11 @@ pub fn in_plane_spacing(pixdim: [f32; 3], axis: usize) -> Option<f32> {
 }
 
 /// The pixel spacing (mm) of the slices [`volume_slices`] returns at `size`: whole slices are
-/// padded to a square and area-resampled to `size²`, so the native spacing times side/size;
-/// `None` when the header gives no spacing.
+/// padded to a square and resampled to `size²`, so the native spacing times side/size; `None`
+/// when the header gives no spacing. Reads the header alone.
 pub fn slice_spacing(cfg: &VolumeSlicing, size: Option<usize>) -> anyhow::Result<Option<f32>> {
-    let volume = read_nifti(&cfg.path)?;
-    let native = in_plane_spacing(volume.meta.pixdim, cfg.axis.min(2));
-    let dims = volume.data.shape();
+    let (dims, pixdim) = crate::io::nifti_io::read_nifti_grid(&cfg.path)?;
+    let native = in_plane_spacing(pixdim, cfg.axis.min(2));
     let side = (0..3)
         .filter(|&a| a != cfg.axis)
         .map(|a| dims[a])
