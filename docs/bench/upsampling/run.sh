@@ -2,7 +2,8 @@
 # Native 512² DICOM heads through `medsgm recon` (the clinician's path), DDS on the prior's
 # 0.957 mm grid resampled back to the native grid, against FISTA-TV on the native grid.
 # Usage: bash docs/bench/upsampling/run.sh validation|independent OUT [PRIOR [K...]]
-# (PRIOR: ct_head_whole (default), ct_head or ct_head_chest; K: posterior samples, default 1 4)
+# (PRIOR: ct_head_whole (default), ct_head or ct_head_chest; K: posterior samples, default 1 4;
+# the task config is configs/tuned_PRIOR.toml unless TUNED names another)
 set -euo pipefail
 split=$1; out=$2; prior=${3:-ct_head_whole}; shift $(( $# < 3 ? $# : 3 )); ks=${*:-1 4}
 cd "$(dirname "$0")/../../.."
@@ -13,7 +14,7 @@ done
 m=./target/release/medsgm
 for k in $ks; do
   $m recon ct --input "$out/in" --output "$out/dds_k$k" --method dds --model models/$prior/model.safetensors \
-    --config configs/tuned_$prior.toml --steps 50 --samples $k --views 23 --reference "$out/ref" > "$out/dds_k$k.log" 2>&1
+    --config "${TUNED:-configs/tuned_$prior.toml}" --steps 50 --samples $k --views 23 --reference "$out/ref" > "$out/dds_k$k.log" 2>&1
 done
 $m recon ct --input "$out/in" --output "$out/tv" --method fista-tv --tv-weight 20000 --views 23 --reference "$out/ref" > "$out/tv.log" 2>&1
 for r in $(for k in $ks; do echo dds_k$k; done) tv; do

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Run once, after the validation choice (validation.sh): the dense-bone prior and its parent on
+# the independent test heads through `recon` at their native 512² grid (K = 1 and the mean of
+# K = 4), and on the held-out test slab [50, 77) of the training volume, unclipped (recon) and
+# window-clipped (bench).
+# Usage: bash docs/bench/ct_head_bone/test.sh OUT
+set -euo pipefail
+out=$1
+cd "$(dirname "$0")/../../.."
+m=./target/release/medsgm
+mkdir -p "$out"
+for prior in ct_head_whole ct_head_bone; do
+  TUNED=configs/tuned_ct_head_whole.toml bash docs/bench/upsampling/run.sh independent "$out/heads_$prior" $prior 1 4 | grep dds_k
+done
+python3 - "$out" <<'PY'
+import sys, os, numpy as np, nibabel as nib
+v = nib.load('data/real/cranium_ct.nii.gz')
+a = np.asarray(v.dataobj)[:, :, 50:77:3].astype(np.float32)  # 9 slices evenly over the slab
+img = nib.Nifti1Image(a, v.affine)
+for d in ['in', 'ref']:
+    os.makedirs(f'{sys.argv[1]}/slab/{d}', exist_ok=True)
+    nib.save(img, f'{sys.argv[1]}/slab/{d}/slab.nii.gz')
+PY
+for prior in ct_head_whole ct_head_bone; do
+  $m recon ct --input "$out/slab/in" --output "$out/slab/$prior" --method dds --model models/$prior/model.safetensors \
+    --config configs/tuned_ct_head_whole.toml --steps 50 --views 23 --units hu --reference "$out/slab/ref" > "$out/slab/$prior.log" 2>&1
+  python3 -c "import json;d=json.load(open('$out/slab/$prior/summary.json'));print('slab unclipped $prior',d['files'][0]['metrics'])"
+  $m bench --out "$out/bench_$prior" recon --task ct --views 23 --data configs/ct_head_whole.toml \
+    --methods dds --model models/$prior/model.safetensors --config configs/tuned_ct_head_whole.toml --n 9 --steps 50 --repeats 1 > "$out/bench_$prior.log" 2>&1
+  tail -4 "$out/bench_$prior.log"
+done
