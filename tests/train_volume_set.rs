@@ -192,20 +192,24 @@ fn values_above_the_window_are_kept_up_to_the_ceiling() {
     let (a, b) = (dir.path().join("a.nii"), dir.path().join("b.nii"));
     write_volume(&a, 20, 14, 1.0);
     write_volume(&b, 20, 14, 1.0);
-    let table = |path: &Path, ceiling: f32| {
-        volume_table(path, [2, 3], [4, 5], 500.0).replace(
-            "flip = true\n",
-            &format!("flip = true\nhu_ceiling = {ceiling:?}\n"),
+    // Both volumes with window [−1000, 500] and one ceiling.
+    let config_with = |ceiling: f32| {
+        let table = |path: &Path| {
+            volume_table(path, [2, 3], [4, 5], 500.0).replace(
+                "flip = true\n",
+                &format!("flip = true\nhu_ceiling = {ceiling:?}\n"),
+            )
+        };
+        tiny_config_with(
+            dir.path(),
+            &format!(
+                "[data]\nkind = \"nifti-volumes\"\nspacing_mm = 1.0\n\n{}{}",
+                table(&a),
+                table(&b)
+            ),
         )
     };
-    let config = tiny_config_with(
-        dir.path(),
-        &format!(
-            "[data]\nkind = \"nifti-volumes\"\nspacing_mm = 1.0\n\n{}{}",
-            table(&a, 1000.0),
-            table(&b, 1000.0)
-        ),
-    );
+    let config = config_with(1000.0);
     let set = set_of(&config);
     let train = set_slices(&set, Split::Train).unwrap();
     let value = |name: &str| {
@@ -224,14 +228,7 @@ fn values_above_the_window_are_kept_up_to_the_ceiling() {
         .map(|i| source.image(0, i).unwrap().fold(0f32, |m, &v| m.max(v)))
         .fold(0f32, f32::max);
     assert!(most > 1.01 && most <= 2000.0 / 1500.0 + 1e-5, "{most}");
-    let low = tiny_config_with(
-        dir.path(),
-        &format!(
-            "[data]\nkind = \"nifti-volumes\"\nspacing_mm = 1.0\n\n{}{}",
-            table(&a, 400.0),
-            table(&b, 400.0)
-        ),
-    );
+    let low = config_with(400.0);
     let err = build_source(&TrainConfig::from_toml_file(&low).unwrap().data, 16, 3)
         .err()
         .expect("a ceiling below the window's top is refused");

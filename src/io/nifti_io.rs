@@ -232,10 +232,12 @@ pub fn read_nifti_grid(path: &Path) -> Result<([usize; 3], [f32; 3])> {
         .map_err(nifti_error)
         .with_context(ctx)?;
     let shape = validate_header(&header, path).with_context(ctx)?;
-    Ok((
-        shape,
-        [header.pixdim[1], header.pixdim[2], header.pixdim[3]],
-    ))
+    Ok((shape, voxel_spacing(&header)))
+}
+
+/// pixdim[1..=3]: the voxel spacings along i, j, k.
+fn voxel_spacing(h: &NiftiHeader) -> [f32; 3] {
+    [h.pixdim[1], h.pixdim[2], h.pixdim[3]]
 }
 
 /// Reads a NIfTI-1 volume as f32 [i, j, k] plus its geometry; 2-D files give k = 1.
@@ -265,7 +267,7 @@ pub fn read_nifti(path: &Path) -> Result<Volume> {
     ensure_finite(&path.display().to_string(), data.iter().copied())?;
     let meta = NiftiMeta {
         affine: header_affine(&header),
-        pixdim: [header.pixdim[1], header.pixdim[2], header.pixdim[3]],
+        pixdim: voxel_spacing(&header),
         xyzt_units: header.xyzt_units,
         reference: Some(header),
         description: None,
